@@ -1,0 +1,60 @@
+/**
+ * Environment variables that override the file: what differs between two instances of the same
+ * deployment (ports, the admin token, the store), so one config file serves them all.
+ */
+import type { Issue } from '../validation.js';
+
+export interface EnvOverrides {
+  readonly restHost?: string;
+  readonly restPort?: number;
+  readonly adminHost?: string;
+  readonly adminPort?: number;
+  readonly adminToken?: string;
+  readonly store?: { readonly type: 'memory' };
+}
+
+/** Variable name -> what it sets; the README's table is generated from the same list. */
+export const ENV_VARIABLES = {
+  GATEWAY_CONFIG: 'Path of the configuration file (same as --config).',
+  GATEWAY_REST_HOST: 'Address the REST (data) listener binds (default 0.0.0.0).',
+  GATEWAY_REST_PORT: 'Port of the REST (data) listener (default 8501).',
+  GATEWAY_ADMIN_HOST: 'Address the admin listener binds (default 127.0.0.1).',
+  GATEWAY_ADMIN_PORT: 'Port of the admin listener (default 9901).',
+  ADMIN_TOKEN: 'Bearer token for the admin API (at least 16 characters); generated and printed once when unset.',
+  GATEWAY_STORE: 'Policy store: memory.',
+} as const;
+
+export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: EnvOverrides } | { ok: false; issues: Issue[] } {
+  const issues: Issue[] = [];
+  const port = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n > 65535) {
+      issues.push({ path: name, message: `must be a port number 0-65535, got "${raw}"` });
+      return undefined;
+    }
+    return n;
+  };
+  const text = (name: string): string | undefined => {
+    const raw = env[name];
+    return raw === undefined || raw === '' ? undefined : raw;
+  };
+  const token = text('ADMIN_TOKEN');
+  if (token !== undefined && token.length < 16) {
+    issues.push({ path: 'ADMIN_TOKEN', message: 'must be at least 16 characters' });
+  }
+  const storeName = text('GATEWAY_STORE');
+  if (storeName !== undefined && storeName !== 'memory') {
+    issues.push({ path: 'GATEWAY_STORE', message: `must be "memory", got "${storeName}"` });
+  }
+  const value: EnvOverrides = {
+    restHost: text('GATEWAY_REST_HOST'),
+    restPort: port('GATEWAY_REST_PORT'),
+    adminHost: text('GATEWAY_ADMIN_HOST'),
+    adminPort: port('GATEWAY_ADMIN_PORT'),
+    adminToken: token,
+    store: storeName === 'memory' ? { type: 'memory' } : undefined,
+  };
+  return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
+}

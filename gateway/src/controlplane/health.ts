@@ -1,0 +1,128 @@
+/**
+ * Active health checks, the way TF Serving wants them: GET the version's status and look for
+ * AVAILABLE (the endpoint answers 200 whatever the state, so the status code alone says nothing).
+ * A replica never seen healthy needs one good check; one that went down needs `healthyThreshold`
+ * in a row; an up replica goes down after `unhealthyThreshold` failures in a row. Checks use their
+ * own connections so a saturated traffic pool cannot starve them.
+ */
+import { EventEmitter } from 'node:events';
+import { Agent } from 'undici';
+import type { HealthCheckSettings } from '../config/load.js';
+import type { VersionPool } from '../dataplane/pool.js';
+import type { Replica, ReplicaHealth } from '../dataplane/replica.js';
+
+export interface HealthChange {
+  readonly model: string;
+  readonly version: number;
+  readonly replica: string;
+  readonly from: ReplicaHealth;
+  readonly to: ReplicaHealth;
+  readonly detail: string;
+}
+
+interface Target {
+  readonly pool: VersionPool;
+  readonly replica: Replica;
+  readonly settings: HealthCheckSettings;
+  okStreak: number;
+  failStreak: number;
+  everUp: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
+  readonly #targets: Target[] = [];
+  readonly #agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, pipelining: 1 });
+  #stopped = false;
+
+  add(pool: VersionPool, settings: HealthCheckSettings): void {
+    for (const replica of pool.replicas) {
+      this.#targets.push({ pool, replica, settings, okStreak: 0, failStreak: 0, everUp: false, timer: undefined });
+    }
+  }
+
+  /** Runs the first check of every replica and resolves when all have answered or timed out. */
+  async start(): Promise<void> {
+    await Promise.all(this.#targets.map((t) => this.#check(t)));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#targets) clearTimeout(t.timer);
+    await this.#agent.close();
+  }
+
+  async #check(target: Target): Promise<void> {
+    if (this.#stopped) return;
+    const { ok, detail } = await probe(this.#agent, target);
+    if (this.#stopped) return;
+    this.#record(target, ok, detail);
+    const { intervalMs } = target.settings;
+    // A little jitter so replicas added together are not all checked in the same millisecond.
+    target.timer = setTimeout(() => void this.#check(target), intervalMs + Math.random() * intervalMs * 0.1);
+  }
+
+  #record(target: Target, ok: boolean, detail: string): void {
+    const { replica, settings } = target;
+    replica.lastCheck = { at: Date.now(), ok, detail };
+    const before = replica.health;
+    if (ok) {
+      target.okStreak++;
+      target.failStreak = 0;
+      if (before !== 'up' && (!target.everUp || target.okStreak >= settings.healthyThreshold)) {
+        target.everUp = true;
+        this.#set(target, 'up', detail);
+      }
+    } else {
+      target.failStreak++;
+      target.okStreak = 0;
+      if (before === 'unknown' || (before === 'up' && target.failStreak >= settings.unhealthyThreshold)) {
+        this.#set(target, 'down', detail);
+      }
+    }
+  }
+
+  #set(target: Target, to: ReplicaHealth, detail: string): void {
+    const from = target.replica.health;
+    target.replica.health = to;
+    target.pool.refresh();
+    this.emit('change', { model: target.pool.model, version: target.pool.version, replica: target.replica.origin, from, to, detail });
+  }
+}
+
+async function probe(agent: Agent, target: Target): Promise<{ ok: boolean; detail: string }> {
+  const { pool, replica, settings } = target;
+  try {
+    const res = await agent.request({
+      origin: replica.origin,
+      path: pool.paths.status,
+      method: 'GET',
+      headersTimeout: settings.timeoutMs,
+      bodyTimeout: settings.timeoutMs,
+      signal: AbortSignal.timeout(settings.timeoutMs),
+    });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) return { ok: false, detail: `HTTP ${res.statusCode}` };
+    const state = versionState(text, pool.versionText);
+    return state === 'AVAILABLE' ? { ok: true, detail: 'AVAILABLE' } : { ok: false, detail: `state ${state}` };
+  } catch (err) {
+    const e = err as { code?: string; name?: string; message?: string };
+    return { ok: false, detail: e.name === 'TimeoutError' ? `timeout after ${settings.timeoutMs} ms` : (e.code ?? e.message ?? 'error') };
+  }
+}
+
+/** The state TF Serving reports for one version, or why it could not be read. */
+export function versionState(body: string, version: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return 'unreadable (not JSON)';
+  }
+  const list = (parsed as { model_version_status?: unknown }).model_version_status;
+  if (!Array.isArray(list)) return 'unreadable (no model_version_status)';
+  for (const entry of list as Array<{ version?: unknown; state?: unknown }>) {
+    if (String(entry.version) === version) return typeof entry.state === 'string' ? entry.state : 'UNKNOWN';
+  }
+  return 'missing';
+}

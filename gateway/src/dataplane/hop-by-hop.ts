@@ -1,0 +1,34 @@
+/**
+ * Headers that describe one connection, not the message (RFC 9110 §7.6.1), and so must not cross
+ * the gateway in either direction. `expect` is also dropped: the gateway answers 100-continue
+ * itself and undici refuses to send it.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+/** Lengths of the names above: most headers are rejected by this test alone, without lowercasing. */
+const LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
+
+export function isHopByHop(name: string): boolean {
+  return LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase());
+}
+
+/** Extra names a Connection header lists ("Connection: close, x-foo" makes x-foo hop-by-hop). */
+export function connectionTokens(value: string): Set<string> {
+  const out = new Set<string>();
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') out.add(t);
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+/**
+ * Reading a request body without parsing it. Small bodies (up to the retry buffer) are gathered as
+ * the chunks Node hands us, so a failed attempt can be sent again; bigger ones stream through and
+ * can be retried only if the failed attempt never started sending them. The size limit is enforced
+ * from Content-Length up front and, for chunked bodies, while they stream.
+ */
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+
+export interface BodyLimits {
+  readonly maxBodyBytes: number;
+  readonly retryBufferBytes: number;
+}
+
+export type BodyOutcome =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'buffer'; readonly body: Buffer }
+  | { readonly kind: 'stream'; readonly body: Readable; readonly length: number | undefined }
+  | { readonly kind: 'too-large'; readonly limit: number }
+  | { readonly kind: 'aborted' };
+
+const NONE: BodyOutcome = { kind: 'none' };
+const ABORTED: BodyOutcome = { kind: 'aborted' };
+
+export class BodyTooLargeError extends Error {
+  readonly code = 'GW_BODY_TOO_LARGE';
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`request body exceeds ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
+/**
+ * `keep` is how much may be gathered in memory: the retry buffer for forwarding, the whole limit
+ * when the gateway must read the body itself (to answer as TF Serving would).
+ */
+export function readBody(req: IncomingMessage, maxBodyBytes: number, keep: number, done: (outcome: BodyOutcome) => void): void {
+  const declaredText = req.headers['content-length'];
+  if (declaredText === undefined && req.headers['transfer-encoding'] === undefined) return done(NONE);
+  // node:http has already rejected a malformed or duplicated Content-Length.
+  const declared = declaredText === undefined ? -1 : Number(declaredText);
+  if (declared > maxBodyBytes) return done({ kind: 'too-large', limit: maxBodyBytes });
+  if (declared === 0) return done(NONE);
+  if (declared > keep) return done({ kind: 'stream', body: req, length: declared });
+
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const cleanup = (): void => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onAbort);
+    req.off('close', onAbort);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    chunks.push(chunk);
+    if (size <= keep) return;
+    // Only a chunked body gets here: a declared length that fits was checked above.
+    cleanup();
+    req.pause();
+    if (size > maxBodyBytes || keep >= maxBodyBytes) {
+      done({ kind: 'too-large', limit: maxBodyBytes });
+    } else {
+      done({ kind: 'stream', body: Readable.from(continueStream(chunks, size, req, maxBodyBytes), { objectMode: false }), length: undefined });
+    }
+  };
+  const onEnd = (): void => {
+    cleanup();
+    done(size === 0 ? NONE : { kind: 'buffer', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
+  };
+  const onAbort = (): void => {
+    cleanup();
+    done(ABORTED);
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onAbort);
+  req.on('close', onAbort);
+}
+
+async function* continueStream(head: Buffer[], size: number, req: IncomingMessage, max: number): AsyncGenerator<Buffer> {
+  yield* head;
+  let total = size;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > max) throw new BodyTooLargeError(max);
+    yield chunk;
+  }
+}

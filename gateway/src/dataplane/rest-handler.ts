@@ -1,0 +1,179 @@
+/**
+ * The REST listener's request function: TF Serving's URL grammar, the routing decision, then either
+ * a local answer in TF Serving's words or an Exchange with a replica. Local answers to inference
+ * requests read and check the JSON body first, because TF Serving parses it before it looks the
+ * model up (bad JSON to an unknown model is a 400, not a 404).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ProxySettings } from '../config/load.js';
+import {
+  noSuchVersion,
+  noVersionsOfModel,
+  servableNotFoundLatest,
+  servableNotFoundSpecific,
+  unrecognizedLabel,
+} from '../tfserving/errors.js';
+import { checkRequestJson, inflateTfBody } from '../tfserving/json-body.js';
+import { ALLOWED_METHODS, libeventPathAndQuery } from '../tfserving/libevent.js';
+import { isV1Path, parseTfPath, type TfTarget } from '../tfserving/path.js';
+import { decide, decideUnpinned } from './decide.js';
+import { Exchange, tooLargeMessage } from './exchange.js';
+import { replyEmpty, replyError, replyPage } from './local-reply.js';
+import { readBody, type BodyOutcome } from './request-body.js';
+import { RequestIds } from './request-id.js';
+import type { SnapshotHolder } from './snapshot.js';
+
+export type RestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+interface LocalError {
+  readonly status: number;
+  readonly message: string;
+}
+
+const ORIGIN_RE = /https?:\/\//;
+
+export function createRestHandler(
+  snapshots: SnapshotHolder,
+  settings: ProxySettings,
+  onBug: (err: unknown, req: IncomingMessage) => void,
+): RestHandler {
+  const ids = new RequestIds();
+
+  return function guarded(req, res) {
+    try {
+      handle(req, res);
+    } catch (err) {
+      // A bug must cost one request, never the process.
+      onBug(err, req);
+      replyError(res, 500, 'Internal error in the gateway', ids.next());
+    }
+  };
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const requestId = ids.from(req.headers['x-request-id']);
+    const method = req.method ?? 'GET';
+    // What libevent does before TF Serving's code sees the request: method filter, strict URI parse.
+    if (!ALLOWED_METHODS.has(method)) {
+      replyPage(res, 501, requestId);
+      return;
+    }
+    const url = libeventPathAndQuery(req.url ?? '/');
+    if (url === null) {
+      replyPage(res, 400, requestId);
+      return;
+    }
+    if (!isV1Path(url)) {
+      replyPage(res, 404, requestId);
+      return;
+    }
+    if (method === 'OPTIONS') {
+      // TF Serving answers a CORS preflight itself: 200 with an Origin, 400 without, both empty.
+      const origin = req.headers.origin;
+      replyEmpty(res, origin !== undefined && ORIGIN_RE.test(origin) ? 200 : 400, requestId);
+      return;
+    }
+    const parsed = parseTfPath(method, url);
+    if (!parsed.ok) {
+      replyError(res, parsed.error.status, parsed.error.message, requestId);
+      return;
+    }
+    const target = parsed.target;
+    const model = snapshots.current.models.get(target.model);
+    if (model === undefined) {
+      answerLocally(req, res, target, unknownModelError(target), requestId, settings, onBug);
+      return;
+    }
+    let resolution = decide(model, target, req.headers);
+    let clientPath: string | undefined;
+    if (target.operation === 'status' && target.version === undefined) {
+      // TF Serving does not resolve labels on status requests and lists every version it has: the
+      // request goes to a replica as the client wrote it, an unknown label included.
+      if (resolution === 'unknown-label') resolution = decideUnpinned(model, req.headers);
+      clientPath = url;
+    }
+    if (resolution === 'unknown-version') {
+      const version = target.version ?? '';
+      const message =
+        target.operation === 'status' ? noSuchVersion(target.model, version) : servableNotFoundSpecific(target.model, version);
+      answerLocally(req, res, target, { status: 404, message }, requestId, settings, onBug);
+      return;
+    }
+    if (resolution === 'unknown-label') {
+      answerLocally(req, res, target, { status: 400, message: unrecognizedLabel(target.label ?? '') }, requestId, settings, onBug);
+      return;
+    }
+    const exchange = new Exchange({
+      req,
+      res,
+      model,
+      decision: resolution,
+      operation: target.operation,
+      clientPath,
+      requestId,
+      settings,
+    });
+    readBody(req, settings.maxBodyBytes, settings.retryBufferBytes, (outcome) => {
+      try {
+        if (outcome.kind === 'none') exchange.start(null, undefined);
+        else if (outcome.kind === 'buffer') exchange.start(outcome.body, undefined);
+        else if (outcome.kind === 'stream') exchange.start(outcome.body, outcome.length);
+        else replyBodyProblem(res, outcome, requestId);
+      } catch (err) {
+        onBug(err, req);
+        replyError(res, 500, 'Internal error in the gateway', requestId);
+      }
+    });
+  }
+}
+
+function unknownModelError(target: TfTarget): LocalError {
+  if (target.operation === 'status') {
+    return {
+      status: 404,
+      message: target.version === undefined ? noVersionsOfModel(target.model) : noSuchVersion(target.model, target.version),
+    };
+  }
+  if (target.label !== undefined) return { status: 400, message: unrecognizedLabel(target.label) };
+  return {
+    status: 404,
+    message: target.version === undefined ? servableNotFoundLatest(target.model) : servableNotFoundSpecific(target.model, target.version),
+  };
+}
+
+function answerLocally(
+  req: IncomingMessage,
+  res: ServerResponse,
+  target: TfTarget,
+  error: LocalError,
+  requestId: string,
+  settings: ProxySettings,
+  onBug: (err: unknown, req: IncomingMessage) => void,
+): void {
+  const operation = target.operation;
+  if (operation === 'status' || operation === 'metadata') {
+    replyError(res, error.status, error.message, requestId);
+    return;
+  }
+  readBody(req, settings.maxBodyBytes, settings.maxBodyBytes, (outcome) => {
+    if (outcome.kind !== 'none' && outcome.kind !== 'buffer') {
+      replyBodyProblem(res, outcome, requestId);
+      return;
+    }
+    // TF Serving inflates gzip bodies, then parses the JSON before it looks the model up.
+    inflateTfBody(outcome.kind === 'none' ? Buffer.alloc(0) : outcome.body, req.headers['content-encoding'])
+      .then((body) => checkRequestJson(body, operation))
+      .catch((err: unknown) => {
+        onBug(err, req);
+        return null;
+      })
+      .then((jsonError) => replyError(res, jsonError === null ? error.status : 400, jsonError ?? error.message, requestId));
+  });
+}
+
+function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome, requestId: string): void {
+  if (outcome.kind === 'too-large') {
+    replyError(res, 413, tooLargeMessage(outcome.limit), requestId, true);
+  } else {
+    res.destroy();
+  }
+}

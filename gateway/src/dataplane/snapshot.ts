@@ -1,0 +1,153 @@
+/**
+ * The routing snapshot: everything a routing decision reads, compiled once from the policies and
+ * swapped whole when one changes. Nothing in it is edited after it is built. Pools are shared
+ * between snapshots (they hold connections and health, which outlive a policy change).
+ */
+import type { CookieRule, HeaderRule, PolicyDocument, TargetSide } from '../policy/schema.js';
+import { canaryBuckets, saltState } from './cohort.js';
+import type { VersionPool } from './pool.js';
+
+export type Side = 'stable' | 'canary' | 'other';
+export type Reason = 'version' | 'label' | 'header' | 'cookie' | 'sticky' | 'split' | 'fallback';
+
+/** Decisions are preallocated per snapshot: the hot path returns one of these, it never builds one. */
+export interface Decision {
+  readonly pool: VersionPool;
+  readonly side: Side;
+  /** The client named the version (URL version or label): it gets that version's errors. */
+  readonly pinned: boolean;
+  readonly reason: Reason;
+}
+
+export interface CompiledRule {
+  /** Lowercased header name, or the cookie name as written. */
+  readonly name: string;
+  readonly equals: string | undefined;
+  readonly regex: RegExp | undefined;
+  readonly to: TargetSide;
+}
+
+export interface CompiledModel {
+  readonly name: string;
+  readonly revision: number;
+  readonly policy: PolicyDocument;
+  /** Every pool by canonical version text, as the URL parser yields it. */
+  readonly pools: ReadonlyMap<string, VersionPool>;
+  readonly stable: VersionPool;
+  readonly canary: VersionPool | null;
+  /** Canary share in buckets (0..10000). */
+  readonly canaryBuckets: number;
+  readonly headerRules: readonly CompiledRule[];
+  readonly cookieRules: readonly CompiledRule[];
+  readonly stickyHeader: string | undefined;
+  readonly stickyCookie: string | undefined;
+  readonly saltState: number;
+  readonly needsCookies: boolean;
+  readonly labels: { readonly stable: string; readonly canary: string };
+  readonly decisions: {
+    readonly byVersion: ReadonlyMap<string, Decision>;
+    readonly stableLabel: Decision;
+    readonly canaryLabel: Decision | undefined;
+    readonly stable: Readonly<Record<'header' | 'cookie' | 'sticky' | 'split' | 'fallback', Decision>>;
+    readonly canary: Readonly<Record<'header' | 'cookie' | 'sticky' | 'split', Decision>> | undefined;
+  };
+}
+
+export interface RoutingSnapshot {
+  readonly models: ReadonlyMap<string, CompiledModel>;
+}
+
+export interface CompileInput {
+  readonly name: string;
+  readonly policy: PolicyDocument;
+  readonly revision: number;
+  readonly pools: ReadonlyMap<number, VersionPool>;
+}
+
+/** Assumes a validated policy (its versions have pools); throws otherwise, which is a bug upstream. */
+export function compileModel(input: CompileInput, labels: { stable: string; canary: string }): CompiledModel {
+  const { policy, pools } = input;
+  const stable = pools.get(policy.stable);
+  if (stable === undefined) throw new Error(`policy of ${input.name} names stable version ${policy.stable} without a pool`);
+  const canary = policy.canary === null ? null : pools.get(policy.canary);
+  if (canary === undefined) throw new Error(`policy of ${input.name} names canary version ${policy.canary} without a pool`);
+  const byText = new Map<string, VersionPool>();
+  const byVersion = new Map<string, Decision>();
+  for (const pool of pools.values()) {
+    byText.set(pool.versionText, pool);
+    const side: Side = pool === stable ? 'stable' : pool === canary ? 'canary' : 'other';
+    byVersion.set(pool.versionText, freeze<Decision>({ pool, side, pinned: true, reason: 'version' }));
+  }
+  const decide = (pool: VersionPool, side: Side, reason: Reason): Decision =>
+    freeze<Decision>({ pool, side, pinned: false, reason });
+  const compileRule = (rule: HeaderRule | CookieRule, name: string): CompiledRule =>
+    freeze({
+      name,
+      equals: rule.equals,
+      regex: rule.regex === undefined ? undefined : new RegExp(rule.regex),
+      to: rule.to ?? 'canary',
+    });
+  const cookieRules = policy.cookieRules.map((r) => compileRule(r, r.cookie));
+  const stickyCookie = policy.sticky?.cookie;
+  return freeze({
+    name: input.name,
+    revision: input.revision,
+    policy,
+    pools: byText,
+    stable,
+    canary,
+    canaryBuckets: canary === null ? 0 : canaryBuckets(policy.percent),
+    headerRules: policy.headerRules.map((r) => compileRule(r, r.header.toLowerCase())),
+    cookieRules,
+    stickyHeader: policy.sticky?.header?.toLowerCase(),
+    stickyCookie,
+    saltState: saltState(policy.salt),
+    needsCookies: cookieRules.length > 0 || stickyCookie !== undefined,
+    labels,
+    decisions: {
+      byVersion,
+      stableLabel: freeze<Decision>({ pool: stable, side: 'stable', pinned: true, reason: 'label' }),
+      canaryLabel: canary === null ? undefined : freeze<Decision>({ pool: canary, side: 'canary', pinned: true, reason: 'label' }),
+      stable: {
+        header: decide(stable, 'stable', 'header'),
+        cookie: decide(stable, 'stable', 'cookie'),
+        sticky: decide(stable, 'stable', 'sticky'),
+        split: decide(stable, 'stable', 'split'),
+        fallback: decide(stable, 'stable', 'fallback'),
+      },
+      canary:
+        canary === null
+          ? undefined
+          : {
+              header: decide(canary, 'canary', 'header'),
+              cookie: decide(canary, 'canary', 'cookie'),
+              sticky: decide(canary, 'canary', 'sticky'),
+              split: decide(canary, 'canary', 'split'),
+            },
+    },
+  });
+}
+
+function freeze<T extends object>(value: T): T {
+  return Object.freeze(value);
+}
+
+/**
+ * Holds the snapshot in force. The watcher is its only writer; a request reads `current` once and
+ * keeps that snapshot for its whole life.
+ */
+export class SnapshotHolder {
+  #current: RoutingSnapshot;
+
+  constructor(initial: RoutingSnapshot) {
+    this.#current = initial;
+  }
+
+  get current(): RoutingSnapshot {
+    return this.#current;
+  }
+
+  swap(next: RoutingSnapshot): void {
+    this.#current = next;
+  }
+}

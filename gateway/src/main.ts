@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * canary-gateway command line. With --config FILE (or GATEWAY_CONFIG) it serves the replicas that
+ * file names; with neither it runs the local demo (simulated replicas, 10% canary).
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile, type GatewayConfig } from './config/load.js';
+import { ENV_VARIABLES } from './config/env.js';
+import { formatConfigError, printStarted, startGateway, waitForSignal } from './run.js';
+
+const HELP = `Usage: canary-gateway [--config FILE]
+
+Serves TF Serving's REST API and splits each model's traffic between its stable and canary
+versions. Without --config (and without GATEWAY_CONFIG) it starts the local demo: three simulated
+TF Serving replicas and a gateway in front of them.
+
+Options:
+  -c, --config FILE   configuration file (YAML or JSON)
+  -h, --help          show this help
+  -v, --version       print the version
+
+Environment:
+${Object.entries(ENV_VARIABLES)
+  .map(([name, text]) => `  ${name.padEnd(20)}${text}`)
+  .join('\n')}
+  LOG_LEVEL           pino log level (default info)
+`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        config: { type: 'string', short: 'c' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    process.stderr.write(`canary-gateway: ${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (args.values.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  const file = args.values.config ?? process.env['GATEWAY_CONFIG'];
+  if (file === undefined || file === '') {
+    const { runDemo } = await import('../../scripts/demo.js');
+    return runDemo();
+  }
+  let config: GatewayConfig;
+  try {
+    config = loadConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(formatConfigError(err));
+      return 1;
+    }
+    throw err;
+  }
+  const gateway = await startGateway(config);
+  printStarted(gateway);
+  return waitForSignal(gateway);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`canary-gateway: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

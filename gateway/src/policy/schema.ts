@@ -1,0 +1,98 @@
+/**
+ * The policy document: how one model's traffic is split between its stable and canary versions.
+ * One schema gives the config file's `policy`, the admin API's body and the TypeScript type.
+ * Shape checks live here; checks that need the model's pools live in validate.ts.
+ */
+import Type, { type Static } from 'typebox';
+
+/** RFC 9110 token: what a header or cookie name may contain. */
+const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+export const TargetSide = Type.Union([Type.Literal('canary'), Type.Literal('stable')], {
+  description: 'Which side of the policy a matching request goes to.',
+});
+
+const matchFields = {
+  equals: Type.Optional(
+    Type.String({ maxLength: 1024, description: 'Exact value that sends the request to `to`.' }),
+  ),
+  regex: Type.Optional(
+    Type.String({
+      minLength: 1,
+      maxLength: 256,
+      description: 'JavaScript regular expression tested against the value; a match sends the request to `to`.',
+    }),
+  ),
+  to: Type.Optional(TargetSide),
+};
+
+export const HeaderRule = Type.Object(
+  {
+    header: Type.String({ pattern: TOKEN, maxLength: 256, description: 'Request header name (case-insensitive).' }),
+    ...matchFields,
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Without `equals`/`regex`: the value `always` forces the canary, `never` forces stable, anything else decides nothing.',
+  },
+);
+
+export const CookieRule = Type.Object(
+  {
+    cookie: Type.String({ pattern: TOKEN, maxLength: 256, description: 'Cookie name (case-sensitive).' }),
+    ...matchFields,
+  },
+  { additionalProperties: false, description: 'Same semantics as a header rule, on a cookie value.' },
+);
+
+export const StickyKey = Type.Object(
+  {
+    header: Type.Optional(Type.String({ pattern: TOKEN, maxLength: 256 })),
+    cookie: Type.Optional(Type.String({ pattern: TOKEN, maxLength: 256 })),
+  },
+  {
+    additionalProperties: false,
+    description: 'Where the cohort key comes from: the header first, then the cookie.',
+  },
+);
+
+export const Version = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+
+export const Policy = Type.Object(
+  {
+    stable: Version,
+    canary: Type.Optional(Type.Union([Version, Type.Null()])),
+    percent: Type.Optional(
+      Type.Number({
+        minimum: 0,
+        maximum: 100,
+        description: 'Share of unpinned traffic for the canary, in steps of 0.01 (10,000 cohort buckets).',
+      }),
+    ),
+    headerRules: Type.Optional(Type.Array(HeaderRule, { maxItems: 10000 })),
+    cookieRules: Type.Optional(Type.Array(CookieRule, { maxItems: 1000 })),
+    sticky: Type.Optional(Type.Union([StickyKey, Type.Null()])),
+    salt: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'Cohort hash salt; defaults to the model name.' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type HeaderRule = Static<typeof HeaderRule>;
+export type CookieRule = Static<typeof CookieRule>;
+export type StickyKey = Static<typeof StickyKey>;
+export type PolicyInput = Static<typeof Policy>;
+export type TargetSide = Static<typeof TargetSide>;
+
+/** A policy with every optional field filled in: what the store keeps and the snapshot compiles. */
+export interface PolicyDocument {
+  readonly stable: number;
+  readonly canary: number | null;
+  readonly percent: number;
+  readonly headerRules: readonly HeaderRule[];
+  readonly cookieRules: readonly CookieRule[];
+  readonly sticky: StickyKey | null;
+  readonly salt: string;
+}

@@ -1,0 +1,80 @@
+/**
+ * A policy is accepted whole or not at all: shape (schema) first, then what only the model's pools
+ * can tell (does a pool serve that version?). The result is a complete document with defaults filled.
+ */
+import { compileSchema, issuesFromAjv, type Issue } from '../validation.js';
+import { Policy, type CookieRule, type HeaderRule, type PolicyDocument, type PolicyInput } from './schema.js';
+
+const checkShape = compileSchema<PolicyInput>(Policy);
+
+export interface PolicyContext {
+  readonly model: string;
+  /** Versions that have a pool. */
+  readonly versions: ReadonlySet<number>;
+}
+
+export type PolicyResult =
+  | { readonly ok: true; readonly policy: PolicyDocument }
+  | { readonly ok: false; readonly issues: readonly Issue[] };
+
+/** `base` prefixes every issue path, so a policy inside a config file reports `/models/m/policy/...`. */
+export function validatePolicy(input: unknown, context: PolicyContext, base = ''): PolicyResult {
+  if (!checkShape(input)) return { ok: false, issues: issuesFromAjv(checkShape.errors, base) };
+  const issues: Issue[] = [];
+  const known = [...context.versions].sort((a, b) => a - b).join(', ') || 'none';
+  const canary = input.canary ?? null;
+  const percent = input.percent ?? 0;
+  if (!context.versions.has(input.stable)) {
+    issues.push({ path: `${base}/stable`, message: `no pool serves version ${input.stable} of ${context.model} (pools: ${known})` });
+  }
+  if (canary !== null) {
+    if (!context.versions.has(canary)) {
+      issues.push({ path: `${base}/canary`, message: `no pool serves version ${canary} of ${context.model} (pools: ${known})` });
+    } else if (canary === input.stable) {
+      issues.push({ path: `${base}/canary`, message: 'must differ from stable (use null for no canary)' });
+    }
+  } else if (percent !== 0) {
+    issues.push({ path: `${base}/percent`, message: 'must be 0 when there is no canary' });
+  }
+  if (Math.abs(percent * 100 - Math.round(percent * 100)) > 1e-9) {
+    issues.push({ path: `${base}/percent`, message: 'must be a multiple of 0.01 (the split has 10,000 buckets)' });
+  }
+  (input.headerRules ?? []).forEach((rule, i) => checkRule(rule, `${base}/headerRules/${i}`, issues));
+  (input.cookieRules ?? []).forEach((rule, i) => checkRule(rule, `${base}/cookieRules/${i}`, issues));
+  const sticky = input.sticky ?? null;
+  if (sticky !== null && sticky.header === undefined && sticky.cookie === undefined) {
+    issues.push({ path: `${base}/sticky`, message: 'needs a header or a cookie to read the cohort key from (or null for none)' });
+  }
+  if (issues.length > 0) return { ok: false, issues };
+  return {
+    ok: true,
+    policy: {
+      stable: input.stable,
+      canary,
+      percent: Math.round(percent * 100) / 100,
+      headerRules: input.headerRules ?? [],
+      cookieRules: input.cookieRules ?? [],
+      sticky,
+      salt: input.salt ?? context.model,
+    },
+  };
+}
+
+function checkRule(rule: HeaderRule | CookieRule, path: string, issues: Issue[]): void {
+  if (rule.equals !== undefined && rule.regex !== undefined) {
+    issues.push({ path, message: 'set either equals or regex, not both' });
+  }
+  if (rule.to !== undefined && rule.equals === undefined && rule.regex === undefined) {
+    issues.push({
+      path: `${path}/to`,
+      message: 'needs equals or regex; without them the values "always" and "never" decide',
+    });
+  }
+  if (rule.regex !== undefined) {
+    try {
+      new RegExp(rule.regex);
+    } catch (err) {
+      issues.push({ path: `${path}/regex`, message: `is not a valid regular expression: ${(err as Error).message}` });
+    }
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Command-line flags of tfserving-sim -> SimulatorOptions (kept apart from main.ts so that tests
+ * can check the parsing without starting a server).
+ */
+import { parseArgs } from 'node:util';
+import { BEHAVIOURS, ERROR_STATUSES, VERSION_STATES, type Behaviour, type FaultSettings, type SimulatorHandle, type SimulatorOptions, type VersionSpec } from './server.js';
+
+export const USAGE = `Usage: tfserving-sim [options]
+
+A TensorFlow Serving REST replica (half_plus_two / half_plus_three) with fault injection.
+
+  --host <addr>            interface to bind (default 127.0.0.1)
+  --port <n>               port, 0 for any free one (default 8501)
+  --model <name>           model name (default half_plus_two)
+  --version <n>            a version number; repeat for several (default 1)
+  --versions <n,n,...>     version numbers, comma-separated
+  --behaviour <b>          ${BEHAVIOURS.join(' | ')} (default half_plus_two), for every version
+  --state <v>=<STATE>      initial state of version v (${VERSION_STATES.join(', ')}); repeatable
+  --label <name>=<v>       version label; repeatable
+  --load-delay-ms <n>      keep the port closed this long, as TF does while loading models
+  --error-rate <0..1>      fraction of requests answered with an injected error
+  --error-status <code>    HTTP status of injected errors (${ERROR_STATUSES.join(', ')}; default 500)
+  --error-message <text>   message of injected errors
+  --latency-ms <n>         delay added to every request in scope
+  --jitter-ms <n>          extra random delay, uniform in [0, n]
+  --hang                   read requests in scope and never answer them
+  --reset-rate <0..1>      fraction of requests whose connection is reset, unanswered
+  --fault-scope <s>        inference (inference + metadata, default) | all (status too)
+  --cors                   CORS headers on every /v1 answer (--rest_api_enable_cors_support)
+  --no-control             do not serve /_sim/control and /_sim/counters
+  -h, --help               this text
+
+Run-time control: GET/PUT http://host:port/_sim/control, GET/DELETE http://host:port/_sim/counters.`;
+
+export class UsageError extends Error {}
+
+function number(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`${flag} expects a number, got "${value}"`);
+  return n;
+}
+
+function pairs(values: readonly string[] | undefined, flag: string): Array<[string, string]> {
+  return (values ?? []).map((v) => {
+    const i = v.indexOf('=');
+    if (i <= 0 || i === v.length - 1) throw new UsageError(`${flag} expects name=value, got "${v}"`);
+    return [v.slice(0, i), v.slice(i + 1)];
+  });
+}
+
+export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'help' {
+  const { values } = parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      host: { type: 'string' },
+      port: { type: 'string' },
+      model: { type: 'string' },
+      version: { type: 'string', multiple: true },
+      versions: { type: 'string' },
+      behaviour: { type: 'string' },
+      behavior: { type: 'string' },
+      state: { type: 'string', multiple: true },
+      label: { type: 'string', multiple: true },
+      'load-delay-ms': { type: 'string' },
+      'error-rate': { type: 'string' },
+      'error-status': { type: 'string' },
+      'error-message': { type: 'string' },
+      'latency-ms': { type: 'string' },
+      'jitter-ms': { type: 'string' },
+      hang: { type: 'boolean' },
+      'reset-rate': { type: 'string' },
+      'fault-scope': { type: 'string' },
+      cors: { type: 'boolean' },
+      'no-control': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help === true) return 'help';
+  const versions = [...(values.version ?? []), ...(values.versions?.split(',').map((v) => v.trim()) ?? [])];
+  for (const v of versions) if (!/^\d+$/.test(v)) throw new UsageError(`version numbers are non-negative integers, got "${v}"`);
+  const behaviour = values.behaviour ?? values.behavior ?? 'half_plus_two';
+  if (!(BEHAVIOURS as readonly string[]).includes(behaviour)) throw new UsageError(`--behaviour must be one of ${BEHAVIOURS.join(', ')}`);
+  const faults: { -readonly [K in keyof FaultSettings]?: FaultSettings[K] } = {};
+  const set = <K extends keyof FaultSettings>(key: K, value: FaultSettings[K] | undefined): void => {
+    if (value !== undefined) faults[key] = value;
+  };
+  set('errorRate', number(values['error-rate'], '--error-rate'));
+  set('errorStatus', number(values['error-status'], '--error-status'));
+  set('errorMessage', values['error-message']);
+  set('latencyMs', number(values['latency-ms'], '--latency-ms'));
+  set('jitterMs', number(values['jitter-ms'], '--jitter-ms'));
+  set('resetRate', number(values['reset-rate'], '--reset-rate'));
+  if (values.hang === true) faults.hang = true;
+  const scope = values['fault-scope'];
+  if (scope !== undefined) {
+    if (scope !== 'inference' && scope !== 'all') throw new UsageError('--fault-scope must be inference or all');
+    faults.scope = scope;
+  }
+  const versionStates: Record<string, VersionSpec> = {};
+  for (const [v, state] of pairs(values.state, '--state')) versionStates[v] = state.toUpperCase() as VersionSpec;
+  const labels: Record<string, string> = Object.fromEntries(pairs(values.label, '--label'));
+  const port = number(values.port, '--port') ?? 8501;
+  return {
+    host: values.host ?? '127.0.0.1',
+    port,
+    model: values.model ?? 'half_plus_two',
+    versions: versions.length > 0 ? versions : [1],
+    behaviour: behaviour as Behaviour,
+    versionStates,
+    labels,
+    faults,
+    loadDelayMs: number(values['load-delay-ms'], '--load-delay-ms') ?? 0,
+    cors: values.cors === true,
+    controlEndpoint: values['no-control'] !== true,
+  };
+}
+
+export function listeningLine(sim: SimulatorHandle): string {
+  return `tfserving-sim listening on ${sim.url} model=${sim.model} versions=${Object.keys(sim.settings().versions).join(',')} behaviour=${sim.behaviour}`;
+}
+

@@ -1,0 +1,57 @@
+/**
+ * A real gateway for tests: built from a configuration document, listening on 127.0.0.1 with
+ * ephemeral ports, logging only warnings unless TEST_LOG_LEVEL says otherwise.
+ */
+import type { AddressInfo } from 'node:net';
+import { buildGateway, type Gateway } from '../../gateway/src/app.js';
+import { resolveConfig } from '../../gateway/src/config/load.js';
+import { createLogger } from '../../gateway/src/observability/logger.js';
+
+export const TEST_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestGateway {
+  readonly gateway: Gateway;
+  /** Base URL of the REST (data) port. */
+  readonly rest: string;
+  /** Base URL of the admin port. */
+  readonly admin: string;
+  close(): Promise<void>;
+}
+
+export async function startTestGateway(document: Record<string, unknown>): Promise<TestGateway> {
+  const config = resolveConfig(
+    {
+      ...document,
+      listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+      admin: { token: TEST_TOKEN },
+    },
+    'test',
+    {},
+  );
+  const gateway = await buildGateway({ config, logger: createLogger(process.env['TEST_LOG_LEVEL'] ?? 'warn') });
+  try {
+    const addresses = await gateway.listen();
+    return {
+      gateway,
+      rest: url(addresses.rest),
+      admin: url(addresses.admin),
+      close: () => gateway.close(),
+    };
+  } catch (err) {
+    await gateway.close();
+    throw err;
+  }
+}
+
+function url(address: AddressInfo): string {
+  return `http://127.0.0.1:${address.port}`;
+}
+
+/** Polls `condition` every 25 ms until it holds or `timeoutMs` passes; then fails with `what`. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * The usual test stack: simulated replicas of half_plus_two (version 1 answers as half_plus_two,
+ * version 2 as half_plus_three, so every answer shows which version computed it) behind a gateway.
+ */
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../scripts/tfserving-sim/server.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
+
+export const MODEL = 'half_plus_two';
+
+export interface StackOptions {
+  readonly stableReplicas?: number;
+  readonly canaryReplicas?: number;
+  readonly policy?: Record<string, unknown>;
+  readonly healthCheck?: Record<string, unknown>;
+  readonly proxy?: Record<string, unknown>;
+  /** Extra options for each simulator, by version. */
+  readonly simulator?: (version: number, index: number) => SimulatorOptions;
+}
+
+export interface Stack {
+  readonly gw: TestGateway;
+  readonly stable: SimulatorHandle[];
+  readonly canary: SimulatorHandle[];
+  readonly predictUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const stable: SimulatorHandle[] = [];
+  const canary: SimulatorHandle[] = [];
+  let gw: TestGateway | undefined;
+  const close = async (): Promise<void> => {
+    await gw?.close();
+    await Promise.all([...stable, ...canary].map((s) => s.close()));
+  };
+  try {
+    for (let i = 0; i < (options.stableReplicas ?? 2); i++) {
+      stable.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', ...options.simulator?.(1, i) }));
+    }
+    for (let i = 0; i < (options.canaryReplicas ?? 1); i++) {
+      canary.push(await startSimulator({ model: MODEL, versions: [2], behaviour: 'half_plus_three', ...options.simulator?.(2, i) }));
+    }
+    const pools: Record<string, unknown> = { '1': { replicas: stable.map((s) => s.url) } };
+    if (canary.length > 0) pools['2'] = { replicas: canary.map((s) => s.url) };
+    gw = await startTestGateway({
+      models: {
+        [MODEL]: {
+          pools,
+          policy: options.policy ?? { stable: 1, canary: 2, percent: 10 },
+          healthCheck: { intervalMs: 200, timeoutMs: 150, healthyThreshold: 2, unhealthyThreshold: 2, ...options.healthCheck },
+        },
+      },
+      ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+    });
+    return { gw, stable, canary, predictUrl: `${gw.rest}/v1/models/${MODEL}:predict`, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Which version answered a half_plus_two/half_plus_three prediction of x = 1. */
+export function versionOfPrediction(body: string): 1 | 2 {
+  const parsed = JSON.parse(body) as { predictions?: number[] };
+  if (parsed.predictions?.[0] === 2.5) return 1;
+  if (parsed.predictions?.[0] === 3.5) return 2;
+  throw new Error(`not a half_plus_two/three prediction: ${body}`);
+}

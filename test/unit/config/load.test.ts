@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ConfigError, loadConfigFile, resolveConfig } from '../../../gateway/src/config/load.js';
+
+const minimal = {
+  models: {
+    half_plus_two: {
+      pools: { '1': { replicas: ['http://127.0.0.1:8601/'] }, '2': { replicas: ['http://127.0.0.1:8603'] } },
+      policy: { stable: 1, canary: 2, percent: 10 },
+    },
+  },
+};
+
+function issues(doc: unknown, env: NodeJS.ProcessEnv = {}): Array<{ path: string; message: string }> {
+  try {
+    resolveConfig(doc, 'test', env);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    return [...err.issues];
+  }
+  assert.fail('expected a ConfigError');
+}
+
+test('defaults fill everything but the models', () => {
+  const config = resolveConfig(minimal, 'test', {});
+  assert.deepEqual(config.rest, { host: '0.0.0.0', port: 8501 });
+  assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9901 });
+  assert.equal(config.proxy.deadlineMs, 30_000);
+  assert.equal(config.proxy.maxBodyBytes, 32 * 1024 * 1024);
+  assert.equal(config.adminToken, undefined);
+  const model = config.models[0]!;
+  assert.deepEqual(model.pools.map((p) => [p.version, p.replicas]), [
+    [1, ['http://127.0.0.1:8601']],
+    [2, ['http://127.0.0.1:8603']],
+  ]);
+  assert.equal(model.policy.percent, 10);
+  assert.equal(model.policy.salt, 'half_plus_two');
+});
+
+test('environment overrides ports, token and store', () => {
+  const config = resolveConfig(minimal, 'test', {
+    GATEWAY_REST_PORT: '18501',
+    GATEWAY_ADMIN_PORT: '19901',
+    ADMIN_TOKEN: 'a-token-of-twenty-chars',
+    GATEWAY_STORE: 'memory',
+  });
+  assert.equal(config.rest.port, 18501);
+  assert.equal(config.admin.port, 19901);
+  assert.equal(config.adminToken, 'a-token-of-twenty-chars');
+  assert.deepEqual(issues(minimal, { GATEWAY_REST_PORT: 'http' }).map((i) => i.path), ['GATEWAY_REST_PORT']);
+  assert.deepEqual(issues(minimal, { ADMIN_TOKEN: 'short' }).map((i) => i.path), ['ADMIN_TOKEN']);
+});
+
+test('errors name the field: schema, replica URLs, policy', () => {
+  const bad = structuredClone(minimal) as { models: Record<string, Record<string, unknown>>; listeners?: unknown };
+  bad.listeners = { rest: { port: 70000 } };
+  assert.deepEqual(issues(bad).map((i) => i.path), ['/listeners/rest/port']);
+
+  const urls = structuredClone(minimal);
+  urls.models.half_plus_two.pools['1'].replicas = ['http://127.0.0.1:8601/v1', 'http://127.0.0.1:8601', 'http://127.0.0.1:8601/'];
+  const urlIssues = issues(urls);
+  assert.deepEqual(urlIssues.map((i) => i.path), [
+    '/models/half_plus_two/pools/1/replicas/0',
+    '/models/half_plus_two/pools/1/replicas/2',
+  ]);
+  assert.match(urlIssues[0]!.message, /without path/);
+  assert.match(urlIssues[1]!.message, /repeats/);
+  const scheme = structuredClone(minimal);
+  scheme.models.half_plus_two.pools['2'].replicas = ['ftp://10.0.0.1:21'];
+  assert.deepEqual(issues(scheme).map((i) => i.path), ['/models/half_plus_two/pools/2/replicas/0']);
+
+  const policy = structuredClone(minimal);
+  policy.models.half_plus_two.policy.canary = 5;
+  const found = issues(policy);
+  assert.equal(found[0]!.path, '/models/half_plus_two/policy/canary');
+  assert.match(found[0]!.message, /no pool serves version 5/);
+
+  assert.deepEqual(issues({ models: {} }).map((i) => i.path), ['/models']);
+  const badName = issues({ models: { 'bad/name': minimal.models.half_plus_two } });
+  assert.deepEqual(badName.map((i) => i.path), ['/models/bad~1name']);
+  assert.match(badName[0]!.message, /not a valid name/);
+  const badVersion = structuredClone(minimal) as { models: { half_plus_two: { pools: Record<string, unknown> } } };
+  badVersion.models.half_plus_two.pools['v3'] = { replicas: ['http://10.0.0.1:8501'] };
+  assert.deepEqual(issues(badVersion).map((i) => i.path), ['/models/half_plus_two/pools/v3']);
+});
+
+test('a file: YAML read, syntax errors located', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-config-'));
+  try {
+    const good = join(dir, 'good.yaml');
+    writeFileSync(
+      good,
+      ['models:', '  m:', '    pools:', '      "3": { replicas: [ "http://10.0.0.1:8501" ] }', '    policy: { stable: 3 }', ''].join('\n'),
+    );
+    assert.equal(loadConfigFile(good, {}).models[0]!.policy.stable, 3);
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'models:\n  m: [\n');
+    assert.throws(() => loadConfigFile(broken, {}), (err: unknown) => err instanceof ConfigError && /line/.test(err.issues[0]!.message));
+    assert.throws(() => loadConfigFile(join(dir, 'missing.yaml'), {}), (err: unknown) => err instanceof ConfigError && /cannot be read/.test(err.issues[0]!.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
