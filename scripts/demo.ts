@@ -95,7 +95,7 @@ export async function runDemo(): Promise<number> {
         'demo: try it (version 1 answers [2.5, 3.0, 4.5], version 2 answers [3.5, 4.0, 5.5]):',
         `  curl -si -X POST localhost:${rest}/v1/models/half_plus_two:predict -d '{"instances": [1.0, 2.0, 5.0]}'`,
         `  curl -si -X POST localhost:${rest}/v1/models/half_plus_two:predict -H 'x-canary: always' -d '{"instances": [1.0]}'`,
-        `  curl -s localhost:${admin}/api/models -H 'Authorization: Bearer ${gateway.adminToken}'`,
+        `  curl -s localhost:${admin}/api/models -H 'Authorization: Bearer ${gateway.adminTokens[0]?.token ?? '$ADMIN_TOKEN'}'`,
         '',
       ].join('\n'),
     );

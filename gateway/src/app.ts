@@ -1,28 +1,32 @@
 /**
  * Assembles a gateway from a checked configuration: pools and health checks, the policy store and
- * its watcher, the REST listener and the admin API. `buildGateway` does not open ports; `listen`
- * runs the first health pass (so no replica takes traffic before it proved AVAILABLE) and then
- * listens. Tests build gateways with this and port 0.
+ * its watcher, the stats clock, the REST listener and the admin API. `buildGateway` opens no port;
+ * `listen` runs the first health pass (so no replica takes traffic before it proved AVAILABLE) and
+ * then listens. Tests build gateways with this and port 0.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { GatewayConfig } from './config/load.js';
-import { buildAdminApi, type AdminApi } from './controlplane/admin/server.js';
+import type { AdminTokenSpec, GatewayConfig } from './config/load.js';
 import { generateToken } from './controlplane/admin/auth.js';
+import { buildAdminApi, type AdminApi } from './controlplane/admin/server.js';
+import { GatewayEvents } from './controlplane/events.js';
 import { HealthChecker } from './controlplane/health.js';
-import { MemoryStore } from './controlplane/store/memory.js';
-import type { PolicyStore } from './controlplane/store/types.js';
+import { createStore } from './controlplane/store/create.js';
+import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './controlplane/store/types.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
 import { createRestHandler } from './dataplane/rest-handler.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import type { StoredPolicy } from './policy/stored.js';
 import { rawLibeventPage } from './tfserving/libevent.js';
+import { VERSION } from './version.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
   readonly logger?: Logger;
+  /** A store built by the caller (tests); default: the one the configuration names. */
   readonly store?: PolicyStore;
 }
 
@@ -33,8 +37,8 @@ export interface ListeningAddresses {
 
 export interface Gateway {
   readonly config: GatewayConfig;
-  /** The admin token in force, and whether the gateway made it up (it is then printed once). */
-  readonly adminToken: string;
+  /** The admin tokens in force; when none was configured, one generated operator token. */
+  readonly adminTokens: readonly AdminTokenSpec[];
   readonly adminTokenGenerated: boolean;
   readonly rest: Server;
   readonly admin: AdminApi;
@@ -42,6 +46,8 @@ export interface Gateway {
   readonly pools: PoolRegistry;
   readonly health: HealthChecker;
   readonly store: PolicyStore;
+  readonly events: GatewayEvents;
+  readonly watcher: PolicyWatcher;
   listen(): Promise<ListeningAddresses>;
   close(): Promise<void>;
 }
@@ -49,7 +55,11 @@ export interface Gateway {
 export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const log = options.logger ?? createLogger();
-  const adminToken = config.adminToken ?? generateToken();
+  const adminTokenGenerated = config.adminTokens.length === 0;
+  const adminTokens: readonly AdminTokenSpec[] = adminTokenGenerated
+    ? [{ name: 'admin', token: generateToken(), role: 'operator' }]
+    : config.adminTokens;
+  const events = new GatewayEvents();
   const pools = new PoolRegistry(config.models, config.proxy);
   const health = new HealthChecker();
   for (const model of config.models) {
@@ -59,13 +69,52 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     const line = { model: change.model, version: change.version, replica: change.replica, from: change.from, detail: change.detail };
     if (change.to === 'down') log.warn(line, 'replica down');
     else log.info(line, `replica ${change.to}`);
+    events.emit('health', change);
   });
 
-  const store = options.store ?? new MemoryStore();
+  const store = options.store ?? createStore(config.store, log);
   const snapshots = new SnapshotHolder({ models: new Map() });
-  const watcher = new PolicyWatcher(store, pools, snapshots, config.labels, log);
-  const initial = await store.seed(new Map(config.models.map((m) => [m.name, m.policy])));
-  watcher.start(initial);
+  const watcher = new PolicyWatcher({ store, pools, holder: snapshots, labels: config.labels, events, log });
+  const fromConfig = new Map<string, SeedEntry>(
+    config.models.map((m) => [m.name, { policy: m.policy, paused: false, rolledBack: false, revision: 1, actor: 'config' }]),
+  );
+  store.on('available', () => {
+    log.info({ store: store.kind }, 'policy store available: resyncing');
+    events.emit('store', { available: true, detail: 'connected' });
+  });
+  store.on('unavailable', (detail) => {
+    log.error({ store: store.kind, detail }, 'policy store unavailable: routing continues on the policies in force; admin writes are refused');
+    events.emit('store', { available: false, detail });
+  });
+
+  let initial: StoredPolicy[] = [];
+  try {
+    // Before anything is in force the seed is the configuration; afterwards, what is in force.
+    initial = await store.start(() => (snapshots.current.models.size === 0 ? fromConfig : watcher.seed()));
+  } catch (err) {
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    log.error(
+      { store: store.kind, detail: err.message },
+      'POLICY STORE UNAVAILABLE AT START: routing with the configuration file\'s initial policies until it is reachable; the stored policies will be adopted then',
+    );
+  }
+  watcher.start(initial, config.store.resyncIntervalMs);
+  for (const model of config.models) {
+    if (snapshots.current.models.has(model.name)) continue;
+    // Not stored yet (store down), or stored but not routable here: the file's policy, revision 0,
+    // so whatever the store holds replaces it at the next resync.
+    if (initial.some((s) => s.model === model.name)) log.error({ model: model.name }, 'the stored policy cannot be routed by this gateway: using the configuration\'s');
+    watcher.apply(
+      { model: model.name, revision: 0, policy: model.policy, paused: false, rolledBack: false, updatedAt: new Date().toISOString(), updatedBy: 'config', reason: 'config' },
+      'resync',
+    );
+  }
+
+  const statsClock = setInterval(() => {
+    for (const [, modelPools] of pools.models()) for (const pool of modelPools.values()) pool.stats.tick();
+    events.emit('tick');
+  }, 1000);
+  statsClock.unref();
 
   const rest = createServer(
     {
@@ -77,19 +126,26 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     createRestHandler(snapshots, config.proxy, (err, req) => log.error({ err, method: req.method, url: req.url }, 'request handler failed')),
   );
   rest.on('clientError', answerUnparsable);
-  const admin = buildAdminApi({ token: adminToken, store, snapshots, pools, logger: log });
+  const admin = await buildAdminApi({
+    ctx: { store, watcher, snapshots, pools, events, log },
+    tokens: adminTokens,
+    corsOrigins: config.adminCorsOrigins,
+    version: VERSION,
+  });
 
   let closing: Promise<void> | undefined;
   return {
     config,
-    adminToken,
-    adminTokenGenerated: config.adminToken === undefined,
+    adminTokens,
+    adminTokenGenerated,
     rest,
     admin,
     snapshots,
     pools,
     health,
     store,
+    events,
+    watcher,
     async listen() {
       await health.start();
       await new Promise<void>((resolve, reject) => {
@@ -104,6 +160,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     },
     close() {
       closing ??= (async () => {
+        clearInterval(statsClock);
         watcher.stop();
         await health.stop();
         await new Promise<void>((resolve) => {

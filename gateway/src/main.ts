@@ -3,11 +3,11 @@
  * canary-gateway command line. With --config FILE (or GATEWAY_CONFIG) it serves the replicas that
  * file names; with neither it runs the local demo (simulated replicas, 10% canary).
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type GatewayConfig } from './config/load.js';
 import { ENV_VARIABLES } from './config/env.js';
 import { formatConfigError, printStarted, startGateway, waitForSignal } from './run.js';
+import { VERSION } from './version.js';
 
 const HELP = `Usage: canary-gateway [--config FILE]
 
@@ -48,8 +48,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (args.values.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-    process.stdout.write(`${pkg.version}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return 0;
   }
   const file = args.values.config ?? process.env['GATEWAY_CONFIG'];

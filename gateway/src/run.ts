@@ -28,7 +28,8 @@ export function printStarted(gateway: Gateway): void {
   const where = (a: typeof rest) => (a !== null && typeof a === 'object' ? `${a.address}:${a.port}` : String(a));
   process.stdout.write(`canary-gateway: REST on ${where(rest)}, admin API on ${where(admin)}\n`);
   if (gateway.adminTokenGenerated) {
-    process.stdout.write(`canary-gateway: admin token (generated; set ADMIN_TOKEN to choose one): ${gateway.adminToken}\n`);
+    const token = gateway.adminTokens[0]?.token ?? '';
+    process.stdout.write(`canary-gateway: admin token (generated; set ADMIN_TOKEN to choose one): ${token}\n`);
   }
 }
 

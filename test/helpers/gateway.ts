@@ -5,9 +5,10 @@
 import type { AddressInfo } from 'node:net';
 import { buildGateway, type Gateway } from '../../gateway/src/app.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
-import { createLogger } from '../../gateway/src/observability/logger.js';
+import { createLogger, type Logger } from '../../gateway/src/observability/logger.js';
 
 export const TEST_TOKEN = 'test-admin-token-0123456789';
+export const VIEWER_TOKEN = 'test-viewer-token-0123456789';
 
 export interface TestGateway {
   readonly gateway: Gateway;
@@ -18,17 +19,31 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-export async function startTestGateway(document: Record<string, unknown>): Promise<TestGateway> {
+/**
+ * `document` is a configuration without listeners or admin section; `adminCors` sets the admin
+ * API's allowed origins.
+ */
+export async function startTestGateway(
+  document: Record<string, unknown> & { adminCors?: string[] },
+  logger: Logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'warn'),
+): Promise<TestGateway> {
+  const { adminCors, ...rest } = document;
   const config = resolveConfig(
     {
-      ...document,
+      ...rest,
       listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
-      admin: { token: TEST_TOKEN },
+      admin: {
+        tokens: [
+          { name: 'test-operator', token: TEST_TOKEN, role: 'operator' },
+          { name: 'test-viewer', token: VIEWER_TOKEN, role: 'viewer' },
+        ],
+        ...(adminCors === undefined ? {} : { cors: { origins: adminCors } }),
+      },
     },
     'test',
     {},
   );
-  const gateway = await buildGateway({ config, logger: createLogger(process.env['TEST_LOG_LEVEL'] ?? 'warn') });
+  const gateway = await buildGateway({ config, logger });
   try {
     const addresses = await gateway.listen();
     return {

@@ -10,7 +10,10 @@ export interface EnvOverrides {
   readonly adminHost?: string;
   readonly adminPort?: number;
   readonly adminToken?: string;
-  readonly store?: { readonly type: 'memory' };
+  readonly adminViewerToken?: string;
+  readonly store?: 'memory' | 'redis';
+  readonly redisUrl?: string;
+  readonly redisKeyPrefix?: string;
 }
 
 /** Variable name -> what it sets; the README's table is generated from the same list. */
@@ -20,8 +23,11 @@ export const ENV_VARIABLES = {
   GATEWAY_REST_PORT: 'Port of the REST (data) listener (default 8501).',
   GATEWAY_ADMIN_HOST: 'Address the admin listener binds (default 127.0.0.1).',
   GATEWAY_ADMIN_PORT: 'Port of the admin listener (default 9901).',
-  ADMIN_TOKEN: 'Bearer token for the admin API (at least 16 characters); generated and printed once when unset.',
-  GATEWAY_STORE: 'Policy store: memory.',
+  ADMIN_TOKEN: 'Operator token (read and write) for the admin API, named "admin" in the audit trail; at least 16 characters.',
+  ADMIN_VIEWER_TOKEN: 'Viewer token (read only) for the admin API, named "viewer".',
+  GATEWAY_STORE: 'Policy store: memory or redis.',
+  REDIS_URL: 'redis://[:password@]host:port[/db]; setting it selects the Redis store.',
+  REDIS_KEY_PREFIX: 'Prefix of every Redis key and channel (default canary-gateway:).',
 } as const;
 
 export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: EnvOverrides } | { ok: false; issues: Issue[] } {
@@ -40,21 +46,31 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     const raw = env[name];
     return raw === undefined || raw === '' ? undefined : raw;
   };
-  const token = text('ADMIN_TOKEN');
-  if (token !== undefined && token.length < 16) {
-    issues.push({ path: 'ADMIN_TOKEN', message: 'must be at least 16 characters' });
-  }
+  const token = (name: string): string | undefined => {
+    const value = text(name);
+    if (value !== undefined && (value.length < 16 || /\s/.test(value))) {
+      issues.push({ path: name, message: 'must be at least 16 characters, without spaces' });
+    }
+    return value;
+  };
   const storeName = text('GATEWAY_STORE');
-  if (storeName !== undefined && storeName !== 'memory') {
-    issues.push({ path: 'GATEWAY_STORE', message: `must be "memory", got "${storeName}"` });
+  if (storeName !== undefined && storeName !== 'memory' && storeName !== 'redis') {
+    issues.push({ path: 'GATEWAY_STORE', message: `must be "memory" or "redis", got "${storeName}"` });
+  }
+  const redisUrl = text('REDIS_URL');
+  if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
+    issues.push({ path: 'REDIS_URL', message: 'must start with redis:// or rediss://' });
   }
   const value: EnvOverrides = {
     restHost: text('GATEWAY_REST_HOST'),
     restPort: port('GATEWAY_REST_PORT'),
     adminHost: text('GATEWAY_ADMIN_HOST'),
     adminPort: port('GATEWAY_ADMIN_PORT'),
-    adminToken: token,
-    store: storeName === 'memory' ? { type: 'memory' } : undefined,
+    adminToken: token('ADMIN_TOKEN'),
+    adminViewerToken: token('ADMIN_VIEWER_TOKEN'),
+    store: storeName === 'memory' || storeName === 'redis' ? storeName : undefined,
+    redisUrl,
+    redisKeyPrefix: text('REDIS_KEY_PREFIX'),
   };
   return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
 }

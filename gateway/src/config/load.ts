@@ -39,12 +39,40 @@ export interface ProxySettings {
   readonly keepAliveTimeoutMs: number;
 }
 
+export type AdminRole = 'viewer' | 'operator';
+
+export interface AdminTokenSpec {
+  readonly name: string;
+  readonly token: string;
+  readonly role: AdminRole;
+}
+
+interface StoreCommon {
+  readonly auditMaxEntries: number;
+  readonly resyncIntervalMs: number;
+}
+
+export type StoreSettings =
+  | ({ readonly type: 'memory' } & StoreCommon)
+  | ({
+      readonly type: 'redis';
+      readonly url?: string;
+      readonly sentinels?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+      readonly sentinelName?: string;
+      readonly cluster?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+      readonly keyPrefix: string;
+      readonly connectTimeoutMs: number;
+      readonly commandTimeoutMs: number;
+    } & StoreCommon);
+
 export interface GatewayConfig {
   readonly rest: { readonly host: string; readonly port: number };
   readonly admin: { readonly host: string; readonly port: number };
-  /** Undefined: the gateway generates one at start and prints it once. */
-  readonly adminToken: string | undefined;
-  readonly store: { readonly type: 'memory' };
+  /** Empty: the gateway generates an operator token at start and prints it once. */
+  readonly adminTokens: readonly AdminTokenSpec[];
+  /** Origins allowed to call the admin API from a browser; empty: CORS off. */
+  readonly adminCorsOrigins: readonly string[];
+  readonly store: StoreSettings;
   readonly labels: { readonly stable: string; readonly canary: string };
   readonly proxy: ProxySettings;
   readonly models: readonly ModelSpec[];
@@ -94,8 +122,8 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
 }
 
 /** Checks a parsed document (from a file, or built in code as the demo does). */
-export function resolveConfig(document: unknown, source: string, env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const overrides = readEnvOverrides(env);
+export function resolveConfig(document: unknown, source: string, environment: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const overrides = readEnvOverrides(environment);
   if (!overrides.ok) throw new ConfigError('environment', overrides.issues);
   if (!checkConfig(document)) throw new ConfigError(source, issuesFromAjv(checkConfig.errors));
   const issues: Issue[] = [];
@@ -106,19 +134,97 @@ export function resolveConfig(document: unknown, source: string, env: NodeJS.Pro
   if (labels.stable === labels.canary) {
     issues.push({ path: '/labels/canary', message: 'must differ from the stable label' });
   }
+  const env = overrides.value;
+  // GATEWAY_STORE=memory sets aside whatever the file says about Redis (a local run of a prod file).
+  const store =
+    env.store === 'memory'
+      ? resolveStore({ type: 'memory', auditMaxEntries: document.store?.auditMaxEntries, resyncIntervalMs: document.store?.resyncIntervalMs }, issues)
+      : resolveStore({ ...document.store, ...storeOverrides(env) }, issues);
+  const adminTokens = resolveTokens(document.admin?.tokens ?? [], env, issues);
   if (issues.length > 0) throw new ConfigError(source, issues);
-  return applyOverrides(
-    {
-      rest: { host: document.listeners?.rest?.host ?? '0.0.0.0', port: document.listeners?.rest?.port ?? 8501 },
-      admin: { host: document.listeners?.admin?.host ?? '127.0.0.1', port: document.listeners?.admin?.port ?? 9901 },
-      adminToken: document.admin?.token,
-      store: document.store ?? { type: 'memory' },
-      labels,
-      proxy: { ...DEFAULT_PROXY, ...stripUndefined(document.proxy ?? {}) },
-      models,
+  return {
+    rest: { host: env.restHost ?? document.listeners?.rest?.host ?? '0.0.0.0', port: env.restPort ?? document.listeners?.rest?.port ?? 8501 },
+    admin: {
+      host: env.adminHost ?? document.listeners?.admin?.host ?? '127.0.0.1',
+      port: env.adminPort ?? document.listeners?.admin?.port ?? 9901,
     },
-    overrides.value,
+    adminTokens,
+    adminCorsOrigins: document.admin?.cors?.origins ?? [],
+    store,
+    labels,
+    proxy: { ...DEFAULT_PROXY, ...stripUndefined(document.proxy ?? {}) },
+    models,
+  };
+}
+
+type StoreInput = NonNullable<GatewayConfigInput['store']> | Partial<NonNullable<GatewayConfigInput['store']>>;
+
+/** REDIS_URL alone means "use Redis"; GATEWAY_STORE=memory wins over it. */
+function storeOverrides(env: EnvOverrides): Partial<NonNullable<GatewayConfigInput['store']>> {
+  const out: { type?: 'memory' | 'redis'; url?: string; keyPrefix?: string } = {};
+  if (env.redisUrl !== undefined) {
+    out.type = 'redis';
+    out.url = env.redisUrl;
+  }
+  if (env.store !== undefined) out.type = env.store;
+  if (env.redisKeyPrefix !== undefined) out.keyPrefix = env.redisKeyPrefix;
+  return out;
+}
+
+function resolveStore(input: StoreInput, issues: Issue[]): StoreSettings {
+  const common = {
+    auditMaxEntries: input.auditMaxEntries ?? 10_000,
+    resyncIntervalMs: input.resyncIntervalMs ?? 5_000,
+  };
+  const redisFields = (['url', 'sentinels', 'sentinelName', 'cluster', 'keyPrefix', 'connectTimeoutMs', 'commandTimeoutMs'] as const).filter(
+    (f) => input[f] !== undefined,
   );
+  if ((input.type ?? 'memory') === 'memory') {
+    for (const f of redisFields) issues.push({ path: `/store/${f}`, message: 'only applies to the redis store (type: redis)' });
+    return { type: 'memory', ...common };
+  }
+  const sources = (['url', 'sentinels', 'cluster'] as const).filter((f) => input[f] !== undefined);
+  if (sources.length !== 1) {
+    issues.push({
+      path: '/store',
+      message: sources.length === 0 ? 'a redis store needs url, sentinels or cluster (or REDIS_URL)' : `give only one of ${sources.join(', ')}`,
+    });
+  }
+  if (input.sentinels !== undefined && input.sentinelName === undefined) {
+    issues.push({ path: '/store/sentinelName', message: 'is required with sentinels (the master name)' });
+  }
+  return {
+    type: 'redis',
+    ...(input.url === undefined ? {} : { url: input.url }),
+    ...(input.sentinels === undefined ? {} : { sentinels: input.sentinels }),
+    ...(input.sentinelName === undefined ? {} : { sentinelName: input.sentinelName }),
+    ...(input.cluster === undefined ? {} : { cluster: input.cluster }),
+    keyPrefix: input.keyPrefix ?? 'canary-gateway:',
+    connectTimeoutMs: input.connectTimeoutMs ?? 2_000,
+    commandTimeoutMs: input.commandTimeoutMs ?? 1_000,
+    ...common,
+  };
+}
+
+/** Tokens from the file, then ADMIN_TOKEN (operator "admin") and ADMIN_VIEWER_TOKEN (viewer "viewer"). */
+function resolveTokens(fromFile: readonly AdminTokenSpec[], env: EnvOverrides, issues: Issue[]): AdminTokenSpec[] {
+  const tokens = [...fromFile];
+  const replace = (spec: AdminTokenSpec): void => {
+    const i = tokens.findIndex((t) => t.name === spec.name);
+    if (i >= 0) tokens[i] = spec;
+    else tokens.push(spec);
+  };
+  if (env.adminToken !== undefined) replace({ name: 'admin', token: env.adminToken, role: 'operator' });
+  if (env.adminViewerToken !== undefined) replace({ name: 'viewer', token: env.adminViewerToken, role: 'viewer' });
+  const names = new Set<string>();
+  const secrets = new Set<string>();
+  tokens.forEach((t, i) => {
+    if (names.has(t.name)) issues.push({ path: `/admin/tokens/${i}/name`, message: `repeats the token name ${t.name}` });
+    if (secrets.has(t.token)) issues.push({ path: `/admin/tokens/${i}/token`, message: 'repeats another token (each token must be unique)' });
+    names.add(t.name);
+    secrets.add(t.token);
+  });
+  return tokens;
 }
 
 function resolveModel(
@@ -175,16 +281,6 @@ export function replicaOrigin(raw: string): string | { error: string } {
   }
   if (url.username !== '' || url.password !== '') return { error: 'must not carry credentials' };
   return url.origin;
-}
-
-function applyOverrides(config: GatewayConfig, env: EnvOverrides): GatewayConfig {
-  return {
-    ...config,
-    rest: { host: env.restHost ?? config.rest.host, port: env.restPort ?? config.rest.port },
-    admin: { host: env.adminHost ?? config.admin.host, port: env.adminPort ?? config.admin.port },
-    adminToken: env.adminToken ?? config.adminToken,
-    store: env.store ?? config.store,
-  };
 }
 
 /** Lets `{...defaults, ...stripUndefined(partial)}` keep a default where the file leaves a field out. */

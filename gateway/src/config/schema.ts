@@ -21,6 +21,33 @@ export const HealthCheck = Type.Object(
   { additionalProperties: false },
 );
 
+export const AdminToken = Type.Object(
+  {
+    name: Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$', description: 'Recorded in the audit trail as the author of a change.' }),
+    token: Type.String({ minLength: 16, maxLength: 512 }),
+    role: Type.Union([Type.Literal('viewer'), Type.Literal('operator')], { description: 'viewer: read only; operator: read and write.' }),
+  },
+  { additionalProperties: false },
+);
+
+const HostPort = Type.Object({ host: Host, port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false });
+
+export const StoreSchema = Type.Object(
+  {
+    type: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { description: 'memory: one gateway; redis: shared by every gateway.' }),
+    url: Type.Optional(Type.String({ pattern: '^rediss?://', maxLength: 2048, description: 'redis://[:password@]host:port[/db]' })),
+    sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 20 })),
+    sentinelName: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Master name, with sentinels.' })),
+    cluster: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 100, description: 'Redis Cluster seed nodes.' })),
+    keyPrefix: Type.Optional(Type.String({ maxLength: 200, description: 'Prefix of every key and channel, so environments can share one Redis.' })),
+    resyncIntervalMs: Type.Optional(Millis(100, 3_600_000, 'How often revisions are compared with the store, to heal a missed change message.')),
+    auditMaxEntries: Type.Optional(Type.Integer({ minimum: 10, maximum: 10_000_000, description: 'The audit trail keeps about this many entries.' })),
+    connectTimeoutMs: Type.Optional(Millis(50, 600_000, 'At start, give up waiting for the store after this and route on the configured policies.')),
+    commandTimeoutMs: Type.Optional(Millis(10, 600_000, 'No store command waits longer.')),
+  },
+  { additionalProperties: false, description: 'Where policies live.' },
+);
+
 export const ReplicaUrl = Type.String({
   minLength: 8,
   maxLength: 2048,
@@ -57,13 +84,19 @@ export const GatewayConfigSchema = Type.Object(
     ),
     admin: Type.Optional(
       Type.Object(
-        { token: Type.Optional(Type.String({ minLength: 16, maxLength: 512, description: 'Bearer token for the admin API; ADMIN_TOKEN overrides.' })) },
+        {
+          tokens: Type.Optional(Type.Array(AdminToken, { maxItems: 100 })),
+          cors: Type.Optional(
+            Type.Object(
+              { origins: Type.Array(Type.String({ pattern: '^https?://[^/]+$', maxLength: 300 }), { minItems: 1, maxItems: 50 }) },
+              { additionalProperties: false, description: 'Browser origins allowed to call the admin API (CORS is off without this).' },
+            ),
+          ),
+        },
         { additionalProperties: false },
       ),
     ),
-    store: Type.Optional(
-      Type.Object({ type: Type.Literal('memory') }, { additionalProperties: false, description: 'Where policies live.' }),
-    ),
+    store: Type.Optional(StoreSchema),
     labels: Type.Optional(
       Type.Object(
         {

@@ -64,7 +64,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   readonly #settings: ProxySettings;
   #headers: string[] = [];
   #body: Body = null;
-  #bodyLength: number | undefined;
   #pool: VersionPool;
   #replica: Replica | undefined;
   #attempts = 0;
@@ -75,6 +74,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #abort: ((err?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #timer: NodeJS.Timeout | undefined;
+  /** performance.now() when the current attempt was sent. */
+  #sentAt = 0;
+  #status = 0;
 
   constructor(input: ExchangeInput) {
     this.#req = input.req;
@@ -91,7 +93,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Starts the deadline and the first attempt; `body` comes from readBody(). */
   start(body: Body, bodyLength: number | undefined): void {
     this.#body = body;
-    this.#bodyLength = bodyLength;
     this.#headers = upstreamHeaders(this.#req, this.#requestId, bodyLength);
     this.#timer = setTimeout(onDeadline, this.#settings.deadlineMs, this);
     this.#res.once('close', () => {
@@ -100,6 +101,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const replica = this.#pool.pick();
     if (replica === undefined) {
       this.#finish();
+      this.#pool.stats.record(0, true);
       replyError(this.#res, 503, noReplicaMessage(this.#pool), this.#requestId);
       return;
     }
@@ -112,7 +114,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#connected = false;
     this.#abort = null;
     replica.outstanding++;
-    this.#pool.requests++;
+    this.#sentAt = performance.now();
+    this.#status = 0;
     const path = this.#clientPath ?? this.#pool.paths[this.#operation];
     replica.dispatcher.dispatch(
       { path, method: this.#req.method as Dispatcher.HttpMethod, headers: this.#headers, body: this.#body },
@@ -132,7 +135,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#finished) return false;
     this.#resume = resume;
     this.#responded = true;
-    if (statusCode >= 500) this.#pool.failures++;
+    this.#status = statusCode;
     const headers = responseHeaders(rawHeaders, this.#pool.versionText, this.#requestId);
     try {
       // The replica's own reason phrase: libevent's table differs from Node's (429 "Client Error").
@@ -155,7 +158,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
-    this.#release();
+    if (this.#release() !== undefined) this.#pool.stats.record(performance.now() - this.#sentAt, this.#status >= 500);
     if (this.#finished) return;
     this.#finish();
     this.#res.end();
@@ -163,10 +166,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onError(err: Error): void {
     const failed = this.#release();
+    // Every failed attempt counts against its pool, even when the retry saves the request; a
+    // client that went away is nobody's error.
+    if (failed !== undefined && !(err instanceof ClientGoneError)) this.#pool.stats.record(performance.now() - this.#sentAt, true);
     if (this.#finished) return;
     const code = (err as { code?: string }).code ?? '';
     const failure = CONNECTION_FAILURES.has(code);
-    if (failure && !this.#responded) this.#pool.failures++;
     if (failure && !this.#responded && this.#attempts < 2 && this.#replayable()) {
       const next = this.#retryTarget(failed);
       if (next !== undefined) {

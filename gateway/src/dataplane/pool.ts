@@ -5,6 +5,7 @@
  */
 import { operationSuffix, type TfOperation } from '../tfserving/path.js';
 import type { Replica } from './replica.js';
+import { PoolStats } from './stats.js';
 
 export class VersionPool {
   readonly model: string;
@@ -14,9 +15,8 @@ export class VersionPool {
   /** Upstream paths per operation, built once: the replica is always asked for this exact version. */
   readonly paths: Readonly<Record<TfOperation, string>>;
   #up: Replica[] = [];
-  /** Requests that reached a replica of this pool, and those answered with 5xx or failed. */
-  requests = 0;
-  failures = 0;
+  /** Attempts at this pool's replicas over a sliding window: what the admin API and rollback read. */
+  readonly stats = new PoolStats();
 
   constructor(model: string, version: number, replicas: readonly Replica[]) {
     this.model = model;

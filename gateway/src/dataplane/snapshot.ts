@@ -4,6 +4,7 @@
  * between snapshots (they hold connections and health, which outlive a policy change).
  */
 import type { CookieRule, HeaderRule, PolicyDocument, TargetSide } from '../policy/schema.js';
+import type { StoredPolicy } from '../policy/stored.js';
 import { canaryBuckets, saltState } from './cohort.js';
 import type { VersionPool } from './pool.js';
 
@@ -31,6 +32,8 @@ export interface CompiledModel {
   readonly name: string;
   readonly revision: number;
   readonly policy: PolicyDocument;
+  /** Everything the store said, for the admin API. */
+  readonly stored: StoredPolicy;
   /** Every pool by canonical version text, as the URL parser yields it. */
   readonly pools: ReadonlyMap<string, VersionPool>;
   readonly stable: VersionPool;
@@ -49,6 +52,7 @@ export interface CompiledModel {
     readonly stableLabel: Decision;
     readonly canaryLabel: Decision | undefined;
     readonly stable: Readonly<Record<'header' | 'cookie' | 'sticky' | 'split' | 'fallback', Decision>>;
+    /** Undefined without a canary, and while rolled back: then every unpinned request is stable's. */
     readonly canary: Readonly<Record<'header' | 'cookie' | 'sticky' | 'split', Decision>> | undefined;
   };
 }
@@ -57,16 +61,17 @@ export interface RoutingSnapshot {
   readonly models: ReadonlyMap<string, CompiledModel>;
 }
 
-export interface CompileInput {
-  readonly name: string;
-  readonly policy: PolicyDocument;
-  readonly revision: number;
-  readonly pools: ReadonlyMap<number, VersionPool>;
-}
-
-/** Assumes a validated policy (its versions have pools); throws otherwise, which is a bug upstream. */
-export function compileModel(input: CompileInput, labels: { stable: string; canary: string }): CompiledModel {
-  const { policy, pools } = input;
+/**
+ * Assumes a validated policy (its versions have pools); throws otherwise, which is a bug upstream.
+ * `policy` is the stored policy after validation (defaults filled).
+ */
+export function compileModel(
+  stored: StoredPolicy,
+  pools: ReadonlyMap<number, VersionPool>,
+  labels: { stable: string; canary: string },
+): CompiledModel {
+  const input = { name: stored.model, revision: stored.revision, policy: stored.policy };
+  const { policy } = input;
   const stable = pools.get(policy.stable);
   if (stable === undefined) throw new Error(`policy of ${input.name} names stable version ${policy.stable} without a pool`);
   const canary = policy.canary === null ? null : pools.get(policy.canary);
@@ -93,6 +98,7 @@ export function compileModel(input: CompileInput, labels: { stable: string; cana
     name: input.name,
     revision: input.revision,
     policy,
+    stored,
     pools: byText,
     stable,
     canary,
@@ -116,7 +122,7 @@ export function compileModel(input: CompileInput, labels: { stable: string; cana
         fallback: decide(stable, 'stable', 'fallback'),
       },
       canary:
-        canary === null
+        canary === null || stored.rolledBack
           ? undefined
           : {
               header: decide(canary, 'canary', 'header'),

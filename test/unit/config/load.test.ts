@@ -30,7 +30,8 @@ test('defaults fill everything but the models', () => {
   assert.deepEqual(config.admin, { host: '127.0.0.1', port: 9901 });
   assert.equal(config.proxy.deadlineMs, 30_000);
   assert.equal(config.proxy.maxBodyBytes, 32 * 1024 * 1024);
-  assert.equal(config.adminToken, undefined);
+  assert.deepEqual(config.adminTokens, []);
+  assert.deepEqual(config.store, { type: 'memory', auditMaxEntries: 10_000, resyncIntervalMs: 5_000 });
   const model = config.models[0]!;
   assert.deepEqual(model.pools.map((p) => [p.version, p.replicas]), [
     [1, ['http://127.0.0.1:8601']],
@@ -49,7 +50,7 @@ test('environment overrides ports, token and store', () => {
   });
   assert.equal(config.rest.port, 18501);
   assert.equal(config.admin.port, 19901);
-  assert.equal(config.adminToken, 'a-token-of-twenty-chars');
+  assert.deepEqual(config.adminTokens, [{ name: 'admin', token: 'a-token-of-twenty-chars', role: 'operator' }]);
   assert.deepEqual(issues(minimal, { GATEWAY_REST_PORT: 'http' }).map((i) => i.path), ['GATEWAY_REST_PORT']);
   assert.deepEqual(issues(minimal, { ADMIN_TOKEN: 'short' }).map((i) => i.path), ['ADMIN_TOKEN']);
 });
@@ -103,4 +104,36 @@ test('a file: YAML read, syntax errors located', () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('store: REDIS_URL selects Redis, GATEWAY_STORE=memory wins, bad combinations are named', () => {
+  const redis = resolveConfig(minimal, 'test', { REDIS_URL: 'redis://10.0.0.5:6379/2', REDIS_KEY_PREFIX: 'staging:' });
+  assert.equal(redis.store.type, 'redis');
+  assert.ok(redis.store.type === 'redis' && redis.store.url === 'redis://10.0.0.5:6379/2' && redis.store.keyPrefix === 'staging:');
+  assert.equal(resolveConfig(minimal, 'test', { REDIS_URL: 'redis://x:1', GATEWAY_STORE: 'memory' }).store.type, 'memory');
+  const file = resolveConfig({ ...minimal, store: { type: 'redis', sentinels: [{ host: 's1', port: 26379 }], sentinelName: 'main' } }, 'test', {});
+  assert.ok(file.store.type === 'redis' && file.store.sentinelName === 'main' && file.store.keyPrefix === 'canary-gateway:');
+
+  assert.deepEqual(issues({ ...minimal, store: { type: 'redis' } }).map((i) => i.path), ['/store']);
+  assert.deepEqual(issues({ ...minimal, store: { type: 'redis', url: 'redis://a:1', cluster: [{ host: 'b', port: 1 }] } }).map((i) => i.path), ['/store']);
+  assert.deepEqual(issues({ ...minimal, store: { type: 'redis', sentinels: [{ host: 's', port: 1 }] } }).map((i) => i.path), ['/store/sentinelName']);
+  assert.deepEqual(issues({ ...minimal, store: { type: 'memory', url: 'redis://a:1' } }).map((i) => i.path), ['/store/url']);
+  assert.deepEqual(issues(minimal, { REDIS_URL: 'http://a:1' }).map((i) => i.path), ['REDIS_URL']);
+});
+
+test('admin tokens: from the file and the environment, names and tokens unique', () => {
+  const withTokens = {
+    ...minimal,
+    admin: { tokens: [{ name: 'alice', token: 'alice-token-0123456789', role: 'operator' }, { name: 'grafana', token: 'grafana-token-0123456789', role: 'viewer' }] },
+  };
+  const config = resolveConfig(withTokens, 'test', { ADMIN_VIEWER_TOKEN: 'env-viewer-token-0123456789' });
+  assert.deepEqual(config.adminTokens.map((t) => [t.name, t.role]), [
+    ['alice', 'operator'],
+    ['grafana', 'viewer'],
+    ['viewer', 'viewer'],
+  ]);
+  const twice = { ...minimal, admin: { tokens: [{ name: 'a', token: 'same-token-0123456789', role: 'operator' }, { name: 'b', token: 'same-token-0123456789', role: 'viewer' }] } };
+  assert.deepEqual(issues(twice).map((i) => i.path), ['/admin/tokens/1/token']);
+  assert.deepEqual(issues({ ...minimal, admin: { tokens: [{ name: 'a', token: 'short', role: 'operator' }] } }).map((i) => i.path), ['/admin/tokens/0/token']);
+  assert.deepEqual(issues({ ...minimal, admin: { tokens: [{ name: 'a', token: 'a-long-enough-token', role: 'root' }] } }).map((i) => i.path), ['/admin/tokens/0/role']);
 });

@@ -29,13 +29,23 @@ const base: PolicyDocument = {
   salt: 'm',
 };
 
-function model(policy: Partial<PolicyDocument>, canaryHealthy = true): CompiledModel {
+function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack = false): CompiledModel {
   const pools = new Map([
     [1, pool(1)],
     [2, pool(2, canaryHealthy)],
     [3, pool(3)],
   ]);
-  return compileModel({ name: 'm', revision: 1, policy: { ...base, ...policy }, pools }, { stable: 'stable', canary: 'canary' });
+  const stored = {
+    model: 'm',
+    revision: 1,
+    policy: { ...base, ...policy },
+    paused: false,
+    rolledBack,
+    updatedAt: new Date().toISOString(),
+    updatedBy: 'test',
+    reason: 'manual' as const,
+  };
+  return compileModel(stored, pools, { stable: 'stable', canary: 'canary' });
 }
 
 const predict: TfTarget = { model: 'm', version: undefined, label: undefined, operation: 'predict' };
@@ -123,4 +133,13 @@ test('a canary without a healthy replica sends its traffic to stable unless pinn
 test('no canary: everything to stable, rules are inert', () => {
   const m = model({ canary: null, percent: 0, headerRules: [{ header: 'x-canary' }] });
   assert.equal(decideUnpinned(m, { 'x-canary': 'always' }).pool.version, 1);
+});
+
+test('rolled back: every unpinned request is stable, rules included; pins still reach the canary', () => {
+  const m = model({ percent: 0, headerRules: [{ header: 'x-canary' }], cookieRules: [{ cookie: 'c' }], sticky: { header: 'u' } }, true, true);
+  assert.equal(decideUnpinned(m, { 'x-canary': 'always' }).pool.version, 1);
+  assert.equal(decideUnpinned(m, { cookie: 'c=always' }).pool.version, 1);
+  const label = decide(m, { ...predict, label: 'canary' }, {});
+  assert.ok(typeof label !== 'string');
+  assert.equal(label.pool.version, 2);
 });

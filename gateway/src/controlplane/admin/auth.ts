@@ -1,22 +1,35 @@
 /**
- * Bearer-token check for the admin API. Tokens are compared as SHA-256 digests with
- * timingSafeEqual, so neither the content nor the length of the expected token leaks through timing.
+ * Bearer tokens with roles. A presented token is hashed (SHA-256) and compared with every known
+ * token's hash by timingSafeEqual, without stopping at a match, so neither the tokens' content,
+ * their length nor their position leaks through timing.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { AdminRole, AdminTokenSpec } from '../../config/load.js';
 
-export class TokenCheck {
-  readonly #digest: Buffer;
+export interface Identity {
+  readonly name: string;
+  readonly role: AdminRole;
+}
 
-  constructor(token: string) {
-    this.#digest = digest(token);
+export class TokenRegistry {
+  readonly #entries: ReadonlyArray<{ readonly digest: Buffer; readonly identity: Identity }>;
+
+  constructor(tokens: readonly AdminTokenSpec[]) {
+    this.#entries = tokens.map((t) => ({ digest: digest(t.token), identity: { name: t.name, role: t.role } }));
   }
 
-  /** Accepts the raw Authorization header value. */
-  accepts(authorization: string | undefined): boolean {
-    if (authorization === undefined) return false;
+  /** The identity behind an Authorization header value, or undefined. */
+  identify(authorization: string | undefined): Identity | undefined {
+    if (authorization === undefined) return undefined;
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization);
-    if (match === null) return false;
-    return timingSafeEqual(digest(match[1] as string), this.#digest);
+    if (match === null) return undefined;
+    const presented = digest(match[1] as string);
+    let found: Identity | undefined;
+    for (const entry of this.#entries) {
+      if (timingSafeEqual(presented, entry.digest)) found = entry.identity;
+    }
+    return found;
   }
 }
 
@@ -24,7 +37,20 @@ function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-/** 32 random bytes, URL-safe: what the gateway uses when ADMIN_TOKEN is not set. */
+/** 32 random bytes, URL-safe: the operator token a gateway makes up when none is configured. */
 export function generateToken(): string {
   return randomBytes(32).toString('base64url');
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the admin API's auth hook before any route runs. */
+    identity: Identity | null;
+  }
+}
+
+/** The caller of an authenticated route (the auth hook has already refused anonymous ones). */
+export function identityOf(request: FastifyRequest): Identity {
+  if (request.identity === null) throw new Error('route reached without an identity');
+  return request.identity;
 }

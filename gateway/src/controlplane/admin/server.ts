@@ -1,60 +1,94 @@
 /**
  * The admin API: an encapsulated fastify app on its own port. Routes are schema-first (TypeBox:
- * validation, serialization and types from one schema); every error is `{error, details}` where
- * each detail names a field. Writes go to the store only; the watcher makes them take effect.
+ * validation, serialization, the OpenAPI document and the types from one schema); every error is
+ * `{error, details}` with each detail naming a field. Every route needs a bearer token; writes
+ * need an operator's. Writes go to the store only; the watcher makes them take effect.
  */
-import Fastify, { LogController, type FastifyError } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify';
+import cors from '@fastify/cors';
+import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import type { Logger } from 'pino';
-import { Policy } from '../../policy/schema.js';
-import { validatePolicy } from '../../policy/validate.js';
-import type { PoolRegistry } from '../../dataplane/pool-registry.js';
-import type { SnapshotHolder } from '../../dataplane/snapshot.js';
-import { issuesFromAjv, type Issue } from '../../validation.js';
-import { RevisionConflictError, type PolicyStore } from '../store/types.js';
-import { TokenCheck } from './auth.js';
-import { ModelList, ModelView, modelView } from './views.js';
+import type { AdminTokenSpec } from '../../config/load.js';
+import { issuesFromAjv } from '../../validation.js';
+import { identityOf, TokenRegistry } from './auth.js';
+import type { AdminContext } from './context.js';
+import { AdminError, ErrorBody } from './errors.js';
+import { modelRoutes } from './model-routes.js';
+import { streamRoutes } from './stream.js';
 
 export interface AdminOptions {
-  readonly token: string;
-  readonly store: PolicyStore;
-  readonly snapshots: SnapshotHolder;
-  readonly pools: PoolRegistry;
-  readonly logger: Logger;
+  readonly ctx: AdminContext;
+  readonly tokens: readonly AdminTokenSpec[];
+  /** Browser origins allowed by CORS; empty: CORS off. */
+  readonly corsOrigins: readonly string[];
+  readonly version: string;
 }
 
-const ErrorBody = Type.Object({
-  error: Type.String(),
-  details: Type.Array(Type.Object({ path: Type.String(), message: Type.String() })),
-});
-
-class AdminError extends Error {
-  readonly statusCode: number;
-  readonly details: readonly Issue[];
-  constructor(statusCode: number, message: string, details: readonly Issue[] = []) {
-    super(message);
-    this.statusCode = statusCode;
-    this.details = details;
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The route changes state: an operator token is required. */
+    write?: boolean;
   }
 }
 
-export type AdminApi = ReturnType<typeof buildAdminApi>;
+export type AdminApi = Awaited<ReturnType<typeof buildAdminApi>>;
 
-export function buildAdminApi(options: AdminOptions) {
+const AuditEntryView = Type.Object({
+  id: Type.String(),
+  model: Type.String(),
+  revision: Type.Integer(),
+  at: Type.String(),
+  actor: Type.String(),
+  reason: Type.String(),
+  note: Type.String(),
+  before: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+  after: Type.Object({}, { additionalProperties: true }),
+});
+
+export async function buildAdminApi(options: AdminOptions) {
+  const { ctx } = options;
   const app = Fastify({
-    loggerInstance: options.logger,
+    loggerInstance: ctx.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true } },
     bodyLimit: 4 * 1024 * 1024,
     forceCloseConnections: true,
   }).withTypeProvider<TypeBoxTypeProvider>();
-  const tokens = new TokenCheck(options.token);
+  const tokens = new TokenRegistry(options.tokens);
 
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'canary-gateway admin API', version: options.version },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  if (options.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: [...options.corsOrigins],
+      methods: ['GET', 'PUT', 'POST'],
+      allowedHeaders: ['authorization', 'content-type', 'if-match'],
+      maxAge: 600,
+    });
+  }
+
+  // An action without options may come with a JSON content type and no body (as fetch sends it):
+  // read as {}, which the schemas of routes that need a body refuse with the missing field named.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, {});
+    else parseJson(request, body.toString(), done);
+  });
+
+  app.addHook('preValidation', async (request) => {
+    if (request.method !== 'GET' && request.body == null) request.body = {};
+  });
+
+  app.decorateRequest('identity', null);
   app.setErrorHandler((err: FastifyError | AdminError, request, reply) => {
-    if (err instanceof AdminError) {
-      return reply.code(err.statusCode).send({ error: err.message, details: err.details });
-    }
+    if (err instanceof AdminError) return reply.code(err.statusCode).send({ error: err.message, details: err.details });
     if ('validation' in err && err.validation !== undefined) {
       const where = err.validationContext ?? 'body';
       return reply.code(400).send({
@@ -71,71 +105,66 @@ export function buildAdminApi(options: AdminOptions) {
   );
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!tokens.accepts(request.headers.authorization)) {
+    if (request.method === 'OPTIONS') return; // CORS preflights carry no token
+    const identity = tokens.identify(request.headers.authorization);
+    if (identity === undefined) {
       reply.header('www-authenticate', 'Bearer realm="canary-gateway"');
       throw new AdminError(401, 'missing or invalid admin token', [
         { path: '/headers/authorization', message: 'must be "Bearer <token>" with a valid admin token' },
       ]);
     }
-  });
-
-  const ModelParams = Type.Object({ model: Type.String({ maxLength: 256 }) });
-
-  app.get('/api/models', { schema: { response: { 200: ModelList, 401: ErrorBody } } }, async () => {
-    const models = [];
-    for (const compiled of options.snapshots.current.models.values()) {
-      models.push(modelView(compiled, await options.store.get(compiled.name), options.pools));
+    if (request.routeOptions.config.write === true && identity.role !== 'operator') {
+      throw new AdminError(403, `token "${identity.name}" is a viewer token; this action needs an operator token`, [
+        { path: '/headers/authorization', message: 'needs an operator token' },
+      ]);
     }
-    return { models };
+    request.identity = identity;
   });
+
+  await app.register(modelRoutes, { ctx });
+  await app.register(streamRoutes, { ctx });
 
   app.get(
-    '/api/models/:model',
-    { schema: { params: ModelParams, response: { 200: ModelView, 404: ErrorBody } } },
-    async (request) => {
-      const compiled = options.snapshots.current.models.get(request.params.model);
-      if (compiled === undefined) throw unknownModel(request.params.model);
-      return modelView(compiled, await options.store.get(compiled.name), options.pools);
-    },
-  );
-
-  app.put(
-    '/api/models/:model/policy',
+    '/api/session',
     {
       schema: {
-        params: ModelParams,
-        headers: Type.Object({ 'if-match': Type.Optional(Type.String({ pattern: '^"?[0-9]{1,15}"?$' })) }),
-        body: Policy,
-        response: { 200: ModelView, 400: ErrorBody, 404: ErrorBody, 409: ErrorBody },
+        summary: 'Who the token belongs to, and what it may do',
+        tags: ['session'],
+        response: { 200: Type.Object({ name: Type.String(), role: Type.String(), storeAvailable: Type.Boolean(), store: Type.String() }), 401: ErrorBody },
       },
     },
     async (request) => {
-      const { model } = request.params;
-      if (options.snapshots.current.models.get(model) === undefined) throw unknownModel(model);
-      const check = validatePolicy(request.body, { model, versions: options.pools.versions(model) });
-      if (!check.ok) throw new AdminError(400, 'invalid policy', check.issues);
-      const ifMatch = request.headers['if-match'];
-      const expectedRevision = ifMatch === undefined ? undefined : Number(ifMatch.replace(/"/g, ''));
-      try {
-        const stored = await options.store.put({ model, policy: check.policy, expectedRevision, actor: 'admin', reason: 'manual' });
-        request.log.info({ model, revision: stored.revision }, 'policy written through the admin API');
-      } catch (err) {
-        if (err instanceof RevisionConflictError) {
-          throw new AdminError(409, err.message, [
-            { path: '/headers/if-match', message: `current revision is ${err.current?.revision ?? 0}; reload and retry` },
-          ]);
-        }
-        throw err;
-      }
-      const compiled = options.snapshots.current.models.get(model);
-      if (compiled === undefined) throw unknownModel(model);
-      return modelView(compiled, await options.store.get(model), options.pools);
+      const identity = identityOf(request);
+      return { name: identity.name, role: identity.role, storeAvailable: ctx.store.isAvailable(), store: ctx.store.kind };
     },
   );
 
-  return app;
-}
+  app.get(
+    '/api/audit',
+    {
+      schema: {
+        summary: 'The audit trail, newest first',
+        tags: ['audit'],
+        querystring: Type.Object(
+          { model: Type.Optional(Type.String({ maxLength: 256 })), limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ entries: Type.Array(AuditEntryView) }), 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+      },
+    },
+    async (request) => {
+      const limit = Math.min(1000, Math.max(1, Number(request.query.limit ?? 50)));
+      try {
+        const entries = await ctx.store.audit({ limit, ...(request.query.model === undefined ? {} : { model: request.query.model }) });
+        return { entries };
+      } catch (err) {
+        if (err instanceof Error && err.name === 'StoreUnavailableError') throw new AdminError(503, `${err.message}; the audit trail cannot be read now`);
+        throw err;
+      }
+    },
+  );
 
-function unknownModel(model: string): AdminError {
-  return new AdminError(404, `unknown model ${model}`, [{ path: '/params/model', message: 'is not a model this gateway serves' }]);
+  app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  return app;
 }

@@ -1,37 +1,56 @@
 /**
- * What the admin API shows of a model: its policy with revision, and its pools with each replica's
- * health. Built from the live snapshot and pools on each call (the admin port is not the hot path).
+ * What the admin API shows of a model: its policy with revision and state, and its pools with
+ * each replica's health and live stats per version. Built from the snapshot in force and the
+ * pools on each call; the store is not read, so the views work during a store outage.
  */
 import Type, { type Static } from 'typebox';
 import { Policy } from '../../policy/schema.js';
 import type { PoolRegistry } from '../../dataplane/pool-registry.js';
 import type { CompiledModel } from '../../dataplane/snapshot.js';
-import type { StoredPolicy } from '../store/types.js';
+import type { WindowStats } from '../../dataplane/stats.js';
+
+/** Seconds of the sliding window the views and the stats ticks report. */
+export const STATS_WINDOW_SECONDS = 10;
+
+export const ModelState = Type.Union(
+  [Type.Literal('steady'), Type.Literal('canary'), Type.Literal('paused'), Type.Literal('rolled-back')],
+  { description: 'steady: no canary; canary: a canary takes traffic; paused: automation holds; rolled-back: every unpinned request goes to stable until an operator acts.' },
+);
+
+export const StatsView = Type.Object({
+  windowSeconds: Type.Integer(),
+  requests: Type.Integer(),
+  errors: Type.Integer(),
+  rps: Type.Number(),
+  errorRate: Type.Number(),
+  p50Ms: Type.Union([Type.Number(), Type.Null()]),
+  p99Ms: Type.Union([Type.Number(), Type.Null()]),
+});
 
 export const ReplicaView = Type.Object({
   url: Type.String(),
   health: Type.Union([Type.Literal('unknown'), Type.Literal('up'), Type.Literal('down')]),
   outstanding: Type.Integer(),
-  lastCheck: Type.Union([
-    Type.Object({ at: Type.String(), ok: Type.Boolean(), detail: Type.String() }),
-    Type.Null(),
-  ]),
+  lastCheck: Type.Union([Type.Object({ at: Type.String(), ok: Type.Boolean(), detail: Type.String() }), Type.Null()]),
 });
 
 export const PoolView = Type.Object({
   version: Type.Integer(),
   role: Type.Union([Type.Literal('stable'), Type.Literal('canary'), Type.Literal('idle')]),
   healthyReplicas: Type.Integer(),
-  requests: Type.Integer(),
-  failures: Type.Integer(),
+  stats: StatsView,
   replicas: Type.Array(ReplicaView),
 });
 
 export const ModelView = Type.Object({
   name: Type.String(),
   revision: Type.Integer(),
+  state: ModelState,
+  paused: Type.Boolean(),
+  rolledBack: Type.Boolean(),
   updatedAt: Type.String(),
   updatedBy: Type.String(),
+  reason: Type.String(),
   policy: Policy,
   pools: Type.Array(PoolView),
 });
@@ -39,14 +58,38 @@ export const ModelView = Type.Object({
 export const ModelList = Type.Object({ models: Type.Array(ModelView) });
 
 export type ModelView = Static<typeof ModelView>;
+export type StatsView = Static<typeof StatsView>;
 
-export function modelView(compiled: CompiledModel, stored: StoredPolicy | undefined, registry: PoolRegistry): ModelView {
+export function modelState(model: CompiledModel): Static<typeof ModelState> {
+  if (model.stored.rolledBack) return 'rolled-back';
+  if (model.stored.paused) return 'paused';
+  return model.canary === null ? 'steady' : 'canary';
+}
+
+export function statsView(stats: WindowStats): StatsView {
+  return {
+    windowSeconds: stats.seconds,
+    requests: stats.requests,
+    errors: stats.errors,
+    rps: Math.round(stats.rps * 100) / 100,
+    errorRate: Math.round(stats.errorRate * 10_000) / 10_000,
+    p50Ms: stats.p50Ms,
+    p99Ms: stats.p99Ms,
+  };
+}
+
+export function modelView(compiled: CompiledModel, registry: PoolRegistry): ModelView {
   const pools = [...(registry.pools(compiled.name)?.values() ?? [])];
+  const { stored } = compiled;
   return {
     name: compiled.name,
     revision: compiled.revision,
-    updatedAt: stored?.updatedAt ?? '',
-    updatedBy: stored?.updatedBy ?? '',
+    state: modelState(compiled),
+    paused: stored.paused,
+    rolledBack: stored.rolledBack,
+    updatedAt: stored.updatedAt,
+    updatedBy: stored.updatedBy,
+    reason: stored.reason,
     policy: {
       ...compiled.policy,
       headerRules: [...compiled.policy.headerRules],
@@ -56,8 +99,7 @@ export function modelView(compiled: CompiledModel, stored: StoredPolicy | undefi
       version: pool.version,
       role: pool === compiled.stable ? 'stable' : pool === compiled.canary ? 'canary' : 'idle',
       healthyReplicas: pool.healthyCount,
-      requests: pool.requests,
-      failures: pool.failures,
+      stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
       replicas: pool.replicas.map((r) => ({
         url: r.origin,
         health: r.health,

@@ -1,25 +1,47 @@
 /**
  * The in-process store: one gateway, nothing survives a restart. Same contract as the Redis store
- * (revisions, compare-and-set, change notifications), so everything above it is store-agnostic.
+ * (revisions, compare-and-set, change events, a bounded audit trail), so everything above it is
+ * store-agnostic.
  */
-import type { PolicyDocument } from '../../policy/schema.js';
-import { RevisionConflictError, type PolicyStore, type PolicyWrite, type StoredPolicy } from './types.js';
+import { EventEmitter } from 'node:events';
+import {
+  RevisionConflictError,
+  type AuditEntry,
+  type AuditQuery,
+  type PolicyStore,
+  type PolicyWrite,
+  type SeedSource,
+  type StoreEvents,
+  type StoredPolicy,
+} from './types.js';
 
-export class MemoryStore implements PolicyStore {
+export class MemoryStore extends EventEmitter<StoreEvents> implements PolicyStore {
+  readonly kind = 'memory';
   readonly #policies = new Map<string, StoredPolicy>();
-  readonly #listeners = new Set<(change: StoredPolicy) => void>();
+  readonly #audit: AuditEntry[] = [];
+  readonly #auditMax: number;
+  #auditId = 0;
 
-  async seed(initial: ReadonlyMap<string, PolicyDocument>): Promise<StoredPolicy[]> {
-    for (const [model, policy] of initial) {
-      if (!this.#policies.has(model)) {
-        this.#policies.set(model, { model, revision: 1, policy, updatedAt: new Date().toISOString(), updatedBy: 'config', reason: 'config' });
-      }
-    }
-    return [...this.#policies.values()];
+  constructor(options: { auditMaxEntries?: number } = {}) {
+    super();
+    this.#auditMax = options.auditMaxEntries ?? 10_000;
   }
 
-  async get(model: string): Promise<StoredPolicy | undefined> {
-    return this.#policies.get(model);
+  async start(seed: SeedSource): Promise<StoredPolicy[]> {
+    const entries = seed();
+    for (const [model, entry] of entries) {
+      if (!this.#policies.has(model)) {
+        this.#write(
+          { model, policy: entry.policy, paused: entry.paused, rolledBack: entry.rolledBack, expectedRevision: undefined, actor: entry.actor, reason: 'config' },
+          entry.revision,
+        );
+      }
+    }
+    return this.load([...entries.keys()]);
+  }
+
+  async load(models: readonly string[]): Promise<StoredPolicy[]> {
+    return models.flatMap((m) => this.#policies.get(m) ?? []);
   }
 
   async put(write: PolicyWrite): Promise<StoredPolicy> {
@@ -27,25 +49,52 @@ export class MemoryStore implements PolicyStore {
     if (write.expectedRevision !== undefined && (current?.revision ?? 0) !== write.expectedRevision) {
       throw new RevisionConflictError(write.model, write.expectedRevision, current);
     }
+    return this.#write(write);
+  }
+
+  async audit(query: AuditQuery): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    for (let i = this.#audit.length - 1; i >= 0 && out.length < query.limit; i--) {
+      const entry = this.#audit[i] as AuditEntry;
+      if (query.model === undefined || entry.model === query.model) out.push(entry);
+    }
+    return out;
+  }
+
+  isAvailable(): boolean {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.removeAllListeners();
+  }
+
+  #write(write: PolicyWrite, revision?: number): StoredPolicy {
+    const current = this.#policies.get(write.model);
     const stored: StoredPolicy = {
       model: write.model,
-      revision: (current?.revision ?? 0) + 1,
+      revision: revision ?? (current?.revision ?? 0) + 1,
       policy: write.policy,
+      paused: write.paused,
+      rolledBack: write.rolledBack,
       updatedAt: new Date().toISOString(),
       updatedBy: write.actor,
       reason: write.reason,
     };
     this.#policies.set(write.model, stored);
-    for (const listener of this.#listeners) listener(stored);
+    this.#audit.push({
+      id: String(++this.#auditId),
+      model: write.model,
+      revision: stored.revision,
+      at: stored.updatedAt,
+      actor: write.actor,
+      reason: write.reason,
+      note: write.note ?? '',
+      before: current === undefined ? null : { policy: current.policy, paused: current.paused, rolledBack: current.rolledBack },
+      after: { policy: stored.policy, paused: stored.paused, rolledBack: stored.rolledBack },
+    });
+    if (this.#audit.length > this.#auditMax) this.#audit.splice(0, this.#audit.length - this.#auditMax);
+    this.emit('change', stored);
     return stored;
-  }
-
-  subscribe(listener: (change: StoredPolicy) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  async close(): Promise<void> {
-    this.#listeners.clear();
   }
 }

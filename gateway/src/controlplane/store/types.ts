@@ -1,27 +1,51 @@
 /**
- * What every policy store offers. Writes are compare-and-set on a revision that only grows; every
- * accepted write is announced to subscribers (the watcher) and recorded in the audit trail.
+ * What every policy store offers. A model's stored state is its policy plus control flags, under a
+ * revision that only grows. Writes are compare-and-set on that revision; every accepted write is
+ * announced (`change`, to every gateway sharing the store) and appended to the audit trail.
  */
+import type { EventEmitter } from 'node:events';
 import type { PolicyDocument } from '../../policy/schema.js';
 
-export type ChangeReason = 'config' | 'manual' | 'rollback' | 'promotion';
-
-export interface StoredPolicy {
-  readonly model: string;
-  readonly revision: number;
-  readonly policy: PolicyDocument;
-  readonly updatedAt: string;
-  readonly updatedBy: string;
-  readonly reason: ChangeReason;
-}
+export { CHANGE_REASONS, type ChangeReason, type StoredPolicy } from '../../policy/stored.js';
+import type { ChangeReason, StoredPolicy } from '../../policy/stored.js';
 
 export interface PolicyWrite {
   readonly model: string;
   readonly policy: PolicyDocument;
-  /** Refuse the write unless the stored revision is this one. Undefined: write whatever is stored. */
+  readonly paused: boolean;
+  readonly rolledBack: boolean;
+  /** Refuse the write unless the stored revision is this one. Undefined: write over whatever is stored. */
   readonly expectedRevision: number | undefined;
   readonly actor: string;
   readonly reason: ChangeReason;
+  /** Free text kept in the audit trail (e.g. why a rollback happened). */
+  readonly note?: string;
+}
+
+export interface AuditEntry {
+  /** Store-assigned, increasing (a Redis stream id, or a counter in memory). */
+  readonly id: string;
+  readonly model: string;
+  readonly revision: number;
+  readonly at: string;
+  readonly actor: string;
+  readonly reason: ChangeReason;
+  readonly note: string;
+  readonly before: AuditedState | null;
+  readonly after: AuditedState;
+}
+
+export interface AuditedState {
+  readonly policy: PolicyDocument;
+  readonly paused: boolean;
+  readonly rolledBack: boolean;
+}
+
+export interface AuditQuery {
+  /** Only this model's entries; all models when undefined. */
+  readonly model?: string;
+  /** Newest first, at most this many. */
+  readonly limit: number;
 }
 
 export class RevisionConflictError extends Error {
@@ -33,11 +57,58 @@ export class RevisionConflictError extends Error {
   }
 }
 
-export interface PolicyStore {
-  /** Stores `initial` for every model that has no policy yet; returns what is stored afterwards. */
-  seed(initial: ReadonlyMap<string, PolicyDocument>): Promise<StoredPolicy[]>;
-  get(model: string): Promise<StoredPolicy | undefined>;
+/**
+ * The store cannot be reached. Usually nothing was sent, so nothing was written; but a write that
+ * was sent and got no answer in time (Redis stalled, the link cut after the script ran) may still
+ * have been applied: `maybeApplied` says so, and the change message then follows when it does.
+ */
+export class StoreUnavailableError extends Error {
+  readonly maybeApplied: boolean;
+  constructor(detail: string, maybeApplied = false) {
+    super(`policy store unavailable: ${detail}`);
+    this.name = 'StoreUnavailableError';
+    this.maybeApplied = maybeApplied;
+  }
+}
+
+export interface StoreEvents {
+  /** A policy changed (written by any gateway sharing the store, this one included). */
+  change: [StoredPolicy];
+  /** The store became reachable (again); what was missed must be reloaded. */
+  available: [];
+  /** The store became unreachable; `detail` says why. */
+  unavailable: [string];
+}
+
+/** What to store for a model that has no policy in the store (first start, or a store that lost its data). */
+export interface SeedEntry {
+  readonly policy: PolicyDocument;
+  readonly paused: boolean;
+  readonly rolledBack: boolean;
+  /** At least 1: the revision to store it under, so revisions keep growing after a data loss. */
+  readonly revision: number;
+  readonly actor: string;
+}
+
+/** Called at every (re)connection: the gateway's view of what each model's policy should be. */
+export type SeedSource = () => ReadonlyMap<string, SeedEntry>;
+
+export interface PolicyStore extends EventEmitter<StoreEvents> {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Connects (bounded in time) and, for every model `seed()` names that has no stored policy,
+   * stores the seed entry (only if still absent: several gateways may race; one wins). Returns the
+   * stored policies of those models. Throws StoreUnavailableError when the backend cannot be
+   * reached; the store then keeps reconnecting in the background with backoff, and each time it
+   * gets through it seeds again (calling `seed()` anew) before it emits `available`.
+   */
+  start(seed: SeedSource): Promise<StoredPolicy[]>;
+  /** What is stored for these models now (for a resync). Throws StoreUnavailableError. */
+  load(models: readonly string[]): Promise<StoredPolicy[]>;
+  /** Throws RevisionConflictError (nothing written) or StoreUnavailableError (nothing written). */
   put(write: PolicyWrite): Promise<StoredPolicy>;
-  subscribe(listener: (change: StoredPolicy) => void): () => void;
+  /** Throws StoreUnavailableError. */
+  audit(query: AuditQuery): Promise<AuditEntry[]>;
+  isAvailable(): boolean;
   close(): Promise<void>;
 }

@@ -1,0 +1,16 @@
+/** What the admin routes work with; built once by the app. */
+import type { Logger } from 'pino';
+import type { PoolRegistry } from '../../dataplane/pool-registry.js';
+import type { SnapshotHolder } from '../../dataplane/snapshot.js';
+import type { GatewayEvents } from '../events.js';
+import type { PolicyStore } from '../store/types.js';
+import type { PolicyWatcher } from '../watcher.js';
+
+export interface AdminContext {
+  readonly store: PolicyStore;
+  readonly watcher: PolicyWatcher;
+  readonly snapshots: SnapshotHolder;
+  readonly pools: PoolRegistry;
+  readonly events: GatewayEvents;
+  readonly log: Logger;
+}

@@ -1,0 +1,181 @@
+/**
+ * Models: read their state, and the operator's actions on them (replace the policy, set the
+ * canary percentage, replace the rules, roll back, promote, pause, resume). Each action is one
+ * route with its own small schema, so a client cannot send more than the action takes.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Type from 'typebox';
+import { CookieRule, HeaderRule, Policy, StickyKey } from '../../policy/schema.js';
+import type { StoredPolicy } from '../../policy/stored.js';
+import type { AdminContext } from './context.js';
+import { AdminError, ErrorBody, unknownModel } from './errors.js';
+import { mutate, type Change } from './mutate.js';
+import { ModelList, ModelView, modelView } from './views.js';
+import { identityOf } from './auth.js';
+
+const ModelParams = Type.Object({ model: Type.String({ maxLength: 256 }) });
+const IfMatch = Type.Object({
+  'if-match': Type.Optional(Type.String({ pattern: '^"?[0-9]{1,15}"?$', description: 'Write only if the stored revision is this one.' })),
+});
+const Note = Type.Optional(Type.String({ maxLength: 1000, description: 'Kept in the audit trail.' }));
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
+const write = { write: true };
+
+function ifMatchOf(headers: { 'if-match'?: string }): number | undefined {
+  const raw = headers['if-match'];
+  return raw === undefined ? undefined : Number(raw.replace(/"/g, ''));
+}
+
+function routing(current: StoredPolicy, policy: Change['policy'], note?: string): Change {
+  // A change of the routing is the operator acting: it ends a rolled-back state.
+  return { policy, paused: current.paused, rolledBack: false, ...(note === undefined ? {} : { note }) };
+}
+
+function requireCanary(current: StoredPolicy, action: string): number {
+  if (current.policy.canary === null) {
+    throw new AdminError(409, `${current.model} has no canary to ${action}`, [
+      { path: '/canary', message: 'is null; set a canary version with PUT /api/models/{model}/policy first' },
+    ]);
+  }
+  return current.policy.canary;
+}
+
+export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = async (app, { ctx }) => {
+  const view = (model: string) => {
+    const compiled = ctx.snapshots.current.models.get(model);
+    if (compiled === undefined) throw unknownModel(model);
+    return modelView(compiled, ctx.pools);
+  };
+
+  app.get('/api/models', { schema: { summary: 'Every model', tags: ['models'], response: { 200: ModelList, 401: ErrorBody } } }, async () => ({
+    models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools)),
+  }));
+
+  app.get(
+    '/api/models/:model',
+    { schema: { summary: 'One model: policy, pools, replicas, live stats', tags: ['models'], params: ModelParams, response: { 200: ModelView, ...errors } } },
+    async (request) => view(request.params.model),
+  );
+
+  app.put(
+    '/api/models/:model/policy',
+    {
+      config: write,
+      schema: { summary: 'Replace the policy (validated whole)', tags: ['actions'], params: ModelParams, headers: IfMatch, body: Policy, response: { 200: ModelView, ...errors } },
+    },
+    async (request) => {
+      const { model } = request.params;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        routing(current, request.body),
+      );
+      return view(model);
+    },
+  );
+
+  app.put(
+    '/api/models/:model/percent',
+    {
+      config: write,
+      schema: {
+        summary: "Set the canary's share of unpinned traffic",
+        tags: ['actions'],
+        params: ModelParams,
+        headers: IfMatch,
+        body: Type.Object({ percent: Type.Number({ minimum: 0, maximum: 100 }), note: Note }, { additionalProperties: false }),
+        response: { 200: ModelView, ...errors },
+      },
+    },
+    async (request) => {
+      const { model } = request.params;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) => {
+        requireCanary(current, 'send traffic to');
+        return routing(current, { ...current.policy, percent: request.body.percent }, request.body.note);
+      });
+      return view(model);
+    },
+  );
+
+  app.put(
+    '/api/models/:model/rules',
+    {
+      config: write,
+      schema: {
+        summary: 'Replace the header rules, cookie rules, sticky key or salt (fields left out stay)',
+        tags: ['actions'],
+        params: ModelParams,
+        headers: IfMatch,
+        body: Type.Object(
+          {
+            headerRules: Type.Optional(Type.Array(HeaderRule, { maxItems: 10000 })),
+            cookieRules: Type.Optional(Type.Array(CookieRule, { maxItems: 1000 })),
+            sticky: Type.Optional(Type.Union([StickyKey, Type.Null()])),
+            salt: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+            note: Note,
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        response: { 200: ModelView, ...errors },
+      },
+    },
+    async (request) => {
+      const { model } = request.params;
+      const { note, ...rules } = request.body;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        routing(current, { ...current.policy, ...rules }, note),
+      );
+      return view(model);
+    },
+  );
+
+  const Action = { params: ModelParams, headers: IfMatch, body: Type.Optional(Type.Object({ note: Note }, { additionalProperties: false, description: 'Optional.' })) };
+
+  app.post(
+    '/api/models/:model/rollback',
+    { config: write, schema: { summary: 'Roll back: canary to 0% and every unpinned request to stable until an operator acts', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
+    async (request) => {
+      const { model } = request.params;
+      const by = identityOf(request).name;
+      const note = request.body?.note ?? 'manual rollback';
+      let version: number | null = null;
+      const stored = await mutate(ctx, model, { actor: by, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) => {
+        version = requireCanary(current, 'roll back');
+        return { policy: { ...current.policy, percent: 0 }, paused: current.paused, rolledBack: true, note };
+      });
+      ctx.events.emit('rollback', { model, revision: stored.revision, version, by, note });
+      return view(model);
+    },
+  );
+
+  app.post(
+    '/api/models/:model/promote',
+    { config: write, schema: { summary: 'Promote: the canary version becomes stable, no canary', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
+    async (request) => {
+      const { model } = request.params;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'promotion', ifMatch: ifMatchOf(request.headers) }, (current) => {
+        const canary = requireCanary(current, 'promote');
+        return routing(current, { ...current.policy, stable: canary, canary: null, percent: 0 }, request.body?.note ?? `promoted version ${canary}`);
+      });
+      return view(model);
+    },
+  );
+
+  for (const [action, paused] of [
+    ['pause', true],
+    ['resume', false],
+  ] as const) {
+    app.post(
+      `/api/models/:model/${action}`,
+      {
+        config: write,
+        schema: { summary: paused ? 'Pause automation (the rollout stops stepping)' : 'Resume automation', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } },
+      },
+      async (request) => {
+        const { model } = request.params;
+        await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
+          current.paused === paused ? null : { policy: current.policy, paused, rolledBack: current.rolledBack, note: request.body?.note ?? action },
+        );
+        return view(model);
+      },
+    );
+  }
+};

@@ -1,0 +1,117 @@
+/**
+ * Live numbers per version pool over a sliding window: requests, errors and a latency histogram
+ * for each of the last N seconds. The hot path only increments counters of the current second
+ * (no allocation, no clock reads beyond the latency itself); a once-a-second tick, outside the hot
+ * path, closes the second into the ring. Percentiles come from log-linear buckets (8 per power of
+ * two, so within about 6% of the true value), merged over the window on demand.
+ */
+
+/** Buckets 0..15 hold 0..15 µs exactly; then 8 buckets per power of two, up to 2^31 µs. */
+const LINEAR = 16;
+export const LATENCY_BUCKETS = LINEAR + (31 - 4) * 8;
+
+export function latencyBucket(micros: number): number {
+  const us = micros < 0 ? 0 : micros >= 0x7fffffff ? 0x7fffffff : micros | 0;
+  if (us < LINEAR) return us;
+  const exponent = 31 - Math.clz32(us);
+  return LINEAR + (exponent - 4) * 8 + ((us >>> (exponent - 3)) & 7);
+}
+
+/** Middle of a bucket, in milliseconds. */
+export function bucketMidMs(bucket: number): number {
+  if (bucket < LINEAR) return bucket / 1000;
+  const exponent = ((bucket - LINEAR) >> 3) + 4;
+  const sub = (bucket - LINEAR) & 7;
+  const width = 2 ** (exponent - 3);
+  return ((8 + sub) * width + width / 2) / 1000;
+}
+
+export interface WindowStats {
+  /** Seconds covered (complete seconds only). */
+  readonly seconds: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly rps: number;
+  /** errors / requests; 0 without requests. */
+  readonly errorRate: number;
+  /** null without requests. */
+  readonly p50Ms: number | null;
+  readonly p99Ms: number | null;
+}
+
+export class PoolStats {
+  readonly #capacity: number;
+  readonly #requests: Uint32Array;
+  readonly #errors: Uint32Array;
+  readonly #latency: Uint32Array;
+  /** Index of the second being filled. */
+  #head = 0;
+  /** Complete seconds in the ring. */
+  #filled = 0;
+  totalRequests = 0;
+  totalErrors = 0;
+
+  constructor(windowSeconds = 60) {
+    this.#capacity = windowSeconds + 1;
+    this.#requests = new Uint32Array(this.#capacity);
+    this.#errors = new Uint32Array(this.#capacity);
+    this.#latency = new Uint32Array(this.#capacity * LATENCY_BUCKETS);
+  }
+
+  /** One attempt at a replica of this pool (or a request the pool could not take). */
+  record(latencyMs: number, error: boolean): void {
+    const head = this.#head;
+    this.#requests[head]!++;
+    this.totalRequests++;
+    if (error) {
+      this.#errors[head]!++;
+      this.totalErrors++;
+    }
+    this.#latency[head * LATENCY_BUCKETS + latencyBucket(latencyMs * 1000)]!++;
+  }
+
+  /** Closes the current second. Called once a second by the stats clock. */
+  tick(): void {
+    const next = (this.#head + 1) % this.#capacity;
+    this.#requests[next] = 0;
+    this.#errors[next] = 0;
+    this.#latency.fill(0, next * LATENCY_BUCKETS, (next + 1) * LATENCY_BUCKETS);
+    this.#head = next;
+    if (this.#filled < this.#capacity - 1) this.#filled++;
+  }
+
+  /** The last `seconds` complete seconds (fewer right after start). */
+  window(seconds: number): WindowStats {
+    const n = Math.min(seconds, this.#filled);
+    let requests = 0;
+    let errors = 0;
+    const merged = new Uint32Array(LATENCY_BUCKETS);
+    for (let k = 1; k <= n; k++) {
+      const slot = (this.#head - k + this.#capacity) % this.#capacity;
+      requests += this.#requests[slot]!;
+      errors += this.#errors[slot]!;
+      const base = slot * LATENCY_BUCKETS;
+      for (let b = 0; b < LATENCY_BUCKETS; b++) merged[b]! += this.#latency[base + b]!;
+    }
+    return {
+      seconds: n,
+      requests,
+      errors,
+      rps: n === 0 ? 0 : requests / n,
+      errorRate: requests === 0 ? 0 : errors / requests,
+      p50Ms: percentile(merged, requests, 0.5),
+      p99Ms: percentile(merged, requests, 0.99),
+    };
+  }
+}
+
+function percentile(histogram: Uint32Array, total: number, q: number): number | null {
+  if (total === 0) return null;
+  const rank = Math.ceil(q * total);
+  let seen = 0;
+  for (let b = 0; b < histogram.length; b++) {
+    seen += histogram[b]!;
+    if (seen >= rank) return Math.round(bucketMidMs(b) * 1000) / 1000;
+  }
+  return null;
+}

@@ -1,0 +1,64 @@
+/**
+ * Several gateways sharing one Redis policy store, in front of the same simulated replicas
+ * (half_plus_two version 1 on two replicas, version 2 answering as half_plus_three on one).
+ */
+import { startSimulator, type SimulatorHandle } from '../../scripts/tfserving-sim/server.js';
+import type { Logger } from '../../gateway/src/observability/logger.js';
+import { startTestGateway, type TestGateway } from './gateway.js';
+import { MODEL } from './stack.js';
+
+export interface ClusterOptions {
+  readonly redisUrl: string;
+  readonly keyPrefix: string;
+  readonly policy?: Record<string, unknown>;
+  readonly gateways?: number;
+  readonly resyncIntervalMs?: number;
+}
+
+export interface Cluster {
+  readonly sims: SimulatorHandle[];
+  readonly gateways: TestGateway[];
+  /** Another gateway on the same replicas and store; `policy` is its configuration file's. */
+  addGateway(policy?: Record<string, unknown>, logger?: Logger): Promise<TestGateway>;
+  close(): Promise<void>;
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const sims: SimulatorHandle[] = [];
+  const gateways: TestGateway[] = [];
+  const close = async (): Promise<void> => {
+    await Promise.all(gateways.map((g) => g.close()));
+    await Promise.all(sims.map((s) => s.close()));
+  };
+  const addGateway = async (policy?: Record<string, unknown>, logger?: Logger): Promise<TestGateway> => {
+    const gw = await startTestGateway({
+      models: {
+        [MODEL]: {
+          pools: { '1': { replicas: [sims[0]!.url, sims[1]!.url] }, '2': { replicas: [sims[2]!.url] } },
+          policy: policy ?? options.policy ?? { stable: 1, canary: 2, percent: 10 },
+          healthCheck: { intervalMs: 200, timeoutMs: 150 },
+        },
+      },
+      store: {
+        type: 'redis',
+        url: options.redisUrl,
+        keyPrefix: options.keyPrefix,
+        resyncIntervalMs: options.resyncIntervalMs ?? 1_000,
+        connectTimeoutMs: 500,
+        commandTimeoutMs: 500,
+      },
+    }, logger);
+    gateways.push(gw);
+    return gw;
+  };
+  try {
+    sims.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two' }));
+    sims.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two' }));
+    sims.push(await startSimulator({ model: MODEL, versions: [2], behaviour: 'half_plus_three' }));
+    for (let i = 0; i < (options.gateways ?? 2); i++) await addGateway();
+    return { sims, gateways, addGateway, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

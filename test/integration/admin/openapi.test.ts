@@ -1,0 +1,41 @@
+/** The OpenAPI document describes every admin route from the same schemas that validate them. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { TEST_TOKEN } from '../../helpers/gateway.js';
+import { TestClient } from '../../helpers/http.js';
+import { startStack, type Stack } from '../../helpers/stack.js';
+
+let stack: Stack;
+const client = new TestClient(2);
+before(async () => {
+  stack = await startStack({ stableReplicas: 1, canaryReplicas: 0, policy: { stable: 1 } });
+});
+after(async () => {
+  await client.close();
+  await stack.close();
+});
+
+test('GET /api/openapi.json: every route, with request and response schemas', async () => {
+  const reply = await client.get(`${stack.gw.admin}/api/openapi.json`, { authorization: `Bearer ${TEST_TOKEN}` });
+  assert.equal(reply.status, 200);
+  const doc = reply.json<{ openapi: string; paths: Record<string, Record<string, { requestBody?: unknown; responses: Record<string, unknown> }>> }>();
+  assert.match(doc.openapi, /^3\./);
+  const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`)).sort();
+  assert.deepEqual(routes, [
+    'GET /api/audit',
+    'GET /api/events',
+    'GET /api/models',
+    'GET /api/models/{model}',
+    'GET /api/session',
+    'POST /api/models/{model}/pause',
+    'POST /api/models/{model}/promote',
+    'POST /api/models/{model}/resume',
+    'POST /api/models/{model}/rollback',
+    'PUT /api/models/{model}/percent',
+    'PUT /api/models/{model}/policy',
+    'PUT /api/models/{model}/rules',
+  ]);
+  const put = doc.paths['/api/models/{model}/policy']!['put']!;
+  assert.ok(put.requestBody !== undefined);
+  assert.ok(put.responses['200'] !== undefined && put.responses['400'] !== undefined);
+});

@@ -1,0 +1,370 @@
+/**
+ * What only the Redis store has to get right: several gateways on one Redis, races on the same
+ * revision, key-prefix isolation, outages (Redis killed, restarted empty, down at start), hostile
+ * channel messages and a clean close.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { after, afterEach, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { createStore } from '../../../gateway/src/controlplane/store/create.js';
+import { MemoryStore } from '../../../gateway/src/controlplane/store/memory.js';
+import { RedisStore, type RedisStoreOptions } from '../../../gateway/src/controlplane/store/redis.js';
+import {
+  RevisionConflictError,
+  StoreUnavailableError,
+  type PolicyWrite,
+  type SeedEntry,
+  type StoreEvents,
+  type StoredPolicy,
+} from '../../../gateway/src/controlplane/store/types.js';
+import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
+import { capturingLogger } from '../../helpers/logs.js';
+import { startRedis, type RedisServer } from '../../helpers/redis.js';
+
+const WAIT_MS = 3_000;
+/** Reconnection backs off up to 2 s, so coming back after an outage may take that long. */
+const RECOVERY_MS = 8_000;
+
+function policy(percent: number): PolicyDocument {
+  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm' };
+}
+
+function entry(revision: number, percent: number): SeedEntry {
+  return { policy: policy(percent), paused: false, rolledBack: false, revision, actor: 'config' };
+}
+
+function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
+  return () => new Map(Object.entries(entries));
+}
+
+function write(model: string, percent: number, expectedRevision: number | undefined): PolicyWrite {
+  return { model, policy: policy(percent), paused: false, rolledBack: false, expectedRevision, actor: 'tester', reason: 'manual' };
+}
+
+function nextEvent<K extends keyof StoreEvents>(
+  store: RedisStore,
+  event: K,
+  timeoutMs: number,
+  accept: (...args: StoreEvents[K]) => boolean = () => true,
+): Promise<StoreEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const emitter = store as unknown as NodeJS.EventEmitter;
+    const timer = setTimeout(() => {
+      emitter.off(event, listener);
+      reject(new Error(`no matching '${event}' event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (...args: unknown[]): void => {
+      if (!accept(...(args as StoreEvents[K]))) return;
+      clearTimeout(timer);
+      emitter.off(event, listener);
+      resolve(args as StoreEvents[K]);
+    };
+    emitter.on(event, listener);
+  });
+}
+
+let redis: RedisServer;
+const opened = new Set<RedisStore>();
+let prefixes = 0;
+const silent = pino({ level: 'silent' });
+
+function uniquePrefix(): string {
+  return `redis-test-${process.pid}-${++prefixes}:`;
+}
+
+function open(options: Partial<RedisStoreOptions> = {}): RedisStore {
+  const store = new RedisStore({
+    url: redis.url,
+    keyPrefix: uniquePrefix(),
+    auditMaxEntries: 1_000,
+    // Generous: only the start-while-down case waits for the connect timeout, and a loaded CI
+    // machine must not turn a slow first connection into a failure.
+    connectTimeoutMs: 3_000,
+    commandTimeoutMs: 2_000,
+    logger: silent,
+    ...options,
+  });
+  opened.add(store);
+  return store;
+}
+
+before(async () => {
+  redis = await startRedis();
+});
+afterEach(async () => {
+  await Promise.all([...opened].map((store) => store.close()));
+  opened.clear();
+});
+after(async () => {
+  await redis?.stop();
+});
+
+test('two gateways on one Redis see each other\u2019s writes as change events', async () => {
+  const keyPrefix = uniquePrefix();
+  const a = open({ keyPrefix });
+  const b = open({ keyPrefix });
+  await a.start(seedOf({ m: entry(1, 0) }));
+  await b.start(seedOf({ m: entry(1, 50) }));
+
+  const seenByB = nextEvent(b, 'change', WAIT_MS, (s) => s.revision === 2);
+  const seenByA = nextEvent(a, 'change', WAIT_MS, (s) => s.revision === 2);
+  const fromA = await a.put(write('m', 10, 1));
+  assert.deepEqual(await seenByB, [fromA]);
+  assert.deepEqual(await seenByA, [fromA]);
+
+  const seenAgainByA = nextEvent(a, 'change', WAIT_MS, (s) => s.revision === 3);
+  const fromB = await b.put(write('m', 20, 2));
+  assert.deepEqual(await seenAgainByA, [fromB]);
+  assert.deepEqual(await a.load(['m']), [fromB]);
+});
+
+test('50 concurrent writes on the same revision: exactly one wins, 49 conflict, the winner is stored', async () => {
+  const keyPrefix = uniquePrefix();
+  const a = open({ keyPrefix });
+  const b = open({ keyPrefix });
+  await a.start(seedOf({ m: entry(1, 0) }));
+  await b.start(seedOf({ m: entry(1, 0) }));
+
+  const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? a : b).put(write('m', i + 1, 1))));
+  const won = results.filter((r): r is PromiseFulfilledResult<StoredPolicy> => r.status === 'fulfilled');
+  const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  assert.equal(won.length, 1);
+  assert.equal(lost.length, 49);
+  const winner = won[0]?.value;
+  assert.equal(winner?.revision, 2);
+  for (const { reason } of lost) {
+    assert.ok(reason instanceof RevisionConflictError, String(reason));
+    assert.deepEqual(reason.current, winner);
+  }
+  assert.deepEqual(await b.load(['m']), [winner]);
+  assert.equal((await a.audit({ model: 'm', limit: 100 })).length, 2);
+});
+
+test('stores with different key prefixes share nothing: policies, audit entries, messages', async () => {
+  // One prefix starting with the other is the case most likely to leak.
+  const outer = open({ keyPrefix: 'iso:' });
+  const inner = open({ keyPrefix: 'iso:inner:' });
+  await outer.start(seedOf({ m: entry(10, 10) }));
+  await inner.start(seedOf({ m: entry(20, 20) }));
+  assert.equal((await outer.load(['m']))[0]?.revision, 10);
+  assert.equal((await inner.load(['m']))[0]?.revision, 20);
+
+  const seenByInner: StoredPolicy[] = [];
+  inner.on('change', (s) => seenByInner.push(s));
+  await outer.put(write('m', 11, 10));
+  // Pub/sub keeps order on one connection: had the outer write reached `inner`, it would be seen before inner's own.
+  const own = nextEvent(inner, 'change', WAIT_MS, (s) => s.revision === 21);
+  await inner.put(write('m', 21, 20));
+  await own;
+  assert.deepEqual(
+    seenByInner.map((s) => s.revision),
+    [21],
+  );
+  assert.deepEqual(
+    (await outer.audit({ limit: 10 })).map((e) => e.revision),
+    [11, 10],
+  );
+  assert.deepEqual(
+    (await inner.audit({ limit: 10 })).map((e) => e.revision),
+    [21, 20],
+  );
+});
+
+test('Redis killed: writes fail at once, `unavailable`; restarted empty: re-seeded, then `available`', async () => {
+  const server = await startRedis();
+  const store = open({ url: server.url });
+  try {
+    const seeds = new Map([['m', entry(5, 10)]]);
+    let seedCalls = 0;
+    await store.start(() => {
+      seedCalls++;
+      return seeds;
+    });
+    assert.equal((await store.put(write('m', 15, 5))).revision, 6);
+    const events: string[] = [];
+    store.on('available', () => events.push('available'));
+    store.on('unavailable', () => events.push('unavailable'));
+
+    const down = nextEvent(store, 'unavailable', WAIT_MS);
+    await server.kill();
+    const started = performance.now();
+    await assert.rejects(store.put(write('m', 99, 6)), StoreUnavailableError);
+    assert.ok(performance.now() - started < 1_000, `put took ${performance.now() - started} ms`);
+    const [detail] = await down;
+    assert.match(detail, /connection to Redis lost/);
+    assert.equal(store.isAvailable(), false);
+    for (const attempt of [() => store.put(write('m', 98, undefined)), () => store.load(['m']), () => store.audit({ limit: 5 })]) {
+      const t0 = performance.now();
+      await assert.rejects(attempt(), StoreUnavailableError);
+      assert.ok(performance.now() - t0 < 1_000);
+    }
+
+    // Long enough for several reconnection attempts, each of which fails and closes again.
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    assert.deepEqual(events, ['unavailable']);
+
+    // Meanwhile this gateway's view moved on; the re-seed must use the new one (seed() is called anew).
+    seeds.set('m', entry(7, 30));
+    const up = nextEvent(store, 'available', RECOVERY_MS);
+    await server.restart();
+    await up;
+    assert.equal(store.isAvailable(), true);
+    assert.ok(seedCalls >= 2);
+    const [m] = await store.load(['m']);
+    assert.equal(m?.revision, 7);
+    assert.equal(m?.reason, 'config');
+    assert.deepEqual(m?.policy, policy(30));
+    // Nothing attempted during the outage reached the new Redis later.
+    assert.deepEqual(
+      (await store.audit({ limit: 10 })).map((e) => [e.revision, e.after.policy.percent]),
+      [[7, 30]],
+    );
+    assert.equal((await store.put(write('m', 40, 7))).revision, 8);
+    assert.deepEqual(events, ['unavailable', 'available']);
+  } finally {
+    await store.close();
+    await server.stop();
+  }
+});
+
+test('start() with Redis down: StoreUnavailableError within connectTimeoutMs, then seeds and emits `available` once Redis is up', async () => {
+  const server = await startRedis();
+  await server.kill();
+  const store = open({ url: server.url, connectTimeoutMs: 500 });
+  try {
+    const started = performance.now();
+    await assert.rejects(store.start(seedOf({ m: entry(3, 25), n: entry(1, 5) })), StoreUnavailableError);
+    const took = performance.now() - started;
+    // The upper bound leaves room for a loaded machine's timer lag, not for a hang.
+    assert.ok(took >= 450 && took < 1_500, `start() gave up after ${took} ms`);
+    assert.equal(store.isAvailable(), false);
+    await assert.rejects(store.put(write('m', 1, undefined)), StoreUnavailableError);
+
+    const up = nextEvent(store, 'available', RECOVERY_MS);
+    await server.restart();
+    await up;
+    assert.equal(store.isAvailable(), true);
+    assert.deepEqual(
+      (await store.load(['m', 'n'])).map((s) => [s.model, s.revision, s.policy.percent]),
+      [
+        ['m', 3, 25],
+        ['n', 1, 5],
+      ],
+    );
+    assert.equal((await store.put(write('m', 30, 3))).revision, 4);
+  } finally {
+    await store.close();
+    await server.stop();
+  }
+});
+
+test('malformed channel messages are ignored (and logged); valid ones still arrive', async () => {
+  const { logger, lines } = capturingLogger('debug');
+  const keyPrefix = uniquePrefix();
+  const store = open({ keyPrefix, logger });
+  // The seed's own message may come after start() returns: let it pass first.
+  const seeded = nextEvent(store, 'change', WAIT_MS, (s) => s.revision === 1);
+  await store.start(seedOf({ m: entry(1, 0) }));
+  await seeded;
+  const valid: StoredPolicy = {
+    model: 'm',
+    revision: 9,
+    policy: policy(9),
+    paused: false,
+    rolledBack: false,
+    updatedAt: new Date().toISOString(),
+    updatedBy: 'elsewhere',
+    reason: 'manual',
+  };
+  const malformed = [
+    'not json',
+    '',
+    '{}',
+    '[]',
+    'null',
+    '42',
+    '{"model":"m"',
+    JSON.stringify({ ...valid, revision: 0 }),
+    JSON.stringify({ ...valid, revision: '9' }),
+    JSON.stringify({ ...valid, revision: 1.5 }),
+    JSON.stringify({ ...valid, model: '' }),
+    JSON.stringify({ ...valid, model: 7 }),
+    JSON.stringify({ ...valid, policy: [] }),
+    JSON.stringify({ ...valid, policy: null }),
+    JSON.stringify({ ...valid, paused: 'no' }),
+    JSON.stringify({ ...valid, reason: 'whim' }),
+    JSON.stringify({ ...valid, updatedAt: undefined }),
+  ];
+  const seen: StoredPolicy[] = [];
+  store.on('change', (s) => seen.push(s));
+  const raw = new Redis(redis.url, { lazyConnect: true });
+  try {
+    await raw.connect();
+    for (const message of malformed) await raw.publish(`${keyPrefix}changes`, message);
+    const arrived = nextEvent(store, 'change', WAIT_MS, (s) => s.revision === 9);
+    await raw.publish(`${keyPrefix}changes`, JSON.stringify(valid));
+    await arrived;
+  } finally {
+    raw.disconnect();
+  }
+  assert.deepEqual(seen, [valid]);
+  const warned = lines.filter((l) => l.msg === 'ignoring a malformed policy change message');
+  assert.equal(warned.length, malformed.length);
+  assert.ok(warned.every((l) => l.level === 40));
+  assert.equal(store.isAvailable(), true);
+  assert.equal((await store.put(write('m', 2, 1))).revision, 2);
+});
+
+test('options: exactly one of url, sentinels or cluster', () => {
+  const base = { keyPrefix: 'x:', auditMaxEntries: 10, connectTimeoutMs: 100, commandTimeoutMs: 100, logger: silent };
+  assert.throws(() => new RedisStore(base), /exactly one of url, sentinels or cluster \(none given\)/);
+  assert.throws(
+    () => new RedisStore({ ...base, url: 'redis://127.0.0.1:1', cluster: [{ host: '127.0.0.1', port: 1 }] }),
+    /exactly one of url, sentinels or cluster \(got url and cluster\)/,
+  );
+  assert.throws(() => new RedisStore({ ...base, sentinels: [{ host: '127.0.0.1', port: 1 }] }), /sentinelName/);
+  assert.throws(() => new RedisStore({ ...base, url: 'http://127.0.0.1' }), /redis:\/\/ or rediss:\/\//);
+  assert.throws(() => new RedisStore({ ...base, url: 'redis://127.0.0.1', commandTimeoutMs: 0 }), /commandTimeoutMs/);
+  assert.ok(createStore({ type: 'memory', auditMaxEntries: 10 }, silent) instanceof MemoryStore);
+  const { logger: _logger, ...redisOptions } = { ...base, url: 'redis://127.0.0.1:1' };
+  assert.ok(createStore({ type: 'redis', ...redisOptions }, silent) instanceof RedisStore);
+});
+
+test('close() leaves nothing behind: a process that used the store exits by itself', async () => {
+  const server = await startRedis();
+  try {
+    const root = fileURLToPath(new URL('../../../../', import.meta.url));
+    const module = new URL('../../../gateway/src/controlplane/store/redis.js', import.meta.url).href;
+    // One store closed while connected, one closed while reconnecting to a dead port.
+    const script = `
+      import { pino } from 'pino';
+      import { RedisStore } from ${JSON.stringify(module)};
+      const common = { keyPrefix: 'exit:', auditMaxEntries: 10, connectTimeoutMs: 3000, commandTimeoutMs: 2000, logger: pino({ level: 'silent' }) };
+      const seed = () => new Map([['m', { policy: { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm' }, paused: false, rolledBack: false, revision: 1, actor: 'config' }]]);
+      const live = new RedisStore({ ...common, url: ${JSON.stringify(server.url)} });
+      await live.start(seed);
+      await live.put({ model: 'm', policy: { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm' }, paused: false, rolledBack: false, expectedRevision: 1, actor: 't', reason: 'manual' });
+      const dead = new RedisStore({ ...common, connectTimeoutMs: 300, url: 'redis://127.0.0.1:1' });
+      await dead.start(seed).catch(() => undefined);
+      await Promise.all([live.close(), dead.close()]);
+      console.log('closed');
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const started = performance.now();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    const [code] = (await once(child, 'exit')) as [number | null];
+    clearTimeout(timer);
+    assert.equal(code, 0, `child did not exit cleanly: ${output}`);
+    assert.match(output, /closed/);
+    assert.ok(performance.now() - started < 5_000);
+  } finally {
+    await server.stop();
+  }
+});
