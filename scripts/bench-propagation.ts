@@ -7,88 +7,24 @@
  *
  *   npm run bench:propagation [-- --writes 300]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { startRedis, type RedisServer } from './lib/redis-server.js';
+import { BENCH_TOKEN, quantile, round2, startBenchCluster, type BenchGateway } from './lib/bench-cluster.js';
 import { openEventStream } from './lib/sse-client.js';
-import { startSimulator, type SimulatorHandle } from './tfserving-sim/server.js';
 
-const MAIN = fileURLToPath(new URL('../gateway/src/main.js', import.meta.url));
-const TOKEN = 'bench-operator-token-0123456789';
 const TARGET_P99_MS = 100;
-
-interface Gateway {
-  readonly child: ChildProcess;
-  readonly rest: string;
-  readonly admin: string;
-}
-
-async function startGateway(configFile: string): Promise<Gateway> {
-  const child = spawn(process.execPath, [MAIN, '--config', configFile], {
-    env: { ...process.env, ADMIN_TOKEN: TOKEN, LOG_LEVEL: 'warn', GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-  try {
-    for await (const line of createInterface({ input: child.stdout as NodeJS.ReadableStream })) {
-      const match = /REST on [\d.]+:(\d+), admin API on [\d.]+:(\d+)/.exec(line);
-      if (match) return { child, rest: `http://127.0.0.1:${match[1]}`, admin: `http://127.0.0.1:${match[2]}` };
-    }
-    throw new Error('a gateway exited before it listened');
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN;
-}
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { writes: { type: 'string', default: '300' } } });
   const writes = Number(values.writes);
   if (!Number.isInteger(writes) || writes < 10) throw new Error('--writes must be an integer >= 10');
-  const dir = mkdtempSync(join(tmpdir(), 'cg-bench-'));
-  let redis: RedisServer | undefined;
-  const sims: SimulatorHandle[] = [];
-  const gateways: Gateway[] = [];
+  const cluster = await startBenchCluster({ gateways: 2, stableReplicas: 1, canaryReplicas: 1, policy: { stable: 1, canary: 2, percent: 1 } });
   try {
-    try {
-      redis = await startRedis();
-    } catch (err) {
-      process.stderr.write(`bench: cannot start redis-server (${(err as Error).message}); install it with: apt-get install redis-server\n`);
-      return 2;
-    }
-    sims.push(await startSimulator({ versions: [1] }), await startSimulator({ versions: [2], behaviour: 'half_plus_three' }));
-    const configFile = join(dir, 'gateway.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        store: { type: 'redis', url: redis.url, keyPrefix: 'bench:' },
-        models: {
-          half_plus_two: {
-            pools: { '1': { replicas: [sims[0]!.url] }, '2': { replicas: [sims[1]!.url] } },
-            policy: { stable: 1, canary: 2, percent: 1 },
-          },
-        },
-      }),
-    );
-    gateways.push(await startGateway(configFile), await startGateway(configFile));
-    const [a, b] = gateways as [Gateway, Gateway];
-    const stream = await openEventStream(`${b.admin}/api/events`, TOKEN);
+    const [a, b] = cluster.gateways as [BenchGateway, BenchGateway];
+    const stream = await openEventStream(`${b.admin}/api/events`, BENCH_TOKEN);
     const latencies: number[] = [];
     const writeTimes: number[] = [];
     try {
@@ -96,7 +32,7 @@ async function main(): Promise<number> {
         const started = performance.now();
         const res = await request(`${a.admin}/api/models/half_plus_two/percent`, {
           method: 'PUT',
-          headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+          headers: { authorization: `Bearer ${BENCH_TOKEN}`, 'content-type': 'application/json' },
           body: JSON.stringify({ percent: (i % 99) + 1 }),
         });
         const answered = performance.now();
@@ -116,18 +52,17 @@ async function main(): Promise<number> {
     }
     latencies.sort((x, y) => x - y);
     writeTimes.sort((x, y) => x - y);
-    const round = (n: number) => Math.round(n * 100) / 100;
     const summary = {
       date: new Date().toISOString(),
       machine: `${cpus().length} x ${cpus()[0]?.model ?? 'cpu'}, node ${process.version}`,
       writes,
       propagationMs: {
-        p50: round(quantile(latencies, 0.5)),
-        p90: round(quantile(latencies, 0.9)),
-        p99: round(quantile(latencies, 0.99)),
-        max: round(latencies[latencies.length - 1] ?? NaN),
+        p50: round2(quantile(latencies, 0.5)),
+        p90: round2(quantile(latencies, 0.9)),
+        p99: round2(quantile(latencies, 0.99)),
+        max: round2(latencies[latencies.length - 1] ?? NaN),
       },
-      writeResponseMs: { p50: round(quantile(writeTimes, 0.5)), p99: round(quantile(writeTimes, 0.99)) },
+      writeResponseMs: { p50: round2(quantile(writeTimes, 0.5)), p99: round2(quantile(writeTimes, 0.99)) },
       targetP99Ms: TARGET_P99_MS,
     };
     const met = summary.propagationMs.p99 < TARGET_P99_MS;
@@ -148,17 +83,14 @@ async function main(): Promise<number> {
     writeFileSync(join('bench-results', 'propagation.json'), JSON.stringify(summary, null, 2) + '\n');
     return met ? 0 : 1;
   } finally {
-    await Promise.all(gateways.map((g) => stop(g.child)));
-    await Promise.all(sims.map((s) => s.close()));
-    await redis?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await cluster.close();
   }
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`bench: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

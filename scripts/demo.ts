@@ -3,13 +3,12 @@
  * half_plus_two version 1, one serving version 2 that answers as half_plus_three, so a client can
  * see which version answered) and a gateway in front of them with a 10% canary.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../gateway/src/config/load.js';
 import { printStarted, startGateway, waitForSignal } from '../gateway/src/run.js';
+import { spawnNode, stopChild } from './lib/processes.js';
 
 const SIMULATOR = fileURLToPath(new URL('./tfserving-sim/main.js', import.meta.url));
 
@@ -26,41 +25,19 @@ const REPLICAS: readonly DemoReplica[] = [
 
 /** Starts one simulator on an ephemeral port and resolves with its URL once it listens. */
 async function spawnSimulator(replica: DemoReplica): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [SIMULATOR, '--port', '0', '--model', 'half_plus_two', '--version', String(replica.version), '--behaviour', replica.behaviour],
-    { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] },
+  const { child, match } = await spawnNode(
+    SIMULATOR,
+    ['--port', '0', '--model', 'half_plus_two', '--version', String(replica.version), '--behaviour', replica.behaviour],
+    /listening on (http:\/\/\S+)/,
+    { ipc: true, timeoutMs: 10_000 },
   );
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  const timeout = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  try {
-    const exited = once(child, 'exit').then(() => {
-      throw new Error('a simulated replica exited before it listened');
-    });
-    const listening = (async () => {
-      for await (const line of lines) {
-        const match = /listening on (http:\/\/\S+)/.exec(line);
-        if (match !== null) return match[1] as string;
-      }
-      throw new Error('a simulated replica closed its output before it listened');
-    })();
-    const url = await Promise.race([listening, exited]);
-    return { child, url };
-  } finally {
-    clearTimeout(timeout);
-  }
+  return { child, url: match[1] as string };
 }
 
 export async function runDemo(): Promise<number> {
   const children: ChildProcess[] = [];
   const stopChildren = async (): Promise<void> => {
-    await Promise.all(
-      children.map(async (c) => {
-        if (c.exitCode !== null || c.signalCode !== null) return;
-        c.kill('SIGTERM');
-        await once(c, 'exit');
-      }),
-    );
+    await Promise.all(children.map((c) => stopChild(c)));
   };
   try {
     const started: Array<DemoReplica & { url: string }> = [];
@@ -92,6 +69,7 @@ export async function runDemo(): Promise<number> {
     process.stdout.write(
       [
         'demo: policy: stable 1, canary 2 at 10%, header x-canary: always|never, sticky key header x-user-id',
+        `demo: admin UI: http://localhost:${admin}/ (sign in with the admin token)`,
         'demo: try it (version 1 answers [2.5, 3.0, 4.5], version 2 answers [3.5, 4.0, 5.5]):',
         `  curl -si -X POST localhost:${rest}/v1/models/half_plus_two:predict -d '{"instances": [1.0, 2.0, 5.0]}'`,
         `  curl -si -X POST localhost:${rest}/v1/models/half_plus_two:predict -H 'x-canary: always' -d '{"instances": [1.0]}'`,

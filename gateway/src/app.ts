@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { AdminTokenSpec, GatewayConfig } from './config/load.js';
 import { generateToken } from './controlplane/admin/auth.js';
 import { buildAdminApi, type AdminApi } from './controlplane/admin/server.js';
+import { CanaryController } from './controlplane/canary-controller.js';
 import { GatewayEvents } from './controlplane/events.js';
 import { HealthChecker } from './controlplane/health.js';
 import { createStore } from './controlplane/store/create.js';
@@ -19,7 +20,8 @@ import { PoolRegistry } from './dataplane/pool-registry.js';
 import { createRestHandler } from './dataplane/rest-handler.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import type { StoredPolicy } from './policy/stored.js';
+import type { PolicyDocument } from './policy/schema.js';
+import type { RolloutProgress, StoredPolicy } from './policy/stored.js';
 import { rawLibeventPage } from './tfserving/libevent.js';
 import { VERSION } from './version.js';
 
@@ -75,9 +77,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const store = options.store ?? createStore(config.store, log);
   const snapshots = new SnapshotHolder({ models: new Map() });
   const watcher = new PolicyWatcher({ store, pools, holder: snapshots, labels: config.labels, events, log });
-  const fromConfig = new Map<string, SeedEntry>(
-    config.models.map((m) => [m.name, { policy: m.policy, paused: false, rolledBack: false, revision: 1, actor: 'config' }]),
-  );
+  const fromConfig = new Map<string, SeedEntry>(config.models.map((m) => [m.name, { ...initialState(m.policy), revision: 1, actor: 'config' }]));
   store.on('available', () => {
     log.info({ store: store.kind }, 'policy store available: resyncing');
     events.emit('store', { available: true, detail: 'connected' });
@@ -105,13 +105,27 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // so whatever the store holds replaces it at the next resync.
     if (initial.some((s) => s.model === model.name)) log.error({ model: model.name }, 'the stored policy cannot be routed by this gateway: using the configuration\'s');
     watcher.apply(
-      { model: model.name, revision: 0, policy: model.policy, paused: false, rolledBack: false, updatedAt: new Date().toISOString(), updatedBy: 'config', reason: 'config' },
+      { model: model.name, revision: 0, ...initialState(model.policy), updatedAt: new Date().toISOString(), updatedBy: 'config', reason: 'config', note: '' },
       'resync',
     );
   }
 
+  pools.observe((pool, replica, signal) => {
+    const line = { model: pool.model, version: pool.version, replica: replica.origin };
+    if (signal.kind === 'breaker') {
+      if (signal.state === 'open') log.warn(line, 'breaker open');
+      else log.info(line, `breaker ${signal.state}`);
+    } else if (signal.ejected) {
+      log.warn({ ...line, durationMs: signal.durationMs, times: signal.times }, 'replica ejected');
+    } else {
+      log.info({ ...line, times: signal.times }, 'replica readmitted');
+    }
+    events.emit('replica', { model: pool.model, version: pool.version, replica: replica.origin, ...signal });
+  });
+  const controller = new CanaryController({ store, watcher, snapshots, pools }, log);
+
   const statsClock = setInterval(() => {
-    for (const [, modelPools] of pools.models()) for (const pool of modelPools.values()) pool.stats.tick();
+    pools.tick();
     events.emit('tick');
   }, 1000);
   statsClock.unref();
@@ -148,6 +162,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     watcher,
     async listen() {
       await health.start();
+      controller.start();
       await new Promise<void>((resolve, reject) => {
         rest.once('error', reject);
         rest.listen(config.rest.port, config.rest.host, () => {
@@ -161,6 +176,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     close() {
       closing ??= (async () => {
         clearInterval(statsClock);
+        controller.stop();
         watcher.stop();
         await health.stop();
         await new Promise<void>((resolve) => {
@@ -186,4 +202,12 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
     return;
   }
   socket.end(rawLibeventPage(error.code === 'HPE_INVALID_METHOD' ? 501 : 400));
+}
+
+/** A configured policy as first stored: a plan in it starts rolling out at its first step. */
+function initialState(policy: PolicyDocument): { policy: PolicyDocument; paused: boolean; rolledBack: boolean; rollout: RolloutProgress | null } {
+  const first = policy.plan?.steps[0];
+  return first === undefined
+    ? { policy, paused: false, rolledBack: false, rollout: null }
+    : { policy: { ...policy, percent: first }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() } };
 }

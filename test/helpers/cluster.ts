@@ -13,6 +13,8 @@ export interface ClusterOptions {
   readonly policy?: Record<string, unknown>;
   readonly gateways?: number;
   readonly resyncIntervalMs?: number;
+  /** The model's resilience section (breakers, retries, ejection, drain, analysis). */
+  readonly resilience?: Record<string, unknown>;
 }
 
 export interface Cluster {
@@ -37,6 +39,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           pools: { '1': { replicas: [sims[0]!.url, sims[1]!.url] }, '2': { replicas: [sims[2]!.url] } },
           policy: policy ?? options.policy ?? { stable: 1, canary: 2, percent: 10 },
           healthCheck: { intervalMs: 200, timeoutMs: 150 },
+          ...(options.resilience === undefined ? {} : { resilience: options.resilience }),
         },
       },
       store: {

@@ -26,6 +26,8 @@ export function steadyLoad(client: TestClient, urls: readonly string[], perTarge
         else outcome.failures.push(`${reply.status} ${reply.text}`);
       } catch (err) {
         outcome.failures.push(String(err));
+        // A client that fails at once (closed) must not starve the event loop.
+        await new Promise((resolve) => setImmediate(resolve));
       }
     }
   };

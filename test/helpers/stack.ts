@@ -13,6 +13,7 @@ export interface StackOptions {
   readonly policy?: Record<string, unknown>;
   readonly healthCheck?: Record<string, unknown>;
   readonly proxy?: Record<string, unknown>;
+  readonly resilience?: Record<string, unknown>;
   /** Extra options for each simulator, by version. */
   readonly simulator?: (version: number, index: number) => SimulatorOptions;
 }
@@ -48,6 +49,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           pools,
           policy: options.policy ?? { stable: 1, canary: 2, percent: 10 },
           healthCheck: { intervalMs: 200, timeoutMs: 150, healthyThreshold: 2, unhealthyThreshold: 2, ...options.healthCheck },
+          ...(options.resilience === undefined ? {} : { resilience: options.resilience }),
         },
       },
       ...(options.proxy === undefined ? {} : { proxy: options.proxy }),

@@ -7,7 +7,7 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { validatePolicy } from '../policy/validate.js';
 import type { PolicyDocument } from '../policy/schema.js';
 import { compileSchema, escapePointer, issuesFromAjv, ValidationError, type Issue } from '../validation.js';
-import { GatewayConfigSchema, type GatewayConfigInput, type HealthCheckInput } from './schema.js';
+import { GatewayConfigSchema, type GatewayConfigInput, type HealthCheckInput, type ResilienceInput } from './schema.js';
 import { readEnvOverrides, type EnvOverrides } from './env.js';
 
 export interface HealthCheckSettings {
@@ -23,11 +23,36 @@ export interface PoolSpec {
   readonly replicas: readonly string[];
 }
 
+export interface ResilienceSettings {
+  readonly breaker: { readonly errorThresholdPercentage: number; readonly volumeThreshold: number; readonly windowSeconds: number; readonly resetTimeoutMs: number };
+  readonly retry: { readonly budgetPercent: number; readonly minRetriesPerSecond: number; readonly attemptTimeoutMs: number };
+  readonly ejection: { readonly consecutiveFailures: number; readonly baseMs: number; readonly maxMs: number; readonly maxEjectedPercent: number };
+  readonly drain: { readonly errorRate: number; readonly windowSeconds: number; readonly minRequests: number };
+  readonly analysis: {
+    readonly enabled: boolean;
+    readonly windowSeconds: number;
+    readonly minRequests: number;
+    readonly maxErrorRate: number;
+    readonly errorRatio: number;
+    readonly latencyRatio: number;
+    readonly latencyMarginMs: number;
+  };
+}
+
+export const DEFAULT_RESILIENCE: ResilienceSettings = {
+  breaker: { errorThresholdPercentage: 50, volumeThreshold: 10, windowSeconds: 10, resetTimeoutMs: 5_000 },
+  retry: { budgetPercent: 20, minRetriesPerSecond: 10, attemptTimeoutMs: 10_000 },
+  ejection: { consecutiveFailures: 5, baseMs: 30_000, maxMs: 300_000, maxEjectedPercent: 50 },
+  drain: { errorRate: 0.5, windowSeconds: 5, minRequests: 10 },
+  analysis: { enabled: true, windowSeconds: 10, minRequests: 20, maxErrorRate: 0.01, errorRatio: 2, latencyRatio: 2, latencyMarginMs: 50 },
+};
+
 export interface ModelSpec {
   readonly name: string;
   readonly pools: readonly PoolSpec[];
   readonly policy: PolicyDocument;
   readonly healthCheck: HealthCheckSettings;
+  readonly resilience: ResilienceSettings;
 }
 
 export interface ProxySettings {
@@ -128,7 +153,7 @@ export function resolveConfig(document: unknown, source: string, environment: No
   if (!checkConfig(document)) throw new ConfigError(source, issuesFromAjv(checkConfig.errors));
   const issues: Issue[] = [];
   const models = Object.entries(document.models).map(([name, model]) =>
-    resolveModel(name, model, document.healthCheck, issues),
+    resolveModel(name, model, document.healthCheck, document.resilience, issues),
   );
   const labels = { stable: document.labels?.stable ?? 'stable', canary: document.labels?.canary ?? 'canary' };
   if (labels.stable === labels.canary) {
@@ -231,6 +256,7 @@ function resolveModel(
   name: string,
   model: GatewayConfigInput['models'][string],
   globalHealth: HealthCheckInput | undefined,
+  globalResilience: ResilienceInput | undefined,
   issues: Issue[],
 ): ModelSpec {
   const base = `/models/${escapePointer(name)}`;
@@ -260,12 +286,26 @@ function resolveModel(
     issues.push({ path: `${base}/healthCheck/timeoutMs`, message: `must not exceed intervalMs (${healthCheck.intervalMs})` });
   }
   if (!result.ok) issues.push(...result.issues);
-  return { name, pools, policy: result.ok ? result.policy : placeholderPolicy(), healthCheck };
+  const resilience = resolveResilience(globalResilience, model.resilience);
+  if (resilience.ejection.maxMs < resilience.ejection.baseMs) {
+    issues.push({ path: `${base}/resilience/ejection/maxMs`, message: `must not be below baseMs (${resilience.ejection.baseMs})` });
+  }
+  return { name, pools, policy: result.ok ? result.policy : placeholderPolicy(), healthCheck, resilience };
+}
+
+/** Defaults, then the file's global section, then the model's own, section by section. */
+function resolveResilience(global: ResilienceInput | undefined, own: ResilienceInput | undefined): ResilienceSettings {
+  const merge = <K extends keyof ResilienceSettings>(key: K): ResilienceSettings[K] => ({
+    ...DEFAULT_RESILIENCE[key],
+    ...stripUndefined(global?.[key] ?? {}),
+    ...stripUndefined(own?.[key] ?? {}),
+  }) as ResilienceSettings[K];
+  return { breaker: merge('breaker'), retry: merge('retry'), ejection: merge('ejection'), drain: merge('drain'), analysis: merge('analysis') };
 }
 
 /** Only reached when issues were recorded, so the value is never used. */
 function placeholderPolicy(): PolicyDocument {
-  return { stable: 0, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: '' };
+  return { stable: 0, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: '', plan: null };
 }
 
 export function replicaOrigin(raw: string): string | { error: string } {

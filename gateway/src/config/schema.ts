@@ -48,6 +48,72 @@ export const StoreSchema = Type.Object(
   { additionalProperties: false, description: 'Where policies live.' },
 );
 
+const Fraction = (description: string) => Type.Number({ minimum: 0, maximum: 1, description });
+
+export const Resilience = Type.Object(
+  {
+    breaker: Type.Optional(
+      Type.Object(
+        {
+          errorThresholdPercentage: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'A replica breaker opens above this share of failed attempts.' })),
+          volumeThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Attempts in the window before a breaker may open.' })),
+          windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'Rolling window of a breaker.' })),
+          resetTimeoutMs: Type.Optional(Millis(100, 3_600_000, 'An open breaker lets one trial attempt through (half-open) after this.')),
+        },
+        { additionalProperties: false, description: 'Per replica (opossum): 5xx, connection errors and timeouts count; 4xx do not.' },
+      ),
+    ),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          budgetPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Retries landing on a pool stay under this share of its requests.' })),
+          minRetriesPerSecond: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'Retries always allowed, whatever the budget says.' })),
+          attemptTimeoutMs: Type.Optional(Millis(1, 3_600_000, 'An attempt without response headers by then is abandoned and retried (within the deadline).')),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    ejection: Type.Optional(
+      Type.Object(
+        {
+          consecutiveFailures: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Consecutive 5xx or connection failures that eject a replica.' })),
+          baseMs: Type.Optional(Millis(10, 3_600_000, 'Ejection time, times the number of ejections.')),
+          maxMs: Type.Optional(Millis(10, 86_400_000, 'Longest ejection.')),
+          maxEjectedPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Never eject more than this share of a pool.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    drain: Type.Optional(
+      Type.Object(
+        {
+          errorRate: Type.Optional(Fraction('A canary pool whose error rate is above this drains to stable.')),
+          windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })),
+          minRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    analysis: Type.Optional(
+      Type.Object(
+        {
+          enabled: Type.Optional(Type.Boolean({ description: 'Automatic rollback (and rollout steps) from live numbers.' })),
+          windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })),
+          minRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Canary requests in the window before it is judged.' })),
+          maxErrorRate: Type.Optional(Fraction('Roll back above max(maxErrorRate, errorRatio x stable error rate).')),
+          errorRatio: Type.Optional(Type.Number({ minimum: 1, maximum: 1000 })),
+          latencyRatio: Type.Optional(Type.Number({ minimum: 1, maximum: 1000, description: 'Roll back when canary p99 > latencyRatio x stable p99 + latencyMarginMs.' })),
+          latencyMarginMs: Type.Optional(Type.Number({ minimum: 0, maximum: 3_600_000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'Breakers, retries, ejection, drain and the rollback analysis.' },
+);
+
+export type ResilienceInput = Static<typeof Resilience>;
+
 export const ReplicaUrl = Type.String({
   minLength: 8,
   maxLength: 2048,
@@ -73,6 +139,7 @@ export const ModelConfig = Type.Object(
     }),
     policy: Policy,
     healthCheck: Type.Optional(HealthCheck),
+    resilience: Type.Optional(Resilience),
   },
   { additionalProperties: false },
 );
@@ -122,6 +189,7 @@ export const GatewayConfigSchema = Type.Object(
       ),
     ),
     healthCheck: Type.Optional(HealthCheck),
+    resilience: Type.Optional(Resilience),
     models: Type.Record(Type.String({ pattern: MODEL_NAME_PATTERN }), ModelConfig, {
       minProperties: 1,
       additionalProperties: false,

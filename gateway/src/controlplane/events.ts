@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { StoredPolicy } from '../policy/stored.js';
+import type { ReplicaSignal } from '../dataplane/pool.js';
 import type { HealthChange } from './health.js';
 
 export interface RollbackEvent {
@@ -15,10 +16,14 @@ export interface RollbackEvent {
   readonly note: string;
 }
 
+/** A replica's breaker changed state, or it was ejected or readmitted. */
+export type ReplicaEvent = { readonly model: string; readonly version: number; readonly replica: string } & ReplicaSignal;
+
 export interface GatewayEventMap {
   /** A policy came into force on this gateway. */
   policy: [StoredPolicy];
   health: [HealthChange];
+  replica: [ReplicaEvent];
   rollback: [RollbackEvent];
   store: [{ readonly available: boolean; readonly detail: string }];
   /** Once a second, after the stats windows moved. */

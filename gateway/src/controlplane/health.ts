@@ -85,6 +85,8 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
   #set(target: Target, to: ReplicaHealth, detail: string): void {
     const from = target.replica.health;
     target.replica.health = to;
+    // Back from down through the health checks: a stronger signal than an ejection's timer.
+    if (from === 'down' && to === 'up') target.pool.clearEjection(target.replica);
     target.pool.refresh();
     this.emit('change', { model: target.pool.model, version: target.pool.version, replica: target.replica.origin, from, to, detail });
   }

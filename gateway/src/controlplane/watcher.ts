@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { validatePolicy } from '../policy/validate.js';
-import type { StoredPolicy } from '../policy/stored.js';
+import { controlOf, type StoredPolicy } from '../policy/stored.js';
 import type { PoolRegistry } from '../dataplane/pool-registry.js';
 import { compileModel, type SnapshotHolder } from '../dataplane/snapshot.js';
 import type { GatewayEvents } from './events.js';
@@ -88,8 +88,7 @@ export class PolicyWatcher {
     for (const model of this.#holder.current.models.values()) {
       out.set(model.name, {
         policy: model.policy,
-        paused: model.stored.paused,
-        rolledBack: model.stored.rolledBack,
+        ...controlOf(model.stored),
         revision: Math.max(1, model.revision),
         actor: model.revision === 0 ? 'config' : model.stored.updatedBy,
       });
@@ -124,6 +123,16 @@ export class PolicyWatcher {
       'policy in force',
     );
     this.#events.emit('policy', accepted);
+    if (accepted.reason === 'rollback' && accepted.rolledBack && current?.stored.rolledBack !== true) {
+      // Every gateway announces the rollback it now routes by, whoever wrote it.
+      this.#events.emit('rollback', {
+        model: accepted.model,
+        revision: accepted.revision,
+        version: accepted.policy.canary,
+        by: accepted.updatedBy,
+        note: accepted.note,
+      });
+    }
     return true;
   }
 }

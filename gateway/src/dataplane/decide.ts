@@ -3,8 +3,9 @@
  * A pure function of the compiled model, the parsed TF Serving target and the request headers, so
  * the REST listener and a future gRPC listener share it. Precedence, first match wins:
  *   URL version > URL label > header rules (in order) > cookie rules (in order) > sticky cohort > weighted split.
- * A canary decision falls back to stable when the canary pool has no healthy replica, unless the
- * client pinned the canary (then it gets that version's real answer or error).
+ * A canary decision falls back to stable when the canary pool cannot serve (no replica healthy,
+ * closed-breaker and not ejected, or the pool draining), unless the client pinned the canary (then
+ * it gets that version's real answer or error).
  */
 import type { TfTarget } from '../tfserving/path.js';
 import { bucketOf, randomBucket } from './cohort.js';
@@ -58,7 +59,7 @@ export function decideUnpinned(model: CompiledModel, headers: HeaderBag): Decisi
     }
   }
   if (side === 'stable') return stable[reason];
-  return model.canary !== null && model.canary.healthyCount > 0 ? canary[reason] : stable.fallback;
+  return model.canary !== null && model.canary.canServe ? canary[reason] : stable.fallback;
 }
 
 /** Header rules read `headers`; cookie rules read the Cookie header. */

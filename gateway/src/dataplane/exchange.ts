@@ -1,17 +1,34 @@
 /**
- * One proxied request: sends it to a replica of the decided pool, streams the answer back
- * unchanged (hop-by-hop headers aside) and retries once on another replica when the attempt failed
- * before any response byte. The exchange is its own undici dispatch handler: undici 7 calls the
- * onConnect/onHeaders/onData/onComplete/onError interface natively, while the newer controller
- * interface is wrapped and its headers parsed into an object on every response.
+ * One proxied request: sends it to a replica of the decided pool through that replica's breaker,
+ * streams the answer back unchanged (hop-by-hop headers aside) and retries once when an attempt
+ * fails before any byte reached the client:
+ *   - an unpinned canary-bound request: on stable (connection error, reset, timeout or 5xx);
+ *   - an unpinned stable-bound request: on another stable replica (the same failures);
+ *   - a pinned request: on another replica of its pool, for connection errors and timeouts only
+ *     (a 5xx is that version's real answer).
+ * A retry needs a replayable body, time left before the deadline and room in the target pool's
+ * retry budget. A 5xx that will be retried is read and dropped, never shown to the client.
+ *
+ * The exchange is its own undici dispatch handler: undici 7 calls the onConnect/onHeaders/onData/
+ * onComplete/onError interface natively, while the newer controller interface is wrapped and its
+ * headers parsed into an object on every response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { ProxySettings } from '../config/load.js';
 import type { TfOperation } from '../tfserving/path.js';
-import { replyError } from './local-reply.js';
+import {
+  AttemptTimeoutError,
+  BreakerOpenError,
+  ClientGoneError,
+  DeadlineError,
+  isClientSide,
+  UpstreamStatusError,
+} from './attempt-errors.js';
+import type { BreakerAttempt } from './breaker.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
 import type { Replica } from './replica.js';
 import { BodyTooLargeError } from './request-body.js';
@@ -30,13 +47,12 @@ const CONNECTION_FAILURES = new Set([
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_CLOSED',
+  'GW_ATTEMPT_TIMEOUT',
+  'GW_BREAKER_OPEN',
 ]);
 
-class DeadlineError extends Error {
-  readonly code = 'GW_DEADLINE';
-}
-class ClientGoneError extends Error {
-  readonly code = 'GW_CLIENT_GONE';
+function codeOf(err: unknown): string {
+  return (err as { code?: string }).code ?? '';
 }
 
 type Body = Buffer | Readable | null;
@@ -53,7 +69,87 @@ export interface ExchangeInput {
   readonly settings: ProxySettings;
 }
 
-export class Exchange implements Dispatcher.DispatchHandler {
+/**
+ * One attempt at one replica: the undici handler and the breaker's action. Callbacks of an attempt
+ * the exchange has given up on (timed out before it even connected, say) are dropped here, and
+ * its connection aborted as soon as undici reports it.
+ */
+class Attempt implements Dispatcher.DispatchHandler, BreakerAttempt {
+  readonly exchange: Exchange;
+  readonly replica: Replica;
+  readonly pool: VersionPool;
+  readonly options: Dispatcher.DispatchOptions;
+  readonly sentAt = performance.now();
+  dispatched = false;
+  connected = false;
+  /** Released its replica and recorded its outcome. */
+  ended = false;
+  discarding = false;
+  status = 0;
+  abort: ((err?: Error) => void) | null = null;
+  resume: (() => void) | null = null;
+  settle: ((err?: Error) => void) | null = null;
+
+  constructor(exchange: Exchange, replica: Replica, pool: VersionPool, options: Dispatcher.DispatchOptions) {
+    this.exchange = exchange;
+    this.replica = replica;
+    this.pool = pool;
+    this.options = options;
+    replica.outstanding++;
+  }
+
+  /** The breaker's action: sends the attempt; the returned promise settles with its outcome. */
+  run(): Promise<void> {
+    this.dispatched = true;
+    const outcome = new Promise<void>((resolve, reject) => {
+      this.settle = (err) => (err === undefined ? resolve() : reject(err));
+    });
+    this.replica.dispatcher.dispatch(this.options, this);
+    return outcome;
+  }
+
+  /** Tells the breaker how the attempt went (once). */
+  settleWith(err?: Error): void {
+    const settle = this.settle;
+    if (settle === null) return;
+    this.settle = null;
+    settle(err);
+  }
+
+  /** Gives the replica back and records the attempt in its pool's stats (once). */
+  end(failed: boolean): boolean {
+    if (this.ended) return false;
+    this.ended = true;
+    this.replica.outstanding--;
+    this.pool.stats.record(performance.now() - this.sentAt, failed);
+    return true;
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.connected = true;
+    this.abort = abort;
+    if (!this.exchange.isCurrent(this)) abort(new ClientGoneError('attempt abandoned'));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText?: string): boolean {
+    this.resume = resume;
+    return this.exchange.attemptHeaders(this, statusCode, rawHeaders, statusText);
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.exchange.attemptData(this, chunk);
+  }
+
+  onComplete(): void {
+    this.exchange.attemptComplete(this);
+  }
+
+  onError(err: Error): void {
+    this.exchange.attemptError(this, err);
+  }
+}
+
+export class Exchange {
   readonly #req: IncomingMessage;
   readonly #res: ServerResponse;
   readonly #model: CompiledModel;
@@ -65,18 +161,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   #headers: string[] = [];
   #body: Body = null;
   #pool: VersionPool;
-  #replica: Replica | undefined;
+  #current: Attempt | undefined;
   #attempts = 0;
-  /** onConnect seen for the current attempt: a streamed body may have been consumed. */
-  #connected = false;
+  #deadlineAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  /** The timer watches the attempt's time to first byte (else only the deadline). */
+  #timingAttempt = false;
   #responded = false;
   #finished = false;
-  #abort: ((err?: Error) => void) | null = null;
-  #resume: (() => void) | null = null;
-  #timer: NodeJS.Timeout | undefined;
-  /** performance.now() when the current attempt was sent. */
-  #sentAt = 0;
-  #status = 0;
+  #nextPool: VersionPool | undefined;
+  #nextReplica: Replica | undefined;
 
   constructor(input: ExchangeInput) {
     this.#req = input.req;
@@ -94,11 +188,16 @@ export class Exchange implements Dispatcher.DispatchHandler {
   start(body: Body, bodyLength: number | undefined): void {
     this.#body = body;
     this.#headers = upstreamHeaders(this.#req, this.#requestId, bodyLength);
-    this.#timer = setTimeout(onDeadline, this.#settings.deadlineMs, this);
+    this.#deadlineAt = performance.now() + this.#settings.deadlineMs;
     this.#res.once('close', () => {
       if (!this.#finished) this.#fail(new ClientGoneError('client closed the connection'));
     });
-    const replica = this.#pool.pick();
+    let replica = this.#pool.pick();
+    if (replica === undefined && this.#decision.side === 'canary' && !this.#decision.pinned) {
+      // The canary lost its last replica between the decision and now.
+      this.#pool = this.#model.stable;
+      replica = this.#pool.pick();
+    }
     if (replica === undefined) {
       this.#finish();
       this.#pool.stats.record(0, true);
@@ -108,35 +207,44 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#send(replica);
   }
 
+  isCurrent(attempt: Attempt): boolean {
+    return this.#current === attempt && !this.#finished;
+  }
+
   #send(replica: Replica): void {
-    this.#replica = replica;
     this.#attempts++;
-    this.#connected = false;
-    this.#abort = null;
-    replica.outstanding++;
-    this.#sentAt = performance.now();
-    this.#status = 0;
-    const path = this.#clientPath ?? this.#pool.paths[this.#operation];
-    replica.dispatcher.dispatch(
-      { path, method: this.#req.method as Dispatcher.HttpMethod, headers: this.#headers, body: this.#body },
-      this,
-    );
+    const pool = this.#pool;
+    const attempt = new Attempt(this, replica, pool, {
+      path: this.#clientPath ?? pool.paths[this.#operation],
+      method: this.#req.method as Dispatcher.HttpMethod,
+      headers: this.#headers,
+      body: this.#body,
+    });
+    this.#current = attempt;
+    this.#arm(true);
+    replica.breaker.fire(attempt).catch(ignore);
+    if (!attempt.dispatched) {
+      // The breaker opened between the pick and now, and refused: nothing was sent.
+      attempt.ended = true;
+      replica.outstanding--;
+      this.#attemptFailed(new BreakerOpenError('breaker open'));
+    }
   }
 
-  // undici dispatch handler
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.#connected = true;
-    this.#abort = abort;
-    if (this.#finished) abort(new ClientGoneError('exchange already finished'));
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText?: string): boolean {
-    if (this.#finished) return false;
-    this.#resume = resume;
+  attemptHeaders(attempt: Attempt, statusCode: number, rawHeaders: Buffer[], statusText: string | undefined): boolean {
+    if (!this.isCurrent(attempt)) return false;
+    attempt.status = statusCode;
+    const failed = statusCode >= 500;
+    attempt.settleWith(statusCode >= 400 ? new UpstreamStatusError(statusCode) : undefined);
+    attempt.pool.noteOutcome(attempt.replica, failed);
+    if (failed && this.#planRetry(false)) {
+      // Read the error body to keep the connection, but the client never sees it.
+      attempt.discarding = true;
+      return true;
+    }
+    if (this.#timingAttempt) this.#arm(false);
     this.#responded = true;
-    this.#status = statusCode;
-    const headers = responseHeaders(rawHeaders, this.#pool.versionText, this.#requestId);
+    const headers = responseHeaders(rawHeaders, attempt.pool.versionText, this.#requestId);
     try {
       // The replica's own reason phrase: libevent's table differs from Node's (429 "Client Error").
       if (statusText) this.#res.writeHead(statusCode, statusText, headers);
@@ -144,64 +252,116 @@ export class Exchange implements Dispatcher.DispatchHandler {
     } catch {
       // A header node:http refuses to write: the replica's answer cannot be relayed faithfully.
       this.#responded = false;
-      this.#abort?.(new Error('invalid response header from replica'));
+      attempt.abort?.(new Error('invalid response header from replica'));
       return false;
     }
     return true;
   }
 
-  onData(chunk: Buffer): boolean {
-    if (this.#finished) return false;
+  attemptData(attempt: Attempt, chunk: Buffer): boolean {
+    if (attempt.discarding) return true;
+    if (!this.isCurrent(attempt)) return false;
     const ok = this.#res.write(chunk);
-    if (!ok) this.#res.once('drain', () => this.#resume?.());
+    if (!ok) this.#res.once('drain', () => attempt.resume?.());
     return ok;
   }
 
-  onComplete(): void {
-    if (this.#release() !== undefined) this.#pool.stats.record(performance.now() - this.#sentAt, this.#status >= 500);
-    if (this.#finished) return;
+  attemptComplete(attempt: Attempt): void {
+    attempt.end(attempt.status >= 500);
+    if (!this.isCurrent(attempt)) return;
+    if (attempt.discarding) {
+      this.#retry();
+      return;
+    }
     this.#finish();
     this.#res.end();
   }
 
-  onError(err: Error): void {
-    const failed = this.#release();
+  attemptError(attempt: Attempt, err: Error): void {
+    const clientSide = isClientSide(err);
     // Every failed attempt counts against its pool, even when the retry saves the request; a
-    // client that went away is nobody's error.
-    if (failed !== undefined && !(err instanceof ClientGoneError)) this.#pool.stats.record(performance.now() - this.#sentAt, true);
+    // client that went away is nobody's failure.
+    const unsettled = attempt.settle !== null;
+    attempt.settleWith(err);
+    if (attempt.end(!clientSide) && unsettled && !clientSide) attempt.pool.noteOutcome(attempt.replica, true);
+    if (!this.isCurrent(attempt)) return;
+    if (attempt.discarding) {
+      // The 5xx being dropped broke off: the planned retry still stands.
+      this.#retry();
+      return;
+    }
+    this.#attemptFailed(err);
+  }
+
+  /** Called by the timer: the attempt took too long to answer, or the whole request did. */
+  expire(): void {
     if (this.#finished) return;
-    const code = (err as { code?: string }).code ?? '';
-    const failure = CONNECTION_FAILURES.has(code);
-    if (failure && !this.#responded && this.#attempts < 2 && this.#replayable()) {
-      const next = this.#retryTarget(failed);
-      if (next !== undefined) {
-        this.#send(next);
-        return;
+    const attempt = this.#current;
+    if (this.#timingAttempt && attempt !== undefined && performance.now() < this.#deadlineAt - 1) {
+      const timeout = new AttemptTimeoutError(`no response headers within ${attempt.pool.resilience.retry.attemptTimeoutMs} ms`);
+      if (attempt.abort !== null) {
+        attempt.abort(timeout);
+      } else {
+        // Still queued for a connection: give up on it here; undici's callbacks for it are dropped.
+        attempt.settleWith(timeout);
+        if (attempt.end(true)) attempt.pool.noteOutcome(attempt.replica, true);
+        this.#attemptFailed(timeout);
       }
+      return;
+    }
+    this.#fail(new DeadlineError('deadline exceeded'));
+  }
+
+  #attemptFailed(err: Error): void {
+    if (this.#finished) return;
+    if (!this.#responded && CONNECTION_FAILURES.has(codeOf(err)) && this.#planRetry(true)) {
+      this.#retry();
+      return;
     }
     this.#fail(err);
   }
 
-  #replayable(): boolean {
-    const body = this.#body;
-    return body === null || Buffer.isBuffer(body) || !this.#connected;
+  /**
+   * Decides whether the failed attempt gets a second one and where; remembers the target.
+   * `connection`: the replica could not be reached or did not answer (else: it answered 5xx).
+   */
+  #planRetry(connection: boolean): boolean {
+    const current = this.#current;
+    if (current === undefined || this.#attempts >= 2 || this.#responded || !this.#replayable(current)) return false;
+    if (performance.now() >= this.#deadlineAt - 1) return false;
+    const decision = this.#decision;
+    if (decision.pinned && !connection) return false;
+    const toStable = !decision.pinned && decision.side === 'canary' && this.#pool !== this.#model.stable;
+    const pool = toStable ? this.#model.stable : this.#pool;
+    const budget = pool.resilience.retry;
+    if (!pool.stats.retryAllowed(budget.budgetPercent, budget.minRetriesPerSecond)) return false;
+    const replica = pool.pick(current.replica);
+    if (replica === undefined) return false;
+    this.#nextPool = pool;
+    this.#nextReplica = replica;
+    return true;
   }
 
-  /** Another replica of the same pool; for an unpinned canary request, stable as the last resort. */
-  #retryTarget(failed: Replica | undefined): Replica | undefined {
-    const same = this.#pool.pick(failed);
-    if (same !== undefined) return same;
-    if (this.#decision.side === 'canary' && !this.#decision.pinned && this.#pool !== this.#model.stable) {
-      this.#pool = this.#model.stable;
-      return this.#pool.pick();
-    }
-    return undefined;
+  #retry(): void {
+    const pool = this.#nextPool as VersionPool;
+    const replica = this.#nextReplica as Replica;
+    this.#nextPool = undefined;
+    this.#nextReplica = undefined;
+    this.#pool = pool;
+    pool.stats.recordRetry();
+    this.#send(replica);
+  }
+
+  /** A body already (partly) sent as a stream cannot be sent again. */
+  #replayable(attempt: Attempt): boolean {
+    const body = this.#body;
+    return body === null || Buffer.isBuffer(body) || !attempt.connected;
   }
 
   #fail(err: Error): void {
     if (this.#finished) return;
     this.#finish();
-    this.#abort?.(err);
+    this.#current?.abort?.(err);
     if (err instanceof ClientGoneError) return;
     if (this.#responded) {
       // The status line is gone already: cut the connection so the client sees a broken response,
@@ -209,41 +369,39 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#res.destroy(err);
       return;
     }
+    const pool = this.#pool;
     if (err instanceof DeadlineError) {
       replyError(this.#res, 504, `Deadline exceeded: no answer from the model server within ${this.#settings.deadlineMs} ms`, this.#requestId);
     } else if (err instanceof BodyTooLargeError) {
       replyError(this.#res, 413, tooLargeMessage(err.limit), this.#requestId, true);
-    } else if (CONNECTION_FAILURES.has((err as { code?: string }).code ?? '')) {
-      replyError(this.#res, 503, `${noReplicaMessage(this.#pool)} (${(err as { code?: string }).code})`, this.#requestId);
+    } else if (CONNECTION_FAILURES.has(codeOf(err))) {
+      replyError(this.#res, 503, `${noReplicaMessage(pool)} (${codeOf(err)})`, this.#requestId);
     } else {
-      replyError(this.#res, 502, `Invalid answer from a replica of model ${this.#pool.model} version ${this.#pool.versionText}`, this.#requestId);
+      replyError(this.#res, 502, `Invalid answer from a replica of model ${pool.model} version ${pool.versionText}`, this.#requestId);
     }
   }
 
-  /** Ends the current attempt's claim on its replica; returns that replica. */
-  #release(): Replica | undefined {
-    const replica = this.#replica;
-    if (replica !== undefined) {
-      replica.outstanding--;
-      this.#replica = undefined;
-    }
-    return replica;
+  /** One timer per request: the attempt's time to first byte while waiting for it, then the deadline. */
+  #arm(attempt: boolean): void {
+    clearTimeout(this.#timer);
+    const now = performance.now();
+    const attemptEnd = attempt ? now + this.#pool.resilience.retry.attemptTimeoutMs : Infinity;
+    this.#timingAttempt = attemptEnd < this.#deadlineAt;
+    const at = Math.min(attemptEnd, this.#deadlineAt);
+    this.#timer = setTimeout(onTimer, Math.max(0, at - now), this);
   }
 
   #finish(): void {
     this.#finished = true;
     clearTimeout(this.#timer);
   }
-
-  /** Called by the deadline timer. */
-  expire(): void {
-    this.#fail(new DeadlineError('deadline exceeded'));
-  }
 }
 
-function onDeadline(exchange: Exchange): void {
+function onTimer(exchange: Exchange): void {
   exchange.expire();
 }
+
+function ignore(): void {}
 
 export function noReplicaMessage(pool: VersionPool): string {
   return `No healthy replica of model ${pool.model} version ${pool.versionText} is available`;

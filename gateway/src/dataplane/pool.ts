@@ -1,28 +1,44 @@
 /**
  * A version pool: the replicas serving one version of one model. It keeps the list of replicas
- * that may take traffic (rebuilt only when a health state changes, never per request) and picks one
- * by power of two choices on outstanding requests.
+ * that may take traffic (rebuilt when a health, breaker or ejection state changes, never per
+ * request), picks one by power of two choices on outstanding requests, and ejects a replica that
+ * fails too often in a row (outlier ejection, never more than the allowed share of the pool).
  */
+import type { ResilienceSettings } from '../config/load.js';
 import { operationSuffix, type TfOperation } from '../tfserving/path.js';
+import { breakerState, type BreakerState } from './breaker.js';
 import type { Replica } from './replica.js';
 import { PoolStats } from './stats.js';
+
+export type ReplicaSignal =
+  | { readonly kind: 'breaker'; readonly state: BreakerState }
+  | { readonly kind: 'ejection'; readonly ejected: boolean; readonly durationMs: number; readonly times: number };
+
+/** Told of every breaker and ejection change, for logs, metrics and the admin event stream. */
+export type PoolObserver = (pool: VersionPool, replica: Replica, signal: ReplicaSignal) => void;
 
 export class VersionPool {
   readonly model: string;
   readonly version: number;
   readonly versionText: string;
   readonly replicas: readonly Replica[];
+  readonly resilience: ResilienceSettings;
   /** Upstream paths per operation, built once: the replica is always asked for this exact version. */
   readonly paths: Readonly<Record<TfOperation, string>>;
-  #up: Replica[] = [];
   /** Attempts at this pool's replicas over a sliding window: what the admin API and rollback read. */
   readonly stats = new PoolStats();
+  /** Set by the drain monitor while this pool's error rate is too high to send it traffic. */
+  draining = false;
+  observer: PoolObserver | undefined;
+  #up: Replica[] = [];
+  #healthy = 0;
 
-  constructor(model: string, version: number, replicas: readonly Replica[]) {
+  constructor(model: string, version: number, replicas: readonly Replica[], resilience: ResilienceSettings) {
     this.model = model;
     this.version = version;
     this.versionText = String(version);
     this.replicas = replicas;
+    this.resilience = resilience;
     const base = `/v1/models/${encodeURIComponent(model)}/versions/${this.versionText}`;
     this.paths = {
       status: base,
@@ -31,34 +47,104 @@ export class VersionPool {
       classify: base + operationSuffix('classify'),
       regress: base + operationSuffix('regress'),
     };
+    for (const replica of replicas) {
+      const changed = (): void => {
+        this.refresh();
+        this.observer?.(this, replica, { kind: 'breaker', state: breakerState(replica.breaker) });
+      };
+      replica.breaker.on('open', changed);
+      replica.breaker.on('halfOpen', changed);
+      replica.breaker.on('close', changed);
+    }
     this.refresh();
   }
 
+  /** Replicas whose health check passes (breakers and ejection aside). */
   get healthyCount(): number {
+    return this.#healthy;
+  }
+
+  /** Replicas that may take traffic now. */
+  get availableCount(): number {
     return this.#up.length;
   }
 
-  /** Called by the health checker after it changed a replica's state. */
-  refresh(): void {
-    this.#up = this.replicas.filter((r) => r.health === 'up');
+  /** Whether requests bound here should come: some replica may take them and the pool is not draining. */
+  get canServe(): boolean {
+    return this.#up.length > 0 && !this.draining;
   }
 
-  /** Power of two choices: two distinct random replicas, the one with fewer requests in flight. */
+  /** Healthy replicas that are failing under traffic (breakers, ejections, drain): a bad version, not a missing one. */
+  get degraded(): boolean {
+    return this.#healthy > 0 && !this.canServe;
+  }
+
+  /** Called after a replica's health, breaker or ejection changed. */
+  refresh(): void {
+    this.#up = this.replicas.filter((r) => r.available);
+    this.#healthy = this.replicas.reduce((n, r) => (r.health === 'up' ? n + 1 : n), 0);
+  }
+
+  /**
+   * Power of two choices: two distinct random replicas, the one with fewer requests in flight. A
+   * half-open breaker admits a single trial; a candidate that would refuse is passed over.
+   */
   pick(exclude?: Replica): Replica | undefined {
     const up = this.#up;
     const n = up.length;
     if (n === 0) return undefined;
     if (n === 1) {
       const only = up[0] as Replica;
-      return only === exclude ? undefined : only;
+      return only === exclude || !only.admits() ? undefined : only;
     }
     const i = (Math.random() * n) | 0;
     let j = (Math.random() * (n - 1)) | 0;
     if (j >= i) j++;
     const a = up[i] as Replica;
     const b = up[j] as Replica;
-    if (a === exclude) return b;
-    if (b === exclude) return a;
-    return b.outstanding < a.outstanding ? b : a;
+    const aOk = a !== exclude && a.admits();
+    const bOk = b !== exclude && b.admits();
+    if (aOk && bOk) return b.outstanding < a.outstanding ? b : a;
+    if (aOk) return a;
+    if (bOk) return b;
+    return up.find((r) => r !== exclude && r.admits());
+  }
+
+  /** Outlier ejection bookkeeping, after every attempt at `replica`. */
+  noteOutcome(replica: Replica, failed: boolean): void {
+    if (!failed) {
+      replica.consecutiveFailures = 0;
+      return;
+    }
+    const settings = this.resilience.ejection;
+    if (++replica.consecutiveFailures < settings.consecutiveFailures || replica.ejectedUntil !== 0) return;
+    const ejected = this.replicas.reduce((k, r) => (r.ejectedUntil !== 0 ? k + 1 : k), 0);
+    if (ejected + 1 > Math.floor((this.replicas.length * settings.maxEjectedPercent) / 100)) return;
+    const now = Date.now();
+    // A replica that has behaved for as long as the longest ejection starts its count over.
+    if (replica.ejections > 0 && now - replica.lastEjectionEnded > settings.maxMs) replica.ejections = 0;
+    replica.ejections++;
+    const duration = Math.min(settings.baseMs * replica.ejections, settings.maxMs);
+    replica.ejectedUntil = now + duration;
+    replica.consecutiveFailures = 0;
+    replica.ejectionTimer = setTimeout(() => this.#readmit(replica), duration);
+    replica.ejectionTimer.unref();
+    this.refresh();
+    this.observer?.(this, replica, { kind: 'ejection', ejected: true, durationMs: duration, times: replica.ejections });
+  }
+
+  /** Ends an ejection early: a replica that went down and passed its health checks again starts afresh. */
+  clearEjection(replica: Replica): void {
+    if (replica.ejectedUntil === 0) return;
+    clearTimeout(replica.ejectionTimer);
+    this.#readmit(replica);
+  }
+
+  #readmit(replica: Replica): void {
+    replica.ejectedUntil = 0;
+    replica.lastEjectionEnded = Date.now();
+    replica.ejectionTimer = undefined;
+    this.refresh();
+    this.observer?.(this, replica, { kind: 'ejection', ejected: false, durationMs: 0, times: replica.ejections });
   }
 }

@@ -1,9 +1,12 @@
 /**
- * One TF Serving endpoint: its connection pool and the live state the balancer and the health
- * checker share. The health checker is the only writer of `health`; the proxy only counts
- * outstanding requests.
+ * One TF Serving endpoint: its connection pool, its breaker and the live state the balancer, the
+ * health checker and outlier ejection share. The health checker is the only writer of `health`;
+ * the pool owns the ejection fields; the proxy only counts outstanding requests.
  */
+import type { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
+import type { ResilienceSettings } from '../config/load.js';
+import { breakerAdmits, createBreaker, type ReplicaBreaker } from './breaker.js';
 
 export type ReplicaHealth = 'unknown' | 'up' | 'down';
 
@@ -16,14 +19,23 @@ export interface ReplicaOptions {
 export class Replica {
   readonly origin: string;
   readonly dispatcher: Pool;
+  readonly breaker: ReplicaBreaker;
   /** Requests sent and not yet finished: what power-of-two-choices compares. */
   outstanding = 0;
   /** A new replica is `unknown` and takes no traffic until its first good check. */
   health: ReplicaHealth = 'unknown';
   /** Set by the health checker, for the admin API. */
   lastCheck: { readonly at: number; readonly ok: boolean; readonly detail: string } | null = null;
+  /** Failed attempts in a row (5xx, connection failures, timeouts): what ejects a replica. */
+  consecutiveFailures = 0;
+  /** Epoch ms the current ejection ends; 0 while not ejected. */
+  ejectedUntil = 0;
+  /** Ejections so far; the next one lasts this many times the base. */
+  ejections = 0;
+  lastEjectionEnded = 0;
+  ejectionTimer: NodeJS.Timeout | undefined;
 
-  constructor(origin: string, options: ReplicaOptions) {
+  constructor(origin: string, options: ReplicaOptions, breaker: ResilienceSettings['breaker'], rotate: EventEmitter) {
     this.origin = origin;
     this.dispatcher = new Pool(origin, {
       connections: options.connections,
@@ -31,9 +43,21 @@ export class Replica {
       keepAliveTimeout: options.keepAliveTimeoutMs,
       connect: { timeout: options.connectTimeoutMs },
     });
+    this.breaker = createBreaker(origin, breaker, rotate);
+  }
+
+  /** Healthy, not ejected, breaker not open: may be picked (a half-open breaker is checked at pick time). */
+  get available(): boolean {
+    return this.health === 'up' && this.ejectedUntil === 0 && !this.breaker.opened;
+  }
+
+  admits(): boolean {
+    return breakerAdmits(this.breaker);
   }
 
   close(): Promise<void> {
+    clearTimeout(this.ejectionTimer);
+    this.breaker.shutdown();
     return this.dispatcher.destroy();
   }
 }

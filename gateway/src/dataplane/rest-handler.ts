@@ -102,6 +102,10 @@ export function createRestHandler(
       answerLocally(req, res, target, { status: 400, message: unrecognizedLabel(target.label ?? '') }, requestId, settings, onBug);
       return;
     }
+    if (resolution.reason === 'fallback' && model.canary !== null && model.canary.degraded) {
+      // The canary should have served this one and is failing: the rollback analysis counts it.
+      model.canary.stats.recordDiverted();
+    }
     const exchange = new Exchange({
       req,
       res,

@@ -27,10 +27,14 @@ export function bucketMidMs(bucket: number): number {
 }
 
 export interface WindowStats {
-  /** Seconds covered (complete seconds only). */
+  /** Seconds covered (complete seconds, plus the current one when asked). */
   readonly seconds: number;
   readonly requests: number;
   readonly errors: number;
+  /** Requests bound for this pool that went elsewhere because its replicas were failing. */
+  readonly diverted: number;
+  /** Retries that landed on this pool. */
+  readonly retries: number;
   readonly rps: number;
   /** errors / requests; 0 without requests. */
   readonly errorRate: number;
@@ -43,6 +47,8 @@ export class PoolStats {
   readonly #capacity: number;
   readonly #requests: Uint32Array;
   readonly #errors: Uint32Array;
+  readonly #diverted: Uint32Array;
+  readonly #retries: Uint32Array;
   readonly #latency: Uint32Array;
   /** Index of the second being filled. */
   #head = 0;
@@ -55,6 +61,8 @@ export class PoolStats {
     this.#capacity = windowSeconds + 1;
     this.#requests = new Uint32Array(this.#capacity);
     this.#errors = new Uint32Array(this.#capacity);
+    this.#diverted = new Uint32Array(this.#capacity);
+    this.#retries = new Uint32Array(this.#capacity);
     this.#latency = new Uint32Array(this.#capacity * LATENCY_BUCKETS);
   }
 
@@ -70,34 +78,66 @@ export class PoolStats {
     this.#latency[head * LATENCY_BUCKETS + latencyBucket(latencyMs * 1000)]!++;
   }
 
+  recordDiverted(): void {
+    this.#diverted[this.#head]!++;
+  }
+
+  recordRetry(): void {
+    this.#retries[this.#head]!++;
+  }
+
+  /**
+   * The retry budget: retries landing here in this second and the last stay under `percent` of
+   * the requests in that time, or under `minimumPerSecond` a second (so a quiet pool can still retry).
+   */
+  retryAllowed(percent: number, minimumPerSecond: number): boolean {
+    const head = this.#head;
+    const previous = (head - 1 + this.#capacity) % this.#capacity;
+    const retries = this.#retries[head]! + this.#retries[previous]!;
+    const requests = this.#requests[head]! + this.#requests[previous]!;
+    return retries < minimumPerSecond * 2 || retries < (requests * percent) / 100;
+  }
+
   /** Closes the current second. Called once a second by the stats clock. */
   tick(): void {
     const next = (this.#head + 1) % this.#capacity;
     this.#requests[next] = 0;
     this.#errors[next] = 0;
+    this.#diverted[next] = 0;
+    this.#retries[next] = 0;
     this.#latency.fill(0, next * LATENCY_BUCKETS, (next + 1) * LATENCY_BUCKETS);
     this.#head = next;
     if (this.#filled < this.#capacity - 1) this.#filled++;
   }
 
-  /** The last `seconds` complete seconds (fewer right after start). */
-  window(seconds: number): WindowStats {
-    const n = Math.min(seconds, this.#filled);
+  /**
+   * The last `seconds` complete seconds (fewer right after start); with `includeCurrent`, the
+   * second being filled too, for decisions that cannot wait for it to close.
+   */
+  window(span: number, includeCurrent = false): WindowStats {
+    const n = Math.min(span, this.#filled);
     let requests = 0;
     let errors = 0;
+    let diverted = 0;
+    let retries = 0;
     const merged = new Uint32Array(LATENCY_BUCKETS);
-    for (let k = 1; k <= n; k++) {
+    for (let k = includeCurrent ? 0 : 1; k <= n; k++) {
       const slot = (this.#head - k + this.#capacity) % this.#capacity;
       requests += this.#requests[slot]!;
       errors += this.#errors[slot]!;
+      diverted += this.#diverted[slot]!;
+      retries += this.#retries[slot]!;
       const base = slot * LATENCY_BUCKETS;
       for (let b = 0; b < LATENCY_BUCKETS; b++) merged[b]! += this.#latency[base + b]!;
     }
+    const seconds = includeCurrent ? n + 1 : n;
     return {
-      seconds: n,
+      seconds,
       requests,
       errors,
-      rps: n === 0 ? 0 : requests / n,
+      diverted,
+      retries,
+      rps: n === 0 ? 0 : requests / seconds,
       errorRate: requests === 0 ? 0 : errors / requests,
       p50Ms: percentile(merged, requests, 0.5),
       p99Ms: percentile(merged, requests, 0.99),

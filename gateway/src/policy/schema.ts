@@ -59,6 +59,19 @@ export const StickyKey = Type.Object(
 
 export const Version = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
+export const RolloutPlan = Type.Object(
+  {
+    steps: Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 100 }), {
+      minItems: 1,
+      maxItems: 20,
+      description: 'Canary percentages, increasing; after the last one has dwelt, the canary is promoted.',
+    }),
+    minDwellSeconds: Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600, description: 'Least time at each step.' }),
+    minRequests: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Least canary requests at each step (seen by the gateway that steps up).' }),
+  },
+  { additionalProperties: false, description: 'Progressive rollout: the controller steps the canary up by itself while the analysis passes.' },
+);
+
 export const Policy = Type.Object(
   {
     stable: Version,
@@ -76,6 +89,7 @@ export const Policy = Type.Object(
     salt: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: 'Cohort hash salt; defaults to the model name.' }),
     ),
+    plan: Type.Optional(Type.Union([RolloutPlan, Type.Null()])),
   },
   { additionalProperties: false },
 );
@@ -85,6 +99,7 @@ export type CookieRule = Static<typeof CookieRule>;
 export type StickyKey = Static<typeof StickyKey>;
 export type PolicyInput = Static<typeof Policy>;
 export type TargetSide = Static<typeof TargetSide>;
+export type RolloutPlan = Static<typeof RolloutPlan>;
 
 /** A policy with every optional field filled in: what the store keeps and the snapshot compiles. */
 export interface PolicyDocument {
@@ -95,4 +110,5 @@ export interface PolicyDocument {
   readonly cookieRules: readonly CookieRule[];
   readonly sticky: StickyKey | null;
   readonly salt: string;
+  readonly plan: RolloutPlan | null;
 }

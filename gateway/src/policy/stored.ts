@@ -4,15 +4,18 @@
  */
 import type { PolicyDocument } from './schema.js';
 
-export type ChangeReason = 'config' | 'manual' | 'rollback' | 'promotion';
+export type ChangeReason = 'config' | 'manual' | 'rollback' | 'promotion' | 'rollout';
 
-export const CHANGE_REASONS: readonly ChangeReason[] = ['config', 'manual', 'rollback', 'promotion'];
+export const CHANGE_REASONS: readonly ChangeReason[] = ['config', 'manual', 'rollback', 'promotion', 'rollout'];
 
-export interface StoredPolicy {
-  readonly model: string;
-  /** 0 only for a policy taken from the configuration while the store was unreachable. */
-  readonly revision: number;
-  readonly policy: PolicyDocument;
+/** Where a progressive rollout stands: the index of the plan's step in force, and since when. */
+export interface RolloutProgress {
+  readonly step: number;
+  readonly since: string;
+}
+
+/** Control flags stored with the policy; the stores keep and audit them as a whole. */
+export interface ControlState {
   /** Automation (rollout steps) holds still while paused; routing is unchanged. */
   readonly paused: boolean;
   /**
@@ -20,9 +23,25 @@ export interface StoredPolicy {
    * unpinned request goes to stable, whatever the rules say (pins still reach the canary).
    */
   readonly rolledBack: boolean;
+  /** Set while the policy's plan is being rolled out; null otherwise. */
+  readonly rollout: RolloutProgress | null;
+}
+
+/** The control flags of any object that carries them (a stored policy, a write, a seed). */
+export function controlOf(value: ControlState): ControlState {
+  return { paused: value.paused, rolledBack: value.rolledBack, rollout: value.rollout };
+}
+
+export interface StoredPolicy extends ControlState {
+  readonly model: string;
+  /** 0 only for a policy taken from the configuration while the store was unreachable. */
+  readonly revision: number;
+  readonly policy: PolicyDocument;
   readonly updatedAt: string;
   /** Name of the admin token, `config`, or the controller that wrote it. */
   readonly updatedBy: string;
   readonly reason: ChangeReason;
+  /** Why, in words (an automatic rollback says which numbers breached). */
+  readonly note: string;
 }
 

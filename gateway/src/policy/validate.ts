@@ -45,6 +45,17 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
   if (sticky !== null && sticky.header === undefined && sticky.cookie === undefined) {
     issues.push({ path: `${base}/sticky`, message: 'needs a header or a cookie to read the cohort key from (or null for none)' });
   }
+  const plan = input.plan ?? null;
+  if (plan !== null) {
+    if (canary === null) issues.push({ path: `${base}/plan`, message: 'needs a canary to roll out (set canary, or plan: null)' });
+    plan.steps.forEach((step, i) => {
+      if (Math.abs(step * 100 - Math.round(step * 100)) > 1e-9) {
+        issues.push({ path: `${base}/plan/steps/${i}`, message: 'must be a multiple of 0.01' });
+      } else if (i > 0 && step <= (plan.steps[i - 1] as number)) {
+        issues.push({ path: `${base}/plan/steps/${i}`, message: 'must be greater than the step before' });
+      }
+    });
+  }
   if (issues.length > 0) return { ok: false, issues };
   return {
     ok: true,
@@ -56,6 +67,7 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
       cookieRules: input.cookieRules ?? [],
       sticky,
       salt: input.salt ?? context.model,
+      plan,
     },
   };
 }

@@ -27,11 +27,13 @@ test('GET /api/openapi.json: every route, with request and response schemas', as
     'GET /api/models',
     'GET /api/models/{model}',
     'GET /api/session',
+    'POST /api/models/{model}/abort',
     'POST /api/models/{model}/pause',
     'POST /api/models/{model}/promote',
     'POST /api/models/{model}/resume',
     'POST /api/models/{model}/rollback',
     'PUT /api/models/{model}/percent',
+    'PUT /api/models/{model}/plan',
     'PUT /api/models/{model}/policy',
     'PUT /api/models/{model}/rules',
   ]);

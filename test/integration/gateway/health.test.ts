@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { startSimulator } from '../../../scripts/tfserving-sim/server.js';
 import { waitFor } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
-import { steadyLoad } from '../../helpers/load.js';
+import { steadyLoad, type SteadyLoad } from '../../helpers/load.js';
 import { startStack, versionOfPrediction, type Stack } from '../../helpers/stack.js';
 
 function replicaHealth(stack: Stack, url: string): string | undefined {
@@ -22,28 +22,31 @@ function replicaHealth(stack: Stack, url: string): string | undefined {
 test('a stable replica killed under load: no keyless request fails, it goes down and comes back', async () => {
   const stack = await startStack({ stableReplicas: 2, canaryReplicas: 1, policy: { stable: 1, canary: 2, percent: 10 } });
   const client = new TestClient(16);
+  let load: SteadyLoad | undefined;
   try {
     const victim = stack.stable[0]!;
     const { port, url } = victim;
     assert.equal(replicaHealth(stack, url), 'up');
-    const load = steadyLoad(client, [stack.predictUrl], 8);
-    await waitFor(() => load.outcome.ok > 300, 10_000, 'traffic before the kill');
+    const running = steadyLoad(client, [stack.predictUrl], 8);
+    load = running;
+    await waitFor(() => running.outcome.ok > 300, 10_000, 'traffic before the kill');
     await victim.close();
     const killedAt = Date.now();
     await waitFor(() => replicaHealth(stack, url) === 'down', 5_000, 'the killed replica marked down');
     const downAfter = Date.now() - killedAt;
-    const okAtDown = load.outcome.ok;
-    await waitFor(() => load.outcome.ok > okAtDown + 300, 10_000, 'traffic on the survivors');
+    const okAtDown = running.outcome.ok;
+    await waitFor(() => running.outcome.ok > okAtDown + 300, 10_000, 'traffic on the survivors');
 
     const revived = await startSimulator({ port, model: 'half_plus_two', versions: [1], behaviour: 'half_plus_two' });
     stack.stable[0] = revived;
     await waitFor(() => replicaHealth(stack, url) === 'up', 5_000, 'the revived replica marked up');
     await waitFor(() => revived.counters().byOperation.predict > 50, 10_000, 'traffic to the revived replica');
-    const result = await load.stop();
+    const result = await running.stop();
     assert.deepEqual(result.failures.slice(0, 5), [], `${result.failures.length} failed requests`);
     // interval 200 ms x unhealthy threshold 2, plus a check timeout of 150 ms and scheduling slack.
     assert.ok(downAfter < 2_000, `marked down after ${downAfter} ms`);
   } finally {
+    await load?.stop();
     await client.close();
     await stack.close();
   }

@@ -30,12 +30,13 @@ function policy(percent: number, extra: Partial<PolicyDocument> = {}): PolicyDoc
     cookieRules: [{ cookie: 'canary' }],
     sticky: null,
     salt: 'm',
+    plan: null,
     ...extra,
-  };
+  } as PolicyDocument;
 }
 
 function entry(revision: number, percent: number, actor = 'config'): SeedEntry {
-  return { policy: policy(percent), paused: false, rolledBack: false, revision, actor };
+  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor };
 }
 
 function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
@@ -43,7 +44,7 @@ function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, S
 }
 
 function write(model: string, percent: number, expectedRevision: number | undefined, more: Partial<PolicyWrite> = {}): PolicyWrite {
-  return { model, policy: policy(percent), paused: false, rolledBack: false, expectedRevision, actor: 'tester', reason: 'manual', ...more };
+  return { model, policy: policy(percent), paused: false, rolledBack: false, rollout: null, expectedRevision, actor: 'tester', reason: 'manual', ...more } as PolicyWrite;
 }
 
 function nextChange(store: PolicyStore, accept: (stored: StoredPolicy) => boolean): Promise<StoredPolicy> {
@@ -254,18 +255,18 @@ for (const backend of backends) {
         actor: 'controller',
         reason: 'rollback',
         note: 'error rate 7%',
-        before: { policy: policy(10), paused: false, rolledBack: false },
-        after: { policy: policy(30), paused: true, rolledBack: true },
+        before: { policy: policy(10), paused: false, rolledBack: false, rollout: null },
+        after: { policy: policy(30), paused: true, rolledBack: true, rollout: null },
       });
       assert.equal(step?.note, 'first step');
-      assert.deepEqual(step?.before, { policy: policy(0), paused: false, rolledBack: false });
+      assert.deepEqual(step?.before, { policy: policy(0), paused: false, rolledBack: false, rollout: null });
 
       const [seed] = await store.audit({ model: 'a', limit: 10 }).then((entries) => entries.slice(-1));
       assert.equal(seed?.revision, 3);
       assert.equal(seed?.reason, 'config');
       assert.equal(seed?.actor, 'config');
       assert.equal(seed?.before, null);
-      assert.deepEqual(seed?.after, { policy: policy(0), paused: false, rolledBack: false });
+      assert.deepEqual(seed?.after, { policy: policy(0), paused: false, rolledBack: false, rollout: null });
 
       assert.deepEqual(await store.audit({ model: 'nobody', limit: 10 }), []);
       assert.deepEqual(await store.audit({ limit: 0 }), []);

@@ -30,11 +30,11 @@ const WAIT_MS = 3_000;
 const RECOVERY_MS = 8_000;
 
 function policy(percent: number): PolicyDocument {
-  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm' };
+  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null };
 }
 
 function entry(revision: number, percent: number): SeedEntry {
-  return { policy: policy(percent), paused: false, rolledBack: false, revision, actor: 'config' };
+  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor: 'config' };
 }
 
 function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
@@ -42,7 +42,7 @@ function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, S
 }
 
 function write(model: string, percent: number, expectedRevision: number | undefined): PolicyWrite {
-  return { model, policy: policy(percent), paused: false, rolledBack: false, expectedRevision, actor: 'tester', reason: 'manual' };
+  return { model, policy: policy(percent), paused: false, rolledBack: false, rollout: null, expectedRevision, actor: 'tester', reason: 'manual' };
 }
 
 function nextEvent<K extends keyof StoreEvents>(
@@ -276,9 +276,11 @@ test('malformed channel messages are ignored (and logged); valid ones still arri
     policy: policy(9),
     paused: false,
     rolledBack: false,
+    rollout: null,
     updatedAt: new Date().toISOString(),
     updatedBy: 'elsewhere',
     reason: 'manual',
+    note: '',
   };
   const malformed = [
     'not json',

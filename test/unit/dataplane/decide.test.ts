@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
 import { test } from 'node:test';
 import { decide, decideUnpinned, type HeaderBag } from '../../../gateway/src/dataplane/decide.js';
 import { VersionPool } from '../../../gateway/src/dataplane/pool.js';
@@ -8,12 +10,13 @@ import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
 import type { TfTarget } from '../../../gateway/src/tfserving/path.js';
 
 const options = { connections: 1, keepAliveTimeoutMs: 1000, connectTimeoutMs: 1000 };
+const rotate = new EventEmitter();
 const replicas: Replica[] = [];
 function pool(version: number, healthy = true): VersionPool {
-  const r = new Replica(`http://127.0.0.1:${9000 + version}`, options);
+  const r = new Replica(`http://127.0.0.1:${9000 + version}`, options, DEFAULT_RESILIENCE.breaker, rotate);
   r.health = healthy ? 'up' : 'down';
   replicas.push(r);
-  return new VersionPool('m', version, [r]);
+  return new VersionPool('m', version, [r], DEFAULT_RESILIENCE);
 }
 test.after(async () => {
   await Promise.all(replicas.map((r) => r.close()));
@@ -27,6 +30,7 @@ const base: PolicyDocument = {
   cookieRules: [],
   sticky: null,
   salt: 'm',
+  plan: null,
 };
 
 function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack = false): CompiledModel {
@@ -41,9 +45,11 @@ function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack
     policy: { ...base, ...policy },
     paused: false,
     rolledBack,
+    rollout: null,
     updatedAt: new Date().toISOString(),
     updatedBy: 'test',
     reason: 'manual' as const,
+    note: '',
   };
   return compileModel(stored, pools, { stable: 'stable', canary: 'canary' });
 }

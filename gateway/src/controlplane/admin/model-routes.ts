@@ -6,10 +6,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { CookieRule, HeaderRule, Policy, StickyKey } from '../../policy/schema.js';
-import type { StoredPolicy } from '../../policy/stored.js';
+import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules } from '../changes.js';
+import { RolloutPlan } from '../../policy/schema.js';
 import type { AdminContext } from './context.js';
-import { AdminError, ErrorBody, unknownModel } from './errors.js';
-import { mutate, type Change } from './mutate.js';
+import { ErrorBody, unknownModel } from './errors.js';
+import { mutate } from './mutate.js';
 import { ModelList, ModelView, modelView } from './views.js';
 import { identityOf } from './auth.js';
 
@@ -24,20 +25,6 @@ const write = { write: true };
 function ifMatchOf(headers: { 'if-match'?: string }): number | undefined {
   const raw = headers['if-match'];
   return raw === undefined ? undefined : Number(raw.replace(/"/g, ''));
-}
-
-function routing(current: StoredPolicy, policy: Change['policy'], note?: string): Change {
-  // A change of the routing is the operator acting: it ends a rolled-back state.
-  return { policy, paused: current.paused, rolledBack: false, ...(note === undefined ? {} : { note }) };
-}
-
-function requireCanary(current: StoredPolicy, action: string): number {
-  if (current.policy.canary === null) {
-    throw new AdminError(409, `${current.model} has no canary to ${action}`, [
-      { path: '/canary', message: 'is null; set a canary version with PUT /api/models/{model}/policy first' },
-    ]);
-  }
-  return current.policy.canary;
 }
 
 export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = async (app, { ctx }) => {
@@ -66,7 +53,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
     async (request) => {
       const { model } = request.params;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
-        routing(current, request.body),
+        replacePolicy(current, request.body),
       );
       return view(model);
     },
@@ -87,10 +74,9 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
     },
     async (request) => {
       const { model } = request.params;
-      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) => {
-        requireCanary(current, 'send traffic to');
-        return routing(current, { ...current.policy, percent: request.body.percent }, request.body.note);
-      });
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        setPercent(current, request.body.percent, request.body.note),
+      );
       return view(model);
     },
   );
@@ -121,7 +107,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
       const { model } = request.params;
       const { note, ...rules } = request.body;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
-        routing(current, { ...current.policy, ...rules }, note),
+        setRules(current, rules, note),
       );
       return view(model);
     },
@@ -134,14 +120,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
     { config: write, schema: { summary: 'Roll back: canary to 0% and every unpinned request to stable until an operator acts', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
     async (request) => {
       const { model } = request.params;
-      const by = identityOf(request).name;
       const note = request.body?.note ?? 'manual rollback';
-      let version: number | null = null;
-      const stored = await mutate(ctx, model, { actor: by, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) => {
-        version = requireCanary(current, 'roll back');
-        return { policy: { ...current.policy, percent: 0 }, paused: current.paused, rolledBack: true, note };
-      });
-      ctx.events.emit('rollback', { model, revision: stored.revision, version, by, note });
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        rollback(current, note),
+      );
       return view(model);
     },
   );
@@ -151,10 +133,44 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
     { config: write, schema: { summary: 'Promote: the canary version becomes stable, no canary', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
     async (request) => {
       const { model } = request.params;
-      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'promotion', ifMatch: ifMatchOf(request.headers) }, (current) => {
-        const canary = requireCanary(current, 'promote');
-        return routing(current, { ...current.policy, stable: canary, canary: null, percent: 0 }, request.body?.note ?? `promoted version ${canary}`);
-      });
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'promotion', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        promote(current, request.body?.note),
+      );
+      return view(model);
+    },
+  );
+
+  app.put(
+    '/api/models/:model/plan',
+    {
+      config: write,
+      schema: {
+        summary: 'Start a progressive rollout (the first step now), or stop it with null',
+        tags: ['actions'],
+        params: ModelParams,
+        headers: IfMatch,
+        body: Type.Object({ plan: Type.Union([RolloutPlan, Type.Null()]), note: Note }, { additionalProperties: false }),
+        response: { 200: ModelView, ...errors },
+      },
+    },
+    async (request) => {
+      const { model } = request.params;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'rollout', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        setPlan(current, request.body.plan, request.body.note),
+      );
+      return view(model);
+    },
+  );
+
+  app.post(
+    '/api/models/:model/abort',
+    { config: write, schema: { summary: 'Abort the rollout: a rollback, noted as an abort', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
+    async (request) => {
+      const { model } = request.params;
+      const by = identityOf(request).name;
+      await mutate(ctx, model, { actor: by, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        rollback(current, request.body?.note ?? `rollout aborted by ${by}`),
+      );
       return view(model);
     },
   );
@@ -172,7 +188,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
       async (request) => {
         const { model } = request.params;
         await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
-          current.paused === paused ? null : { policy: current.policy, paused, rolledBack: current.rolledBack, note: request.body?.note ?? action },
+          setPaused(current, paused, request.body?.note),
         );
         return view(model);
       },

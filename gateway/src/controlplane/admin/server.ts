@@ -16,6 +16,7 @@ import type { AdminContext } from './context.js';
 import { AdminError, ErrorBody } from './errors.js';
 import { modelRoutes } from './model-routes.js';
 import { streamRoutes } from './stream.js';
+import { adminUi } from './ui.js';
 
 export interface AdminOptions {
   readonly ctx: AdminContext;
@@ -106,6 +107,7 @@ export async function buildAdminApi(options: AdminOptions) {
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS') return; // CORS preflights carry no token
+    if (request.routeOptions.config.public === true) return; // the UI's static files (ui.ts)
     const identity = tokens.identify(request.headers.authorization);
     if (identity === undefined) {
       reply.header('www-authenticate', 'Bearer realm="canary-gateway"');
@@ -123,6 +125,7 @@ export async function buildAdminApi(options: AdminOptions) {
 
   await app.register(modelRoutes, { ctx });
   await app.register(streamRoutes, { ctx });
+  await app.register(adminUi);
 
   app.get(
     '/api/session',

@@ -1,6 +1,6 @@
 /**
  * The admin event stream (Server-Sent Events): a `snapshot` of every model on connect, then
- * `policy`, `health`, `rollback` and `store` events as they happen and a `stats` tick once a
+ * `policy`, `health`, `replica` (breakers, ejections), `rollback` and `store` events as they happen and a `stats` tick once a
  * second. Payloads are built once per event and written to every client; a client that cannot
  * keep up (over 1 MiB unsent) is disconnected rather than buffered without bound. Clients send the
  * bearer token in the Authorization header (browsers: fetch with a streaming body, not EventSource,
@@ -10,7 +10,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StoredPolicy } from '../../policy/stored.js';
 import type { HealthChange } from '../health.js';
-import type { RollbackEvent } from '../events.js';
+import type { ReplicaEvent, RollbackEvent } from '../events.js';
 import type { AdminContext } from './context.js';
 import { ErrorBody } from './errors.js';
 import { modelState, modelView, STATS_WINDOW_SECONDS, statsView } from './views.js';
@@ -43,9 +43,12 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
       at: stored.updatedAt,
       paused: stored.paused,
       rolledBack: stored.rolledBack,
+      rollout: stored.rollout,
+      note: stored.note,
       policy: stored.policy,
     });
   const onHealth = (change: HealthChange): void => broadcast('health', { ...change, at: new Date().toISOString() });
+  const onReplica = (event: ReplicaEvent): void => broadcast('replica', { ...event, at: new Date().toISOString() });
   const onRollback = (event: RollbackEvent): void => broadcast('rollback', { ...event, at: new Date().toISOString() });
   const onStore = (status: { available: boolean; detail: string }): void => broadcast('store', { ...status, at: new Date().toISOString() });
   const onTick = (): void => {
@@ -62,6 +65,8 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
           version: pool.version,
           role: pool === m.stable ? 'stable' : pool === m.canary ? 'canary' : 'idle',
           healthyReplicas: pool.healthyCount,
+          availableReplicas: pool.availableCount,
+          draining: pool.draining,
           ...statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
         })),
       })),
@@ -69,6 +74,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   };
   ctx.events.on('policy', onPolicy);
   ctx.events.on('health', onHealth);
+  ctx.events.on('replica', onReplica);
   ctx.events.on('rollback', onRollback);
   ctx.events.on('store', onStore);
   ctx.events.on('tick', onTick);
@@ -81,6 +87,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     clearInterval(heartbeat);
     ctx.events.off('policy', onPolicy);
     ctx.events.off('health', onHealth);
+    ctx.events.off('replica', onReplica);
     ctx.events.off('rollback', onRollback);
     ctx.events.off('store', onStore);
     ctx.events.off('tick', onTick);
@@ -92,7 +99,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     '/api/events',
     {
       schema: {
-        summary: 'Server-Sent Events: snapshot, policy, health, rollback, store, stats (1/s)',
+        summary: 'Server-Sent Events: snapshot, policy, health, replica, rollback, store, stats (1/s)',
         tags: ['events'],
         produces: ['text/event-stream'],
         response: { 401: ErrorBody },

@@ -8,13 +8,17 @@ import { Policy } from '../../policy/schema.js';
 import type { PoolRegistry } from '../../dataplane/pool-registry.js';
 import type { CompiledModel } from '../../dataplane/snapshot.js';
 import type { WindowStats } from '../../dataplane/stats.js';
+import { breakerState } from '../../dataplane/breaker.js';
 
 /** Seconds of the sliding window the views and the stats ticks report. */
 export const STATS_WINDOW_SECONDS = 10;
 
 export const ModelState = Type.Union(
-  [Type.Literal('steady'), Type.Literal('canary'), Type.Literal('paused'), Type.Literal('rolled-back')],
-  { description: 'steady: no canary; canary: a canary takes traffic; paused: automation holds; rolled-back: every unpinned request goes to stable until an operator acts.' },
+  [Type.Literal('steady'), Type.Literal('canary'), Type.Literal('rolling-out'), Type.Literal('paused'), Type.Literal('rolled-back')],
+  {
+    description:
+      'steady: no canary; canary: a canary takes traffic; rolling-out: a plan steps the canary up; paused: automation holds; rolled-back: every unpinned request goes to stable until an operator acts.',
+  },
 );
 
 export const StatsView = Type.Object({
@@ -31,6 +35,10 @@ export const ReplicaView = Type.Object({
   url: Type.String(),
   health: Type.Union([Type.Literal('unknown'), Type.Literal('up'), Type.Literal('down')]),
   outstanding: Type.Integer(),
+  breaker: Type.Union([Type.Literal('closed'), Type.Literal('open'), Type.Literal('half-open')]),
+  consecutiveFailures: Type.Integer(),
+  ejectedUntil: Type.Union([Type.String(), Type.Null()], { description: 'While ejected: when it is readmitted.' }),
+  ejections: Type.Integer(),
   lastCheck: Type.Union([Type.Object({ at: Type.String(), ok: Type.Boolean(), detail: Type.String() }), Type.Null()]),
 });
 
@@ -38,6 +46,8 @@ export const PoolView = Type.Object({
   version: Type.Integer(),
   role: Type.Union([Type.Literal('stable'), Type.Literal('canary'), Type.Literal('idle')]),
   healthyReplicas: Type.Integer(),
+  availableReplicas: Type.Integer({ description: 'Healthy, breaker not open, not ejected.' }),
+  draining: Type.Boolean(),
   stats: StatsView,
   replicas: Type.Array(ReplicaView),
 });
@@ -51,6 +61,11 @@ export const ModelView = Type.Object({
   updatedAt: Type.String(),
   updatedBy: Type.String(),
   reason: Type.String(),
+  note: Type.String(),
+  rollout: Type.Union([
+    Type.Object({ step: Type.Integer(), since: Type.String(), percent: Type.Number(), steps: Type.Integer() }),
+    Type.Null(),
+  ]),
   policy: Policy,
   pools: Type.Array(PoolView),
 });
@@ -63,7 +78,8 @@ export type StatsView = Static<typeof StatsView>;
 export function modelState(model: CompiledModel): Static<typeof ModelState> {
   if (model.stored.rolledBack) return 'rolled-back';
   if (model.stored.paused) return 'paused';
-  return model.canary === null ? 'steady' : 'canary';
+  if (model.canary === null) return 'steady';
+  return model.stored.rollout !== null && model.policy.plan !== null ? 'rolling-out' : 'canary';
 }
 
 export function statsView(stats: WindowStats): StatsView {
@@ -90,20 +106,32 @@ export function modelView(compiled: CompiledModel, registry: PoolRegistry): Mode
     updatedAt: stored.updatedAt,
     updatedBy: stored.updatedBy,
     reason: stored.reason,
+    note: stored.note,
+    rollout:
+      stored.rollout === null || compiled.policy.plan === null
+        ? null
+        : { ...stored.rollout, percent: compiled.policy.plan.steps[stored.rollout.step] ?? compiled.policy.percent, steps: compiled.policy.plan.steps.length },
     policy: {
       ...compiled.policy,
       headerRules: [...compiled.policy.headerRules],
       cookieRules: [...compiled.policy.cookieRules],
+      plan: compiled.policy.plan === null ? null : { ...compiled.policy.plan, steps: [...compiled.policy.plan.steps] },
     },
     pools: pools.map((pool) => ({
       version: pool.version,
       role: pool === compiled.stable ? 'stable' : pool === compiled.canary ? 'canary' : 'idle',
       healthyReplicas: pool.healthyCount,
+      availableReplicas: pool.availableCount,
+      draining: pool.draining,
       stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
       replicas: pool.replicas.map((r) => ({
         url: r.origin,
         health: r.health,
         outstanding: r.outstanding,
+        breaker: breakerState(r.breaker),
+        consecutiveFailures: r.consecutiveFailures,
+        ejectedUntil: r.ejectedUntil === 0 ? null : new Date(r.ejectedUntil).toISOString(),
+        ejections: r.ejections,
         lastCheck: r.lastCheck === null ? null : { at: new Date(r.lastCheck.at).toISOString(), ok: r.lastCheck.ok, detail: r.lastCheck.detail },
       })),
     })),

@@ -4,6 +4,7 @@
  * store-agnostic.
  */
 import { EventEmitter } from 'node:events';
+import { controlOf } from '../../policy/stored.js';
 import {
   RevisionConflictError,
   type AuditEntry,
@@ -32,7 +33,7 @@ export class MemoryStore extends EventEmitter<StoreEvents> implements PolicyStor
     for (const [model, entry] of entries) {
       if (!this.#policies.has(model)) {
         this.#write(
-          { model, policy: entry.policy, paused: entry.paused, rolledBack: entry.rolledBack, expectedRevision: undefined, actor: entry.actor, reason: 'config' },
+          { model, policy: entry.policy, ...controlOf(entry), expectedRevision: undefined, actor: entry.actor, reason: 'config' },
           entry.revision,
         );
       }
@@ -75,11 +76,11 @@ export class MemoryStore extends EventEmitter<StoreEvents> implements PolicyStor
       model: write.model,
       revision: revision ?? (current?.revision ?? 0) + 1,
       policy: write.policy,
-      paused: write.paused,
-      rolledBack: write.rolledBack,
+      ...controlOf(write),
       updatedAt: new Date().toISOString(),
       updatedBy: write.actor,
       reason: write.reason,
+      note: write.note ?? '',
     };
     this.#policies.set(write.model, stored);
     this.#audit.push({
@@ -90,8 +91,8 @@ export class MemoryStore extends EventEmitter<StoreEvents> implements PolicyStor
       actor: write.actor,
       reason: write.reason,
       note: write.note ?? '',
-      before: current === undefined ? null : { policy: current.policy, paused: current.paused, rolledBack: current.rolledBack },
-      after: { policy: stored.policy, paused: stored.paused, rolledBack: stored.rolledBack },
+      before: current === undefined ? null : { policy: current.policy, ...controlOf(current) },
+      after: { policy: stored.policy, ...controlOf(stored) },
     });
     if (this.#audit.length > this.#auditMax) this.#audit.splice(0, this.#audit.length - this.#auditMax);
     this.emit('change', stored);

@@ -4,7 +4,7 @@
  *
  * Layout, for a key prefix P (all keys of one prefix share the hash tag `{policies}`, so both
  * scripts touch a single Cluster slot):
- *   P{policies}:model:<model>  hash   revision = integer, doc = JSON {policy, paused, rolledBack, updatedAt, updatedBy, reason}
+ *   P{policies}:model:<model>  hash   revision = integer, doc = JSON {policy, paused, rolledBack, rollout, updatedAt, updatedBy, reason, note}
  *   P{policies}:audit          stream one entry per accepted write, all models, capped
  *   Pchanges                   channel one message per accepted write: the new StoredPolicy as JSON
  *
@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PolicyDocument } from '../../policy/schema.js';
+import { controlOf, type ControlState } from '../../policy/stored.js';
 import {
   CHANGE_REASONS,
   RevisionConflictError,
@@ -116,13 +117,12 @@ type Role = 'commands' | 'changes';
 type Phase = 'new' | 'starting' | 'running' | 'closed';
 
 /** What the hash's `doc` holds: a StoredPolicy without model and revision. */
-interface StoredBody {
+interface StoredBody extends ControlState {
   readonly policy: PolicyDocument;
-  readonly paused: boolean;
-  readonly rolledBack: boolean;
   readonly updatedAt: string;
   readonly updatedBy: string;
   readonly reason: ChangeReason;
+  readonly note: string;
 }
 
 export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore {
@@ -219,11 +219,11 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
     const client = this.#ready('put') as unknown as ScriptCommands;
     const body: StoredBody = {
       policy: write.policy,
-      paused: write.paused,
-      rolledBack: write.rolledBack,
+      ...controlOf(write),
       updatedAt: new Date().toISOString(),
       updatedBy: write.actor,
       reason: write.reason,
+      note: write.note ?? '',
     };
     const doc = JSON.stringify(body);
     const [head, tail] = messageAround(write.model, doc);
@@ -572,11 +572,11 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
       for (const [model, entry] of entries) {
         const body: StoredBody = {
           policy: entry.policy,
-          paused: entry.paused,
-          rolledBack: entry.rolledBack,
+          ...controlOf(entry),
           updatedAt: at,
           updatedBy: entry.actor,
           reason: 'config',
+          note: '',
         };
         const doc = JSON.stringify(body);
         const [head, tail] = messageAround(model, doc);
@@ -736,11 +736,22 @@ function asRevision(value: unknown): number | undefined {
 function asBody(value: unknown): StoredBody | undefined {
   if (!isObject(value)) return undefined;
   const { policy, paused, updatedAt, updatedBy, reason } = value;
-  // Absent in documents written before the flag existed: not rolled back.
+  // Absent in documents written before these fields existed: not rolled back, no rollout.
   const rolledBack = value.rolledBack ?? false;
+  const rollout = value.rollout ?? null;
   if (!isObject(policy) || typeof paused !== 'boolean' || typeof rolledBack !== 'boolean') return undefined;
+  if (rollout !== null && !(isObject(rollout) && typeof rollout.step === 'number' && typeof rollout.since === 'string')) return undefined;
   if (typeof updatedAt !== 'string' || typeof updatedBy !== 'string' || !isReason(reason)) return undefined;
-  return { policy: policy as unknown as PolicyDocument, paused, rolledBack, updatedAt, updatedBy, reason };
+  return {
+    policy: policy as unknown as PolicyDocument,
+    paused,
+    rolledBack,
+    rollout: rollout === null ? null : { step: rollout.step as number, since: rollout.since as string },
+    updatedAt,
+    updatedBy,
+    reason,
+    note: typeof value.note === 'string' ? value.note : '',
+  };
 }
 
 function decodeStored(model: string, revision: unknown, doc: unknown): StoredPolicy | undefined {
@@ -781,8 +792,8 @@ function decodeAudit(id: string, fields: string[]): AuditEntry | undefined {
     actor,
     reason,
     note: f.get('note') ?? '',
-    before: before === null ? null : { policy: before.policy, paused: before.paused, rolledBack: before.rolledBack },
-    after: { policy: after.policy, paused: after.paused, rolledBack: after.rolledBack },
+    before: before === null ? null : { policy: before.policy, ...controlOf(before) },
+    after: { policy: after.policy, ...controlOf(after) },
   };
 }
 

@@ -7,13 +7,15 @@ import type { EventEmitter } from 'node:events';
 import type { PolicyDocument } from '../../policy/schema.js';
 
 export { CHANGE_REASONS, type ChangeReason, type StoredPolicy } from '../../policy/stored.js';
-import type { ChangeReason, StoredPolicy } from '../../policy/stored.js';
+import type { ChangeReason, ControlState, StoredPolicy } from '../../policy/stored.js';
 
-export interface PolicyWrite {
-  readonly model: string;
+/** The policy and its control flags: what a write sets, a seed stores and the audit shows. */
+export interface AuditedState extends ControlState {
   readonly policy: PolicyDocument;
-  readonly paused: boolean;
-  readonly rolledBack: boolean;
+}
+
+export interface PolicyWrite extends AuditedState {
+  readonly model: string;
   /** Refuse the write unless the stored revision is this one. Undefined: write over whatever is stored. */
   readonly expectedRevision: number | undefined;
   readonly actor: string;
@@ -33,12 +35,6 @@ export interface AuditEntry {
   readonly note: string;
   readonly before: AuditedState | null;
   readonly after: AuditedState;
-}
-
-export interface AuditedState {
-  readonly policy: PolicyDocument;
-  readonly paused: boolean;
-  readonly rolledBack: boolean;
 }
 
 export interface AuditQuery {
@@ -81,10 +77,7 @@ export interface StoreEvents {
 }
 
 /** What to store for a model that has no policy in the store (first start, or a store that lost its data). */
-export interface SeedEntry {
-  readonly policy: PolicyDocument;
-  readonly paused: boolean;
-  readonly rolledBack: boolean;
+export interface SeedEntry extends AuditedState {
   /** At least 1: the revision to store it under, so revisions keep growing after a data loss. */
   readonly revision: number;
   readonly actor: string;

@@ -1,0 +1,134 @@
+/**
+ * Small SVG line charts, one line per version, drawn at the container's real width (text stays
+ * legible on a phone, which a scaled viewBox would not give). Canary lines are dashed so the
+ * versions differ by more than colour.
+ */
+import type { RefObject } from 'preact';
+import { useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { ms, rate, rps } from './format';
+import { HISTORY_SECONDS, type Sample, type VersionTick } from './live';
+
+interface Metric {
+  title: string;
+  pick: (v: VersionTick) => number | null;
+  format: (value: number) => string;
+  /** The y axis goes at least this high, so a flat line near zero does not fill the chart. */
+  floor: number;
+}
+
+const METRICS: Metric[] = [
+  { title: 'Requests per second', pick: (v) => v.rps, format: rps, floor: 1 },
+  { title: 'Error rate', pick: (v) => v.errorRate, format: rate, floor: 0.01 },
+  { title: 'p99 latency', pick: (v) => v.p99Ms, format: (v) => ms(v), floor: 10 },
+];
+
+const HEIGHT = 150;
+const PAD = { left: 56, right: 12, top: 10, bottom: 22 };
+
+export function Charts({ samples }: { samples: Sample[] }) {
+  if (samples.length === 0) return <p class="muted">Waiting for the first stats from the gateway…</p>;
+  return (
+    <div class="charts">
+      {METRICS.map((m) => (
+        <Chart key={m.title} metric={m} samples={samples} />
+      ))}
+    </div>
+  );
+}
+
+function useWidth(): [RefObject<HTMLDivElement | null>, number] {
+  const ref = useRef<HTMLDivElement>(null);
+  const [width, setWidth] = useState(0);
+  useLayoutEffect(() => {
+    const el = ref.current;
+    if (el === null) return;
+    const observer = new ResizeObserver(() => setWidth(el.clientWidth));
+    observer.observe(el);
+    return () => observer.disconnect();
+  }, []);
+  return [ref, width];
+}
+
+function niceMax(value: number): number {
+  const magnitude = 10 ** Math.floor(Math.log10(value));
+  return ([1, 2, 2.5, 5, 10].find((f) => f * magnitude >= value) ?? 10) * magnitude;
+}
+
+function Chart({ metric, samples }: { metric: Metric; samples: Sample[] }) {
+  const [ref, width] = useWidth();
+  const last = samples[samples.length - 1] as Sample;
+  const versions = new Map<number, VersionTick['role']>();
+  for (const s of samples) for (const v of s.versions) versions.set(v.version, v.role);
+  let top = metric.floor;
+  for (const s of samples) for (const v of s.versions) top = Math.max(top, metric.pick(v) ?? 0);
+  top = niceMax(top);
+
+  const plotW = Math.max(10, width - PAD.left - PAD.right);
+  const plotH = HEIGHT - PAD.top - PAD.bottom;
+  // The last minute at least, growing to the whole history as it fills: a page opened a moment
+  // ago should not squeeze its few seconds into the right edge of five minutes.
+  const span = Math.min(HISTORY_SECONDS * 1000, Math.max(60_000, last.t - (samples[0] as Sample).t));
+  const x = (t: number): number => PAD.left + plotW * (1 - (last.t - t) / span);
+  const y = (value: number): number => PAD.top + plotH * (1 - value / top);
+
+  const lines = [...versions].map(([version, role]) => {
+    let d = '';
+    let pen = false;
+    for (const s of samples) {
+      const v = s.versions.find((e) => e.version === version);
+      const value = v === undefined ? null : metric.pick(v);
+      if (value === null) {
+        pen = false; // a gap: no request in the window, so no latency to draw
+        continue;
+      }
+      d += `${pen ? 'L' : 'M'}${x(s.t).toFixed(1)},${y(value).toFixed(1)}`;
+      pen = true;
+    }
+    const now = last.versions.find((e) => e.version === version);
+    const value = now === undefined ? null : metric.pick(now);
+    return { version, role, d, now: value === null ? '—' : metric.format(value) };
+  });
+  const spanText = span >= 120_000 ? `${Math.round(span / 60_000)} min` : `${Math.round(span / 1000)} s`;
+  const summary = lines.map((l) => `version ${l.version} (${l.role}) ${l.now}`).join(', ');
+
+  return (
+    <figure class="chart">
+      <figcaption>
+        <span class="chart-title">{metric.title}</span>
+        <span class="legend">
+          {lines.map((l) => (
+            <span key={l.version} class={`key role-${l.role}`}>
+              <svg width="18" height="8" aria-hidden="true">
+                <line x1="0" y1="4" x2="18" y2="4" class={`line role-${l.role}`} />
+              </svg>
+              v{l.version} {l.role} <b>{l.now}</b>
+            </span>
+          ))}
+        </span>
+      </figcaption>
+      <div ref={ref} class="chart-box">
+        {width > 0 && (
+          <svg width={width} height={HEIGHT} role="img" aria-label={`${metric.title} over the last ${spanText}: now ${summary}`}>
+            {[0, 0.5, 1].map((f) => (
+              <g key={f}>
+                <line class="grid" x1={PAD.left} x2={PAD.left + plotW} y1={y(top * f)} y2={y(top * f)} />
+                <text class="tick" x={PAD.left - 6} y={y(top * f) + 4} text-anchor="end">
+                  {f === 0 ? '0' : metric.format(top * f)}
+                </text>
+              </g>
+            ))}
+            <text class="tick" x={PAD.left} y={HEIGHT - 6}>
+              −{spanText}
+            </text>
+            <text class="tick" x={PAD.left + plotW} y={HEIGHT - 6} text-anchor="end">
+              now
+            </text>
+            {lines.map((l) => (
+              <path key={l.version} d={l.d} class={`line role-${l.role}`} />
+            ))}
+          </svg>
+        )}
+      </div>
+    </figure>
+  );
+}

@@ -1,0 +1,178 @@
+/**
+ * Watches every canary from this gateway's live numbers, four times a second:
+ *   - drain: a canary pool whose error rate over the drain window is too high takes no more
+ *     unpinned traffic (it drains to stable at once, on this gateway);
+ *   - rollback: the canary compared with stable over the analysis window (error rate above
+ *     max(maxErrorRate, errorRatio x stable), or p99 above latencyRatio x stable + margin) is
+ *     rolled back through the store, so every gateway follows;
+ *   - rollout: a model with a plan steps up once the step has dwelt long enough, seen enough
+ *     canary requests and passed the analysis, and is promoted after the last step.
+ * Several gateways may judge at once: writes are compare-and-set on the revision judged, so exactly
+ * one wins and the others see its result arrive. Requests a failing canary should have served
+ * (diverted to stable by open breakers, ejections or drain) count as canary errors, so a canary
+ * that fails fast enough to starve itself of traffic is still judged.
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { CompiledModel } from '../dataplane/snapshot.js';
+import type { VersionPool } from '../dataplane/pool.js';
+import type { ResilienceSettings } from '../config/load.js';
+import { promote, rollback, stepUp } from './changes.js';
+import { ConflictError, writePolicy, type WriterContext } from './policy-writer.js';
+import { StoreUnavailableError } from './store/types.js';
+
+export type Verdict = { readonly kind: 'pass' | 'insufficient'; readonly detail: string } | { readonly kind: 'breach'; readonly detail: string };
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+const ms = (x: number): string => `${x < 10 ? x.toFixed(1) : Math.round(x)} ms`;
+
+/**
+ * The rollback analysis: a pure function of the two pools' windows. `windowSeconds` may be shorter
+ * than the configured window (numbers from before the policy in force are not held against it).
+ */
+export function analyse(canary: VersionPool, stable: VersionPool, settings: ResilienceSettings['analysis'], windowSeconds = settings.windowSeconds): Verdict {
+  const c = canary.stats.window(windowSeconds, true);
+  const s = stable.stats.window(windowSeconds, true);
+  const requests = c.requests + c.diverted;
+  if (requests < settings.minRequests) {
+    return { kind: 'insufficient', detail: `${requests} canary requests in ${windowSeconds} s, ${settings.minRequests} needed` };
+  }
+  const errorRate = (c.errors + c.diverted) / requests;
+  const errorLimit = Math.max(settings.maxErrorRate, settings.errorRatio * s.errorRate);
+  if (errorRate > errorLimit) {
+    return {
+      kind: 'breach',
+      detail: `canary error rate ${pct(errorRate)} > max(${pct(settings.maxErrorRate)}, ${settings.errorRatio} x stable ${pct(s.errorRate)}) over the last ${windowSeconds} s (${requests} requests)`,
+    };
+  }
+  if (c.p99Ms !== null && s.p99Ms !== null) {
+    const latencyLimit = settings.latencyRatio * s.p99Ms + settings.latencyMarginMs;
+    if (c.p99Ms > latencyLimit) {
+      return {
+        kind: 'breach',
+        detail: `canary p99 ${ms(c.p99Ms)} > ${settings.latencyRatio} x stable p99 ${ms(s.p99Ms)} + ${settings.latencyMarginMs} ms over the last ${windowSeconds} s (${requests} requests)`,
+      };
+    }
+  }
+  return { kind: 'pass', detail: `canary error rate ${pct(errorRate)}, p99 ${c.p99Ms === null ? '-' : ms(c.p99Ms)} (${requests} requests)` };
+}
+
+export class CanaryController {
+  readonly #ctx: WriterContext;
+  readonly #log: Logger;
+  readonly #who = `${hostname()}:${process.pid}`;
+  /** Models with a write under way: judged again only once it has settled. */
+  readonly #writing = new Set<string>();
+  /** Per model and rollout step: the canary's request count when this gateway first saw the step. */
+  readonly #baselines = new Map<string, { readonly key: string; readonly requests: number }>();
+  /** When this gateway first saw each model's revision in force. */
+  readonly #inForceSince = new Map<string, { readonly revision: number; readonly at: number }>();
+  #timer: NodeJS.Timeout | undefined;
+  #storeDownLogged = 0;
+
+  constructor(ctx: WriterContext, log: Logger) {
+    this.#ctx = ctx;
+    this.#log = log;
+  }
+
+  start(intervalMs = 250): void {
+    this.#timer = setInterval(() => this.tick(), intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+
+  tick(): void {
+    for (const model of this.#ctx.snapshots.current.models.values()) {
+      const canary = model.canary;
+      if (canary === null) continue;
+      // Numbers from before the policy in force came into force are not held against it: an
+      // operator who re-enables a fixed canary must not see it rolled back for its old errors.
+      const age = this.#secondsInForce(model);
+      this.#drain(canary, age);
+      if (model.stored.rolledBack || this.#writing.has(model.name)) continue;
+      const settings = canary.resilience.analysis;
+      if (!settings.enabled) continue;
+      const verdict = analyse(canary, model.stable, settings, Math.min(settings.windowSeconds, age));
+      if (verdict.kind === 'breach') this.#rollback(model, verdict.detail);
+      else this.#maybeStep(model, verdict);
+    }
+  }
+
+  /** Complete seconds since this gateway first saw the model's revision (0: within the first second). */
+  #secondsInForce(model: CompiledModel): number {
+    let since = this.#inForceSince.get(model.name);
+    if (since === undefined || since.revision !== model.revision) {
+      since = { revision: model.revision, at: Date.now() };
+      this.#inForceSince.set(model.name, since);
+    }
+    return Math.floor((Date.now() - since.at) / 1000);
+  }
+
+  #drain(canary: VersionPool, age: number): void {
+    const settings = canary.resilience.drain;
+    const window = canary.stats.window(Math.min(settings.windowSeconds, age), true);
+    const draining = window.requests >= settings.minRequests && window.errorRate > settings.errorRate;
+    if (draining === canary.draining) return;
+    canary.draining = draining;
+    const line = { model: canary.model, version: canary.version, errorRate: window.errorRate, requests: window.requests };
+    if (draining) this.#log.warn(line, 'canary draining to stable: error rate over the drain threshold');
+    else this.#log.info(line, 'canary no longer draining');
+  }
+
+  #rollback(model: CompiledModel, detail: string): void {
+    this.#log.warn({ model: model.name, revision: model.revision, detail }, 'canary breach: rolling back');
+    this.#write(model, 'rollback', (current) => (current.rolledBack ? null : rollback(current, `automatic rollback (${this.#who}): ${detail}`)));
+  }
+
+  #maybeStep(model: CompiledModel, verdict: Verdict): void {
+    const plan = model.policy.plan;
+    const progress = model.stored.rollout;
+    const canary = model.canary;
+    if (plan === null || progress === null || canary === null || model.stored.paused) return;
+    const key = `${progress.step}@${progress.since}`;
+    let baseline = this.#baselines.get(model.name);
+    if (baseline === undefined || baseline.key !== key) {
+      baseline = { key, requests: canary.stats.totalRequests };
+      this.#baselines.set(model.name, baseline);
+    }
+    const dwelt = Date.now() - Date.parse(progress.since) >= plan.minDwellSeconds * 1000;
+    const seen = canary.stats.totalRequests - baseline.requests;
+    // Without enough traffic to judge, a step only goes ahead when the plan asks for no volume.
+    const judged = verdict.kind === 'pass' || plan.minRequests === 0;
+    if (!dwelt || seen < plan.minRequests || !judged) return;
+    const next = progress.step + 1;
+    if (next < plan.steps.length) {
+      const note = `rollout step ${next + 1}/${plan.steps.length}: ${plan.steps[next]}% after ${plan.steps[progress.step]}% passed (${verdict.detail})`;
+      this.#log.info({ model: model.name, step: next, percent: plan.steps[next] }, 'rollout steps up');
+      this.#write(model, 'rollout', (current) => (current.rollout?.step === progress.step ? stepUp(current, plan, next, note) : null));
+    } else {
+      this.#log.info({ model: model.name, version: canary.version }, 'rollout complete: promoting');
+      this.#write(model, 'promotion', (current) =>
+        current.rollout?.step === progress.step ? promote(current, `rollout complete: version ${canary.version} promoted (${verdict.detail})`) : null,
+      );
+    }
+  }
+
+  #write(model: CompiledModel, reason: 'rollback' | 'rollout' | 'promotion', change: Parameters<typeof writePolicy>[3]): void {
+    this.#writing.add(model.name);
+    const actor = reason === 'rollback' ? 'rollback-controller' : 'rollout-controller';
+    writePolicy(this.#ctx, model.name, { actor, reason, ifMatch: model.revision }, change)
+      .catch((err: unknown) => {
+        if (err instanceof ConflictError) {
+          this.#log.debug({ model: model.name }, 'another writer changed the policy first');
+        } else if (err instanceof StoreUnavailableError) {
+          // Drain keeps protecting clients locally; the write is tried again at the next tick.
+          if (Date.now() - this.#storeDownLogged > 10_000) {
+            this.#storeDownLogged = Date.now();
+            this.#log.error({ model: model.name, reason, err: err.message }, 'cannot write the controller decision: policy store unavailable');
+          }
+        } else {
+          this.#log.error({ model: model.name, reason, err }, 'controller write failed');
+        }
+      })
+      .finally(() => this.#writing.delete(model.name));
+  }
+}

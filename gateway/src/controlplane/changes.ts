@@ -1,0 +1,95 @@
+/**
+ * The state changes an operator or a controller can make to a model, as pure functions of the
+ * stored state. Shared by the admin API and the rollout controller, so an automatic rollback is
+ * exactly the rollback an operator would make.
+ *
+ * Rules of thumb: an operator's change of the routing ends a rolled-back state; setting the
+ * percentage by hand ends a running rollout (the operator took over); a policy with a plan starts
+ * its rollout at the first step; a rollback or a promotion ends the rollout.
+ */
+import type { PolicyDocument, PolicyInput, RolloutPlan } from '../policy/schema.js';
+import type { RolloutProgress, StoredPolicy } from '../policy/stored.js';
+import { ChangeRefusedError, type Change } from './policy-writer.js';
+
+type Policy = PolicyInput | PolicyDocument;
+
+function requireCanary(current: StoredPolicy, action: string): number {
+  if (current.policy.canary === null) {
+    throw new ChangeRefusedError(`${current.model} has no canary to ${action}`, [
+      { path: '/canary', message: 'is null; set a canary version with PUT /api/models/{model}/policy first' },
+    ]);
+  }
+  return current.policy.canary;
+}
+
+function started(plan: RolloutPlan | null | undefined): RolloutProgress | null {
+  return plan === null || plan === undefined ? null : { step: 0, since: new Date().toISOString() };
+}
+
+function withNote(change: Omit<Change, 'note'>, note: string | undefined): Change {
+  return note === undefined ? change : { ...change, note };
+}
+
+/** A whole new policy: a plan in it (re)starts the rollout at its first step. */
+export function replacePolicy(current: StoredPolicy, policy: Policy, note?: string): Change {
+  const rollout = started(policy.plan);
+  const first = policy.plan?.steps[0];
+  return withNote({ policy: first === undefined ? policy : { ...policy, percent: first }, paused: current.paused, rolledBack: false, rollout }, note);
+}
+
+export function setPercent(current: StoredPolicy, percent: number, note?: string): Change {
+  requireCanary(current, 'send traffic to');
+  return withNote({ policy: { ...current.policy, percent }, paused: current.paused, rolledBack: false, rollout: null }, note);
+}
+
+export function setRules(current: StoredPolicy, rules: Partial<Pick<PolicyDocument, 'headerRules' | 'cookieRules' | 'sticky' | 'salt'>>, note?: string): Change {
+  return withNote({ policy: { ...current.policy, ...rules }, paused: current.paused, rolledBack: false, rollout: current.rollout }, note);
+}
+
+/** A plan starts at its first step now; null stops a rollout where it stands. */
+export function setPlan(current: StoredPolicy, plan: RolloutPlan | null, note?: string): Change {
+  if (plan !== null) requireCanary(current, 'roll out');
+  const first = plan?.steps[0];
+  return withNote(
+    {
+      policy: { ...current.policy, plan, ...(first === undefined ? {} : { percent: first }) },
+      paused: current.paused,
+      rolledBack: false,
+      rollout: started(plan),
+    },
+    note,
+  );
+}
+
+export function rollback(current: StoredPolicy, note: string): Change {
+  requireCanary(current, 'roll back');
+  return { policy: { ...current.policy, percent: 0 }, paused: current.paused, rolledBack: true, rollout: null, note };
+}
+
+export function promote(current: StoredPolicy, note?: string): Change {
+  const canary = requireCanary(current, 'promote');
+  return {
+    policy: { ...current.policy, stable: canary, canary: null, percent: 0, plan: null },
+    paused: current.paused,
+    rolledBack: false,
+    rollout: null,
+    note: note ?? `promoted version ${canary}`,
+  };
+}
+
+/** Null when already in that state (nothing to write). */
+export function setPaused(current: StoredPolicy, paused: boolean, note?: string): Change | null {
+  if (current.paused === paused) return null;
+  return { policy: current.policy, paused, rolledBack: current.rolledBack, rollout: current.rollout, note: note ?? (paused ? 'pause' : 'resume') };
+}
+
+/** The rollout's next step. */
+export function stepUp(current: StoredPolicy, plan: RolloutPlan, step: number, note: string): Change {
+  return {
+    policy: { ...current.policy, percent: plan.steps[step] as number },
+    paused: current.paused,
+    rolledBack: false,
+    rollout: { step, since: new Date().toISOString() },
+    note,
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Why an attempt at a replica ended without a usable answer. Each has a stable code; the breaker's
+ * error filter, the retry logic and the client's error message all branch on these.
+ */
+
+/** The replica answered with an error status. A 4xx is the client's fault and never counts against the replica. */
+export class UpstreamStatusError extends Error {
+  readonly code = 'GW_UPSTREAM_STATUS';
+  readonly status: number;
+  constructor(status: number) {
+    super(`replica answered ${status}`);
+    this.status = status;
+  }
+  get clientFault(): boolean {
+    return this.status < 500;
+  }
+}
+
+/** No response headers within the attempt timeout: the attempt is abandoned (and may be retried). */
+export class AttemptTimeoutError extends Error {
+  readonly code = 'GW_ATTEMPT_TIMEOUT';
+}
+
+/** The whole request ran out of time: 504. */
+export class DeadlineError extends Error {
+  readonly code = 'GW_DEADLINE';
+}
+
+/** The client went away: nobody's failure. */
+export class ClientGoneError extends Error {
+  readonly code = 'GW_CLIENT_GONE';
+}
+
+/** The replica's breaker refused the attempt (it opened between the pick and the send). */
+export class BreakerOpenError extends Error {
+  readonly code = 'GW_BREAKER_OPEN';
+}
+
+/** Errors that say nothing about the replica's health. */
+export function isClientSide(err: unknown): boolean {
+  return err instanceof ClientGoneError || (err instanceof UpstreamStatusError && err.clientFault);
+}
