@@ -40,7 +40,8 @@ export function decideUnpinned(model: CompiledModel, headers: HeaderBag): Decisi
   const stable = model.decisions.stable;
   const canary = model.decisions.canary;
   if (canary === undefined) return stable.split;
-  let side = evaluateRules(model.headerRules, headers, undefined);
+  let side =
+    model.headerIndex === undefined ? evaluateRules(model.headerRules, headers, undefined) : evaluateIndexed(model.headerIndex, headers);
   let reason: 'header' | 'cookie' | 'sticky' | 'split' = 'header';
   const cookieHeader = model.needsCookies ? first(headers['cookie']) : undefined;
   if (side === undefined && model.cookieRules.length > 0) {
@@ -72,16 +73,40 @@ function evaluateRules(
     const rule = rules[i] as CompiledRule;
     const value = headers !== undefined ? first(headers[rule.name]) : cookieValue(cookieHeader, rule.name);
     if (value === undefined) continue;
-    if (rule.equals !== undefined) {
-      if (value === rule.equals) return rule.to;
-    } else if (rule.regex !== undefined) {
-      if (rule.regex.test(value)) return rule.to;
-    } else if (value === 'always') {
-      return 'canary';
-    } else if (value === 'never') {
-      return 'stable';
+    const side = ruleDecides(rule, value);
+    if (side !== undefined) return side;
+  }
+  return undefined;
+}
+
+/** Same result as evaluateRules (the lowest-indexed deciding rule wins), found from the request's headers. */
+function evaluateIndexed(index: ReadonlyMap<string, readonly CompiledRule[]>, headers: HeaderBag): 'canary' | 'stable' | undefined {
+  let best: CompiledRule | undefined;
+  let side: 'canary' | 'stable' | undefined;
+  for (const name in headers) {
+    const rules = index.get(name);
+    if (rules === undefined) continue;
+    const value = first(headers[name]);
+    if (value === undefined) continue;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i] as CompiledRule;
+      if (best !== undefined && rule.index > best.index) break;
+      const decided = ruleDecides(rule, value);
+      if (decided !== undefined) {
+        best = rule;
+        side = decided;
+        break;
+      }
     }
   }
+  return side;
+}
+
+function ruleDecides(rule: CompiledRule, value: string): 'canary' | 'stable' | undefined {
+  if (rule.equals !== undefined) return value === rule.equals ? rule.to : undefined;
+  if (rule.regex !== undefined) return rule.regex.test(value) ? rule.to : undefined;
+  if (value === 'always') return 'canary';
+  if (value === 'never') return 'stable';
   return undefined;
 }
 

@@ -26,7 +26,7 @@ import {
   isClientSide,
   UpstreamStatusError,
 } from './attempt-errors.js';
-import type { BreakerAttempt } from './breaker.js';
+import { reportOutcome } from './breaker.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
@@ -74,7 +74,7 @@ export interface ExchangeInput {
  * the exchange has given up on (timed out before it even connected, say) are dropped here, and
  * its connection aborted as soon as undici reports it.
  */
-class Attempt implements Dispatcher.DispatchHandler, BreakerAttempt {
+class Attempt implements Dispatcher.DispatchHandler {
   readonly exchange: Exchange;
   readonly replica: Replica;
   readonly pool: VersionPool;
@@ -84,11 +84,14 @@ class Attempt implements Dispatcher.DispatchHandler, BreakerAttempt {
   connected = false;
   /** Released its replica and recorded its outcome. */
   ended = false;
+  /** Its outcome was given to the breaker. */
+  settled = false;
   discarding = false;
   status = 0;
   abort: ((err?: Error) => void) | null = null;
   resume: (() => void) | null = null;
-  settle: ((err?: Error) => void) | null = null;
+  /** Only for a half-open trial, which runs inside the breaker's fire(). */
+  #settleTrial: ((err?: Error) => void) | null = null;
 
   constructor(exchange: Exchange, replica: Replica, pool: VersionPool, options: Dispatcher.DispatchOptions) {
     this.exchange = exchange;
@@ -98,22 +101,36 @@ class Attempt implements Dispatcher.DispatchHandler, BreakerAttempt {
     replica.outstanding++;
   }
 
-  /** The breaker's action: sends the attempt; the returned promise settles with its outcome. */
-  run(): Promise<void> {
-    this.dispatched = true;
+  /** Sends the attempt: straight away while the breaker is closed, as its trial otherwise. */
+  send(): void {
+    const breaker = this.replica.breaker;
+    if (breaker.closed) {
+      this.#dispatch();
+      return;
+    }
+    breaker.fire(() => this.#trial()).catch(ignore);
+  }
+
+  #trial(): Promise<void> {
     const outcome = new Promise<void>((resolve, reject) => {
-      this.settle = (err) => (err === undefined ? resolve() : reject(err));
+      this.#settleTrial = (err) => (err === undefined ? resolve() : reject(err));
     });
-    this.replica.dispatcher.dispatch(this.options, this);
+    this.#dispatch();
     return outcome;
+  }
+
+  #dispatch(): void {
+    this.dispatched = true;
+    this.replica.dispatcher.dispatch(this.options, this);
   }
 
   /** Tells the breaker how the attempt went (once). */
   settleWith(err?: Error): void {
-    const settle = this.settle;
-    if (settle === null) return;
-    this.settle = null;
-    settle(err);
+    if (this.settled) return;
+    this.settled = true;
+    const trial = this.#settleTrial;
+    if (trial !== null) trial(err);
+    else reportOutcome(this.replica.breaker, err);
   }
 
   /** Gives the replica back and records the attempt in its pool's stats (once). */
@@ -222,7 +239,7 @@ export class Exchange {
     });
     this.#current = attempt;
     this.#arm(true);
-    replica.breaker.fire(attempt).catch(ignore);
+    attempt.send();
     if (!attempt.dispatched) {
       // The breaker opened between the pick and now, and refused: nothing was sent.
       attempt.ended = true;
@@ -242,7 +259,8 @@ export class Exchange {
       attempt.discarding = true;
       return true;
     }
-    if (this.#timingAttempt) this.#arm(false);
+    // The attempt answered: its timer now only stands for the deadline (expire() re-arms if needed).
+    this.#timingAttempt = false;
     this.#responded = true;
     const headers = responseHeaders(rawHeaders, attempt.pool.versionText, this.#requestId);
     try {
@@ -281,7 +299,7 @@ export class Exchange {
     const clientSide = isClientSide(err);
     // Every failed attempt counts against its pool, even when the retry saves the request; a
     // client that went away is nobody's failure.
-    const unsettled = attempt.settle !== null;
+    const unsettled = !attempt.settled;
     attempt.settleWith(err);
     if (attempt.end(!clientSide) && unsettled && !clientSide) attempt.pool.noteOutcome(attempt.replica, true);
     if (!this.isCurrent(attempt)) return;
@@ -297,7 +315,13 @@ export class Exchange {
   expire(): void {
     if (this.#finished) return;
     const attempt = this.#current;
-    if (this.#timingAttempt && attempt !== undefined && performance.now() < this.#deadlineAt - 1) {
+    const early = performance.now() < this.#deadlineAt - 1;
+    if (!this.#timingAttempt && early) {
+      // The attempt timer of an answer still streaming: what is left of the deadline.
+      this.#arm(false);
+      return;
+    }
+    if (this.#timingAttempt && attempt !== undefined && early) {
       const timeout = new AttemptTimeoutError(`no response headers within ${attempt.pool.resilience.retry.attemptTimeoutMs} ms`);
       if (attempt.abort !== null) {
         attempt.abort(timeout);

@@ -110,15 +110,22 @@ function isSubdelim(ch: string): boolean {
   return ch !== '' && SUBDELIMS.includes(ch);
 }
 
+/** Characters a path may hold as they are: unreserved, sub-delims, ':', '@' and '/'. */
+const PATH_CHAR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  if (isUnreserved(c) || isSubdelim(ch) || ch === ':' || ch === '@' || ch === '/') PATH_CHAR[c] = 1;
+}
+
 /** end_of_path: index just past the longest valid run of path (or query/fragment) characters. */
 function endOfPath(s: string, from: number, allowQuestionMark: boolean): number {
   let i = from;
-  while (i < s.length) {
+  const n = s.length;
+  while (i < n) {
     const c = s.charCodeAt(i);
-    const ch = s.charAt(i);
-    if (isUnreserved(c) || isSubdelim(ch) || ch === ':' || ch === '@' || ch === '/') i++;
-    else if (ch === '%' && isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2))) i += 3;
-    else if (ch === '?' && allowQuestionMark) i++;
+    if (c < 128 && PATH_CHAR[c] === 1) i++;
+    else if (c === 37 && isHex(s.charCodeAt(i + 1)) && isHex(s.charCodeAt(i + 2))) i += 3;
+    else if (c === 63 && allowQuestionMark) i++;
     else return i;
   }
   return i;
@@ -177,6 +184,14 @@ function authorityOk(authority: string): boolean {
  * libevent rejects the URI, which TF answers with a 400 page.
  */
 export function libeventPathAndQuery(target: string): string | null {
+  // The usual origin-form target ("/v1/..."): no scheme, no authority, so what libevent gives back
+  // is the target itself, provided every character is one it accepts.
+  if (target.charCodeAt(0) === 47 && target.charCodeAt(1) !== 47) {
+    let i = endOfPath(target, 0, false);
+    if (target.charCodeAt(i) === 63) i = endOfPath(target, i + 1, true);
+    if (target.charCodeAt(i) === 35) i = endOfPath(target, i + 1, true);
+    return i === target.length ? target : null;
+  }
   let rest = target;
   let scheme = false;
   const colon = rest.indexOf(':');

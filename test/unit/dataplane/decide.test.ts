@@ -149,3 +149,40 @@ test('rolled back: every unpinned request is stable, rules included; pins still 
   assert.ok(typeof label !== 'string');
   assert.equal(label.pool.version, 2);
 });
+
+test('many header rules: the index finds the same first deciding rule as a scan', () => {
+  // A small deterministic generator: the same cases on every run.
+  let seed = 12345;
+  const rand = (n: number): number => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const names = ['x-a', 'x-b', 'x-c', 'x-d', 'x-e'];
+  const values = ['always', 'never', 'beta', 'beta-2', 'gold', 'other'];
+  for (let round = 0; round < 200; round++) {
+    const headerRules = Array.from({ length: 9 + rand(20) }, () => {
+      const header = names[rand(names.length)]!;
+      const kind = rand(3);
+      if (kind === 0) return { header };
+      if (kind === 1) return { header, equals: values[rand(values.length)]!, to: rand(2) === 0 ? ('canary' as const) : ('stable' as const) };
+      return { header, regex: '^beta', to: rand(2) === 0 ? ('canary' as const) : ('stable' as const) };
+    });
+    const m = model({ percent: 50, headerRules });
+    assert.ok(m.headerIndex !== undefined, 'more than 8 rules are indexed');
+    const headers: Record<string, string> = {};
+    for (const name of names) if (rand(2) === 0) headers[name] = values[rand(values.length)]!;
+    // The reference: the first rule in list order that decides.
+    let expected: 'canary' | 'stable' | undefined;
+    for (const rule of headerRules) {
+      const value = headers[rule.header];
+      if (value === undefined) continue;
+      if ('equals' in rule) expected = value === rule.equals ? rule.to : undefined;
+      else if ('regex' in rule) expected = /^beta/.test(value) ? rule.to : undefined;
+      else expected = value === 'always' ? 'canary' : value === 'never' ? 'stable' : undefined;
+      if (expected !== undefined) break;
+    }
+    const decision = decideUnpinned(m, headers);
+    if (expected === undefined) assert.equal(decision.reason === 'header', false, JSON.stringify({ headerRules, headers }));
+    else assert.equal(decision.pool.version, expected === 'canary' ? 2 : 1, JSON.stringify({ headerRules, headers }));
+  }
+});
