@@ -10,11 +10,14 @@ import type { Duplex } from 'node:stream';
 import type { AdminTokenSpec, GatewayConfig } from './config/load.js';
 import { generateToken } from './controlplane/admin/auth.js';
 import { buildAdminApi, type AdminApi } from './controlplane/admin/server.js';
+import type { Readiness } from './controlplane/admin/ops-routes.js';
+import { createMetrics } from './observability/metrics.js';
 import { CanaryController } from './controlplane/canary-controller.js';
 import { GatewayEvents } from './controlplane/events.js';
 import { HealthChecker } from './controlplane/health.js';
 import { createStore } from './controlplane/store/create.js';
 import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './controlplane/store/types.js';
+import { ReplicaManager } from './controlplane/replicas.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
 import { createRestHandler } from './dataplane/rest-handler.js';
@@ -39,6 +42,7 @@ export interface ListeningAddresses {
 
 export interface Gateway {
   readonly config: GatewayConfig;
+  readonly log: Logger;
   /** The admin tokens in force; when none was configured, one generated operator token. */
   readonly adminTokens: readonly AdminTokenSpec[];
   readonly adminTokenGenerated: boolean;
@@ -51,6 +55,20 @@ export interface Gateway {
   readonly events: GatewayEvents;
   readonly watcher: PolicyWatcher;
   listen(): Promise<ListeningAddresses>;
+  /**
+   * Applies a new configuration's replica lists and version pools (file change, SIGHUP). Other
+   * settings need a restart; what could not be applied is returned (and logged).
+   */
+  reload(next: GatewayConfig): Promise<string[]>;
+  /** Readiness as /readyz reports it. */
+  readiness(): Readiness;
+  /**
+   * Graceful stop (SIGTERM): readiness fails, then after `shutdown.readinessDelayMs` the REST port
+   * stops accepting, requests in flight finish (up to `shutdown.drainTimeoutMs`), then everything
+   * closes.
+   */
+  shutdown(): Promise<void>;
+  /** Immediate stop (tests): connections are cut. */
   close(): Promise<void>;
 }
 
@@ -64,9 +82,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const events = new GatewayEvents();
   const pools = new PoolRegistry(config.models, config.proxy);
   const health = new HealthChecker();
-  for (const model of config.models) {
-    for (const pool of pools.pools(model.name)?.values() ?? []) health.add(pool, model.healthCheck);
-  }
   health.on('change', (change) => {
     const line = { model: change.model, version: change.version, replica: change.replica, from: change.from, detail: change.detail };
     if (change.to === 'down') log.warn(line, 'replica down');
@@ -77,6 +92,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const store = options.store ?? createStore(config.store, log);
   const snapshots = new SnapshotHolder({ models: new Map() });
   const watcher = new PolicyWatcher({ store, pools, holder: snapshots, labels: config.labels, events, log });
+  const replicas = new ReplicaManager({ pools, health, watcher, dns: config.dns, drainTimeoutMs: config.proxy.deadlineMs, log });
+  // Replica addresses first (DNS names resolved): the pools must exist before policies compile.
+  await replicas.apply(config.models);
   const fromConfig = new Map<string, SeedEntry>(config.models.map((m) => [m.name, { ...initialState(m.policy), revision: 1, actor: 'config' }]));
   store.on('available', () => {
     log.info({ store: store.kind }, 'policy store available: resyncing');
@@ -98,7 +116,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       'POLICY STORE UNAVAILABLE AT START: routing with the configuration file\'s initial policies until it is reachable; the stored policies will be adopted then',
     );
   }
-  watcher.start(initial, config.store.resyncIntervalMs);
+  watcher.start(initial, config.store.resyncIntervalMs, initial.length > 0);
   for (const model of config.models) {
     if (snapshots.current.models.has(model.name)) continue;
     // Not stored yet (store down), or stored but not routable here: the file's policy, revision 0,
@@ -130,6 +148,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   }, 1000);
   statsClock.unref();
 
+  const lifecycle = { draining: false };
   const rest = createServer(
     {
       // Slow clients may not hold a connection open longer than a request may take.
@@ -137,19 +156,76 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       headersTimeout: Math.min(config.proxy.deadlineMs, 15_000),
       keepAliveTimeout: 65_000,
     },
-    createRestHandler(snapshots, config.proxy, (err, req) => log.error({ err, method: req.method, url: req.url }, 'request handler failed')),
+    createRestHandler({
+      snapshots,
+      settings: config.proxy,
+      lifecycle,
+      accessLog: config.logging,
+      log,
+      onBug: (err, req) => log.error({ err, method: req.method, url: req.url }, 'request handler failed'),
+    }),
   );
   rest.on('clientError', answerUnparsable);
+
+  let shuttingDown = false;
+  const readiness = (): Readiness => {
+    const checks: Record<string, { ok: boolean; detail: string }> = {
+      configuration: { ok: true, detail: `${config.models.length} models loaded` },
+      shutdown: { ok: !shuttingDown, detail: shuttingDown ? 'shutting down' : 'running' },
+      store: {
+        ok: watcher.synced,
+        detail: watcher.synced ? `in sync with the ${store.kind} store` : 'running on the configuration file: the store has not been reached since start',
+      },
+    };
+    for (const model of snapshots.current.models.values()) {
+      const healthy = model.stable.healthyCount;
+      checks[`model:${model.name}`] = {
+        ok: healthy > 0,
+        detail: `${healthy} of ${model.stable.replicas.length} replicas of stable version ${model.stable.version} healthy`,
+      };
+    }
+    return { ready: Object.values(checks).every((c) => c.ok), checks };
+  };
   const admin = await buildAdminApi({
-    ctx: { store, watcher, snapshots, pools, events, log },
+    ctx: { store, watcher, snapshots, pools, events, log, replicas, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])) },
     tokens: adminTokens,
     corsOrigins: config.adminCorsOrigins,
     version: VERSION,
+    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events }) },
   });
 
+  /** Stops taking requests on the REST port and waits (bounded) for those in flight. */
+  const drain = async (): Promise<void> => {
+    lifecycle.draining = true;
+    const closed = new Promise<void>((resolve) => rest.close(() => resolve()));
+    // Keep-alive connections that fall idle are closed as they do; busy ones finish first.
+    const sweep = setInterval(() => rest.closeIdleConnections(), 50);
+    const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdown.drainTimeoutMs).unref());
+    rest.closeIdleConnections();
+    const outcome = await Promise.race([closed.then(() => 'drained' as const), timeout]);
+    clearInterval(sweep);
+    if (outcome === 'timeout') {
+      log.warn({ drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timeout: cutting the remaining connections');
+      rest.closeAllConnections();
+      await closed;
+    }
+  };
+
   let closing: Promise<void> | undefined;
+  /** Everything but the REST listener, which the caller has closed. */
+  const closeRest = async (): Promise<void> => {
+    clearInterval(statsClock);
+    replicas.stop();
+    controller.stop();
+    watcher.stop();
+    await health.stop();
+    await admin.close();
+    await pools.close();
+    await store.close();
+  };
   return {
     config,
+    log,
     adminTokens,
     adminTokenGenerated,
     rest,
@@ -160,9 +236,32 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     events,
     watcher,
+    readiness,
+    async reload(next) {
+      const refused = await replicas.apply(next.models);
+      const restartOnly = (['rest', 'admin', 'store', 'adminTokens', 'labels', 'proxy', 'logging', 'dns', 'shutdown'] as const).filter(
+        (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
+      );
+      if (restartOnly.length > 0) refused.push(`changed settings that need a restart to apply: ${restartOnly.join(', ')}`);
+      if (refused.length > 0) log.warn({ refused }, 'configuration reloaded, in part');
+      else log.info('configuration reloaded');
+      return refused;
+    },
+    shutdown() {
+      shuttingDown = true;
+      closing ??= (async () => {
+        log.info({ readinessDelayMs: config.shutdown.readinessDelayMs }, 'shutting down: readiness fails now');
+        if (config.shutdown.readinessDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.shutdown.readinessDelayMs));
+        await drain();
+        await closeRest();
+        log.info('shut down');
+      })();
+      return closing;
+    },
     async listen() {
       await health.start();
       controller.start();
+      replicas.start();
       await new Promise<void>((resolve, reject) => {
         rest.once('error', reject);
         rest.listen(config.rest.port, config.rest.host, () => {
@@ -174,18 +273,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       return { rest: rest.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
     },
     close() {
+      shuttingDown = true;
       closing ??= (async () => {
-        clearInterval(statsClock);
-        controller.stop();
-        watcher.stop();
-        await health.stop();
+        lifecycle.draining = true;
         await new Promise<void>((resolve) => {
           rest.close(() => resolve());
           rest.closeAllConnections();
         });
-        await admin.close();
-        await pools.close();
-        await store.close();
+        await closeRest();
       })();
       return closing;
     },

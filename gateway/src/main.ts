@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type GatewayConfig } from './config/load.js';
 import { ENV_VARIABLES } from './config/env.js';
-import { formatConfigError, printStarted, startGateway, waitForSignal } from './run.js';
+import { formatConfigError, printStarted, reloadOnChange, startGateway, waitForSignal } from './run.js';
 import { VERSION } from './version.js';
 
 const HELP = `Usage: canary-gateway [--config FILE]
@@ -67,8 +67,10 @@ async function main(): Promise<number> {
     throw err;
   }
   const gateway = await startGateway(config);
+  // Watching before saying "started": a change made right after that line must not be missed.
+  const stopWatching = reloadOnChange(file, gateway);
   printStarted(gateway);
-  return waitForSignal(gateway);
+  return waitForSignal(gateway, async () => stopWatching());
 }
 
 main().then(

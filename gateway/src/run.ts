@@ -3,7 +3,9 @@
  * Shared by the CLI and the demo.
  */
 import { buildGateway, type Gateway } from './app.js';
-import type { ConfigError, GatewayConfig } from './config/load.js';
+import { watch, type FSWatcher } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { ConfigError, loadConfigFile, type GatewayConfig } from './config/load.js';
 import { createLogger } from './observability/logger.js';
 
 export function formatConfigError(err: ConfigError): string {
@@ -38,7 +40,7 @@ export function waitForSignal(gateway: Gateway, extra: () => Promise<void> = asy
   return new Promise((resolve) => {
     const stop = (signal: string) => {
       process.stdout.write(`canary-gateway: ${signal}, shutting down\n`);
-      void Promise.all([gateway.close(), extra()]).then(
+      void gateway.shutdown().then(extra).then(
         () => resolve(0),
         () => resolve(1),
       );
@@ -48,3 +50,44 @@ export function waitForSignal(gateway: Gateway, extra: () => Promise<void> = asy
   });
 }
 
+
+/**
+ * Reloads the configuration file's replica lists and pools on SIGHUP and when the file changes.
+ * The directory is watched, not the file: Kubernetes updates a mounted ConfigMap by swapping a
+ * symlink (`..data`), which a watch on the file itself would miss. A file with an error is
+ * reported and changes nothing.
+ */
+export function reloadOnChange(file: string, gateway: Gateway): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const reload = (why: string): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      void (async () => {
+        try {
+          const next = loadConfigFile(file);
+          const refused = await gateway.reload(next);
+          gateway.log.info({ why, refused }, 'configuration file applied');
+        } catch (err) {
+          if (err instanceof ConfigError) gateway.log.error({ why, issues: err.issues }, 'configuration file rejected: nothing changed');
+          else gateway.log.error({ why, err }, 'configuration reload failed');
+        }
+      })();
+    }, 200);
+  };
+  const onHup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  const name = basename(file);
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(resolve(file)), (_event, changed) => {
+      if (changed === name || changed === '..data') reload('file changed');
+    });
+  } catch (err) {
+    gateway.log.warn({ file, err: (err as Error).message }, 'cannot watch the configuration file: reload with SIGHUP');
+  }
+  return () => {
+    clearTimeout(timer);
+    process.off('SIGHUP', onHup);
+    watcher?.close();
+  };
+}

@@ -14,6 +14,7 @@ export interface EnvOverrides {
   readonly store?: 'memory' | 'redis';
   readonly redisUrl?: string;
   readonly redisKeyPrefix?: string;
+  readonly accessLog?: 'off' | 'errors' | 'all';
 }
 
 /** Variable name -> what it sets; the README's table is generated from the same list. */
@@ -28,6 +29,7 @@ export const ENV_VARIABLES = {
   GATEWAY_STORE: 'Policy store: memory or redis.',
   REDIS_URL: 'redis://[:password@]host:port[/db]; setting it selects the Redis store.',
   REDIS_KEY_PREFIX: 'Prefix of every Redis key and channel (default canary-gateway:).',
+  ACCESS_LOG: 'Access log lines: off (default), errors or all.',
 } as const;
 
 export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: EnvOverrides } | { ok: false; issues: Issue[] } {
@@ -61,6 +63,10 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     issues.push({ path: 'REDIS_URL', message: 'must start with redis:// or rediss://' });
   }
+  const accessLog = text('ACCESS_LOG');
+  if (accessLog !== undefined && accessLog !== 'off' && accessLog !== 'errors' && accessLog !== 'all') {
+    issues.push({ path: 'ACCESS_LOG', message: `must be off, errors or all, got "${accessLog}"` });
+  }
   const value: EnvOverrides = {
     restHost: text('GATEWAY_REST_HOST'),
     restPort: port('GATEWAY_REST_PORT'),
@@ -71,6 +77,7 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     store: storeName === 'memory' || storeName === 'redis' ? storeName : undefined,
     redisUrl,
     redisKeyPrefix: text('REDIS_KEY_PREFIX'),
+    accessLog: accessLog === 'off' || accessLog === 'errors' || accessLog === 'all' ? accessLog : undefined,
   };
   return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
 }

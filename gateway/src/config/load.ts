@@ -90,6 +90,21 @@ export type StoreSettings =
       readonly commandTimeoutMs: number;
     } & StoreCommon);
 
+export interface DnsSettings {
+  readonly servers: readonly string[];
+  readonly refreshMs: number;
+}
+
+export interface ShutdownSettings {
+  readonly readinessDelayMs: number;
+  readonly drainTimeoutMs: number;
+}
+
+export interface AccessLogSettings {
+  readonly access: 'off' | 'errors' | 'all';
+  readonly sampleRate: number;
+}
+
 export interface GatewayConfig {
   readonly rest: { readonly host: string; readonly port: number };
   readonly admin: { readonly host: string; readonly port: number };
@@ -100,6 +115,9 @@ export interface GatewayConfig {
   readonly store: StoreSettings;
   readonly labels: { readonly stable: string; readonly canary: string };
   readonly proxy: ProxySettings;
+  readonly shutdown: ShutdownSettings;
+  readonly logging: AccessLogSettings;
+  readonly dns: DnsSettings;
   readonly models: readonly ModelSpec[];
 }
 
@@ -178,6 +196,9 @@ export function resolveConfig(document: unknown, source: string, environment: No
     store,
     labels,
     proxy: { ...DEFAULT_PROXY, ...stripUndefined(document.proxy ?? {}) },
+    shutdown: { readinessDelayMs: 0, drainTimeoutMs: 30_000, ...stripUndefined(document.shutdown ?? {}) },
+    logging: { access: env.accessLog ?? document.logging?.access ?? 'off', sampleRate: document.logging?.sampleRate ?? 1 },
+    dns: { servers: document.dns?.servers ?? [], refreshMs: document.dns?.refreshMs ?? 10_000 },
     models,
   };
 }

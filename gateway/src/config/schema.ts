@@ -190,6 +190,42 @@ export const GatewayConfigSchema = Type.Object(
     ),
     healthCheck: Type.Optional(HealthCheck),
     resilience: Type.Optional(Resilience),
+    dns: Type.Optional(
+      Type.Object(
+        {
+          servers: Type.Optional(
+            Type.Array(Type.String({ pattern: '^[0-9A-Fa-f.:\\[\\]]+$', maxLength: 60 }), {
+              maxItems: 10,
+              description: 'DNS servers ("10.0.0.2", "10.0.0.2:5353", "[::1]:53") for replica host names; default: the system resolver.',
+            }),
+          ),
+          refreshMs: Type.Optional(Millis(100, 3_600_000, 'How often replica host names are resolved again.')),
+        },
+        { additionalProperties: false, description: 'A replica URL naming a host (http) stands for one replica per address of that host.' },
+      ),
+    ),
+    shutdown: Type.Optional(
+      Type.Object(
+        {
+          readinessDelayMs: Type.Optional(Millis(0, 600_000, 'On SIGTERM, /readyz fails this long before the listeners close, so load balancers stop sending first.')),
+          drainTimeoutMs: Type.Optional(Millis(0, 3_600_000, 'Longest wait for in-flight requests to finish before the remaining connections are cut.')),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    logging: Type.Optional(
+      Type.Object(
+        {
+          access: Type.Optional(
+            Type.Union([Type.Literal('off'), Type.Literal('errors'), Type.Literal('all')], {
+              description: 'Access log lines: none, only requests that ended in a 5xx or failed, or every request (sampled by sampleRate).',
+            }),
+          ),
+          sampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Share of requests logged when access is all.' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     models: Type.Record(Type.String({ pattern: MODEL_NAME_PATTERN }), ModelConfig, {
       minProperties: 1,
       additionalProperties: false,

@@ -28,34 +28,48 @@ interface Target {
   failStreak: number;
   everUp: boolean;
   timer: NodeJS.Timeout | undefined;
+  removed: boolean;
 }
 
 export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
-  readonly #targets: Target[] = [];
+  readonly #targets = new Map<Replica, Target>();
   readonly #agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, pipelining: 1 });
+  #started = false;
   #stopped = false;
 
-  add(pool: VersionPool, settings: HealthCheckSettings): void {
-    for (const replica of pool.replicas) {
-      this.#targets.push({ pool, replica, settings, okStreak: 0, failStreak: 0, everUp: false, timer: undefined });
-    }
+  /** Starts checking a replica of `pool` (at once, if the checker is running). */
+  add(pool: VersionPool, replica: Replica, settings: HealthCheckSettings): Promise<void> {
+    if (this.#targets.has(replica)) return Promise.resolve();
+    const target: Target = { pool, replica, settings, okStreak: 0, failStreak: 0, everUp: false, timer: undefined, removed: false };
+    this.#targets.set(replica, target);
+    return this.#started ? this.#check(target) : Promise.resolve();
+  }
+
+  /** Stops checking a replica that left its pool. */
+  remove(replica: Replica): void {
+    const target = this.#targets.get(replica);
+    if (target === undefined) return;
+    target.removed = true;
+    clearTimeout(target.timer);
+    this.#targets.delete(replica);
   }
 
   /** Runs the first check of every replica and resolves when all have answered or timed out. */
   async start(): Promise<void> {
-    await Promise.all(this.#targets.map((t) => this.#check(t)));
+    this.#started = true;
+    await Promise.all([...this.#targets.values()].map((t) => this.#check(t)));
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const t of this.#targets) clearTimeout(t.timer);
+    for (const t of this.#targets.values()) clearTimeout(t.timer);
     await this.#agent.close();
   }
 
   async #check(target: Target): Promise<void> {
-    if (this.#stopped) return;
+    if (this.#stopped || target.removed) return;
     const { ok, detail } = await probe(this.#agent, target);
-    if (this.#stopped) return;
+    if (this.#stopped || target.removed) return;
     this.#record(target, ok, detail);
     const { intervalMs } = target.settings;
     // A little jitter so replicas added together are not all checked in the same millisecond.

@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { validatePolicy } from '../policy/validate.js';
 import { controlOf, type StoredPolicy } from '../policy/stored.js';
 import type { PoolRegistry } from '../dataplane/pool-registry.js';
-import { compileModel, type SnapshotHolder } from '../dataplane/snapshot.js';
+import { compileModel, type CompiledModel, type SnapshotHolder } from '../dataplane/snapshot.js';
 import type { GatewayEvents } from './events.js';
 import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './store/types.js';
 
@@ -28,6 +28,7 @@ export class PolicyWatcher {
   readonly #models: readonly string[];
   #timer: NodeJS.Timeout | undefined;
   #resyncing: Promise<void> | undefined;
+  #synced = false;
   readonly #onChange = (stored: StoredPolicy): void => void this.apply(stored, 'message');
   readonly #onAvailable = (): void => void this.resync();
 
@@ -48,9 +49,18 @@ export class PolicyWatcher {
     this.#models = [...options.pools.models()].map(([name]) => name);
   }
 
+  /**
+   * Whether this gateway has taken the store's policies at least once: false while it runs on its
+   * configuration's policies because the store was unreachable at start (readiness says so).
+   */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
   /** Applies `initial`, then follows the store: change events, reconnections and a periodic resync. */
-  start(initial: readonly StoredPolicy[], resyncIntervalMs: number): void {
+  start(initial: readonly StoredPolicy[], resyncIntervalMs: number, fromStore: boolean): void {
     for (const stored of initial) this.apply(stored, 'resync');
+    this.#synced = fromStore;
     this.#store.on('change', this.#onChange);
     this.#store.on('available', this.#onAvailable);
     this.#timer = setInterval(() => void this.resync(), resyncIntervalMs);
@@ -69,6 +79,7 @@ export class PolicyWatcher {
       try {
         const stored = await this.#store.load(this.#models);
         for (const s of stored) this.apply(s, 'resync');
+        this.#synced = true;
       } catch (err) {
         if (err instanceof StoreUnavailableError) this.#log.debug({ err: err.message }, 'resync skipped: store unavailable');
         else this.#log.error({ err }, 'resync failed');
@@ -94,6 +105,21 @@ export class PolicyWatcher {
       });
     }
     return out;
+  }
+
+  /** The compiled model in force, if any. */
+  compiled(model: string): CompiledModel | undefined {
+    return this.#holder.current.models.get(model);
+  }
+
+  /** Compiles every model again with the pools as they are now (a pool was added or removed). */
+  recompile(): void {
+    const models = new Map(this.#holder.current.models);
+    for (const [name, model] of models) {
+      const pools = this.#pools.pools(name);
+      if (pools !== undefined) models.set(name, compileModel(model.stored, pools, this.#labels));
+    }
+    this.#holder.swap({ models });
   }
 
   /** Returns false when the policy was refused (and the previous one kept) or was not newer. */

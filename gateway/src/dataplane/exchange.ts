@@ -32,6 +32,7 @@ import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
 import type { Replica } from './replica.js';
 import { BodyTooLargeError } from './request-body.js';
+import type { FailureKind } from './stats.js';
 import type { CompiledModel, Decision } from './snapshot.js';
 
 /** Errors that mean the replica could not be reached or dropped the connection before answering. */
@@ -53,6 +54,29 @@ const CONNECTION_FAILURES = new Set([
 
 function codeOf(err: unknown): string {
   return (err as { code?: string }).code ?? '';
+}
+
+/** For /metrics: how an attempt failed. */
+function failureKind(err: Error): FailureKind | undefined {
+  switch (codeOf(err)) {
+    case 'ECONNREFUSED':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'connect';
+    case 'GW_ATTEMPT_TIMEOUT':
+    case 'GW_DEADLINE':
+    case 'ETIMEDOUT':
+      return 'timeout';
+    case 'GW_BREAKER_OPEN':
+      return 'breaker';
+    case 'GW_CLIENT_GONE':
+      return undefined;
+    default:
+      return 'reset';
+  }
 }
 
 type Body = Buffer | Readable | null;
@@ -180,7 +204,10 @@ export class Exchange {
   #pool: VersionPool;
   #current: Attempt | undefined;
   #attempts = 0;
+  #startedAt = 0;
   #deadlineAt = 0;
+  /** The status line sent to the client (0 before). */
+  #sentStatus = 0;
   #timer: NodeJS.Timeout | undefined;
   /** The timer watches the attempt's time to first byte (else only the deadline). */
   #timingAttempt = false;
@@ -205,7 +232,8 @@ export class Exchange {
   start(body: Body, bodyLength: number | undefined): void {
     this.#body = body;
     this.#headers = upstreamHeaders(this.#req, this.#requestId, bodyLength);
-    this.#deadlineAt = performance.now() + this.#settings.deadlineMs;
+    this.#startedAt = performance.now();
+    this.#deadlineAt = this.#startedAt + this.#settings.deadlineMs;
     this.#res.once('close', () => {
       if (!this.#finished) this.#fail(new ClientGoneError('client closed the connection'));
     });
@@ -216,7 +244,7 @@ export class Exchange {
       replica = this.#pool.pick();
     }
     if (replica === undefined) {
-      this.#finish();
+      this.#finish(503);
       this.#pool.stats.record(0, true);
       replyError(this.#res, 503, noReplicaMessage(this.#pool), this.#requestId);
       return;
@@ -244,6 +272,7 @@ export class Exchange {
       // The breaker opened between the pick and now, and refused: nothing was sent.
       attempt.ended = true;
       replica.outstanding--;
+      pool.stats.failuresByKind.breaker++;
       this.#attemptFailed(new BreakerOpenError('breaker open'));
     }
   }
@@ -254,6 +283,7 @@ export class Exchange {
     const failed = statusCode >= 500;
     attempt.settleWith(statusCode >= 400 ? new UpstreamStatusError(statusCode) : undefined);
     attempt.pool.noteOutcome(attempt.replica, failed);
+    if (failed) attempt.pool.stats.failuresByKind.status++;
     if (failed && this.#planRetry(false)) {
       // Read the error body to keep the connection, but the client never sees it.
       attempt.discarding = true;
@@ -262,6 +292,8 @@ export class Exchange {
     // The attempt answered: its timer now only stands for the deadline (expire() re-arms if needed).
     this.#timingAttempt = false;
     this.#responded = true;
+    this.#sentStatus = statusCode;
+    (this.#res as ServedResponse)[SERVED_VERSION] = attempt.pool.versionText;
     const headers = responseHeaders(rawHeaders, attempt.pool.versionText, this.#requestId);
     try {
       // The replica's own reason phrase: libevent's table differs from Node's (429 "Client Error").
@@ -291,7 +323,7 @@ export class Exchange {
       this.#retry();
       return;
     }
-    this.#finish();
+    this.#finish(attempt.status);
     this.#res.end();
   }
 
@@ -301,7 +333,11 @@ export class Exchange {
     // client that went away is nobody's failure.
     const unsettled = !attempt.settled;
     attempt.settleWith(err);
-    if (attempt.end(!clientSide) && unsettled && !clientSide) attempt.pool.noteOutcome(attempt.replica, true);
+    if (attempt.end(!clientSide) && unsettled && !clientSide) {
+      attempt.pool.noteOutcome(attempt.replica, true);
+      const kind = failureKind(err);
+      if (kind !== undefined) attempt.pool.stats.failuresByKind[kind]++;
+    }
     if (!this.isCurrent(attempt)) return;
     if (attempt.discarding) {
       // The 5xx being dropped broke off: the planned retry still stands.
@@ -384,23 +420,31 @@ export class Exchange {
 
   #fail(err: Error): void {
     if (this.#finished) return;
-    this.#finish();
     this.#current?.abort?.(err);
-    if (err instanceof ClientGoneError) return;
+    if (err instanceof ClientGoneError) {
+      // nginx's word for it: the client closed the request.
+      this.#finish(499);
+      return;
+    }
     if (this.#responded) {
       // The status line is gone already: cut the connection so the client sees a broken response,
       // never a complete-looking truncated one.
+      this.#finish(this.#sentStatus);
       this.#res.destroy(err);
       return;
     }
     const pool = this.#pool;
     if (err instanceof DeadlineError) {
+      this.#finish(504);
       replyError(this.#res, 504, `Deadline exceeded: no answer from the model server within ${this.#settings.deadlineMs} ms`, this.#requestId);
     } else if (err instanceof BodyTooLargeError) {
+      this.#finish(413);
       replyError(this.#res, 413, tooLargeMessage(err.limit), this.#requestId, true);
     } else if (CONNECTION_FAILURES.has(codeOf(err))) {
+      this.#finish(503);
       replyError(this.#res, 503, `${noReplicaMessage(pool)} (${codeOf(err)})`, this.#requestId);
     } else {
+      this.#finish(502);
       replyError(this.#res, 502, `Invalid answer from a replica of model ${pool.model} version ${pool.versionText}`, this.#requestId);
     }
   }
@@ -415,11 +459,17 @@ export class Exchange {
     this.#timer = setTimeout(onTimer, Math.max(0, at - now), this);
   }
 
-  #finish(): void {
+  /** Ends the exchange; `status` is what the client got (for the pool's response counts). */
+  #finish(status: number): void {
     this.#finished = true;
     clearTimeout(this.#timer);
+    this.#pool.stats.recordResponse(status, performance.now() - this.#startedAt);
   }
 }
+
+/** The version that answered, kept on the response for the access log (headers given as an array are not readable back). */
+export const SERVED_VERSION = Symbol('served-version');
+export type ServedResponse = ServerResponse & { [SERVED_VERSION]?: string };
 
 function onTimer(exchange: Exchange): void {
   exchange.expire();

@@ -1,32 +1,40 @@
 /**
- * Builds the long-lived part of the data plane from the configuration: one Replica (with its
- * connection pool and breaker) per replica URL and one VersionPool per model version. Policies
- * change often; these change only with the replica lists.
+ * The long-lived part of the data plane: one VersionPool per model version, holding Replicas
+ * (each with its connection pool and breaker). Policies change often; these change only when
+ * replicas come and go (configuration reload, DNS, the admin API), through `sync`, which keeps the
+ * Replica objects of addresses that stay, so their connections, health and breakers carry over.
  */
 import { EventEmitter } from 'node:events';
-import type { ModelSpec, ProxySettings } from '../config/load.js';
+import type { ModelSpec, ProxySettings, ResilienceSettings } from '../config/load.js';
 import { VersionPool, type PoolObserver } from './pool.js';
-import { Replica } from './replica.js';
+import { Replica, type ReplicaOptions } from './replica.js';
+
+export interface PoolChange {
+  readonly pool: VersionPool;
+  readonly added: readonly Replica[];
+  readonly removed: readonly Replica[];
+}
 
 export class PoolRegistry {
-  readonly #models = new Map<string, ReadonlyMap<number, VersionPool>>();
+  readonly #models = new Map<string, Map<number, VersionPool>>();
+  readonly #resilience = new Map<string, ResilienceSettings>();
+  readonly #options: ReplicaOptions;
+  #observer: PoolObserver | undefined;
   /** Rotates every breaker's statistics bucket; the gateway's one-second clock emits `rotate`. */
   readonly rotate = new EventEmitter();
 
+  /** Pools start empty: the replica manager fills them once it has resolved their addresses. */
   constructor(models: readonly ModelSpec[], settings: ProxySettings) {
     this.rotate.setMaxListeners(0);
-    const options = {
+    this.#options = {
       connections: settings.connectionsPerReplica,
       keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
       connectTimeoutMs: settings.connectTimeoutMs,
     };
     for (const model of models) {
-      const pools = new Map<number, VersionPool>();
-      for (const spec of model.pools) {
-        const replicas = spec.replicas.map((url) => new Replica(url, options, model.resilience.breaker, this.rotate));
-        pools.set(spec.version, new VersionPool(model.name, spec.version, replicas, model.resilience));
-      }
-      this.#models.set(model.name, pools);
+      this.#resilience.set(model.name, model.resilience);
+      this.#models.set(model.name, new Map());
+      for (const spec of model.pools) this.ensurePool(model.name, spec.version);
     }
   }
 
@@ -46,7 +54,47 @@ export class PoolRegistry {
     return new Set(this.#models.get(model)?.keys() ?? []);
   }
 
+  /** The pool of a version, created empty if there is none yet. */
+  ensurePool(model: string, version: number): VersionPool {
+    const pools = this.#models.get(model);
+    const resilience = this.#resilience.get(model);
+    if (pools === undefined || resilience === undefined) throw new Error(`unknown model ${model}`);
+    let pool = pools.get(version);
+    if (pool === undefined) {
+      pool = new VersionPool(model, version, [], resilience);
+      pool.observer = this.#observer;
+      pools.set(version, pool);
+    }
+    return pool;
+  }
+
+  /** Forgets an (emptied) pool. */
+  removePool(model: string, version: number): void {
+    this.#models.get(model)?.delete(version);
+  }
+
+  /**
+   * Makes a pool's replicas exactly `origins`: the Replicas of origins that stay are kept, new
+   * ones are created (no traffic before their first good health check), the others leave the pool.
+   */
+  sync(pool: VersionPool, origins: readonly string[]): PoolChange {
+    const current = new Map(pool.replicas.map((r) => [r.origin, r]));
+    const wanted = new Set(origins);
+    const added: Replica[] = [];
+    const next = origins.map((origin) => {
+      const existing = current.get(origin);
+      if (existing !== undefined) return existing;
+      const replica = new Replica(origin, this.#options, pool.resilience.breaker, this.rotate);
+      added.push(replica);
+      return replica;
+    });
+    const removed = pool.replicas.filter((r) => !wanted.has(r.origin));
+    if (added.length > 0 || removed.length > 0) pool.setReplicas(next);
+    return { pool, added, removed };
+  }
+
   observe(observer: PoolObserver): void {
+    this.#observer = observer;
     for (const pool of this.allPools()) pool.observer = observer;
   }
 

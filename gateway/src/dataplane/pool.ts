@@ -21,7 +21,6 @@ export class VersionPool {
   readonly model: string;
   readonly version: number;
   readonly versionText: string;
-  readonly replicas: readonly Replica[];
   readonly resilience: ResilienceSettings;
   /** Upstream paths per operation, built once: the replica is always asked for this exact version. */
   readonly paths: Readonly<Record<TfOperation, string>>;
@@ -30,6 +29,8 @@ export class VersionPool {
   /** Set by the drain monitor while this pool's error rate is too high to send it traffic. */
   draining = false;
   observer: PoolObserver | undefined;
+  /** Replaced whole when replicas come and go (never edited in place: readers may hold the old one). */
+  #replicas: readonly Replica[] = [];
   #up: Replica[] = [];
   #healthy = 0;
 
@@ -37,7 +38,6 @@ export class VersionPool {
     this.model = model;
     this.version = version;
     this.versionText = String(version);
-    this.replicas = replicas;
     this.resilience = resilience;
     const base = `/v1/models/${encodeURIComponent(model)}/versions/${this.versionText}`;
     this.paths = {
@@ -47,16 +47,33 @@ export class VersionPool {
       classify: base + operationSuffix('classify'),
       regress: base + operationSuffix('regress'),
     };
-    for (const replica of replicas) {
-      const changed = (): void => {
-        this.refresh();
-        this.observer?.(this, replica, { kind: 'breaker', state: breakerState(replica.breaker) });
-      };
-      replica.breaker.on('open', changed);
-      replica.breaker.on('halfOpen', changed);
-      replica.breaker.on('close', changed);
-    }
+    this.setReplicas(replicas);
+  }
+
+  get replicas(): readonly Replica[] {
+    return this.#replicas;
+  }
+
+  /**
+   * The pool's replicas from now on. New ones take traffic once their health check passes; ones
+   * left out get no new request (their owner drains and closes them).
+   */
+  setReplicas(next: readonly Replica[]): void {
+    const known = new Set(this.#replicas);
+    for (const replica of next) if (!known.has(replica)) this.#watch(replica);
+    this.#replicas = next;
     this.refresh();
+  }
+
+  #watch(replica: Replica): void {
+    const changed = (): void => {
+      if (!this.#replicas.includes(replica)) return;
+      this.refresh();
+      this.observer?.(this, replica, { kind: 'breaker', state: breakerState(replica.breaker) });
+    };
+    replica.breaker.on('open', changed);
+    replica.breaker.on('halfOpen', changed);
+    replica.breaker.on('close', changed);
   }
 
   /** Replicas whose health check passes (breakers and ejection aside). */
@@ -81,8 +98,8 @@ export class VersionPool {
 
   /** Called after a replica's health, breaker or ejection changed. */
   refresh(): void {
-    this.#up = this.replicas.filter((r) => r.available);
-    this.#healthy = this.replicas.reduce((n, r) => (r.health === 'up' ? n + 1 : n), 0);
+    this.#up = this.#replicas.filter((r) => r.available);
+    this.#healthy = this.#replicas.reduce((n, r) => (r.health === 'up' ? n + 1 : n), 0);
   }
 
   /**
@@ -118,12 +135,13 @@ export class VersionPool {
     }
     const settings = this.resilience.ejection;
     if (++replica.consecutiveFailures < settings.consecutiveFailures || replica.ejectedUntil !== 0) return;
-    const ejected = this.replicas.reduce((k, r) => (r.ejectedUntil !== 0 ? k + 1 : k), 0);
-    if (ejected + 1 > Math.floor((this.replicas.length * settings.maxEjectedPercent) / 100)) return;
+    const ejected = this.#replicas.reduce((k, r) => (r.ejectedUntil !== 0 ? k + 1 : k), 0);
+    if (ejected + 1 > Math.floor((this.#replicas.length * settings.maxEjectedPercent) / 100)) return;
     const now = Date.now();
     // A replica that has behaved for as long as the longest ejection starts its count over.
     if (replica.ejections > 0 && now - replica.lastEjectionEnded > settings.maxMs) replica.ejections = 0;
     replica.ejections++;
+    replica.ejectionsTotal++;
     const duration = Math.min(settings.baseMs * replica.ejections, settings.maxMs);
     replica.ejectedUntil = now + duration;
     replica.consecutiveFailures = 0;

@@ -32,6 +32,8 @@ export class Replica {
   ejectedUntil = 0;
   /** Ejections so far; the next one lasts this many times the base. */
   ejections = 0;
+  /** Every ejection since start (for /metrics; `ejections` starts over after a quiet spell). */
+  ejectionsTotal = 0;
   lastEjectionEnded = 0;
   ejectionTimer: NodeJS.Timeout | undefined;
 

@@ -5,7 +5,8 @@
  * model up (bad JSON to an unknown model is a 400, not a 404).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ProxySettings } from '../config/load.js';
+import type { AccessLogSettings, ProxySettings } from '../config/load.js';
+import type { Logger } from 'pino';
 import {
   noSuchVersion,
   noVersionsOfModel,
@@ -17,7 +18,7 @@ import { checkRequestJson, inflateTfBody } from '../tfserving/json-body.js';
 import { ALLOWED_METHODS, libeventPathAndQuery } from '../tfserving/libevent.js';
 import { isV1Path, parseTfPath, type TfTarget } from '../tfserving/path.js';
 import { decide, decideUnpinned } from './decide.js';
-import { Exchange, tooLargeMessage } from './exchange.js';
+import { Exchange, SERVED_VERSION, tooLargeMessage, type ServedResponse } from './exchange.js';
 import { replyEmpty, replyError, replyPage } from './local-reply.js';
 import { readBody, type BodyOutcome } from './request-body.js';
 import { RequestIds } from './request-id.js';
@@ -32,12 +33,20 @@ interface LocalError {
 
 const ORIGIN_RE = /https?:\/\//;
 
-export function createRestHandler(
-  snapshots: SnapshotHolder,
-  settings: ProxySettings,
-  onBug: (err: unknown, req: IncomingMessage) => void,
-): RestHandler {
+export interface RestHandlerOptions {
+  readonly snapshots: SnapshotHolder;
+  readonly settings: ProxySettings;
+  /** Set during a graceful shutdown: every answer then closes its connection. */
+  readonly lifecycle: { readonly draining: boolean };
+  readonly accessLog: AccessLogSettings;
+  readonly log: Logger;
+  readonly onBug: (err: unknown, req: IncomingMessage) => void;
+}
+
+export function createRestHandler(options: RestHandlerOptions): RestHandler {
+  const { snapshots, settings, lifecycle, onBug } = options;
   const ids = new RequestIds();
+  const access = accessLogger(options.accessLog, options.log);
 
   return function guarded(req, res) {
     try {
@@ -51,6 +60,9 @@ export function createRestHandler(
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const requestId = ids.from(req.headers['x-request-id']);
+    // Draining: the client reconnects, and its next request goes to another instance.
+    if (lifecycle.draining) res.shouldKeepAlive = false;
+    if (access !== undefined) access(req, res, requestId);
     const method = req.method ?? 'GET';
     // What libevent does before TF Serving's code sees the request: method filter, strict URI parse.
     if (!ALLOWED_METHODS.has(method)) {
@@ -180,4 +192,37 @@ function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome, requestId: 
   } else {
     res.destroy();
   }
+}
+
+/**
+ * Access log lines, off by default (a line per request is a cost on the hot path). `errors` logs
+ * requests that ended in a 5xx or were cut; `all` logs a `sampleRate` share of them. Every line
+ * carries the request id, as the replicas see it.
+ */
+function accessLogger(
+  settings: AccessLogSettings,
+  log: Logger,
+): ((req: IncomingMessage, res: ServerResponse, requestId: string) => void) | undefined {
+  if (settings.access === 'off') return undefined;
+  const errorsOnly = settings.access === 'errors';
+  return (req, res, requestId) => {
+    if (!errorsOnly && settings.sampleRate < 1 && Math.random() >= settings.sampleRate) return;
+    const started = performance.now();
+    res.once('close', () => {
+      const status = res.headersSent ? res.statusCode : 0;
+      if (errorsOnly && status < 500 && res.writableFinished) return;
+      const version = (res as ServedResponse)[SERVED_VERSION];
+      const line = {
+        requestId,
+        method: req.method,
+        url: req.url,
+        status,
+        version,
+        ms: Math.round((performance.now() - started) * 100) / 100,
+        complete: res.writableFinished,
+      };
+      if (status >= 500 || !res.writableFinished) log.warn(line, 'request');
+      else log.info(line, 'request');
+    });
+  };
 }

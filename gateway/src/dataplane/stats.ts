@@ -17,6 +17,15 @@ export function latencyBucket(micros: number): number {
   return LINEAR + (exponent - 4) * 8 + ((us >>> (exponent - 3)) & 7);
 }
 
+/** Upper bound of a bucket, in milliseconds. */
+export function bucketUpperMs(bucket: number): number {
+  if (bucket < LINEAR) return (bucket + 1) / 1000;
+  const exponent = ((bucket - LINEAR) >> 3) + 4;
+  const sub = (bucket - LINEAR) & 7;
+  const width = 2 ** (exponent - 3);
+  return ((8 + sub + 1) * width) / 1000;
+}
+
 /** Middle of a bucket, in milliseconds. */
 export function bucketMidMs(bucket: number): number {
   if (bucket < LINEAR) return bucket / 1000;
@@ -25,6 +34,9 @@ export function bucketMidMs(bucket: number): number {
   const width = 2 ** (exponent - 3);
   return ((8 + sub) * width + width / 2) / 1000;
 }
+
+/** How an attempt at a replica failed. */
+export type FailureKind = 'connect' | 'reset' | 'timeout' | 'status' | 'breaker';
 
 export interface WindowStats {
   /** Seconds covered (complete seconds, plus the current one when asked). */
@@ -56,6 +68,14 @@ export class PoolStats {
   #filled = 0;
   totalRequests = 0;
   totalErrors = 0;
+  // Since start, for /metrics: what clients got from this pool, and how each attempt failed.
+  /** Responses by status class: index 1..5 for 1xx..5xx. */
+  readonly responses = new Float64Array(6);
+  /** Client-visible durations: cumulative counts in the same buckets, and their sum in seconds. */
+  readonly durations = new Float64Array(LATENCY_BUCKETS);
+  durationSumSeconds = 0;
+  readonly failuresByKind: Record<FailureKind, number> = { connect: 0, reset: 0, timeout: 0, status: 0, breaker: 0 };
+  retriesTotal = 0;
 
   constructor(windowSeconds = 60) {
     this.#capacity = windowSeconds + 1;
@@ -84,6 +104,14 @@ export class PoolStats {
 
   recordRetry(): void {
     this.#retries[this.#head]!++;
+    this.retriesTotal++;
+  }
+
+  /** What a client got from this pool, and how long the whole request took. */
+  recordResponse(status: number, durationMs: number): void {
+    this.responses[(status / 100) | 0]!++;
+    this.durations[latencyBucket(durationMs * 1000)]!++;
+    this.durationSumSeconds += durationMs / 1000;
   }
 
   /**

@@ -35,6 +35,7 @@ test('GET /api/openapi.json: every route, with request and response schemas', as
     'PUT /api/models/{model}/percent',
     'PUT /api/models/{model}/plan',
     'PUT /api/models/{model}/policy',
+    'PUT /api/models/{model}/pools/{version}/replicas',
     'PUT /api/models/{model}/rules',
   ]);
   const put = doc.paths['/api/models/{model}/policy']!['put']!;

@@ -5,6 +5,8 @@ import type { SnapshotHolder } from '../../dataplane/snapshot.js';
 import type { GatewayEvents } from '../events.js';
 import type { PolicyStore } from '../store/types.js';
 import type { PolicyWatcher } from '../watcher.js';
+import type { ReplicaManager } from '../replicas.js';
+import type { HealthCheckSettings } from '../../config/load.js';
 
 export interface AdminContext {
   readonly store: PolicyStore;
@@ -13,4 +15,7 @@ export interface AdminContext {
   readonly pools: PoolRegistry;
   readonly events: GatewayEvents;
   readonly log: Logger;
+  readonly replicas: ReplicaManager;
+  /** Each model's health check settings, for pools created through the API. */
+  readonly healthChecks: ReadonlyMap<string, HealthCheckSettings>;
 }

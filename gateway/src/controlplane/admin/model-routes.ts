@@ -9,7 +9,11 @@ import { CookieRule, HeaderRule, Policy, StickyKey } from '../../policy/schema.j
 import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules } from '../changes.js';
 import { RolloutPlan } from '../../policy/schema.js';
 import type { AdminContext } from './context.js';
-import { ErrorBody, unknownModel } from './errors.js';
+import { AdminError, ErrorBody, unknownModel } from './errors.js';
+import { DEFAULT_HEALTH_CHECK, replicaOrigin } from '../../config/load.js';
+import { ReplicaUrl, VERSION_KEY_PATTERN } from '../../config/schema.js';
+import { ReplicaChangeError } from '../replicas.js';
+import type { Issue } from '../../validation.js';
 import { mutate } from './mutate.js';
 import { ModelList, ModelView, modelView } from './views.js';
 import { identityOf } from './auth.js';
@@ -158,6 +162,44 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'rollout', ifMatch: ifMatchOf(request.headers) }, (current) =>
         setPlan(current, request.body.plan, request.body.note),
       );
+      return view(model);
+    },
+  );
+
+  app.put(
+    '/api/models/:model/pools/:version/replicas',
+    {
+      config: write,
+      schema: {
+        summary: "Replace a version pool's replicas on this gateway (the pool is created for a new version)",
+        description:
+          'Applies to the gateway called only: for every instance, change the configuration file (reloaded on change or SIGHUP) or use DNS names. New replicas take traffic after their first good health check; removed ones finish their requests first.',
+        tags: ['replicas'],
+        params: Type.Object({ model: Type.String({ maxLength: 256 }), version: Type.String({ pattern: VERSION_KEY_PATTERN }) }),
+        body: Type.Object({ replicas: Type.Array(ReplicaUrl, { maxItems: 10_000 }) }, { additionalProperties: false }),
+        response: { 200: ModelView, ...errors },
+      },
+    },
+    async (request) => {
+      const { model } = request.params;
+      const version = Number(request.params.version);
+      if (ctx.snapshots.current.models.get(model) === undefined) throw unknownModel(model);
+      const issues: Issue[] = [];
+      const origins: string[] = [];
+      request.body.replicas.forEach((raw, i) => {
+        const origin = replicaOrigin(raw);
+        if (typeof origin !== 'string') issues.push({ path: `/replicas/${i}`, message: origin.error });
+        else if (origins.includes(origin)) issues.push({ path: `/replicas/${i}`, message: `repeats ${origin}` });
+        else origins.push(origin);
+      });
+      if (issues.length > 0) throw new AdminError(400, 'invalid replicas', issues);
+      try {
+        await ctx.replicas.setReplicas(model, version, origins, ctx.healthChecks.get(model) ?? DEFAULT_HEALTH_CHECK);
+      } catch (err) {
+        if (err instanceof ReplicaChangeError) throw new AdminError(409, err.message, [{ path: '/replicas', message: 'must not be empty for a version the policy uses' }]);
+        throw err;
+      }
+      request.log.info({ model, version, replicas: origins, by: identityOf(request).name }, 'pool replicas set through the admin API');
       return view(model);
     },
   );

@@ -15,10 +15,12 @@ import { identityOf, TokenRegistry } from './auth.js';
 import type { AdminContext } from './context.js';
 import { AdminError, ErrorBody } from './errors.js';
 import { modelRoutes } from './model-routes.js';
+import { opsRoutes, type OpsOptions } from './ops-routes.js';
 import { streamRoutes } from './stream.js';
 import { adminUi } from './ui.js';
 
 export interface AdminOptions {
+  readonly ops: OpsOptions;
   readonly ctx: AdminContext;
   readonly tokens: readonly AdminTokenSpec[];
   /** Browser origins allowed by CORS; empty: CORS off. */
@@ -107,7 +109,7 @@ export async function buildAdminApi(options: AdminOptions) {
 
   app.addHook('onRequest', async (request, reply) => {
     if (request.method === 'OPTIONS') return; // CORS preflights carry no token
-    if (request.routeOptions.config.public === true) return; // the UI's static files (ui.ts)
+    if (request.routeOptions.config.public === true) return; // the UI's static files (ui.ts), probes and metrics
     const identity = tokens.identify(request.headers.authorization);
     if (identity === undefined) {
       reply.header('www-authenticate', 'Bearer realm="canary-gateway"');
@@ -123,6 +125,7 @@ export async function buildAdminApi(options: AdminOptions) {
     request.identity = identity;
   });
 
+  await app.register(opsRoutes, options.ops);
   await app.register(modelRoutes, { ctx });
   await app.register(streamRoutes, { ctx });
   await app.register(adminUi);

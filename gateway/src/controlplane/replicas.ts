@@ -1,0 +1,211 @@
+/**
+ * Which replicas each version pool has, and keeping it so while they come and go: from the
+ * configuration (at start and on reload), from the admin API, and from DNS. A replica URL that
+ * names a host (http only: https keeps its name for TLS) expands into one replica per address the
+ * name resolves to, and is resolved again every `dns.refreshMs` (a Kubernetes headless Service:
+ * pods come and go). New replicas take traffic only after their first good health check; replicas
+ * that leave take no new request, and are closed once their requests in flight are done.
+ */
+import { promises as dns } from 'node:dns';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import type { DnsSettings, HealthCheckSettings, ModelSpec } from '../config/load.js';
+import type { PoolRegistry } from '../dataplane/pool-registry.js';
+import type { VersionPool } from '../dataplane/pool.js';
+import type { Replica } from '../dataplane/replica.js';
+import type { HealthChecker } from './health.js';
+import type { PolicyWatcher } from './watcher.js';
+
+export interface ReplicaManagerOptions {
+  readonly pools: PoolRegistry;
+  readonly health: HealthChecker;
+  readonly watcher: PolicyWatcher;
+  readonly dns: DnsSettings;
+  /** Longest wait for a leaving replica's requests before its connections are cut. */
+  readonly drainTimeoutMs: number;
+  readonly log: Logger;
+}
+
+interface Desired {
+  readonly model: string;
+  readonly version: number;
+  urls: readonly string[];
+  healthCheck: HealthCheckSettings;
+}
+
+/** A change the manager refuses, with why (the rest of the change still applies). */
+export class ReplicaChangeError extends Error {}
+
+export class ReplicaManager {
+  readonly #options: ReplicaManagerOptions;
+  readonly #desired = new Map<string, Desired>();
+  /** Last good resolution of each name, kept when a later one fails. */
+  readonly #resolved = new Map<string, readonly string[]>();
+  readonly #resolver: dns.Resolver | undefined;
+  readonly #draining = new Set<Replica>();
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(options: ReplicaManagerOptions) {
+    this.#options = options;
+    if (options.dns.servers.length > 0) {
+      this.#resolver = new dns.Resolver({ timeout: 2_000, tries: 2 });
+      this.#resolver.setServers([...options.dns.servers]);
+    }
+  }
+
+  /** Applies the pools of a configuration (start or reload); returns what it refused. */
+  async apply(models: readonly ModelSpec[]): Promise<string[]> {
+    const refused: string[] = [];
+    for (const model of models) {
+      if (this.#options.pools.pools(model.name) === undefined) {
+        refused.push(`model ${model.name} is new: adding a model needs a restart`);
+        continue;
+      }
+      const versions = new Set(model.pools.map((p) => p.version));
+      for (const spec of model.pools) await this.#set(model.name, spec.version, spec.replicas, model.healthCheck);
+      for (const version of this.#options.pools.versions(model.name)) {
+        if (versions.has(version)) continue;
+        try {
+          await this.removeVersion(model.name, version);
+        } catch (err) {
+          refused.push((err as Error).message);
+        }
+      }
+    }
+    return refused;
+  }
+
+  /** The admin API's change: one pool's replica URLs, the pool created if the version is new. */
+  async setReplicas(model: string, version: number, urls: readonly string[], healthCheck: HealthCheckSettings): Promise<VersionPool> {
+    const pool = this.#options.pools.pools(model)?.get(version);
+    if (urls.length === 0 && pool !== undefined && this.#inUse(model, version)) {
+      throw new ReplicaChangeError(`version ${version} of ${model} is in use by the policy: it cannot be left without replicas`);
+    }
+    return this.#set(model, version, urls, healthCheck);
+  }
+
+  /** Drops a version's pool, unless the policy in force routes to it. */
+  async removeVersion(model: string, version: number): Promise<void> {
+    if (this.#inUse(model, version)) {
+      throw new ReplicaChangeError(`version ${version} of ${model} is in use by the policy: change the policy before removing its pool`);
+    }
+    const pool = this.#options.pools.pools(model)?.get(version);
+    if (pool === undefined) return;
+    this.#desired.delete(key(model, version));
+    this.#leave(this.#options.pools.sync(pool, []).removed);
+    this.#options.pools.removePool(model, version);
+    this.#options.watcher.recompile();
+    this.#options.log.info({ model, version }, 'pool removed');
+  }
+
+  /** Re-resolves DNS names every `dns.refreshMs`. */
+  start(): void {
+    this.#timer = setInterval(() => void this.refresh(), this.#options.dns.refreshMs);
+    this.#timer.unref();
+  }
+
+  async refresh(): Promise<void> {
+    for (const desired of this.#desired.values()) {
+      if (this.#stopped) return;
+      if (desired.urls.some((url) => expands(url))) await this.#sync(desired);
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+  }
+
+  #inUse(model: string, version: number): boolean {
+    const compiled = this.#options.watcher.compiled(model);
+    return compiled !== undefined && (compiled.stable.version === version || compiled.canary?.version === version);
+  }
+
+  async #set(model: string, version: number, urls: readonly string[], healthCheck: HealthCheckSettings): Promise<VersionPool> {
+    const k = key(model, version);
+    const existing = this.#desired.get(k);
+    const desired: Desired = existing ?? { model, version, urls, healthCheck };
+    desired.urls = urls;
+    desired.healthCheck = healthCheck;
+    this.#desired.set(k, desired);
+    return this.#sync(desired);
+  }
+
+  async #sync(desired: Desired): Promise<VersionPool> {
+    const origins = new Set<string>();
+    for (const url of desired.urls) for (const origin of await this.#resolve(url)) origins.add(origin);
+    const known = this.#options.pools.pools(desired.model)?.has(desired.version) === true;
+    const pool = this.#options.pools.ensurePool(desired.model, desired.version);
+    if (!known) this.#options.watcher.recompile();
+    const change = this.#options.pools.sync(pool, [...origins]);
+    // First checks run now (in parallel); a new replica takes traffic once one passes.
+    await Promise.all(change.added.map((replica) => this.#options.health.add(pool, replica, desired.healthCheck)));
+    this.#leave(change.removed);
+    if (change.added.length > 0 || change.removed.length > 0) {
+      this.#options.log.info(
+        { model: desired.model, version: desired.version, added: change.added.map((r) => r.origin), removed: change.removed.map((r) => r.origin) },
+        'pool replicas changed',
+      );
+    }
+    return pool;
+  }
+
+  /** Replicas that left their pool: no more checks, closed once idle (or after the drain timeout). */
+  #leave(replicas: readonly Replica[]): void {
+    for (const replica of replicas) {
+      this.#options.health.remove(replica);
+      if (this.#draining.has(replica)) continue;
+      this.#draining.add(replica);
+      const until = Date.now() + this.#options.drainTimeoutMs;
+      const poll = setInterval(() => {
+        if (replica.outstanding > 0 && Date.now() < until) return;
+        clearInterval(poll);
+        this.#draining.delete(replica);
+        void replica.close();
+      }, 100);
+      poll.unref();
+    }
+  }
+
+  /** A replica URL's origins: itself, or one per address its host name resolves to. */
+  async #resolve(url: string): Promise<readonly string[]> {
+    const parsed = new URL(url);
+    if (!expands(url)) return [parsed.origin];
+    const host = parsed.hostname;
+    const port = parsed.port === '' ? 80 : Number(parsed.port);
+    try {
+      const addresses = await this.#lookup(host);
+      if (addresses.length === 0) throw new Error('no address');
+      const origins = addresses.sort().map((a) => (isIP(a) === 6 ? `http://[${a}]:${port}` : `http://${a}:${port}`));
+      this.#resolved.set(url, origins);
+      return origins;
+    } catch (err) {
+      const last = this.#resolved.get(url) ?? [];
+      this.#options.log.warn({ url, err: (err as Error).message, keeping: last }, 'cannot resolve a replica host name: keeping its last addresses');
+      return last;
+    }
+  }
+
+  async #lookup(host: string): Promise<string[]> {
+    const resolver = this.#resolver;
+    if (resolver === undefined) return (await dns.lookup(host, { all: true })).map((a) => a.address);
+    const settled = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+    const addresses = settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    if (addresses.length === 0 && settled.every((r) => r.status === 'rejected')) {
+      const reasons = settled.map((r) => (r.status === 'rejected' ? (r.reason as { code?: string }).code : '')).filter((c) => c !== 'ENODATA' && c !== 'ENOTFOUND');
+      if (reasons.length > 0) throw new Error(reasons.join(', '));
+    }
+    return addresses;
+  }
+}
+
+function key(model: string, version: number): string {
+  return `${model}\u0000${version}`;
+}
+
+/** Plain-http URLs naming a host (not an address) stand for every address of that host. */
+function expands(url: string): boolean {
+  const parsed = new URL(url);
+  return parsed.protocol === 'http:' && isIP(parsed.hostname.replace(/^\[|\]$/g, '')) === 0;
+}

@@ -1,0 +1,516 @@
+/**
+ * The Docker deployment, checked without a Docker engine: the structure of docker-compose.yml and the
+ * Dockerfile, the gateway configuration the stack mounts (through the gateway's own loader), the
+ * models folder the init service prepares, and the health check commands themselves, run against
+ * local stand-ins (simulated TF Serving replicas, a stub admin port).
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfigFile, type GatewayConfig } from '../../../gateway/src/config/load.js';
+import { startReplica, type SimulatorHandle } from '../../helpers/simulator.js';
+import {
+  closedPort,
+  commandArgs,
+  dependencies,
+  durationMs,
+  execForm,
+  loadCompose,
+  mounts,
+  parseDockerfile,
+  portMappings,
+  readRepoFile,
+  repoPath,
+  run,
+  startStubAdmin,
+  unescapeCompose,
+  type ComposeFile,
+  type ComposeService,
+  type Dockerfile,
+} from './repo-files.js';
+
+const compose: ComposeFile = loadCompose();
+const services = compose.services;
+const dockerfile: Dockerfile = parseDockerfile(readRepoFile('Dockerfile'));
+
+const imageName = (s: ComposeService): string => (s.image ?? '').split(':')[0] ?? '';
+const imageTag = (s: ComposeService): string => (s.image ?? '').split(':')[1] ?? '';
+const servicesOfImage = (name: string): Array<[string, ComposeService]> =>
+  Object.entries(services).filter(([, s]) => imageName(s) === name);
+const namedVolumes = new Set(Object.keys(compose.volumes ?? {}));
+
+/** The replicas: tensorflow/serving services and the version their model config file pins. */
+function replicas(): Array<{ name: string; service: ComposeService; version: number; configFile: string }> {
+  return servicesOfImage('tensorflow/serving').map(([name, service]) => {
+    const args = [...commandArgs(service.entrypoint), ...commandArgs(service.command)];
+    const flag = args.find((a) => a.startsWith('--model_config_file='));
+    assert.ok(flag, `${name}: no --model_config_file= in its command`);
+    const configFile = flag.slice('--model_config_file='.length);
+    const match = /\/v(\d+)\.config$/.exec(configFile);
+    assert.ok(match, `${name}: model config ${configFile} is not /models/config/vN.config`);
+    return { name, service, version: Number(match[1]), configFile };
+  });
+}
+
+/** The init service: the tensorflow/tensorflow job that exports the models. */
+function initService(): [string, ComposeService] {
+  const found = servicesOfImage('tensorflow/tensorflow');
+  assert.equal(found.length, 1, 'exactly one tensorflow/tensorflow (init) service');
+  return found[0]!;
+}
+
+function healthcheckTest(name: string): string[] {
+  const test = services[name]?.healthcheck?.test;
+  assert.ok(Array.isArray(test), `${name}: healthcheck.test is a list`);
+  return [...(test as string[])];
+}
+
+/** Loads deploy/gateway.yaml as the gateway does, with no environment overrides. */
+function gatewayConfig(): GatewayConfig {
+  return loadConfigFile(repoPath('deploy/gateway.yaml'), {});
+}
+
+describe('docker-compose.yml', () => {
+  test('every service has a health check that runs a command', () => {
+    assert.ok(Object.keys(services).length >= 6, 'redis, the init service, three replicas and the gateway');
+    for (const [name, service] of Object.entries(services)) {
+      const hc = service.healthcheck;
+      assert.ok(hc !== undefined, `${name}: no healthcheck`);
+      assert.notEqual(hc.disable, true, `${name}: healthcheck disabled`);
+      const test = healthcheckTest(name);
+      assert.ok(test[0] === 'CMD' || test[0] === 'CMD-SHELL', `${name}: healthcheck.test starts with CMD or CMD-SHELL, got ${test[0]}`);
+      assert.ok(test.length >= 2 && test.slice(1).every((a) => a.length > 0), `${name}: healthcheck has a command`);
+      for (const key of ['interval', 'timeout'] as const) {
+        if (hc[key] !== undefined) assert.ok(durationMs(hc[key]) > 0, `${name}: healthcheck.${key}`);
+      }
+    }
+  });
+
+  test('redis: append-only persistence on a named volume, checked with redis-cli ping', () => {
+    const redis = services['redis'];
+    assert.ok(redis, 'a service named redis (the gateway config names it)');
+    assert.equal(imageName(redis), 'redis');
+    assert.ok(imageTag(redis) !== '' && imageTag(redis) !== 'latest', 'redis image pinned to a version');
+    const args = commandArgs(redis.command);
+    assert.equal(args[0], 'redis-server');
+    const appendonly = args.indexOf('--appendonly');
+    assert.ok(appendonly > 0 && args[appendonly + 1] === 'yes', 'redis-server --appendonly yes');
+    const data = mounts(redis).find((m) => m.target === '/data');
+    assert.ok(data, 'something mounted at /data (where the official image writes)');
+    assert.equal(data.bind, false, '/data is a named volume');
+    assert.ok(namedVolumes.has(data.source), `volume ${data.source} is declared under volumes:`);
+    assert.match(healthcheckTest('redis').join(' '), /redis-cli ping/);
+    assert.equal(redis.ports, undefined, 'redis is not published on the host');
+  });
+
+  test('the init service exports the models into a named volume with a script from the repository, and exits', () => {
+    const [name, init] = initService();
+    assert.ok(imageTag(init) !== '' && imageTag(init) !== 'latest', `${name}: tensorflow/tensorflow pinned to a version`);
+    const args = commandArgs(init.command);
+    assert.ok(args[0] === 'python3' || args[0] === 'python', `${name}: runs python, got ${args[0]}`);
+    const scriptMount = mounts(init).find((m) => m.target === args[1]);
+    assert.ok(scriptMount, `${name}: the script it runs (${args[1]}) is mounted into it`);
+    assert.ok(scriptMount.bind && scriptMount.readOnly, 'the script is a read-only bind mount');
+    assert.equal(scriptMount.source, './deploy/models/export.py');
+    assert.ok(existsSync(repoPath(scriptMount.source)), `${scriptMount.source} exists`);
+    const out = args[args.indexOf('--out') + 1];
+    assert.equal(out, '/models');
+    const models = mounts(init).find((m) => m.target === '/models');
+    assert.ok(models && !models.bind && !models.readOnly && namedVolumes.has(models.source), 'the models volume, writable, at /models');
+    assert.ok(init.restart === undefined || init.restart === 'no', 'a one-shot job is not restarted');
+    assert.equal(init.ports, undefined);
+  });
+
+  test('three tensorflow/serving replicas: two serve version 1, one serves version 2', () => {
+    const found = replicas();
+    assert.equal(found.length, 3);
+    assert.deepEqual(found.map((r) => r.version).sort(), [1, 1, 2]);
+    const [, init] = initService();
+    const tags = new Set(found.map((r) => imageTag(r.service)));
+    assert.equal(tags.size, 1, 'one TF Serving version for every replica');
+    const [tag] = tags;
+    assert.ok(tag !== undefined && tag !== '' && tag !== 'latest', 'tensorflow/serving pinned to a version');
+    assert.equal(tag, imageTag(init), 'the models are exported by the TensorFlow version that serves them');
+    const [initName] = initService();
+    for (const { name, service, configFile } of found) {
+      assert.equal(dependencies(service)[initName], 'service_completed_successfully', `${name} waits for ${initName} to complete`);
+      const models = mounts(service).find((m) => m.target === '/models');
+      assert.ok(models && !models.bind && models.readOnly, `${name}: the models volume, read-only, at /models`);
+      assert.equal(models.source, mounts(init).find((m) => m.target === '/models')?.source, `${name}: the volume the init service fills`);
+      assert.ok(configFile.startsWith('/models/config/'), `${name}: its model config is in the models volume`);
+      assert.equal(service.container_name, undefined);
+      assert.equal(service.ports, undefined, `${name} is reached through the gateway, not published`);
+    }
+  });
+
+  test('the replicas\' health checks predict on the version each one serves', () => {
+    for (const { name, service, version } of replicas()) {
+      const test = healthcheckTest(name);
+      assert.equal(test[0], 'CMD');
+      assert.equal(test[1], 'bash', `${name}: the image has bash but no curl or wget`);
+      const script = mounts(service).find((m) => m.target === test[2]);
+      assert.ok(script && script.bind && script.readOnly, `${name}: the health check script is mounted read-only`);
+      assert.equal(script.source, './deploy/tfserving/healthcheck.sh');
+      const [model, checkedVersion, expected] = test.slice(3);
+      assert.equal(model, 'half_plus_two');
+      assert.equal(Number(checkedVersion), version, `${name}: checks the version its config pins`);
+      // Version 1 is y = 0.5x + 2, version 2 is y = 0.5x + 3; the check sends x = 1.0.
+      assert.equal(Number(expected), version === 1 ? 2.5 : 3.5, `${name}: expected prediction`);
+      assert.ok(durationMs(service.healthcheck?.start_period ?? '0s') >= 30_000, `${name}: a start period for loading the model`);
+    }
+  });
+
+  test('the gateway: built here, configured by deploy/gateway.yaml, token from the environment', () => {
+    const gateway = services['gateway'];
+    assert.ok(gateway, 'a service named gateway');
+    const context = typeof gateway.build === 'string' ? gateway.build : gateway.build?.context;
+    assert.equal(context, '.', 'built from the repository Dockerfile');
+    const args = commandArgs(gateway.command);
+    const configPath = args[args.indexOf('--config') + 1];
+    assert.ok(args.includes('--config') && configPath !== undefined, 'started with --config FILE (otherwise the image runs the demo)');
+    const config = mounts(gateway).find((m) => m.target === configPath);
+    assert.ok(config, `something is mounted at ${configPath}`);
+    assert.deepEqual([config.source, config.bind, config.readOnly], ['./deploy/gateway.yaml', true, true]);
+    const env = gateway.environment;
+    assert.ok(env !== undefined && !Array.isArray(env), 'environment as a map');
+    assert.match(String((env as Record<string, unknown>)['ADMIN_TOKEN']), /^\$\{ADMIN_TOKEN(:?[-?].*)?\}$/, 'ADMIN_TOKEN comes from the environment of `docker compose`');
+  });
+
+  test('the gateway scales: no container_name, published port ranges starting at 8501 and 9901', () => {
+    const gateway = services['gateway']!;
+    assert.equal(gateway.container_name, undefined, 'a container_name forbids --scale');
+    const ports = portMappings(gateway);
+    for (const target of [8501, 9901]) {
+      const mapping = ports.find((p) => p.target === target);
+      assert.ok(mapping, `port ${target} published`);
+      assert.ok(mapping.published, `port ${target} has a host port`);
+      const [first, last] = mapping.published;
+      assert.equal(first, target, `the first instance gets host port ${target}`);
+      assert.ok(last - first >= 2, `a range of host ports for port ${target} (room for --scale gateway=3)`);
+    }
+    assert.equal(ports.find((p) => p.target === 9901)?.hostIp, '127.0.0.1', 'the admin port on the host loopback only');
+  });
+
+  test('the gateway waits for a healthy Redis and healthy replicas', () => {
+    const deps = dependencies(services['gateway']!);
+    assert.equal(deps['redis'], 'service_healthy');
+    for (const { name } of replicas()) assert.equal(deps[name], 'service_healthy', `gateway waits for ${name}`);
+  });
+
+  test('the gateway has time to drain on docker compose stop', () => {
+    const gateway = services['gateway']!;
+    const { shutdown } = gatewayConfig() as unknown as { shutdown?: { readinessDelayMs?: number; drainTimeoutMs?: number } };
+    const needed = (shutdown?.readinessDelayMs ?? 0) + (shutdown?.drainTimeoutMs ?? 30_000);
+    assert.ok(gateway.stop_grace_period !== undefined, 'stop_grace_period set (Docker kills after 10 s by default)');
+    assert.ok(durationMs(gateway.stop_grace_period) >= needed + 5_000, `stop_grace_period ${gateway.stop_grace_period} covers the drain (${needed} ms) with a margin`);
+  });
+
+  test('bind mounts name files of the repository; named volumes are declared', () => {
+    for (const [name, service] of Object.entries(services)) {
+      for (const m of mounts(service)) {
+        if (m.bind) assert.ok(existsSync(repoPath(m.source)), `${name}: ${m.source} exists`);
+        else assert.ok(namedVolumes.has(m.source), `${name}: volume ${m.source} is declared`);
+      }
+    }
+  });
+});
+
+describe('deploy/gateway.yaml', () => {
+  test('passes the gateway\'s own configuration loader', () => {
+    const config = gatewayConfig();
+    assert.deepEqual(config.rest, { host: '0.0.0.0', port: 8501 });
+    assert.deepEqual(config.admin, { host: '0.0.0.0', port: 9901 }, 'reachable through the published port');
+    assert.equal(config.store.type, 'redis');
+  });
+
+  test('its store is the compose file\'s redis service', () => {
+    const config = gatewayConfig();
+    assert.equal(config.store.type, 'redis');
+    const url = new URL(config.store.type === 'redis' ? (config.store.url ?? '') : '');
+    assert.ok(services[url.hostname], `redis host ${url.hostname} is a compose service`);
+    assert.equal(url.port === '' ? 6379 : Number(url.port), 6379);
+  });
+
+  test('its pools name the replicas the compose file defines, each in the pool of the version it serves', () => {
+    const model = gatewayConfig().models.find((m) => m.name === 'half_plus_two');
+    assert.ok(model, 'model half_plus_two');
+    const byName = new Map(replicas().map((r) => [r.name, r.version]));
+    const named = new Set<string>();
+    for (const pool of model.pools) {
+      for (const origin of pool.replicas) {
+        const url = new URL(origin);
+        assert.equal(url.port, '8501', `${origin}: TF Serving's REST port`);
+        const version = byName.get(url.hostname);
+        assert.ok(version !== undefined, `${origin}: ${url.hostname} is a tensorflow/serving service`);
+        assert.equal(version, pool.version, `${url.hostname} serves version ${version}, listed in pool ${pool.version}`);
+        named.add(url.hostname);
+      }
+    }
+    assert.deepEqual([...named].sort(), [...byName.keys()].sort(), 'every replica is in a pool');
+    assert.deepEqual(model.pools.map((p) => [p.version, p.replicas.length]), [[1, 2], [2, 1]]);
+  });
+
+  test('its policy: stable 1, canary 2 at 10%, an x-canary header rule and a sticky key', () => {
+    const policy = gatewayConfig().models[0]!.policy;
+    assert.equal(policy.stable, 1);
+    assert.equal(policy.canary, 2);
+    assert.equal(policy.percent, 10);
+    assert.ok(policy.headerRules.some((r) => r.header === 'x-canary'));
+    assert.ok(policy.sticky !== null && (policy.sticky.header !== undefined || policy.sticky.cookie !== undefined));
+  });
+});
+
+describe('deploy/models/export.py', () => {
+  let out = '';
+  before(() => {
+    out = mkdtempSync(join(tmpdir(), 'canary-gateway-models-'));
+  });
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  test('writes a TF Serving model config per version, pinned with model_version_policy specific', async (t) => {
+    const python = await run('python3', ['--version']).catch(() => undefined);
+    if (python === undefined || python.code !== 0) {
+      t.skip('python3 is not installed');
+      return;
+    }
+    // --configs-only: the config files without TensorFlow (the image has it; this machine does not).
+    const result = await run('python3', [repoPath('deploy/models/export.py'), '--configs-only', '--out', out]);
+    assert.equal(result.code, 0, result.stderr);
+    const [, init] = initService();
+    const initOut = commandArgs(init.command)[commandArgs(init.command).indexOf('--out') + 1] as string;
+    for (const { name, configFile, version } of replicas()) {
+      // The replica reads /models/config/vN.config; the script wrote <out>/config/vN.config.
+      assert.ok(configFile.startsWith(`${initOut}/`), `${name}: ${configFile} is under the init service's --out`);
+      const text = readFileSync(join(out, configFile.slice(initOut.length + 1)), 'utf8');
+      assert.match(text, /^model_config_list \{/);
+      assert.match(text, /name: "half_plus_two"/);
+      assert.match(text, /model_platform: "tensorflow"/);
+      const basePath = /base_path: "([^"]+)"/.exec(text)?.[1];
+      assert.equal(basePath, join(out, 'half_plus_two'), 'base_path is the model folder under --out');
+      const pinned = [...text.matchAll(/versions: (\d+)/g)].map((m) => Number(m[1]));
+      assert.deepEqual(pinned, [version], `${configFile} pins version ${version} only`);
+      assert.match(text, /model_version_policy \{\s*specific \{\s*versions: \d+\s*\}\s*\}/);
+    }
+  });
+
+  /** Runs export.py with the TensorFlow stand-in (fake-tensorflow/) first on PYTHONPATH. */
+  function exportWithFakeTf(dir: string, extra: readonly string[] = [], env: NodeJS.ProcessEnv = {}) {
+    return run('python3', [repoPath('deploy/models/export.py'), '--out', dir, ...extra], {
+      ...process.env,
+      ...env,
+      PYTHONPATH: repoPath('test/integration/deploy/fake-tensorflow'),
+      PYTHONDONTWRITEBYTECODE: '1', // no __pycache__ left in the repository
+    });
+  }
+
+  test('exports version 1 as y = 0.5x + 2 and version 2 as y = 0.5x + 3, signature serving_default x -> y', async (t) => {
+    const python = await run('python3', ['--version']).catch(() => undefined);
+    if (python === undefined || python.code !== 0) {
+      t.skip('python3 is not installed');
+      return;
+    }
+    const dir = join(out, 'full');
+    const first = await exportWithFakeTf(dir);
+    assert.equal(first.code, 0, first.stderr);
+    const expected: Record<string, number[]> = { '1': [2.5, 3, 4.5], '2': [3.5, 4, 5.5] };
+    for (const [version, predictions] of Object.entries(expected)) {
+      const saved = JSON.parse(readFileSync(join(dir, 'half_plus_two', version, 'saved_model.pb'), 'utf8')) as {
+        signatures: Record<string, { inputs: Record<string, { dtype: string; shape: unknown }>; outputs: string[]; probe: Record<string, number[]> }>;
+      };
+      assert.deepEqual(Object.keys(saved.signatures), ['serving_default'], `version ${version}: one signature, serving_default`);
+      const signature = saved.signatures['serving_default']!;
+      assert.deepEqual(signature.inputs, { x: { dtype: 'float32', shape: [null] } }, `version ${version}: input x, float, a batch of scalars`);
+      assert.deepEqual(signature.outputs, ['y']);
+      assert.deepEqual(signature.probe['y'], predictions, `version ${version} predicts ${predictions.join(', ')} for 1, 2, 5`);
+    }
+    const leftovers = readdirSync(dir).filter((f) => f.startsWith('.staging'));
+    assert.deepEqual(leftovers, [], 'no staging folder left behind');
+    assert.deepEqual(readdirSync(join(dir, 'half_plus_two')).sort(), ['1', '2'], 'only numbered version folders under the model (TF Serving reads them)');
+
+    // A second run (the next `docker compose up`) finds them up to date and exports nothing.
+    const before = statSync(join(dir, 'half_plus_two', '1', 'saved_model.pb')).mtimeMs;
+    const second = await exportWithFakeTf(dir);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(second.stdout, /up to date/);
+    assert.equal(statSync(join(dir, 'half_plus_two', '1', 'saved_model.pb')).mtimeMs, before);
+    assert.ok(existsSync(join(dir, 'config', 'v1.config')) && existsSync(join(dir, 'config', 'v2.config')));
+  });
+
+  test('a model that does not answer as expected fails the export, and no version is put in place', async (t) => {
+    const python = await run('python3', ['--version']).catch(() => undefined);
+    if (python === undefined || python.code !== 0) {
+      t.skip('python3 is not installed');
+      return;
+    }
+    const dir = join(out, 'wrong');
+    const result = await exportWithFakeTf(dir, [], { FAKE_TF_WRONG_ANSWER: '1' });
+    assert.notEqual(result.code, 0, 'the init service exits non-zero, so the replicas never start');
+    assert.match(result.stderr + result.stdout, /expected \[2\.5, 3\.0, 4\.5\]/);
+    assert.ok(!existsSync(join(dir, 'half_plus_two', '1')), 'version 1 not in place');
+    assert.ok(!existsSync(join(dir, 'config', 'v1.config')), 'no model config either');
+  });
+});
+
+describe('health check commands', () => {
+  const started: SimulatorHandle[] = [];
+  let v1: SimulatorHandle;
+  let v2: SimulatorHandle;
+  let loading: SimulatorHandle;
+  before(async () => {
+    v1 = await startReplica({ model: 'half_plus_two', versions: [1], behaviour: 'half_plus_two' });
+    v2 = await startReplica({ model: 'half_plus_two', versions: [2], behaviour: 'half_plus_three' });
+    loading = await startReplica({ model: 'half_plus_two', versions: [1], behaviour: 'half_plus_two', versionStates: { '1': 'LOADING' } });
+    started.push(v1, v2, loading);
+  });
+  after(async () => {
+    await Promise.all(started.map((s) => s.close()));
+  });
+
+  /** Runs a replica's compose health check (its script from the repository) against a port. */
+  async function replicaCheck(name: string, port: number): Promise<number | null> {
+    const test = healthcheckTest(name);
+    const script = mounts(services[name]!).find((m) => m.target === test[2]);
+    assert.ok(script);
+    const args = test.slice(3).map(unescapeCompose);
+    const result = await run('bash', [repoPath(script.source), ...args, String(port)]);
+    return result.code;
+  }
+
+  test('a replica is healthy only when its version answers the expected prediction', async () => {
+    const all = replicas();
+    const v1Replica = all.find((r) => r.version === 1)!.name;
+    const v2Replica = all.find((r) => r.version === 2)!.name;
+    assert.equal(await replicaCheck(v1Replica, v1.port), 0, 'version 1 replica answering 2.5');
+    assert.equal(await replicaCheck(v2Replica, v2.port), 0, 'version 2 replica answering 3.5');
+    assert.equal(await replicaCheck(v1Replica, v2.port), 1, 'a replica without version 1 (404) is not a healthy version 1 replica');
+    assert.equal(await replicaCheck(v2Replica, loading.port), 1, 'wrong version');
+    assert.equal(await replicaCheck(v1Replica, loading.port), 1, 'version 1 still LOADING');
+    assert.equal(await replicaCheck(v1Replica, await closedPort()), 1, 'nothing listening (the model server is still loading)');
+  });
+
+  test('a replica whose model answers something else is unhealthy', async () => {
+    // A version 1 replica that computes half_plus_three: the wrong model was exported or mounted.
+    const wrong = await startReplica({ model: 'half_plus_two', versions: [1], behaviour: 'half_plus_three' });
+    started.push(wrong);
+    const v1Replica = replicas().find((r) => r.version === 1)!.name;
+    assert.equal(await replicaCheck(v1Replica, wrong.port), 1);
+  });
+
+  /** The gateway's health check (compose or Dockerfile) with the admin port set to a stub. */
+  async function gatewayCheck(command: readonly string[], port: number): Promise<number | null> {
+    assert.deepEqual(command.slice(0, 2), ['node', '-e'], 'node -e: slim images have no curl');
+    const script = unescapeCompose(command[2] as string);
+    const result = await run(process.execPath, ['-e', script], { ...process.env, GATEWAY_ADMIN_PORT: String(port) });
+    return result.code;
+  }
+
+  test('the image\'s HEALTHCHECK asks /healthz on the admin port and fails on anything but 2xx', async () => {
+    const runtime = dockerfile.stages[dockerfile.stages.length - 1]!;
+    const healthcheck = runtime.instructions.find((i) => i.keyword === 'HEALTHCHECK');
+    assert.ok(healthcheck, 'HEALTHCHECK in the runtime stage');
+    const command = execForm(healthcheck.args.slice(healthcheck.args.indexOf('CMD ')));
+    const stub = await startStubAdmin({ '/healthz': 200, '/readyz': 503 });
+    try {
+      assert.equal(await gatewayCheck(command, stub.port), 0);
+      assert.deepEqual(stub.requests, ['GET /healthz']);
+      stub.statuses.set('/healthz', 503);
+      assert.equal(await gatewayCheck(command, stub.port), 1);
+    } finally {
+      await stub.close();
+    }
+    assert.equal(await gatewayCheck(command, await closedPort()), 1, 'no gateway listening');
+  });
+
+  test('the compose health check of the gateway asks /readyz and fails while not ready', async () => {
+    const test = healthcheckTest('gateway');
+    assert.equal(test[0], 'CMD');
+    const command = test.slice(1);
+    const stub = await startStubAdmin({ '/healthz': 200, '/readyz': 200 });
+    try {
+      assert.equal(await gatewayCheck(command, stub.port), 0);
+      assert.deepEqual(stub.requests, ['GET /readyz']);
+      stub.statuses.set('/readyz', 503);
+      assert.equal(await gatewayCheck(command, stub.port), 1, 'not ready: unhealthy');
+    } finally {
+      await stub.close();
+    }
+    assert.equal(await gatewayCheck(command, await closedPort()), 1);
+  });
+});
+
+describe('Dockerfile', () => {
+  const stages = dockerfile.stages;
+  const runtime = stages[stages.length - 1]!;
+  const of = (keyword: string) => runtime.instructions.filter((i) => i.keyword === keyword);
+
+  test('several stages; the runtime stage is a Node 22 slim image', () => {
+    assert.ok(stages.length >= 2, `multi-stage, got ${stages.length}`);
+    const args = new Map(dockerfile.preamble.filter((i) => i.keyword === 'ARG').map((i) => i.args.split('=') as [string, string]));
+    const base = runtime.base.replace(/^\$\{(\w+)\}$/, (_m, name: string) => args.get(name) ?? '');
+    assert.match(base, /^node:22[.\d]*-[a-z]+-slim$|^gcr\.io\/distroless\/nodejs22/, `runtime base ${base}`);
+  });
+
+  test('the runtime stage runs as a non-root user, given by number', () => {
+    const users = of('USER');
+    assert.ok(users.length > 0, 'USER in the runtime stage');
+    const user = users[users.length - 1]!.args.split(':')[0] ?? '';
+    assert.ok(user !== 'root' && user !== '0', `USER ${user} is not root`);
+    assert.match(user, /^\d+$/, 'numeric, so Kubernetes runAsNonRoot can verify it');
+    const entry = runtime.instructions.findIndex((i) => i.keyword === 'ENTRYPOINT');
+    const lastUser = runtime.instructions.lastIndexOf(users[users.length - 1]!);
+    assert.ok(lastUser >= 0 && lastUser < entry, 'USER comes before the ENTRYPOINT');
+  });
+
+  test('the runtime stage has a HEALTHCHECK, exposes 8501 and 9901, carries labels and starts the gateway', () => {
+    assert.equal(of('HEALTHCHECK').length, 1);
+    assert.match(of('HEALTHCHECK')[0]!.args, /--interval=\d+s/);
+    const exposed = of('EXPOSE').flatMap((i) => i.args.split(' '));
+    assert.ok(exposed.includes('8501') && exposed.includes('9901'), `EXPOSE ${exposed.join(' ')}`);
+    const labels = of('LABEL').map((i) => i.args).join(' ');
+    for (const key of ['org.opencontainers.image.title', 'org.opencontainers.image.licenses', 'org.opencontainers.image.version']) {
+      assert.ok(labels.includes(key), `LABEL ${key}`);
+    }
+    const entrypoint = execForm(of('ENTRYPOINT')[0]!.args);
+    assert.deepEqual(entrypoint, ['node', 'dist/gateway/src/main.js'], 'exec form: node is PID 1 and gets SIGTERM');
+  });
+
+  test('the runtime stage ships production dependencies and the built gateway, scripts and admin UI only', () => {
+    const copies = of('COPY').map((i) => i.args);
+    const fromStage = (dest: string) => copies.find((c) => c.startsWith('--from=') && c.split(' ').at(-1)?.replace(/\/$/, '') === dest);
+    for (const dir of ['./dist/gateway', './dist/scripts', './dist/admin-ui']) {
+      assert.ok(fromStage(dir), `COPY --from=<build> ... ${dir}`);
+    }
+    assert.ok(!copies.some((c) => / (\.\/)?dist\/test\b/.test(c) || /^(\.\/)?(test|gateway|scripts|admin-ui)\b/.test(c)), 'no sources or tests copied into the runtime');
+    const modules = fromStage('./node_modules');
+    assert.ok(modules, 'node_modules copied from another stage');
+    const depsStage = stages.find((s) => s.name === /--from=(\S+)/.exec(modules)?.[1]);
+    assert.ok(depsStage, 'the stage node_modules comes from');
+    const install = depsStage.instructions.filter((i) => i.keyword === 'RUN' && /npm ci/.test(i.args));
+    assert.ok(install.length > 0 && install.every((i) => /--omit=dev/.test(i.args)), 'installed with npm ci --omit=dev');
+    assert.ok(!of('RUN').some((i) => /npm (ci|install)/.test(i.args)), 'nothing installed in the runtime stage itself');
+    assert.ok(copies.some((c) => /^package\.json\b/.test(c)), 'package.json (the gateway reads its version from it)');
+  });
+
+  test('a build stage installs every dependency and runs the build (TypeScript and the admin UI)', () => {
+    const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && /npm run build\b/.test(i.args)));
+    assert.ok(build, 'a stage runs npm run build');
+    assert.ok(build !== runtime);
+    const ci = build.instructions.find((i) => i.keyword === 'RUN' && /npm ci/.test(i.args));
+    assert.ok(ci && !/--omit=dev/.test(ci.args), 'npm ci with the dev dependencies (tsc, vite)');
+    const copied = build.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args.split(' ')[0]);
+    for (const needed of ['gateway', 'scripts', 'admin-ui', 'tsconfig.json']) assert.ok(copied.includes(needed), `COPY ${needed}`);
+  });
+
+  test('.dockerignore keeps local builds, dependencies, git and secrets out, and nothing the build copies', () => {
+    const ignored = readRepoFile('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    for (const entry of ['node_modules', 'dist', '.git', '.env']) assert.ok(ignored.includes(entry), `.dockerignore lists ${entry}`);
+    const sources = stages.flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'COPY' && !i.args.startsWith('--from='))
+      .flatMap((i) => i.args.split(' ').slice(0, -1));
+    for (const source of sources) {
+      assert.ok(!ignored.some((entry) => entry === source || entry === `${source.split('/')[0]}`), `${source} is copied by the Dockerfile but ignored`);
+    }
+  });
+});
