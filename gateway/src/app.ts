@@ -89,7 +89,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     events.emit('health', change);
   });
 
-  const store = options.store ?? createStore(config.store, log);
+  const store = options.store ?? (await createStore(config.store, log));
   const snapshots = new SnapshotHolder({ models: new Map() });
   const watcher = new PolicyWatcher({ store, pools, holder: snapshots, labels: config.labels, events, log });
   const replicas = new ReplicaManager({ pools, health, watcher, dns: config.dns, drainTimeoutMs: config.proxy.deadlineMs, log });

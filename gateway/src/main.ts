@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=8
 /**
  * canary-gateway command line. With --config FILE (or GATEWAY_CONFIG) it serves the replicas that
  * file names; with neither it runs the local demo (simulated replicas, 10% canary).

@@ -7,6 +7,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { ConfigError, loadConfigFile, type GatewayConfig } from './config/load.js';
 import { createLogger } from './observability/logger.js';
+import { applyHeapGrowth } from './runtime/heap.js';
 
 export function formatConfigError(err: ConfigError): string {
   const lines = err.issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`);
@@ -14,6 +15,7 @@ export function formatConfigError(err: ConfigError): string {
 }
 
 export async function startGateway(config: GatewayConfig): Promise<Gateway> {
+  applyHeapGrowth(config.runtime.heapGrowthPercent);
   const gateway = await buildGateway({ config, logger: createLogger() });
   try {
     await gateway.listen();

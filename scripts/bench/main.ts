@@ -41,6 +41,7 @@ import {
 import { median, round3 } from './stats.js';
 import { busiestProcesses, findExecutable, machineBusy, memoryMiB, processTree } from './system.js';
 import { PREDICT_BODY, PREDICT_PATH, USER_AGENT, writeWrkScript } from './wrk.js';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 
 const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
 const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
@@ -218,7 +219,12 @@ async function startGateway(rt: Runtime, name: string, label: string, variant: G
     GATEWAY_STORE: 'memory',
     NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${EXIT_WITH_PARENT}`.trim(),
   });
-  const { child, match } = await spawnNode(GATEWAY_MAIN, ['--config', file], /REST on [\d.]+:(\d+), admin API on/, { env, ipc: true, timeoutMs: 60_000 });
+  const { child, match } = await spawnNode(GATEWAY_MAIN, ['--config', file], /REST on [\d.]+:(\d+), admin API on/, {
+    env,
+    ipc: true,
+    timeoutMs: 60_000,
+    nodeArgs: GATEWAY_NODE_FLAGS,
+  });
   rt.children.track(child);
   forwardOutput(child, name);
   return { child, target: { key: name, label, url: `http://127.0.0.1:${match[1]}`, pids: [child.pid ?? 0], gateway: true } };

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnNode, stopChild } from './processes.js';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 const MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
@@ -86,6 +87,7 @@ export async function startBenchCluster(options: BenchClusterOptions): Promise<B
     for (let i = 0; i < options.gateways; i++) {
       const { child, match } = await spawnNode(MAIN, ['--config', configFile], /REST on [\d.]+:(\d+), admin API on [\d.]+:(\d+)/, {
         env: { ...process.env, ADMIN_TOKEN: BENCH_TOKEN, LOG_LEVEL: 'warn', GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1' },
+        nodeArgs: GATEWAY_NODE_FLAGS,
       });
       children.push(child);
       gateways.push({ child, rest: `http://127.0.0.1:${match[1]}`, admin: `http://127.0.0.1:${match[2]}` });

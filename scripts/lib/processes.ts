@@ -18,11 +18,13 @@ export interface SpawnOptions {
   readonly timeoutMs?: number;
   /** Give the child an IPC channel (the simulator exits when it closes). */
   readonly ipc?: boolean;
+  /** Flags for node itself, before the script. */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** Runs `node script args`; resolves once a stdout line matches `announce`. */
 export async function spawnNode(script: string, args: readonly string[], announce: RegExp, options: SpawnOptions = {}): Promise<Announced> {
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
     env: options.env ?? process.env,
     stdio: options.ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   });

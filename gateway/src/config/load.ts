@@ -118,6 +118,7 @@ export interface GatewayConfig {
   readonly shutdown: ShutdownSettings;
   readonly logging: AccessLogSettings;
   readonly dns: DnsSettings;
+  readonly runtime: { readonly heapGrowthPercent: number };
   readonly models: readonly ModelSpec[];
 }
 
@@ -199,6 +200,7 @@ export function resolveConfig(document: unknown, source: string, environment: No
     shutdown: { readinessDelayMs: 0, drainTimeoutMs: 30_000, ...stripUndefined(document.shutdown ?? {}) },
     logging: { access: env.accessLog ?? document.logging?.access ?? 'off', sampleRate: document.logging?.sampleRate ?? 1 },
     dns: { servers: document.dns?.servers ?? [], refreshMs: document.dns?.refreshMs ?? 10_000 },
+    runtime: { heapGrowthPercent: document.runtime?.heapGrowthPercent ?? 30 },
     models,
   };
 }

@@ -213,6 +213,21 @@ export const GatewayConfigSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    runtime: Type.Optional(
+      Type.Object(
+        {
+          heapGrowthPercent: Type.Optional(
+            Type.Integer({
+              minimum: 0,
+              maximum: 300,
+              description:
+                'How far the heap may grow past its live objects before a full garbage collection, in percent; 0 leaves it to V8 (up to 300). Lower keeps memory down under many connections at some CPU cost.',
+            }),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     logging: Type.Optional(
       Type.Object(
         {

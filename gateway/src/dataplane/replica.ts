@@ -44,6 +44,10 @@ export class Replica {
       pipelining: 1,
       keepAliveTimeout: options.keepAliveTimeoutMs,
       connect: { timeout: options.connectTimeoutMs },
+      // The exchange's own timer enforces the attempt timeout and the deadline; undici's timers
+      // would only repeat them, at two timer objects per request.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     });
     this.breaker = createBreaker(origin, breaker, rotate);
   }

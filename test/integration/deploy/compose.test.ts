@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfigFile, type GatewayConfig } from '../../../gateway/src/config/load.js';
+import { GATEWAY_NODE_FLAGS } from '../../../gateway/src/runtime/heap.js';
 import { startReplica, type SimulatorHandle } from '../../helpers/simulator.js';
 import {
   closedPort,
@@ -473,7 +474,7 @@ describe('Dockerfile', () => {
       assert.ok(labels.includes(key), `LABEL ${key}`);
     }
     const entrypoint = execForm(of('ENTRYPOINT')[0]!.args);
-    assert.deepEqual(entrypoint, ['node', 'dist/gateway/src/main.js'], 'exec form: node is PID 1 and gets SIGTERM');
+    assert.deepEqual(entrypoint, ['node', ...GATEWAY_NODE_FLAGS, 'dist/gateway/src/main.js'], 'exec form: node is PID 1 and gets SIGTERM');
   });
 
   test('the runtime stage ships production dependencies and the built gateway, scripts and admin UI only', () => {

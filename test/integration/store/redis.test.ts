@@ -321,7 +321,7 @@ test('malformed channel messages are ignored (and logged); valid ones still arri
   assert.equal((await store.put(write('m', 2, 1))).revision, 2);
 });
 
-test('options: exactly one of url, sentinels or cluster', () => {
+test('options: exactly one of url, sentinels or cluster', async () => {
   const base = { keyPrefix: 'x:', auditMaxEntries: 10, connectTimeoutMs: 100, commandTimeoutMs: 100, logger: silent };
   assert.throws(() => new RedisStore(base), /exactly one of url, sentinels or cluster \(none given\)/);
   assert.throws(
@@ -331,9 +331,9 @@ test('options: exactly one of url, sentinels or cluster', () => {
   assert.throws(() => new RedisStore({ ...base, sentinels: [{ host: '127.0.0.1', port: 1 }] }), /sentinelName/);
   assert.throws(() => new RedisStore({ ...base, url: 'http://127.0.0.1' }), /redis:\/\/ or rediss:\/\//);
   assert.throws(() => new RedisStore({ ...base, url: 'redis://127.0.0.1', commandTimeoutMs: 0 }), /commandTimeoutMs/);
-  assert.ok(createStore({ type: 'memory', auditMaxEntries: 10 }, silent) instanceof MemoryStore);
+  assert.ok((await createStore({ type: 'memory', auditMaxEntries: 10 }, silent)) instanceof MemoryStore);
   const { logger: _logger, ...redisOptions } = { ...base, url: 'redis://127.0.0.1:1' };
-  assert.ok(createStore({ type: 'redis', ...redisOptions }, silent) instanceof RedisStore);
+  assert.ok((await createStore({ type: 'redis', ...redisOptions }, silent)) instanceof RedisStore);
 });
 
 test('close() leaves nothing behind: a process that used the store exits by itself', async () => {
