@@ -154,6 +154,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       // Slow clients may not hold a connection open longer than a request may take.
       requestTimeout: config.proxy.deadlineMs,
       headersTimeout: Math.min(config.proxy.deadlineMs, 15_000),
+      // Node enforces both timeouts only when it sweeps its connections (default every 30 s), so a
+      // slowloris client would keep its socket up to 30 s past them.
+      connectionsCheckingInterval: 1_000,
+      // libevent serves an HTTP/1.1 request without Host; node would answer a bare 400 of its own.
+      requireHostHeader: false,
       keepAliveTimeout: 65_000,
     },
     createRestHandler({
@@ -162,10 +167,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       lifecycle,
       accessLog: config.logging,
       log,
-      onBug: (err, req) => log.error({ err, method: req.method, url: req.url }, 'request handler failed'),
+      onBug: (err, req, requestId) => log.error({ err, requestId, method: req.method, url: req.url }, 'request handler failed'),
     }),
   );
   rest.on('clientError', answerUnparsable);
+  // Without a listener node drops a CONNECT silently; libevent answers it with its 501 page.
+  rest.on('connect', (_req: unknown, socket: Duplex) => socket.end(rawLibeventPage(501)));
 
   let shuttingDown = false;
   const readiness = (): Readiness => {

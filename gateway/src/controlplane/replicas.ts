@@ -43,6 +43,8 @@ export class ReplicaManager {
   readonly #resolved = new Map<string, readonly string[]>();
   readonly #resolver: dns.Resolver | undefined;
   readonly #draining = new Set<Replica>();
+  /** The sync under way per pool: a DNS refresh and an admin change to one pool run one after the other. */
+  readonly #syncing = new Map<string, Promise<VersionPool>>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -132,15 +134,30 @@ export class ReplicaManager {
     return this.#sync(desired);
   }
 
-  async #sync(desired: Desired): Promise<VersionPool> {
+  #sync(desired: Desired): Promise<VersionPool> {
+    const k = key(desired.model, desired.version);
+    const previous = this.#syncing.get(k);
+    const run = (): Promise<VersionPool> => this.#syncNow(desired);
+    const next = previous === undefined ? run() : previous.then(run, run);
+    this.#syncing.set(k, next);
+    const forget = (): void => {
+      if (this.#syncing.get(k) === next) this.#syncing.delete(k);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  async #syncNow(desired: Desired): Promise<VersionPool> {
     const origins = new Set<string>();
     for (const url of desired.urls) for (const origin of await this.#resolve(url)) origins.add(origin);
     const known = this.#options.pools.pools(desired.model)?.has(desired.version) === true;
     const pool = this.#options.pools.ensurePool(desired.model, desired.version);
     if (!known) this.#options.watcher.recompile();
-    const change = this.#options.pools.sync(pool, [...origins]);
-    // First checks run now (in parallel); a new replica takes traffic once one passes.
+    // Leaving replicas keep serving until the new ones have had their first check (run now, in
+    // parallel; a new replica takes traffic once one passes), as a rolling update needs.
+    const change = this.#options.pools.sync(pool, [...origins], true);
     await Promise.all(change.added.map((replica) => this.#options.health.add(pool, replica, desired.healthCheck)));
+    this.#options.pools.retire(pool, change.removed);
     this.#leave(change.removed);
     if (change.added.length > 0 || change.removed.length > 0) {
       this.#options.log.info(

@@ -21,9 +21,18 @@ export class AttemptTimeoutError extends Error {
   readonly code = 'GW_ATTEMPT_TIMEOUT';
 }
 
-/** The whole request ran out of time: 504. */
+/**
+ * The whole request ran out of time: 504; or 408 when the client had not finished sending its body
+ * (`clientFault`: a slow upload must not count against the replica, nor feed a canary's rollback).
+ */
 export class DeadlineError extends Error {
   readonly code = 'GW_DEADLINE';
+  constructor(
+    message: string,
+    readonly clientFault = false,
+  ) {
+    super(message);
+  }
 }
 
 /** The client went away: nobody's failure. */
@@ -36,7 +45,15 @@ export class BreakerOpenError extends Error {
   readonly code = 'GW_BREAKER_OPEN';
 }
 
-/** Errors that say nothing about the replica's health. */
+/**
+ * Errors that say nothing about the replica's health. A body that outgrew the limit while it
+ * streamed is the client's doing too: counted against the replica, ten of them opened its breaker.
+ */
 export function isClientSide(err: unknown): boolean {
-  return err instanceof ClientGoneError || (err instanceof UpstreamStatusError && err.clientFault);
+  return (
+    err instanceof ClientGoneError ||
+    (err instanceof UpstreamStatusError && err.clientFault) ||
+    (err instanceof DeadlineError && err.clientFault) ||
+    (err as { code?: unknown } | null)?.code === 'GW_BODY_TOO_LARGE'
+  );
 }

@@ -352,8 +352,10 @@ export class Exchange {
     if (this.#finished) return;
     const attempt = this.#current;
     const early = performance.now() < this.#deadlineAt - 1;
-    if (!this.#timingAttempt && early) {
-      // The attempt timer of an answer still streaming: what is left of the deadline.
+    const uploading = !this.#req.complete;
+    if (early && (!this.#timingAttempt || uploading)) {
+      // An answer still streaming, or a client still sending its body (no replica can answer a
+      // request it has not received): what is left of the deadline.
       this.#arm(false);
       return;
     }
@@ -369,7 +371,7 @@ export class Exchange {
       }
       return;
     }
-    this.#fail(new DeadlineError('deadline exceeded'));
+    this.#fail(new DeadlineError('deadline exceeded', uploading));
   }
 
   #attemptFailed(err: Error): void {
@@ -434,7 +436,10 @@ export class Exchange {
       return;
     }
     const pool = this.#pool;
-    if (err instanceof DeadlineError) {
+    if (err instanceof DeadlineError && err.clientFault) {
+      this.#finish(408);
+      replyError(this.#res, 408, `Request timeout: the request body did not arrive within ${this.#settings.deadlineMs} ms`, this.#requestId, true);
+    } else if (err instanceof DeadlineError) {
       this.#finish(504);
       replyError(this.#res, 504, `Deadline exceeded: no answer from the model server within ${this.#settings.deadlineMs} ms`, this.#requestId);
     } else if (err instanceof BodyTooLargeError) {
@@ -499,7 +504,7 @@ function upstreamHeaders(req: IncomingMessage, requestId: string, bodyLength: nu
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     if (isHopByHop(name)) {
-      if (name.length === 10 && name.toLowerCase() === 'connection') dropped = connectionTokens(value);
+      if (name.length === 10 && name.toLowerCase() === 'connection') dropped = connectionTokens(value, dropped);
       continue;
     }
     switch (name.length) {
@@ -521,13 +526,19 @@ function upstreamHeaders(req: IncomingMessage, requestId: string, bodyLength: nu
     }
     out.push(name, value);
   }
+  // The names a client's Connection header lists are dropped from what it sent, never from what the
+  // gateway adds below ("Connection: x-forwarded-for" must not hide the client's address).
+  let headers = out;
+  if (dropped !== undefined && dropped.size > 0) {
+    headers = withoutNames(out, dropped);
+    if (dropped.has('x-forwarded-for')) forwardedFor = undefined;
+  }
   const peer = req.socket.remoteAddress;
   if (peer !== undefined) forwardedFor = forwardedFor === undefined ? peer : `${forwardedFor}, ${peer}`;
-  if (forwardedFor !== undefined) out.push('x-forwarded-for', forwardedFor);
-  out.push('x-request-id', requestId);
-  if (bodyLength !== undefined) out.push('content-length', String(bodyLength));
-  if (dropped !== undefined && dropped.size > 0) return withoutNames(out, dropped);
-  return out;
+  if (forwardedFor !== undefined) headers.push('x-forwarded-for', forwardedFor);
+  headers.push('x-request-id', requestId);
+  if (bodyLength !== undefined) headers.push('content-length', String(bodyLength));
+  return headers;
 }
 
 function responseHeaders(raw: Buffer[], version: string, requestId: string): string[] {
@@ -537,7 +548,7 @@ function responseHeaders(raw: Buffer[], version: string, requestId: string): str
     const name = (raw[i] as Buffer).toString('latin1');
     const value = (raw[i + 1] as Buffer).toString('latin1');
     if (isHopByHop(name)) {
-      if (name.length === 10 && name.toLowerCase() === 'connection') dropped = connectionTokens(value);
+      if (name.length === 10 && name.toLowerCase() === 'connection') dropped = connectionTokens(value, dropped);
       continue;
     }
     if ((name.length === 15 && name.toLowerCase() === 'x-model-version') || (name.length === 12 && name.toLowerCase() === 'x-request-id')) {
@@ -545,9 +556,10 @@ function responseHeaders(raw: Buffer[], version: string, requestId: string): str
     }
     out.push(name, value);
   }
-  out.push('x-model-version', version, 'x-request-id', requestId);
-  if (dropped !== undefined && dropped.size > 0) return withoutNames(out, dropped);
-  return out;
+  // As upstream: a replica's Connection header cannot remove the gateway's own headers.
+  const headers = dropped !== undefined && dropped.size > 0 ? withoutNames(out, dropped) : out;
+  headers.push('x-model-version', version, 'x-request-id', requestId);
+  return headers;
 }
 
 function withoutNames(flat: string[], names: ReadonlySet<string>): string[] {

@@ -23,9 +23,12 @@ export function isHopByHop(name: string): boolean {
   return LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase());
 }
 
-/** Extra names a Connection header lists ("Connection: close, x-foo" makes x-foo hop-by-hop). */
-export function connectionTokens(value: string): Set<string> {
-  const out = new Set<string>();
+/**
+ * Extra names a Connection header lists ("Connection: close, x-foo" makes x-foo hop-by-hop), added
+ * to `into`: a message may carry several Connection lines and every one of them counts.
+ */
+export function connectionTokens(value: string, into?: Set<string>): Set<string> {
+  const out = into ?? new Set<string>();
   for (const token of value.split(',')) {
     const t = token.trim().toLowerCase();
     if (t !== '' && t !== 'close' && t !== 'keep-alive') out.add(t);

@@ -76,8 +76,11 @@ export class PoolRegistry {
   /**
    * Makes a pool's replicas exactly `origins`: the Replicas of origins that stay are kept, new
    * ones are created (no traffic before their first good health check), the others leave the pool.
+   * With `retainRemoved` the others stay in it, still taking traffic, until `retire`: a pool whose
+   * replicas are all replaced at once is not left with nothing to route to while the new ones
+   * pass their first check.
    */
-  sync(pool: VersionPool, origins: readonly string[]): PoolChange {
+  sync(pool: VersionPool, origins: readonly string[], retainRemoved = false): PoolChange {
     const current = new Map(pool.replicas.map((r) => [r.origin, r]));
     const wanted = new Set(origins);
     const added: Replica[] = [];
@@ -89,8 +92,15 @@ export class PoolRegistry {
       return replica;
     });
     const removed = pool.replicas.filter((r) => !wanted.has(r.origin));
-    if (added.length > 0 || removed.length > 0) pool.setReplicas(next);
+    if (added.length > 0 || removed.length > 0) pool.setReplicas(retainRemoved ? [...next, ...removed] : next);
     return { pool, added, removed };
+  }
+
+  /** Takes replicas that `sync` retained out of their pool. */
+  retire(pool: VersionPool, replicas: readonly Replica[]): void {
+    if (replicas.length === 0) return;
+    const leaving = new Set(replicas);
+    pool.setReplicas(pool.replicas.filter((r) => !leaving.has(r)));
   }
 
   observe(observer: PoolObserver): void {

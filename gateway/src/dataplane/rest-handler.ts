@@ -40,7 +40,8 @@ export interface RestHandlerOptions {
   readonly lifecycle: { readonly draining: boolean };
   readonly accessLog: AccessLogSettings;
   readonly log: Logger;
-  readonly onBug: (err: unknown, req: IncomingMessage) => void;
+  /** A bug that cost one request: logged with the request's id, which its 500 answer carries. */
+  readonly onBug: (err: unknown, req: IncomingMessage, requestId: string) => void;
 }
 
 export function createRestHandler(options: RestHandlerOptions): RestHandler {
@@ -49,17 +50,17 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
   const access = accessLogger(options.accessLog, options.log);
 
   return function guarded(req, res) {
+    const requestId = ids.from(req.headers['x-request-id']);
     try {
-      handle(req, res);
+      handle(req, res, requestId);
     } catch (err) {
       // A bug must cost one request, never the process.
-      onBug(err, req);
-      replyError(res, 500, 'Internal error in the gateway', ids.next());
+      onBug(err, req, requestId);
+      replyError(res, 500, 'Internal error in the gateway', requestId);
     }
   };
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
-    const requestId = ids.from(req.headers['x-request-id']);
+  function handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     // Draining: the client reconnects, and its next request goes to another instance.
     if (lifecycle.draining) res.shouldKeepAlive = false;
     if (access !== undefined) access(req, res, requestId);
@@ -135,7 +136,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
         else if (outcome.kind === 'stream') exchange.start(outcome.body, outcome.length);
         else replyBodyProblem(res, outcome, requestId);
       } catch (err) {
-        onBug(err, req);
+        onBug(err, req, requestId);
         replyError(res, 500, 'Internal error in the gateway', requestId);
       }
     });
@@ -163,7 +164,7 @@ function answerLocally(
   error: LocalError,
   requestId: string,
   settings: ProxySettings,
-  onBug: (err: unknown, req: IncomingMessage) => void,
+  onBug: RestHandlerOptions['onBug'],
 ): void {
   const operation = target.operation;
   if (operation === 'status' || operation === 'metadata') {
@@ -175,11 +176,12 @@ function answerLocally(
       replyBodyProblem(res, outcome, requestId);
       return;
     }
-    // TF Serving inflates gzip bodies, then parses the JSON before it looks the model up.
-    inflateTfBody(outcome.kind === 'none' ? Buffer.alloc(0) : outcome.body, req.headers['content-encoding'])
+    // TF Serving inflates gzip bodies, then parses the JSON before it looks the model up. Inflated
+    // within the body limit: at TF's 100 MiB a 100 KiB gzip bomb would cost the gateway 200 MB.
+    inflateTfBody(outcome.kind === 'none' ? Buffer.alloc(0) : outcome.body, req.headers['content-encoding'], settings.maxBodyBytes)
       .then((body) => checkRequestJson(body, operation))
       .catch((err: unknown) => {
-        onBug(err, req);
+        onBug(err, req, requestId);
         return null;
       })
       .then((jsonError) => replyError(res, jsonError === null ? error.status : 400, jsonError ?? error.message, requestId));

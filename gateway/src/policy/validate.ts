@@ -2,6 +2,7 @@
  * A policy is accepted whole or not at all: shape (schema) first, then what only the model's pools
  * can tell (does a pool serve that version?). The result is a complete document with defaults filled.
  */
+import safeRegex from 'safe-regex2';
 import { compileSchema, issuesFromAjv, type Issue } from '../validation.js';
 import { Policy, type CookieRule, type HeaderRule, type PolicyDocument, type PolicyInput } from './schema.js';
 
@@ -85,6 +86,14 @@ function checkRule(rule: HeaderRule | CookieRule, path: string, issues: Issue[])
   if (rule.regex !== undefined) {
     try {
       new RegExp(rule.regex);
+      // Clients choose the values a rule's regex is tested against: a pattern with nested
+      // quantifiers would let one crafted header stall the data plane (catastrophic backtracking).
+      if (!safeRegex(rule.regex)) {
+        issues.push({
+          path: `${path}/regex`,
+          message: 'may backtrack catastrophically (nested quantifiers such as (a+)+ or more than 25 repetitions): simplify it',
+        });
+      }
     } catch (err) {
       issues.push({ path: `${path}/regex`, message: `is not a valid regular expression: ${(err as Error).message}` });
     }

@@ -24,13 +24,18 @@ const MAX_INFLATED_BYTES = 100 * 1024 * 1024;
  * The body as TF Serving's handlers see it. net_http's handler options default to
  * auto_uncompress_input: with a Content-Encoding header containing "gzip" (case-sensitive) the
  * body is inflated first, and one that does not inflate reads as empty ("The document is empty").
- * Run it before checkRequestJson on a body that may be compressed.
+ * Run it before checkRequestJson on a body that may be compressed. `maxInflatedBytes` lowers TF's
+ * cap: beyond it the body reads as empty too, as beyond TF's own.
  */
-export function inflateTfBody(body: Uint8Array, contentEncoding: string | readonly string[] | undefined): Promise<Uint8Array> {
+export function inflateTfBody(
+  body: Uint8Array,
+  contentEncoding: string | readonly string[] | undefined,
+  maxInflatedBytes = MAX_INFLATED_BYTES,
+): Promise<Uint8Array> {
   const encoding = Array.isArray(contentEncoding) ? contentEncoding[0] : contentEncoding;
   if (body.length === 0 || typeof encoding !== 'string' || !encoding.includes('gzip')) return Promise.resolve(body);
   return new Promise((resolve) => {
-    gunzip(body, { maxOutputLength: MAX_INFLATED_BYTES }, (error, inflated) => resolve(error === null ? inflated : new Uint8Array(0)));
+    gunzip(body, { maxOutputLength: Math.min(maxInflatedBytes, MAX_INFLATED_BYTES) }, (error, inflated) => resolve(error === null ? inflated : new Uint8Array(0)));
   });
 }
 
@@ -50,18 +55,30 @@ export type RequestJsonOutcome = { readonly ok: true; readonly request: RequestJ
  * signature before it can read `instances`/`inputs`.
  */
 export function checkRequestJson(body: Uint8Array, operation: TfBodyOperation = 'predict'): string | null {
-  const parsed = parseRequestJson(body);
+  // A predict check reads only the top level; a wide body built whole would cost ~35x its size
+  // (13 MiB of instances: 470 MB). Large ones are only scanned below the top level, at the price
+  // of leaving the unbuilt members out of the one message that prints the document (a
+  // non-string signature_name).
+  const depth = operation === 'predict' && body.length > SHALLOW_CHECK_OVER_BYTES ? 1 : CHECK_DEPTH;
+  const parsed = parseRequestJson(body, depth);
   if (!parsed.ok) return parsed.message;
   if (operation === 'predict') return null;
   const examples = readExampleInput(parsed.request.doc);
   return examples.ok ? null : examples.message;
 }
 
-/** ParseJson + FillSignature. */
-export function parseRequestJson(body: Uint8Array): RequestJsonOutcome {
+/**
+ * How deep checkRequestJson builds the document: deeper than any tensor (TF's shapes have at most
+ * 254 dimensions) and than anything its checks or error messages read.
+ */
+const CHECK_DEPTH = 1024;
+const SHALLOW_CHECK_OVER_BYTES = 1024 * 1024;
+
+/** ParseJson + FillSignature; containers below `maxDepth` are checked, not built (see parseRapidJson). */
+export function parseRequestJson(body: Uint8Array, maxDepth = Infinity): RequestJsonOutcome {
   // TF tests the length before parsing, hence no trailing period here (rapidjson's own text has one).
   if (body.length === 0) return failure('JSON Parse error: The document is empty');
-  const parsed = parseRapidJson(body);
+  const parsed = parseRapidJson(body, maxDepth);
   if (!parsed.ok) return failure(`JSON Parse error: ${PARSE_ERROR_EN[parsed.code]} at offset: ${parsed.offset}`);
   const doc = parsed.value;
   if (!(doc instanceof JsonObject)) return failure(formatError(doc, 'Is not object'));

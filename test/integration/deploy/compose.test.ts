@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfigFile, type GatewayConfig } from '../../../gateway/src/config/load.js';
 import { GATEWAY_NODE_FLAGS } from '../../../gateway/src/runtime/heap.js';
@@ -502,6 +502,34 @@ describe('Dockerfile', () => {
     assert.ok(ci && !/--omit=dev/.test(ci.args), 'npm ci with the dev dependencies (tsc, vite)');
     const copied = build.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args.split(' ')[0]);
     for (const needed of ['gateway', 'scripts', 'admin-ui', 'tsconfig.json']) assert.ok(copied.includes(needed), `COPY ${needed}`);
+  });
+
+  test('the sources the build stage copies import nothing it leaves out (tests, docs): tsc would fail in the image', () => {
+    const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && /npm run build\b/.test(i.args)));
+    assert.ok(build, 'a stage runs npm run build');
+    const copied = build.instructions.filter((i) => i.keyword === 'COPY').map((i) => (i.args.split(' ')[0] ?? '').replace(/^\.\//, ''));
+    const dirs = copied.filter((c) => existsSync(repoPath(c)) && statSync(repoPath(c)).isDirectory());
+    const inside = (file: string): boolean => dirs.some((d) => file === repoPath(d) || file.startsWith(`${repoPath(d)}/`));
+    const outside: string[] = [];
+    let scanned = 0;
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) {
+          if (entry.name !== 'node_modules') walk(path);
+        } else if (/\.tsx?$/.test(entry.name)) {
+          scanned++;
+          const text = readFileSync(path, 'utf8');
+          for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm)) {
+            const target = join(dirname(path), m[1] as string);
+            if (!inside(target)) outside.push(`${path.slice(repoPath('.').length + 1)} imports ${m[1] as string}`);
+          }
+        }
+      }
+    };
+    for (const d of dirs) walk(repoPath(d));
+    assert.ok(scanned > 50, `scanned ${scanned} source files in ${dirs.join(', ')}`);
+    assert.deepEqual(outside, []);
   });
 
   test('.dockerignore keeps local builds, dependencies, git and secrets out, and nothing the build copies', () => {

@@ -67,6 +67,33 @@ test('adding and removing replicas through the admin API under steady load: no f
   }
 });
 
+test('replacing every replica of a pool at once (a rolling update of a one-pod pool) fails no request', async () => {
+  const stack = await startStack({ stableReplicas: 1, canaryReplicas: 0, policy: { stable: 1 } });
+  const client = new TestClient(16);
+  // The replacement takes 100 ms to answer anything, its first health check included: the old
+  // replica must go on serving meanwhile, or the pool has nothing to route to.
+  const replacement = await startSimulator({ model: MODEL, versions: [1], faults: { latencyMs: 100, scope: 'all' } });
+  const load = steadyLoad(client, [stack.predictUrl], 6);
+  try {
+    await waitFor(() => load.outcome.ok > 200, 10_000, 'traffic');
+    const old = stack.stable[0]!;
+    const replaced = await client.send('PUT', `${stack.gw.admin}/api/models/${MODEL}/pools/1/replicas`, JSON.stringify({ replicas: [replacement.url] }), auth);
+    assert.equal(replaced.status, 200, replaced.text);
+    const view = replaced.json<View>().pools.find((p) => p.version === 1)!;
+    assert.deepEqual(view.replicas.map((r) => [r.url, r.health]), [[replacement.url, 'up']], 'the answer shows the new replica alone, checked');
+    replacement.clearFaults();
+    const atSwap = old.counters().byOperation.predict;
+    await waitFor(() => replacement.counters().byOperation.predict > 100, 10_000, 'traffic to the replacement');
+    assert.ok(old.counters().byOperation.predict <= atSwap + 6, 'the old replica gets nothing new once replaced');
+  } finally {
+    const result = await load.stop();
+    await client.close();
+    await stack.close();
+    await replacement.close();
+    assert.deepEqual(result.failures.slice(0, 3), [], `${result.failures.length} failed`);
+  }
+});
+
 test('the configuration file: a change (and SIGHUP) adds and removes replicas in a running gateway', async () => {
   const sims: SimulatorHandle[] = [];
   for (let i = 0; i < 3; i++) sims.push(await startSimulator({ model: MODEL, versions: [1] }));

@@ -45,3 +45,15 @@ test('rules: equals xor regex, regex must compile, to needs a matcher', () => {
   assert.equal(issuesOf({ stable: 1, cookieRules: [{ cookie: 'c', to: 'canary' }] })[0]!.path, '/cookieRules/0/to');
   assert.equal(issuesOf({ stable: 1, sticky: {} })[0]!.path, '/sticky');
 });
+
+test('rules: a regex that can backtrack catastrophically is refused, naming it', () => {
+  for (const regex of ['(a+)+$', '^(\\w*)*x', '(x|xy*)*z']) {
+    const issues = issuesOf({ stable: 1, headerRules: [{ header: 'x-user', regex }], cookieRules: [{ cookie: 'c', regex }] });
+    assert.deepEqual(issues.map((i) => i.path), ['/headerRules/0/regex', '/cookieRules/0/regex'], regex);
+    assert.match(issues[0]!.message, /backtrack catastrophically/);
+  }
+  // Everyday patterns stay accepted.
+  for (const regex of ['^(alice|bob)$', '^beta-[0-9]+$', '@example\\.com$', '^v\\d+\\.\\d+']) {
+    assert.ok(validatePolicy({ stable: 1, headerRules: [{ header: 'x-user', regex }] }, context).ok, regex);
+  }
+});

@@ -148,3 +148,15 @@ test('inflateTfBody: gzip bodies are inflated as TF does, a broken one reads as 
   assert.equal(await inflateTfBody(body, 'deflate'), body);
   assert.equal(await inflateTfBody(body, undefined), body);
 });
+
+test('a wide predict body is checked without building it: syntax errors still found, heap stays flat', async () => {
+  const { getHeapStatistics } = await import('node:v8');
+  const wide = Buffer.from(`{"instances": [${'0,'.repeat(8 * 1024 * 1024)}0]}`, 'latin1');
+  const before = getHeapStatistics().total_heap_size;
+  assert.equal(checkRequestJson(wide, 'predict'), null);
+  const grownMiB = (getHeapStatistics().total_heap_size - before) / 2 ** 20;
+  // Built whole, 8 million numbers in JavaScript arrays take hundreds of MiB of heap.
+  assert.ok(grownMiB < 64, `the check grew the heap by ${grownMiB.toFixed(0)} MiB for a ${(wide.length / 2 ** 20).toFixed(0)} MiB body`);
+  const broken = Buffer.concat([wide.subarray(0, wide.length - 2), Buffer.from('x]}')]);
+  assert.equal(checkRequestJson(broken, 'predict'), `JSON Parse error: Missing a comma or ']' after an array element. at offset: ${wide.length - 2}`);
+});

@@ -10,7 +10,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import type { AdminTokenSpec } from '../../config/load.js';
-import { issuesFromAjv } from '../../validation.js';
+import { escapePointer, issuesFromAjv } from '../../validation.js';
 import { identityOf, TokenRegistry } from './auth.js';
 import type { AdminContext } from './context.js';
 import { AdminError, ErrorBody } from './errors.js';
@@ -79,11 +79,15 @@ export async function buildAdminApi(options: AdminOptions) {
 
   // An action without options may come with a JSON content type and no body (as fetch sends it):
   // read as {}, which the schemas of routes that need a body refuse with the missing field named.
+  // A body the secure parser refuses is answered naming where: the body, or the forbidden key.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') done(null, {});
-    else parseJson(request, body.toString(), done);
+    const text = body.toString();
+    if (text === '') done(null, {});
+    else parseJson(request, text, (err, value) => (err === null ? done(null, value) : done(unparsableBody(text))));
   });
+  // Every body is JSON: text/plain is refused (415) like any other media type, not read as a string.
+  app.removeContentTypeParser('text/plain');
 
   app.addHook('preValidation', async (request) => {
     if (request.method !== 'GET' && request.body == null) request.body = {};
@@ -98,6 +102,9 @@ export async function buildAdminApi(options: AdminOptions) {
         error: `invalid ${where}`,
         details: issuesFromAjv(err.validation as Parameters<typeof issuesFromAjv>[0], where === 'body' ? '' : `/${where}`),
       });
+    }
+    if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      return reply.code(415).send({ error: err.message, details: [{ path: '/headers/content-type', message: 'must be application/json' }] });
     }
     const status = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) request.log.error({ err }, 'admin API failure');
@@ -173,4 +180,31 @@ export async function buildAdminApi(options: AdminOptions) {
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return app;
+}
+
+/** Why the secure parser refused a body: not JSON at all, or a key that could pollute prototypes. */
+function unparsableBody(text: string): AdminError {
+  let value: unknown;
+  try {
+    value = JSON.parse(text); // plain JSON.parse keeps `__proto__` as an ordinary own key: safe to inspect
+  } catch (err) {
+    return new AdminError(400, 'body is not valid JSON', [{ path: '', message: `is not valid JSON: ${(err as Error).message}` }]);
+  }
+  return new AdminError(400, 'invalid body', [{ path: forbiddenKey(value) ?? '', message: 'is a forbidden key (__proto__ or constructor.prototype)' }]);
+}
+
+/** Pointer of the first `__proto__` or `constructor.prototype` key, walked without recursion. */
+function forbiddenKey(root: unknown): string | undefined {
+  const stack: Array<[unknown, string]> = [[root, '']];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, path] = next;
+    if (typeof value !== 'object' || value === null) continue;
+    for (const [key, child] of Object.entries(value)) {
+      const here = `${path}/${escapePointer(key)}`;
+      if (key === '__proto__') return here;
+      if (key === 'constructor' && typeof child === 'object' && child !== null && Object.hasOwn(child, 'prototype')) return `${here}/prototype`;
+      stack.push([child, here]);
+    }
+  }
+  return undefined;
 }

@@ -23,6 +23,8 @@ export interface ScenarioRecord {
   readonly excused?: number;
   /** Why requests failed or were excused: "503 pinned to version 2 while down" -> count. */
   readonly reasons: Readonly<Record<string, number>>;
+  /** How every request was answered, when that is worth showing: "400 libevent page" -> count. */
+  readonly answers?: Readonly<Record<string, number>>;
   readonly target: string;
   readonly met: boolean;
   /** Anything else the table should show (policy after the storm, memory before/after...). */
