@@ -246,9 +246,17 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     readiness,
     async reload(next) {
       const refused = await replicas.apply(next.models);
-      const restartOnly = (['rest', 'admin', 'store', 'adminTokens', 'labels', 'proxy', 'logging', 'dns', 'shutdown'] as const).filter(
+      const restartOnly: string[] = (['rest', 'admin', 'store', 'adminTokens', 'labels', 'proxy', 'logging', 'dns', 'shutdown'] as const).filter(
         (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
       );
+      // A model's checks and resilience settings are built into its replicas and controller at start.
+      for (const model of next.models) {
+        const running = config.models.find((m) => m.name === model.name);
+        if (running === undefined) continue;
+        for (const k of ['healthCheck', 'resilience'] as const) {
+          if (JSON.stringify(model[k]) !== JSON.stringify(running[k])) restartOnly.push(`models.${model.name}.${k}`);
+        }
+      }
       if (restartOnly.length > 0) refused.push(`changed settings that need a restart to apply: ${restartOnly.join(', ')}`);
       if (refused.length > 0) log.warn({ refused }, 'configuration reloaded, in part');
       else log.info('configuration reloaded');

@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { TEST_TOKEN } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 import { MODEL, startStack, type Stack } from '../../helpers/stack.js';
 
@@ -51,4 +52,37 @@ test('request counts per version and status class follow the traffic; the other 
   assert.equal(sample(text, 'canary_gateway_upstream_failures_total', { ...m, version: '1', kind: 'status' }), 0);
   assert.match(text, /^process_cpu_seconds_total /m, "Node's process metrics");
   assert.match(text, /# TYPE canary_gateway_request_duration_seconds histogram/);
+});
+
+test('failures, retries, ejections and a rollback show in the series that count them', async () => {
+  const faulty = await startStack({ stableReplicas: 2, canaryReplicas: 1, policy: { stable: 1, canary: 2, percent: 10, headerRules: [{ header: 'x-canary' }] } });
+  try {
+    const failing = faulty.stable[0]!;
+    failing.setFaults({ errorRate: 1, errorStatus: 500 });
+    for (let i = 0; i < 60; i++) await client.post(faulty.predictUrl, '{"instances": [1.0]}', { 'x-canary': 'never' });
+    const auth = { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' };
+    const rolledBack = await client.send('POST', `${faulty.gw.admin}/api/models/${MODEL}/rollback`, '{}', auth);
+    assert.equal(rolledBack.status, 200, rolledBack.text);
+
+    const text = (await client.get(`${faulty.gw.admin}/metrics`)).text;
+    const m = { model: MODEL };
+    const v1 = { ...m, version: '1' };
+    // Every 500 the failing replica gave was an attempt counted as a failure of kind status.
+    const answered500 = failing.counters().byStatus['500'] ?? 0;
+    assert.ok(answered500 >= 5, `the failing replica answered ${answered500} times`);
+    assert.equal(sample(text, 'canary_gateway_upstream_failures_total', { ...v1, kind: 'status' }), answered500);
+    // Each failed attempt that left the client waiting was retried on the other replica.
+    const retries = sample(text, 'canary_gateway_retries_total', v1) ?? 0;
+    assert.ok(retries >= 1 && retries <= answered500, `${retries} retries for ${answered500} failed attempts`);
+    // Five 5xx in a row eject it (for 30 s: still ejected now), the healthy one is not.
+    assert.equal(sample(text, 'canary_gateway_replica_ejected', { ...v1, replica: failing.url }), 1);
+    assert.equal(sample(text, 'canary_gateway_ejections_total', { ...v1, replica: failing.url }), 1);
+    assert.equal(sample(text, 'canary_gateway_replica_ejected', { ...v1, replica: faulty.stable[1]!.url }), 0);
+    // The rollback: in force, counted, and the canary's share is 0.
+    assert.equal(sample(text, 'canary_gateway_rolled_back', m), 1);
+    assert.equal(sample(text, 'canary_gateway_rollbacks_total', m), 1);
+    assert.equal(sample(text, 'canary_gateway_canary_percent', m), 0);
+  } finally {
+    await faulty.close();
+  }
 });

@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { resolveConfig } from '../../../gateway/src/config/load.js';
 import { spawnNode, stopChild } from '../../../scripts/lib/processes.js';
 import { startSimulator, type SimulatorHandle } from '../../../scripts/tfserving-sim/server.js';
 import { startDnsServer } from '../../helpers/dns-server.js';
-import { startTestGateway, TEST_TOKEN, waitFor } from '../../helpers/gateway.js';
+import { startTestGateway, TEST_TOKEN, VIEWER_TOKEN, waitFor } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 import { steadyLoad } from '../../helpers/load.js';
 import { freePort } from '../../helpers/redis.js';
@@ -175,5 +176,35 @@ test('a DNS name with several addresses is several replicas, resolved again as t
     await v4.close();
     await v6.close();
     assert.deepEqual(result.failures.slice(0, 3), [], `${result.failures.length} failed`);
+  }
+});
+
+test('a reload applies replica changes and names the settings it cannot apply without a restart', async () => {
+  const sims = [await startSimulator({ model: MODEL, versions: [1] }), await startSimulator({ model: MODEL, versions: [1] })];
+  const document = (urls: string[], healthCheck: Record<string, number>) => ({
+    listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+    admin: {
+      tokens: [
+        { name: 'test-operator', token: TEST_TOKEN, role: 'operator' },
+        { name: 'test-viewer', token: VIEWER_TOKEN, role: 'viewer' },
+      ],
+    },
+    models: { [MODEL]: { pools: { '1': { replicas: urls } }, policy: { stable: 1 }, healthCheck } },
+  });
+  const gw = await startTestGateway(document([sims[0]!.url], { intervalMs: 200, timeoutMs: 150 }));
+  const client = new TestClient(1);
+  try {
+    const unchanged = await gw.gateway.reload(resolveConfig(document([sims[0]!.url, sims[1]!.url], { intervalMs: 200, timeoutMs: 150 }), 'test', {}));
+    assert.deepEqual(unchanged, [], 'a replica change alone applies whole');
+    const refused = await gw.gateway.reload(resolveConfig(document([sims[1]!.url], { intervalMs: 500, timeoutMs: 150 }), 'test', {}));
+    assert.equal(refused.length, 1, JSON.stringify(refused));
+    assert.match(refused[0]!, /need a restart to apply: .*models\.half_plus_two\.healthCheck/);
+    assert.doesNotMatch(refused[0]!, /resilience/);
+    const view = (await client.get(`${gw.admin}/api/models/${MODEL}`, auth)).json<View>();
+    assert.deepEqual(view.pools[0]!.replicas.map((r) => r.url), [sims[1]!.url], 'the replica change applied all the same');
+  } finally {
+    await client.close();
+    await gw.close();
+    await Promise.all(sims.map((s) => s.close()));
   }
 });
