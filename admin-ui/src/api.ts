@@ -90,6 +90,20 @@ export interface ModelView {
   rollout?: { step: number; since: string } | null;
 }
 
+/** One stats tick of a model's chart history (the snapshot's `history`). */
+export interface HistorySample {
+  at: string;
+  versions: Array<{ version: number; role: Pool['role']; rps: number; errorRate: number; p50Ms: number | null; p99Ms: number | null }>;
+}
+
+/** The event stream's first event. */
+export interface Snapshot {
+  models: ModelView[];
+  storeAvailable: boolean;
+  /** Newer gateways: per model, its last stats ticks, oldest first. */
+  history?: Record<string, HistorySample[]>;
+}
+
 export interface AuditEntry {
   id: string;
   model: string;

@@ -6,11 +6,11 @@
 import type { RefObject } from 'preact';
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ms, rate, rps } from './format';
-import { HISTORY_SECONDS, type Sample, type VersionTick } from './live';
+import { HISTORY_SECONDS, type ChartPoint, type Sample } from './live';
 
 interface Metric {
   title: string;
-  pick: (v: VersionTick) => number | null;
+  pick: (v: ChartPoint) => number | null;
   format: (value: number) => string;
   /** The y axis goes at least this high, so a flat line near zero does not fill the chart. */
   floor: number;
@@ -57,7 +57,7 @@ function niceMax(value: number): number {
 function Chart({ metric, samples }: { metric: Metric; samples: Sample[] }) {
   const [ref, width] = useWidth();
   const last = samples[samples.length - 1] as Sample;
-  const versions = new Map<number, VersionTick['role']>();
+  const versions = new Map<number, ChartPoint['role']>();
   for (const s of samples) for (const v of s.versions) versions.set(v.version, v.role);
   let top = metric.floor;
   for (const s of samples) for (const v of s.versions) top = Math.max(top, metric.pick(v) ?? 0);
@@ -73,20 +73,29 @@ function Chart({ metric, samples }: { metric: Metric; samples: Sample[] }) {
 
   const lines = [...versions].map(([version, role]) => {
     let d = '';
-    let pen = false;
+    // A run of one sample (the first tick, or one between two gaps) is a path of a single point,
+    // which a stroke does not show: it gets a dot.
+    const dots: Array<[number, number]> = [];
+    let run: Array<[number, number]> = [];
+    const endRun = (): void => {
+      if (run.length === 1) dots.push(run[0] as [number, number]);
+      run = [];
+    };
     for (const s of samples) {
       const v = s.versions.find((e) => e.version === version);
       const value = v === undefined ? null : metric.pick(v);
       if (value === null) {
-        pen = false; // a gap: no request in the window, so no latency to draw
+        endRun(); // a gap: no request in the window, so no latency to draw
         continue;
       }
-      d += `${pen ? 'L' : 'M'}${x(s.t).toFixed(1)},${y(value).toFixed(1)}`;
-      pen = true;
+      const point: [number, number] = [x(s.t), y(value)];
+      d += `${run.length > 0 ? 'L' : 'M'}${point[0].toFixed(1)},${point[1].toFixed(1)}`;
+      run.push(point);
     }
+    endRun();
     const now = last.versions.find((e) => e.version === version);
     const value = now === undefined ? null : metric.pick(now);
-    return { version, role, d, now: value === null ? '—' : metric.format(value) };
+    return { version, role, d, dots, now: value === null ? '—' : metric.format(value) };
   });
   const spanText = span >= 120_000 ? `${Math.round(span / 60_000)} min` : `${Math.round(span / 1000)} s`;
   const summary = lines.map((l) => `version ${l.version} (${l.role}) ${l.now}`).join(', ');
@@ -124,7 +133,12 @@ function Chart({ metric, samples }: { metric: Metric; samples: Sample[] }) {
               now
             </text>
             {lines.map((l) => (
-              <path key={l.version} d={l.d} class={`line role-${l.role}`} />
+              <g key={l.version} data-version={l.version}>
+                <path d={l.d} class={`line role-${l.role}`} />
+                {l.dots.map(([cx, cy]) => (
+                  <circle key={cx} cx={cx.toFixed(1)} cy={cy.toFixed(1)} r="3" class={`dot role-${l.role}`} />
+                ))}
+              </g>
             ))}
           </svg>
         )}

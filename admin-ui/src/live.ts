@@ -1,31 +1,37 @@
 /**
- * Everything the UI shows live, fed by the event stream alone: the `snapshot` on connect, the
- * stats tick once a second (history for the charts), and for any other event about a model one
- * fresh GET of that model (replicas, breakers and rollout are only in the full view). No timer
- * asks the API anything.
+ * Everything the UI shows live, fed by the event stream alone: the `snapshot` on connect (with
+ * the last minutes of stats for the charts), the stats tick once a second (numbers per version and
+ * per replica, appended to the charts), and for any other event about a model one fresh GET of
+ * that model (the rollout and the policy are only in the full view). No timer asks the API anything.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Api, ModelView, Policy } from './api';
+import type { Api, HistorySample, ModelView, Policy, Replica, Snapshot } from './api';
 import { openEventStream, type StreamStatus } from './stream';
 
 export const HISTORY_SECONDS = 300;
 
-export interface VersionTick {
+/** What a chart draws of one version at one tick. */
+export interface ChartPoint {
   version: number;
   role: 'stable' | 'canary' | 'idle';
-  healthyReplicas: number;
-  availableReplicas?: number;
-  draining?: boolean;
   rps: number;
   errorRate: number;
   p50Ms: number | null;
   p99Ms: number | null;
 }
 
+export interface VersionTick extends ChartPoint {
+  healthyReplicas: number;
+  availableReplicas?: number;
+  draining?: boolean;
+  /** Newer gateways: every replica's live state (in flight, last check, breaker, ejection). */
+  replicas?: Replica[];
+}
+
 export interface Sample {
   /** The gateway's clock (ms): charts are drawn relative to the newest sample, whatever the browser's clock says. */
   t: number;
-  versions: VersionTick[];
+  versions: ChartPoint[];
 }
 
 export interface RollbackNotice {
@@ -105,13 +111,21 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
         });
     };
 
+    const append = (name: string, sample: Sample): void => {
+      const samples = history.get(name) ?? [];
+      // A tick already in the snapshot's history (or from before a reconnect) is not drawn twice.
+      if (samples.length > 0 && (samples[samples.length - 1] as Sample).t >= sample.t) return;
+      samples.push(sample);
+      while (samples.length > 0 && (samples[0] as Sample).t < sample.t - HISTORY_SECONDS * 1000) samples.shift();
+      history.set(name, samples);
+    };
+    const chartPoints = (versions: HistorySample['versions']): ChartPoint[] =>
+      versions.map(({ version, role, rps, errorRate, p50Ms, p99Ms }) => ({ version, role, rps, errorRate, p50Ms, p99Ms }));
+
     const onStats = (tick: StatsTick): void => {
       const t = Date.parse(tick.at);
       for (const m of tick.models) {
-        const samples = history.get(m.name) ?? [];
-        samples.push({ t, versions: m.versions });
-        while (samples.length > 0 && (samples[0] as Sample).t < t - HISTORY_SECONDS * 1000) samples.shift();
-        history.set(m.name, samples);
+        append(m.name, { t, versions: chartPoints(m.versions) });
         const view = models.get(m.name);
         if (view === undefined) continue;
         if (m.revision > view.revision) refresh(m.name);
@@ -121,13 +135,14 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
           pools: view.pools.map((pool) => {
             const v = m.versions.find((x) => x.version === pool.version);
             if (v === undefined) return pool;
-            const { version: _, role, healthyReplicas, availableReplicas, draining, ...stats } = v;
+            const { version: _, role, healthyReplicas, availableReplicas, draining, replicas, ...stats } = v;
             return {
               ...pool,
               role,
               healthyReplicas,
               ...(availableReplicas === undefined ? {} : { availableReplicas }),
               ...(draining === undefined ? {} : { draining }),
+              ...(replicas === undefined ? {} : { replicas }),
               stats: { ...pool.stats, ...stats },
             };
           }),
@@ -142,9 +157,12 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
         const model = typeof about === 'string' ? about : undefined;
         switch (event) {
           case 'snapshot': {
-            const snapshot = data as { models: ModelView[]; storeAvailable: boolean };
+            const snapshot = data as Snapshot;
             models.clear();
             for (const m of snapshot.models) models.set(m.name, m);
+            for (const [name, samples] of Object.entries(snapshot.history ?? {})) {
+              for (const s of samples) append(name, { t: Date.parse(s.at), versions: chartPoints(s.versions) });
+            }
             state = { ...state, storeAvailable: snapshot.storeAvailable, ready: true };
             break;
           }

@@ -1,6 +1,6 @@
 /**
- * The admin event stream: a snapshot on connect, then policy changes, health changes, rollbacks
- * and a stats tick every second, to every client.
+ * The admin event stream: a snapshot on connect (with the last stats ticks), then policy changes,
+ * health changes, rollbacks and a stats tick every second (with every replica), to every client.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -58,6 +58,53 @@ test('stats ticks once a second with the traffic per version', async () => {
   await new Promise((resolve) => setTimeout(resolve, 2_100));
   const more = stream.events.filter((e) => e.event === 'stats').length - ticks;
   assert.ok(more >= 1 && more <= 3, `${more} ticks in 2.1 s`);
+});
+
+test('each stats tick carries every replica live: in flight, last check, breaker, ejection', async () => {
+  interface TickReplica { url: string; outstanding: number; health: string; breaker: string; ejectedUntil: string | null; lastCheck: { at: string; ok: boolean } | null }
+  type Tick = { models: Array<{ versions: Array<{ version: number; replicas: TickReplica[] }> }> };
+  const slow = stack.stable[0]!;
+  const replicaIn = (e: { data: unknown }): TickReplica | undefined =>
+    (e.data as Tick).models[0]?.versions.find((v) => v.version === 1)?.replicas?.find((r) => r.url === slow.url);
+  const first = await stream.waitFor((e) => e.event === 'stats' && replicaIn(e)?.lastCheck != null, 3_000, 'a tick with the replica');
+  const seen = replicaIn(first)!;
+  assert.deepEqual([seen.health, seen.breaker, seen.ejectedUntil, seen.outstanding], ['up', 'closed', null, 0]);
+
+  // Slow answers keep requests in flight on that replica for a while: a later tick shows them.
+  slow.setFaults({ latencyMs: 1_500 });
+  const requests = Promise.all(Array.from({ length: 20 }, () => client.post(stack.predictUrl, '{"instances": [1.0]}')));
+  try {
+    await stream.waitFor((e) => e.event === 'stats' && (replicaIn(e)?.outstanding ?? 0) > 0, 5_000, 'a tick with requests in flight');
+  } finally {
+    slow.clearFaults();
+    await requests;
+  }
+  // Health checks go on every 200 ms: the last check a tick reports moves on.
+  await stream.waitFor((e) => e.event === 'stats' && Date.parse(replicaIn(e)?.lastCheck?.at ?? '') > Date.parse(seen.lastCheck!.at), 3_000, 'a later check');
+});
+
+test('the snapshot carries the last stats ticks of every model, oldest first', async () => {
+  await stream.waitFor((e) => e.event === 'stats', 3_000, 'a tick');
+  const second = await openEventStream(`${stack.gw.admin}/api/events`, VIEWER_TOKEN);
+  try {
+    const snapshot = await second.waitFor((e) => e.event === 'snapshot', 2_000, 'snapshot');
+    const history = (snapshot.data as { history: Record<string, Array<{ at: string; versions: Array<{ version: number; role: string; rps: number }> }>> }).history;
+    const samples = history[MODEL] ?? [];
+    assert.ok(samples.length >= 2, `${samples.length} samples`);
+    assert.ok(samples.length <= 120, `${samples.length} samples`);
+    const times = samples.map((s) => Date.parse(s.at));
+    assert.deepEqual(times, [...times].sort((a, b) => a - b));
+    assert.deepEqual(samples.at(-1)!.versions.map((v) => [v.version, v.role]), [
+      [1, 'stable'],
+      [2, 'canary'],
+    ]);
+    assert.ok(samples.some((s) => s.versions.some((v) => v.rps > 0)), 'the traffic sent earlier is in the history');
+    // The ticks that follow continue it.
+    const next = await second.waitFor((e) => e.event === 'stats', 3_000, 'the next tick');
+    assert.ok(Date.parse((next.data as { at: string }).at) > times.at(-1)!);
+  } finally {
+    await second.close();
+  }
 });
 
 test('a replica going down and a rollback arrive as events', async () => {

@@ -42,3 +42,15 @@ test('GET /api/openapi.json: every route, with request and response schemas', as
   assert.ok(put.requestBody !== undefined);
   assert.ok(put.responses['200'] !== undefined && put.responses['400'] !== undefined);
 });
+
+test('the event stream payloads are documented: the stats tick with replicas, the snapshot with history', async () => {
+  const reply = await client.get(`${stack.gw.admin}/api/openapi.json`, { authorization: `Bearer ${TEST_TOKEN}` });
+  type Schema = { properties?: Record<string, Schema>; items?: Schema; additionalProperties?: Schema | boolean; required?: string[] };
+  const doc = reply.json<{ components: { schemas: Record<string, Schema> }; paths: Record<string, Record<string, { description?: string }>> }>();
+  const tick = doc.components.schemas['StatsEvent'];
+  const replica = tick?.properties?.['models']?.items?.properties?.['versions']?.items?.properties?.['replicas']?.items;
+  assert.deepEqual(Object.keys(replica?.properties ?? {}).sort(), ['breaker', 'consecutiveFailures', 'ejectedUntil', 'ejections', 'health', 'lastCheck', 'outstanding', 'url']);
+  const snapshot = doc.components.schemas['SnapshotEvent'];
+  assert.deepEqual(Object.keys(snapshot?.properties ?? {}).sort(), ['history', 'models', 'storeAvailable']);
+  assert.match(doc.paths['/api/events']!['get']!.description ?? '', /StatsEvent/);
+});

@@ -18,6 +18,7 @@ import { modelRoutes } from './model-routes.js';
 import { opsRoutes, type OpsOptions } from './ops-routes.js';
 import { streamRoutes } from './stream.js';
 import { adminUi } from './ui.js';
+import { SnapshotEvent, StatsEvent } from './views.js';
 
 export interface AdminOptions {
   readonly ops: OpsOptions;
@@ -64,7 +65,8 @@ export async function buildAdminApi(options: AdminOptions) {
     openapi: {
       openapi: '3.0.3',
       info: { title: 'canary-gateway admin API', version: options.version },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      // The event stream's payloads are not a JSON response the route schema could describe.
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { SnapshotEvent, StatsEvent } },
       security: [{ bearer: [] }],
     },
   });

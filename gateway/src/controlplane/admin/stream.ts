@@ -1,8 +1,9 @@
 /**
- * The admin event stream (Server-Sent Events): a `snapshot` of every model on connect, then
- * `policy`, `health`, `replica` (breakers, ejections), `rollback` and `store` events as they happen and a `stats` tick once a
- * second. Payloads are built once per event and written to every client; a client that cannot
- * keep up (over 1 MiB unsent) is disconnected rather than buffered without bound. Clients send the
+ * The admin event stream (Server-Sent Events): a `snapshot` of every model (with the last stats
+ * ticks of each, for charts) on connect, then `policy`, `health`, `replica` (breakers, ejections),
+ * `rollback` and `store` events as they happen and a `stats` tick once a second (with every
+ * replica's live state). Payloads are built once per event and written to every client; a client
+ * that cannot keep up (over 1 MiB unsent) is disconnected rather than buffered without bound. Clients send the
  * bearer token in the Authorization header (browsers: fetch with a streaming body, not EventSource,
  * so the token never goes in a URL).
  */
@@ -13,7 +14,8 @@ import type { HealthChange } from '../health.js';
 import type { ReplicaEvent, RollbackEvent } from '../events.js';
 import type { AdminContext } from './context.js';
 import { ErrorBody } from './errors.js';
-import { modelState, modelView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { StatsHistory } from './history.js';
+import { HISTORY_TICKS, modelState, modelView, replicaView, STATS_WINDOW_SECONDS, statsView, type HistorySample, type SnapshotEvent, type StatsEvent } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -51,26 +53,43 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   const onReplica = (event: ReplicaEvent): void => broadcast('replica', { ...event, at: new Date().toISOString() });
   const onRollback = (event: RollbackEvent): void => broadcast('rollback', { ...event, at: new Date().toISOString() });
   const onStore = (status: { available: boolean; detail: string }): void => broadcast('store', { ...status, at: new Date().toISOString() });
+  const history = new StatsHistory(HISTORY_TICKS);
+  // Every tick is recorded, with or without clients, so a page opened later has its history;
+  // the per-replica part is built only for clients, the history keeps the charts' numbers alone.
   const onTick = (): void => {
-    if (clients.size === 0) return;
-    broadcast('stats', {
-      at: new Date().toISOString(),
-      windowSeconds: STATS_WINDOW_SECONDS,
-      models: [...ctx.snapshots.current.models.values()].map((m) => ({
+    const at = new Date().toISOString();
+    const samples = new Map<string, HistorySample>();
+    const models: StatsEvent['models'] = [];
+    for (const m of ctx.snapshots.current.models.values()) {
+      const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
+      const versions = pools.map((pool) => ({
+        pool,
+        role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
+        stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+      }));
+      samples.set(m.name, {
+        at,
+        versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
+      });
+      if (clients.size === 0) continue;
+      models.push({
         name: m.name,
         revision: m.revision,
         state: modelState(m),
         percent: m.policy.percent,
-        versions: [...(ctx.pools.pools(m.name)?.values() ?? [])].map((pool) => ({
+        versions: versions.map(({ pool, role, stats }) => ({
           version: pool.version,
-          role: pool === m.stable ? 'stable' : pool === m.canary ? 'canary' : 'idle',
+          role,
           healthyReplicas: pool.healthyCount,
           availableReplicas: pool.availableCount,
           draining: pool.draining,
-          ...statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+          ...stats,
+          replicas: pool.replicas.map(replicaView),
         })),
-      })),
-    });
+      });
+    }
+    history.record(samples);
+    if (clients.size > 0) broadcast('stats', { at, windowSeconds: STATS_WINDOW_SECONDS, models } satisfies StatsEvent);
   };
   ctx.events.on('policy', onPolicy);
   ctx.events.on('health', onHealth);
@@ -100,6 +119,8 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     {
       schema: {
         summary: 'Server-Sent Events: snapshot, policy, health, replica, rollback, store, stats (1/s)',
+        description:
+          'The `snapshot` event (first) is a SnapshotEvent: every model and, per model, its last stats ticks. The `stats` event, once a second, is a StatsEvent: per model and version the live numbers, with each replica (health, in flight, last check, breaker, ejection). Both schemas are in components.schemas.',
         tags: ['events'],
         produces: ['text/event-stream'],
         response: { 401: ErrorBody },
@@ -118,7 +139,12 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify({ models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools)), storeAvailable: ctx.store.isAvailable() })}\n\n`);
+      const snapshot: SnapshotEvent = {
+        models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools)),
+        storeAvailable: ctx.store.isAvailable(),
+        history: history.toJSON(),
+      };
+      res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
       clients.add(res);
       request.raw.once('close', () => clients.delete(res));
       res.once('close', () => clients.delete(res));

@@ -9,6 +9,7 @@ import type { PoolRegistry } from '../../dataplane/pool-registry.js';
 import type { CompiledModel } from '../../dataplane/snapshot.js';
 import type { WindowStats } from '../../dataplane/stats.js';
 import { breakerState } from '../../dataplane/breaker.js';
+import type { Replica } from '../../dataplane/replica.js';
 
 /** Seconds of the sliding window the views and the stats ticks report. */
 export const STATS_WINDOW_SECONDS = 10;
@@ -72,8 +73,69 @@ export const ModelView = Type.Object({
 
 export const ModelList = Type.Object({ models: Type.Array(ModelView) });
 
+/** Stats ticks kept per model for the snapshot: two minutes of charts for a page opened now. */
+export const HISTORY_TICKS = 120;
+
+export const StatsEvent = Type.Object(
+  {
+    at: Type.String(),
+    windowSeconds: Type.Integer(),
+    models: Type.Array(
+      Type.Object({
+        name: Type.String(),
+        revision: Type.Integer(),
+        state: ModelState,
+        percent: Type.Number(),
+        versions: Type.Array(
+          Type.Object({
+            version: Type.Integer(),
+            role: PoolView.properties.role,
+            healthyReplicas: Type.Integer(),
+            availableReplicas: Type.Integer(),
+            draining: Type.Boolean(),
+            ...StatsView.properties,
+            // Live per replica (in flight changes with every request, the last check with every
+            // check): a page that showed them from its last GET would show stale numbers as live.
+            replicas: Type.Array(ReplicaView),
+          }),
+        ),
+      }),
+    ),
+  },
+  { description: 'The `stats` event, once a second: live numbers per model, version and replica.' },
+);
+
+export const HistorySample = Type.Object({
+  at: Type.String(),
+  versions: Type.Array(
+    Type.Object({
+      version: Type.Integer(),
+      role: PoolView.properties.role,
+      rps: Type.Number(),
+      errorRate: Type.Number(),
+      p50Ms: StatsView.properties.p50Ms,
+      p99Ms: StatsView.properties.p99Ms,
+    }),
+  ),
+});
+
+export const SnapshotEvent = Type.Object(
+  {
+    models: Type.Array(ModelView),
+    storeAvailable: Type.Boolean(),
+    history: Type.Record(Type.String(), Type.Array(HistorySample), {
+      description: `Per model, its last stats ticks (up to ${HISTORY_TICKS}, oldest first), so charts start with the last minutes.`,
+    }),
+  },
+  { description: 'The `snapshot` event, first on every connection.' },
+);
+
 export type ModelView = Static<typeof ModelView>;
 export type StatsView = Static<typeof StatsView>;
+export type ReplicaView = Static<typeof ReplicaView>;
+export type StatsEvent = Static<typeof StatsEvent>;
+export type HistorySample = Static<typeof HistorySample>;
+export type SnapshotEvent = Static<typeof SnapshotEvent>;
 
 export function modelState(model: CompiledModel): Static<typeof ModelState> {
   if (model.stored.rolledBack) return 'rolled-back';
@@ -124,16 +186,20 @@ export function modelView(compiled: CompiledModel, registry: PoolRegistry): Mode
       availableReplicas: pool.availableCount,
       draining: pool.draining,
       stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
-      replicas: pool.replicas.map((r) => ({
-        url: r.origin,
-        health: r.health,
-        outstanding: r.outstanding,
-        breaker: breakerState(r.breaker),
-        consecutiveFailures: r.consecutiveFailures,
-        ejectedUntil: r.ejectedUntil === 0 ? null : new Date(r.ejectedUntil).toISOString(),
-        ejections: r.ejections,
-        lastCheck: r.lastCheck === null ? null : { at: new Date(r.lastCheck.at).toISOString(), ok: r.lastCheck.ok, detail: r.lastCheck.detail },
-      })),
+      replicas: pool.replicas.map(replicaView),
     })),
+  };
+}
+
+export function replicaView(r: Replica): ReplicaView {
+  return {
+    url: r.origin,
+    health: r.health,
+    outstanding: r.outstanding,
+    breaker: breakerState(r.breaker),
+    consecutiveFailures: r.consecutiveFailures,
+    ejectedUntil: r.ejectedUntil === 0 ? null : new Date(r.ejectedUntil).toISOString(),
+    ejections: r.ejections,
+    lastCheck: r.lastCheck === null ? null : { at: new Date(r.lastCheck.at).toISOString(), ok: r.lastCheck.ok, detail: r.lastCheck.detail },
   };
 }
