@@ -95,7 +95,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const replicas = new ReplicaManager({ pools, health, watcher, dns: config.dns, drainTimeoutMs: config.proxy.deadlineMs, log });
   // Replica addresses first (DNS names resolved): the pools must exist before policies compile.
   await replicas.apply(config.models);
-  const fromConfig = new Map<string, SeedEntry>(config.models.map((m) => [m.name, { ...initialState(m.policy), revision: 1, actor: 'config' }]));
+  const fromConfig = new Map<string, SeedEntry>(
+    config.models.map((m) => [m.name, { ...initialState(m.policy), revision: 1, actor: 'config', provisional: true }]),
+  );
   store.on('available', () => {
     log.info({ store: store.kind }, 'policy store available: resyncing');
     events.emit('store', { available: true, detail: 'connected' });
@@ -123,7 +125,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // so whatever the store holds replaces it at the next resync.
     if (initial.some((s) => s.model === model.name)) log.error({ model: model.name }, 'the stored policy cannot be routed by this gateway: using the configuration\'s');
     watcher.apply(
-      { model: model.name, revision: 0, ...initialState(model.policy), updatedAt: new Date().toISOString(), updatedBy: 'config', reason: 'config', note: '' },
+      { model: model.name, revision: 0, ...initialState(model.policy), updatedAt: new Date().toISOString(), updatedBy: 'config', reason: 'config', note: '', provisional: true },
       'resync',
     );
   }

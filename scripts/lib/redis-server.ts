@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,6 +38,8 @@ export interface RedisServer {
 export interface RedisOptions {
   /** Keep data across kill/restart (append-only file, fsync on every write), as a production Redis does. */
   readonly persistent?: boolean;
+  /** requirepass: every client must AUTH with it. */
+  readonly password?: string;
 }
 
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
@@ -48,7 +50,20 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
   const launch = async (): Promise<void> => {
     const proc = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--protected-mode', 'no', '--loglevel', 'warning'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        ...persistence,
+        '--protected-mode',
+        'no',
+        '--loglevel',
+        'warning',
+        ...(options.password === undefined ? [] : ['--requirepass', options.password]),
+      ],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     live.add(proc);
@@ -74,6 +89,60 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     stop: async () => {
       await kill();
       if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SentinelServer {
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface SentinelOptions {
+  /** The master it monitors, on 127.0.0.1. */
+  readonly masterPort: number;
+  readonly masterName: string;
+  /** The master's requirepass, if any (sentinel auth-pass). */
+  readonly masterPassword?: string;
+  /** The sentinel's own requirepass, if any. */
+  readonly password?: string;
+}
+
+/** One Redis Sentinel (redis-server --sentinel) on a free port, its rewritable config in a temp dir. */
+export async function startSentinel(options: SentinelOptions): Promise<SentinelServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'cg-sentinel-'));
+  const conf = join(dir, 'sentinel.conf');
+  const lines = [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    'protected-mode no',
+    `dir ${dir}`,
+    'loglevel warning',
+    `sentinel monitor ${options.masterName} 127.0.0.1 ${options.masterPort} 1`,
+    ...(options.masterPassword === undefined ? [] : [`sentinel auth-pass ${options.masterName} ${options.masterPassword}`]),
+    ...(options.password === undefined ? [] : [`requirepass ${options.password}`]),
+  ];
+  writeFileSync(conf, `${lines.join('\n')}\n`);
+  const proc = spawn('redis-server', [conf, '--sentinel'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
+  try {
+    await waitForPort(port, 5_000, proc);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+  return {
+    port,
+    stop: async () => {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = once(proc, 'exit');
+        proc.kill('SIGKILL');
+        await exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -20,8 +20,11 @@ export interface ClusterOptions {
 export interface Cluster {
   readonly sims: SimulatorHandle[];
   readonly gateways: TestGateway[];
-  /** Another gateway on the same replicas and store; `policy` is its configuration file's. */
-  addGateway(policy?: Record<string, unknown>, logger?: Logger): Promise<TestGateway>;
+  /**
+   * Another gateway on the same replicas and store; `policy` is its configuration file's, `redisUrl`
+   * another way to the same Redis (through a TcpGate, say).
+   */
+  addGateway(policy?: Record<string, unknown>, logger?: Logger, redisUrl?: string): Promise<TestGateway>;
   close(): Promise<void>;
 }
 
@@ -32,7 +35,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     await Promise.all(gateways.map((g) => g.close()));
     await Promise.all(sims.map((s) => s.close()));
   };
-  const addGateway = async (policy?: Record<string, unknown>, logger?: Logger): Promise<TestGateway> => {
+  const addGateway = async (policy?: Record<string, unknown>, logger?: Logger, redisUrl = options.redisUrl): Promise<TestGateway> => {
     const gw = await startTestGateway({
       models: {
         [MODEL]: {
@@ -44,7 +47,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       },
       store: {
         type: 'redis',
-        url: options.redisUrl,
+        url: redisUrl,
         keyPrefix: options.keyPrefix,
         resyncIntervalMs: options.resyncIntervalMs ?? 1_000,
         connectTimeoutMs: 500,

@@ -14,6 +14,8 @@ export interface EnvOverrides {
   readonly store?: 'memory' | 'redis';
   readonly redisUrl?: string;
   readonly redisKeyPrefix?: string;
+  readonly redisPassword?: string;
+  readonly redisSentinelPassword?: string;
   readonly accessLog?: 'off' | 'errors' | 'all';
 }
 
@@ -29,6 +31,8 @@ export const ENV_VARIABLES = {
   GATEWAY_STORE: 'Policy store: memory or redis.',
   REDIS_URL: 'redis://[:password@]host:port[/db]; setting it selects the Redis store.',
   REDIS_KEY_PREFIX: 'Prefix of every Redis key and channel (default canary-gateway:).',
+  REDIS_PASSWORD: 'Password of the Redis servers (store.password), kept out of the file; wins over a password in the url.',
+  REDIS_SENTINEL_PASSWORD: 'Password of the Redis sentinels themselves (store.sentinelPassword).',
   ACCESS_LOG: 'Access log lines: off (default), errors or all.',
 } as const;
 
@@ -77,6 +81,8 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     store: storeName === 'memory' || storeName === 'redis' ? storeName : undefined,
     redisUrl,
     redisKeyPrefix: text('REDIS_KEY_PREFIX'),
+    redisPassword: text('REDIS_PASSWORD'),
+    redisSentinelPassword: text('REDIS_SENTINEL_PASSWORD'),
     accessLog: accessLog === 'off' || accessLog === 'errors' || accessLog === 'all' ? accessLog : undefined,
   };
   return issues.length > 0 ? { ok: false, issues } : { ok: true, value };

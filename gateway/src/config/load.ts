@@ -77,6 +77,15 @@ interface StoreCommon {
   readonly resyncIntervalMs: number;
 }
 
+/** TLS to Redis, the files read: PEM texts. */
+export interface RedisTlsSettings {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+  readonly servername?: string;
+  readonly rejectUnauthorized: boolean;
+}
+
 export type StoreSettings =
   | ({ readonly type: 'memory' } & StoreCommon)
   | ({
@@ -85,6 +94,13 @@ export type StoreSettings =
       readonly sentinels?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
       readonly sentinelName?: string;
       readonly cluster?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+      readonly username?: string;
+      readonly password?: string;
+      readonly db?: number;
+      readonly tls?: RedisTlsSettings;
+      readonly sentinelUsername?: string;
+      readonly sentinelPassword?: string;
+      readonly sentinelTls?: RedisTlsSettings;
       readonly keyPrefix: string;
       readonly connectTimeoutMs: number;
       readonly commandTimeoutMs: number;
@@ -209,13 +225,15 @@ type StoreInput = NonNullable<GatewayConfigInput['store']> | Partial<NonNullable
 
 /** REDIS_URL alone means "use Redis"; GATEWAY_STORE=memory wins over it. */
 function storeOverrides(env: EnvOverrides): Partial<NonNullable<GatewayConfigInput['store']>> {
-  const out: { type?: 'memory' | 'redis'; url?: string; keyPrefix?: string } = {};
+  const out: { type?: 'memory' | 'redis'; url?: string; keyPrefix?: string; password?: string; sentinelPassword?: string } = {};
   if (env.redisUrl !== undefined) {
     out.type = 'redis';
     out.url = env.redisUrl;
   }
   if (env.store !== undefined) out.type = env.store;
   if (env.redisKeyPrefix !== undefined) out.keyPrefix = env.redisKeyPrefix;
+  if (env.redisPassword !== undefined) out.password = env.redisPassword;
+  if (env.redisSentinelPassword !== undefined) out.sentinelPassword = env.redisSentinelPassword;
   return out;
 }
 
@@ -224,9 +242,24 @@ function resolveStore(input: StoreInput, issues: Issue[]): StoreSettings {
     auditMaxEntries: input.auditMaxEntries ?? 10_000,
     resyncIntervalMs: input.resyncIntervalMs ?? 5_000,
   };
-  const redisFields = (['url', 'sentinels', 'sentinelName', 'cluster', 'keyPrefix', 'connectTimeoutMs', 'commandTimeoutMs'] as const).filter(
-    (f) => input[f] !== undefined,
-  );
+  const redisFields = (
+    [
+      'url',
+      'sentinels',
+      'sentinelName',
+      'cluster',
+      'username',
+      'password',
+      'db',
+      'tls',
+      'sentinelUsername',
+      'sentinelPassword',
+      'sentinelTls',
+      'keyPrefix',
+      'connectTimeoutMs',
+      'commandTimeoutMs',
+    ] as const
+  ).filter((f) => input[f] !== undefined);
   if ((input.type ?? 'memory') === 'memory') {
     for (const f of redisFields) issues.push({ path: `/store/${f}`, message: 'only applies to the redis store (type: redis)' });
     return { type: 'memory', ...common };
@@ -241,16 +274,78 @@ function resolveStore(input: StoreInput, issues: Issue[]): StoreSettings {
   if (input.sentinels !== undefined && input.sentinelName === undefined) {
     issues.push({ path: '/store/sentinelName', message: 'is required with sentinels (the master name)' });
   }
+  if (input.sentinels === undefined) {
+    for (const f of ['sentinelName', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'] as const) {
+      if (input[f] !== undefined) issues.push({ path: `/store/${f}`, message: 'only applies with sentinels' });
+    }
+  }
+  if (input.cluster !== undefined && input.db !== undefined && input.db !== 0) {
+    issues.push({ path: '/store/db', message: 'Redis Cluster has only database 0' });
+  }
+  if (input.url !== undefined && input.cluster === undefined && input.sentinels === undefined) checkRedisUrl(input.url, issues);
+  const tls = input.tls === undefined ? undefined : resolveTls(input.tls, '/store/tls', issues);
+  const sentinelTls = input.sentinelTls === undefined ? undefined : resolveTls(input.sentinelTls, '/store/sentinelTls', issues);
   return {
     type: 'redis',
     ...(input.url === undefined ? {} : { url: input.url }),
     ...(input.sentinels === undefined ? {} : { sentinels: input.sentinels }),
     ...(input.sentinelName === undefined ? {} : { sentinelName: input.sentinelName }),
     ...(input.cluster === undefined ? {} : { cluster: input.cluster }),
+    ...(input.username === undefined ? {} : { username: input.username }),
+    ...(input.password === undefined ? {} : { password: input.password }),
+    ...(input.db === undefined ? {} : { db: input.db }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(input.sentinelUsername === undefined ? {} : { sentinelUsername: input.sentinelUsername }),
+    ...(input.sentinelPassword === undefined ? {} : { sentinelPassword: input.sentinelPassword }),
+    ...(sentinelTls === undefined ? {} : { sentinelTls }),
     keyPrefix: input.keyPrefix ?? 'canary-gateway:',
     connectTimeoutMs: input.connectTimeoutMs ?? 2_000,
     commandTimeoutMs: input.commandTimeoutMs ?? 1_000,
     ...common,
+  };
+}
+
+/** The URL as ioredis will read it: a host, and a database number if a path is given. */
+function checkRedisUrl(url: string, issues: Issue[]): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    issues.push({ path: '/store/url', message: 'is not a valid URL' });
+    return;
+  }
+  if (parsed.hostname === '') issues.push({ path: '/store/url', message: 'has no host' });
+  if (parsed.pathname !== '' && parsed.pathname !== '/' && !/^\/[0-9]{1,7}$/.test(parsed.pathname)) {
+    issues.push({ path: '/store/url', message: 'path must be a database number (/0, /1, ...)' });
+  }
+}
+
+type TlsInput = NonNullable<NonNullable<GatewayConfigInput['store']>['tls']>;
+
+/** Reads the PEM files now, so that one missing is a configuration error naming it, not a connection failure later. */
+function resolveTls(input: TlsInput, path: string, issues: Issue[]): RedisTlsSettings {
+  if ((input.certFile === undefined) !== (input.keyFile === undefined)) {
+    issues.push({ path: `${path}/${input.certFile === undefined ? 'certFile' : 'keyFile'}`, message: 'is required with ' + (input.certFile === undefined ? 'keyFile' : 'certFile') });
+  }
+  const read = (field: 'caFile' | 'certFile' | 'keyFile'): string | undefined => {
+    const file = input[field];
+    if (file === undefined) return undefined;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      issues.push({ path: `${path}/${field}`, message: `cannot be read: ${(err as Error).message}` });
+      return undefined;
+    }
+  };
+  const ca = read('caFile');
+  const cert = read('certFile');
+  const key = read('keyFile');
+  return {
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    ...(input.servername === undefined ? {} : { servername: input.servername }),
+    rejectUnauthorized: input.rejectUnauthorized ?? true,
   };
 }
 

@@ -32,13 +32,43 @@ export const AdminToken = Type.Object(
 
 const HostPort = Type.Object({ host: Host, port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false });
 
+const FilePath = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });
+
+export const RedisTls = Type.Object(
+  {
+    caFile: Type.Optional(FilePath('PEM file of the certificate authorities to trust (default: Node\'s bundled ones).')),
+    certFile: Type.Optional(FilePath('PEM file of a client certificate (mutual TLS), with keyFile.')),
+    keyFile: Type.Optional(FilePath('PEM file of the client certificate\'s private key, with certFile.')),
+    servername: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Name the server certificate must carry (and SNI), when it is not the host connected to (Cluster nodes are announced by address).' })),
+    rejectUnauthorized: Type.Optional(Type.Boolean({ description: 'Default true: the server certificate must be valid. false accepts any: for tests only.' })),
+  },
+  { additionalProperties: false },
+);
+
+const Secret = (description: string) => Type.String({ minLength: 1, maxLength: 1024, description });
+
 export const StoreSchema = Type.Object(
   {
     type: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { description: 'memory: one gateway; redis: shared by every gateway.' }),
-    url: Type.Optional(Type.String({ pattern: '^rediss?://', maxLength: 2048, description: 'redis://[:password@]host:port[/db]' })),
+    url: Type.Optional(
+      Type.String({ pattern: '^rediss?://', maxLength: 2048, description: 'redis://[[user]:password@]host:port[/db]; rediss:// for TLS (as `tls: {}`).' }),
+    ),
     sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 20 })),
     sentinelName: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Master name, with sentinels.' })),
     cluster: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 100, description: 'Redis Cluster seed nodes.' })),
+    username: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'ACL user of the Redis servers (Redis 6+; default: `default`). Wins over a user in url.' }),
+    ),
+    password: Type.Optional(
+      Secret('Password of the Redis servers (master and replicas, or every Cluster node). `REDIS_PASSWORD` overrides it; it wins over a password in url.'),
+    ),
+    db: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Database number (default 0; not with cluster, which has only 0). Wins over /db in url.' })),
+    tls: Type.Optional({ ...RedisTls, description: 'TLS to the Redis servers (master and replicas, or every Cluster node); `{}` for the defaults.' }),
+    sentinelUsername: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'ACL user of the sentinels themselves, with sentinelPassword.' })),
+    sentinelPassword: Type.Optional(
+      Secret('Password of the sentinels themselves (their requirepass), if they have one; the master\'s is password. `REDIS_SENTINEL_PASSWORD` overrides it.'),
+    ),
+    sentinelTls: Type.Optional({ ...RedisTls, description: 'TLS to the sentinels (they may listen in plain text while the master uses TLS, hence apart).' }),
     keyPrefix: Type.Optional(Type.String({ maxLength: 200, description: 'Prefix of every key and channel, so environments can share one Redis.' })),
     resyncIntervalMs: Type.Optional(Millis(100, 3_600_000, 'How often revisions are compared with the store, to heal a missed change message.')),
     auditMaxEntries: Type.Optional(Type.Integer({ minimum: 10, maximum: 10_000_000, description: 'The audit trail keeps about this many entries.' })),

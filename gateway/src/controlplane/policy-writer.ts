@@ -3,7 +3,8 @@
  * read it from the store (the authority, not this gateway's snapshot), compute the new state,
  * validate the whole policy, write it compare-and-set on the revision read. With `ifMatch` the
  * caller's revision must be the stored one; without it a lost race is retried on the fresh state.
- * The result is applied here at once; other gateways follow from the change message.
+ * The result is applied here at once; other gateways follow from the change message. A store found
+ * behind what is in force here (it lost data) gets the policy in force back first.
  */
 import type { PolicyDocument, PolicyInput } from '../policy/schema.js';
 import type { ChangeReason, ControlState, StoredPolicy } from '../policy/stored.js';
@@ -75,6 +76,12 @@ export async function writePolicy(
   if (ctx.snapshots.current.models.get(model) === undefined) throw new UnknownModelError(`unknown model ${model}`);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const current = (await ctx.store.load([model]))[0];
+    if (ctx.watcher.storeBehind(model, current)) {
+      // The store lost data since this gateway read it: written on as it is, the change would
+      // start from an older state (or a file's), and If-Match would compare with the wrong revision.
+      await ctx.watcher.resync();
+      continue;
+    }
     if (current === undefined) throw new StoreUnavailableError(`the store has no policy for ${model} yet`);
     if (options.ifMatch !== undefined && current.revision !== options.ifMatch) throw new ConflictError(current);
     const next = change(current);

@@ -4,9 +4,13 @@
  * gateway has, compiles a new snapshot and swaps it in. A policy it cannot route (a version this
  * instance has no pool for) is refused loudly and the previous one stays.
  *
- * Change messages are applied only when newer than what is in force (they may race with a write's
- * own result); a resync applies whatever differs, because the store is the authority (it may have
- * been reset, or a message lost during a partition).
+ * Revisions in force never go down: a policy is taken only when its revision is higher than the
+ * one in force (at an equal revision, a resync takes the store's document if it is another one:
+ * two histories met after a data loss, and the store's is the one every gateway converges on). A
+ * store that is behind (it lost data: restarted empty, flushed, restored from an old backup) does
+ * not set this gateway back; the resync puts the policy in force back instead (the seed rule of
+ * store/types.ts), so the highest revision any gateway saw wins and a configuration file's policy
+ * only fills a gap.
  */
 import type { Logger } from 'pino';
 import { validatePolicy } from '../policy/validate.js';
@@ -14,7 +18,7 @@ import { controlOf, type StoredPolicy } from '../policy/stored.js';
 import type { PoolRegistry } from '../dataplane/pool-registry.js';
 import { compileModel, type CompiledModel, type SnapshotHolder } from '../dataplane/snapshot.js';
 import type { GatewayEvents } from './events.js';
-import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './store/types.js';
+import { seededRevision, StoreUnavailableError, type PolicyStore, type SeedEntry } from './store/types.js';
 
 export type ApplySource = 'message' | 'write' | 'resync';
 
@@ -73,11 +77,22 @@ export class PolicyWatcher {
     this.#store.off('available', this.#onAvailable);
   }
 
-  /** Compares every model with the store and takes what differs. Quiet while the store is down. */
+  /**
+   * Takes what is newer in the store, and puts back what the store lost or holds older than what is
+   * in force here. Quiet while the store is down.
+   */
   resync(): Promise<void> {
     this.#resyncing ??= (async () => {
       try {
-        const stored = await this.#store.load(this.#models);
+        let stored = await this.#store.load(this.#models);
+        // Put back first: taken before, the store's older state would not be adopted (revisions in
+        // force never go down) but an equal revision of it could (another document, same number).
+        const behind = this.#behind(stored);
+        if (behind.size > 0) {
+          this.#log.warn({ models: [...behind.keys()] }, 'the policy store lacks or is behind the policy in force here (it lost data): putting it back');
+          const restored = await this.#store.seed(behind);
+          stored = [...stored.filter((s) => !behind.has(s.model)), ...restored];
+        }
         for (const s of stored) this.apply(s, 'resync');
         this.#synced = true;
       } catch (err) {
@@ -90,21 +105,30 @@ export class PolicyWatcher {
     return this.#resyncing;
   }
 
-  /**
-   * What to store for models the store has no policy for: the policy in force here (so a store that
-   * lost its data gets the cluster's last state back, not the configuration's first one).
-   */
-  seed(): ReadonlyMap<string, SeedEntry> {
+  /** The seed entries the store would take over what it holds (see `seededRevision`). */
+  #behind(stored: readonly StoredPolicy[]): Map<string, SeedEntry> {
+    const byModel = new Map(stored.map((s) => [s.model, s]));
     const out = new Map<string, SeedEntry>();
-    for (const model of this.#holder.current.models.values()) {
-      out.set(model.name, {
-        policy: model.policy,
-        ...controlOf(model.stored),
-        revision: Math.max(1, model.revision),
-        actor: model.revision === 0 ? 'config' : model.stored.updatedBy,
-      });
+    for (const [model, entry] of this.seed()) {
+      if (seededRevision(byModel.get(model), entry) !== undefined) out.set(model, entry);
     }
     return out;
+  }
+
+  /** Whether `stored` (what the store holds for `model`, if anything) is behind what is in force here. */
+  storeBehind(model: string, stored: StoredPolicy | undefined): boolean {
+    const compiled = this.#holder.current.models.get(model);
+    return compiled !== undefined && seededRevision(stored, seedEntry(compiled)) !== undefined;
+  }
+
+  /**
+   * What this gateway asks the store to hold, for a start, a reconnection or a store found behind:
+   * for a model never read from the store, the configuration's policy as a provisional seed; for
+   * the others the policy in force, whole and under its revision (a restore), so a store that lost
+   * its data gets the cluster's last state back, not a file's.
+   */
+  seed(): ReadonlyMap<string, SeedEntry> {
+    return new Map([...this.#holder.current.models.values()].map((model) => [model.name, seedEntry(model)]));
   }
 
   /** The compiled model in force, if any. */
@@ -122,7 +146,7 @@ export class PolicyWatcher {
     this.#holder.swap({ models });
   }
 
-  /** Returns false when the policy was refused (and the previous one kept) or was not newer. */
+  /** Returns false when the policy was refused (and the previous one kept) or was not newer (see the top). */
   apply(stored: StoredPolicy, source: ApplySource): boolean {
     const pools = this.#pools.pools(stored.model);
     if (pools === undefined) {
@@ -131,8 +155,8 @@ export class PolicyWatcher {
     }
     const current = this.#holder.current.models.get(stored.model);
     if (current !== undefined) {
-      if (current.revision === stored.revision) return false;
-      if (source !== 'resync' && current.revision > stored.revision) return false;
+      if (stored.revision < current.revision) return false;
+      if (stored.revision === current.revision && (source !== 'resync' || sameDocument(current.stored, stored))) return false;
     }
     const check = validatePolicy(stored.policy, { model: stored.model, versions: this.#pools.versions(stored.model) });
     if (!check.ok) {
@@ -161,4 +185,24 @@ export class PolicyWatcher {
     }
     return true;
   }
+}
+
+/** Cheap: one write sets all of these; a restore keeps them. */
+function sameDocument(a: StoredPolicy, b: StoredPolicy): boolean {
+  return a.updatedAt === b.updatedAt && a.updatedBy === b.updatedBy && a.reason === b.reason && a.provisional === b.provisional;
+}
+
+function seedEntry(model: CompiledModel): SeedEntry {
+  const { stored } = model;
+  if (model.revision === 0) return { policy: model.policy, ...controlOf(stored), revision: 1, actor: 'config', provisional: true };
+  return {
+    policy: model.policy,
+    ...controlOf(stored),
+    revision: model.revision,
+    actor: stored.updatedBy,
+    provisional: stored.provisional,
+    updatedAt: stored.updatedAt,
+    reason: stored.reason,
+    note: stored.note,
+  };
 }

@@ -43,5 +43,12 @@ export interface StoredPolicy extends ControlState {
   readonly reason: ChangeReason;
   /** Why, in words (an automatic rollback says which numbers breached). */
   readonly note: string;
+  /**
+   * A configuration file's policy, stored by a gateway that had not yet reached the store (a first
+   * start, or a store that came back empty): no gateway has vouched for it as the cluster's state,
+   * so any gateway that has (one holding a policy it read from the store) replaces it. Cleared by
+   * the next write.
+   */
+  readonly provisional: boolean;
 }
 

@@ -124,13 +124,22 @@ test('pause and resume: recorded, idempotent, routing unchanged', async () => {
   assert.deepEqual([resumed.state, resumed.paused], ['canary', false]);
 });
 
-test('If-Match: a stale revision gets 409 with the current one', async () => {
-  const current = await state();
+test('If-Match: a stale revision gets 409 with the current one, as data and as the ETag', async () => {
+  const read = await call('GET', m);
+  const current = read.json<View>();
+  assert.equal(read.headers['etag'], `"${current.revision}"`, 'GET gives the revision as the ETag');
   const stale = await call('PUT', `${m}/percent`, { percent: 15 }, { 'if-match': String(current.revision - 1) });
   assert.equal(stale.status, 409);
-  assert.match(stale.json<{ details: Array<{ message: string }> }>().details[0]!.message, new RegExp(`current revision is ${current.revision}`));
-  const ok = await call('PUT', `${m}/percent`, { percent: 15 }, { 'if-match': `"${current.revision}"` });
+  const body = stale.json<{ error: string; details: Array<{ path: string; message: string }>; currentRevision: number }>();
+  assert.equal(body.currentRevision, current.revision);
+  assert.equal(stale.headers['etag'], `"${current.revision}"`);
+  assert.deepEqual(body.details.map((d) => d.path), ['/headers/if-match']);
+  assert.match(body.details[0]!.message, new RegExp(`current revision is ${current.revision}`));
+  assert.equal(typeof body.error, 'string');
+  // What a client does with it: the ETag back as If-Match.
+  const ok = await call('PUT', `${m}/percent`, { percent: 15 }, { 'if-match': stale.headers['etag'] as string });
   assert.equal(ok.status, 200);
+  assert.equal(ok.headers['etag'], `"${current.revision + 1}"`, 'a write answers with the new revision as the ETag');
 });
 
 test('live stats per version over the window: requests/s, error rate, p50, p99', async () => {
@@ -158,4 +167,5 @@ test('promote: the canary becomes stable, no canary left', async () => {
   const noCanary = await call('POST', `${m}/rollback`);
   assert.equal(noCanary.status, 409);
   assert.equal(noCanary.json<{ details: Array<{ path: string }> }>().details[0]!.path, '/canary');
+  assert.equal(noCanary.json<{ currentRevision?: number }>().currentRevision, undefined, 'not a revision conflict');
 });

@@ -33,6 +33,8 @@ test('an allowed origin gets CORS headers, with its preflight answered; others g
   assert.match(String(preflight.headers['access-control-allow-headers']), /authorization/);
   const allowed = await client.get(`${gw.admin}/api/models`, { authorization: `Bearer ${TEST_TOKEN}`, origin: 'https://ops.example.com' });
   assert.equal(allowed.headers['access-control-allow-origin'], 'https://ops.example.com');
+  // A browser may read the revision (ETag) to send it back as If-Match.
+  assert.match(String(allowed.headers['access-control-expose-headers']), /etag/i);
   const other = await client.get(`${gw.admin}/api/models`, { authorization: `Bearer ${TEST_TOKEN}`, origin: 'https://evil.example' });
   assert.equal(other.headers['access-control-allow-origin'], undefined);
 });

@@ -41,6 +41,14 @@ test('GET /api/openapi.json: every route, with request and response schemas', as
   const put = doc.paths['/api/models/{model}/policy']!['put']!;
   assert.ok(put.requestBody !== undefined);
   assert.ok(put.responses['200'] !== undefined && put.responses['400'] !== undefined);
+  // The revision as data: the ETag of a model, and the 409 of a revision conflict.
+  type Response = { headers?: Record<string, unknown>; content: { 'application/json': { schema: { properties: Record<string, { type: string }> } } } };
+  const conflict = put.responses['409'] as Response;
+  assert.equal(conflict.content['application/json'].schema.properties['currentRevision']?.type, 'integer');
+  assert.ok(conflict.headers?.['etag'] !== undefined, JSON.stringify(conflict));
+  const get = doc.paths['/api/models/{model}']!['get']!.responses['200'] as Response;
+  assert.ok(get.headers?.['etag'] !== undefined, JSON.stringify(Object.keys(get)));
+  assert.ok((put.responses['200'] as Response).headers?.['etag'] !== undefined);
 });
 
 test('the event stream payloads are documented: the stats tick with replicas, the snapshot with history', async () => {

@@ -59,20 +59,35 @@ test('a change through gateway A is in force on gateway B, routing included', as
   assert.ok(versions.every((v) => v === 2), 'B sends everything to the canary');
 });
 
-test('50 concurrent writes with the same revision: one wins, 49 get 409, both gateways agree', async () => {
+test('3 rounds of 50 concurrent writes with the same revision: one wins each round, 49 get 409 with the new revision, both gateways agree', async () => {
   const [a, b] = cluster.gateways as [TestGateway, TestGateway];
-  const base = (await view(a)).revision;
-  const replies = await inParallel(50, 50, (i) => setPercent(i % 2 === 0 ? a : b, i + 1, base));
-  const winners = replies.map((r, i) => ({ status: r.status, percent: i + 1 })).filter((r) => r.status === 200);
-  assert.equal(winners.length, 1, `statuses: ${replies.map((r) => r.status).join(',')}`);
-  assert.equal(replies.filter((r) => r.status === 409).length, 49);
-  for (const r of replies.filter((x) => x.status === 409)) {
-    assert.match(r.json<{ details: Array<{ message: string }> }>().details[0]!.message, new RegExp(`current revision is ${base + 1}`));
+  const first = (await view(a)).revision;
+  await waitFor(async () => (await view(b)).revision === first, 2_000, 'B at the same revision as A');
+  for (let round = 0; round < 3; round++) {
+    const base = first + round;
+    const percentOf = (i: number): number => round * 30 + (i % 30) + 1;
+    const replies = await inParallel(50, 50, (i) => setPercent(i % 2 === 0 ? a : b, percentOf(i), base));
+    const statuses = replies.map((r) => r.status).join(',');
+    const winners = replies.flatMap((r, i) => (r.status === 200 ? [{ i, view: r.json<View>() }] : []));
+    assert.equal(winners.length, 1, `round ${round + 1}: statuses ${statuses}`);
+    assert.equal(replies.filter((r) => r.status === 409).length, 49, `round ${round + 1}: statuses ${statuses}`);
+    const winner = winners[0]!;
+    assert.equal(winner.view.revision, base + 1);
+    assert.equal(winner.view.policy.percent, percentOf(winner.i));
+    for (const r of replies.filter((x) => x.status === 409)) {
+      const body = r.json<{ currentRevision: number; details: Array<{ path: string; message: string }> }>();
+      assert.equal(body.currentRevision, base + 1, `round ${round + 1}: ${r.text}`);
+      assert.equal(r.headers['etag'], `"${base + 1}"`);
+      assert.match(body.details[0]!.message, new RegExp(`current revision is ${base + 1}`));
+    }
+    await waitFor(async () => (await view(a)).revision === base + 1 && (await view(b)).revision === base + 1, 2_000, `both at revision ${base + 1}`);
+    const [va, vb] = [await view(a), await view(b)];
+    assert.equal(va.policy.percent, winner.view.policy.percent);
+    assert.deepEqual(vb.policy, va.policy);
   }
-  await waitFor(async () => (await view(a)).revision === base + 1 && (await view(b)).revision === base + 1, 2_000, 'both at the new revision');
   const [va, vb] = [await view(a), await view(b)];
-  assert.equal(va.policy.percent, winners[0]!.percent);
-  assert.deepEqual(vb.policy, va.policy);
+  assert.deepEqual([va.revision, vb.revision], [first + 3, first + 3]);
+  assert.deepEqual([vb.updatedBy, vb.policy], [va.updatedBy, va.policy]);
 });
 
 test('a restarted gateway takes its policy from Redis, not from its file', async () => {

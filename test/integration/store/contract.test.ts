@@ -35,8 +35,9 @@ function policy(percent: number, extra: Partial<PolicyDocument> = {}): PolicyDoc
   } as PolicyDocument;
 }
 
-function entry(revision: number, percent: number, actor = 'config'): SeedEntry {
-  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor };
+/** A configuration file's policy (provisional) unless `provisional` says it is a restore. */
+function entry(revision: number, percent: number, actor = 'config', provisional = true): SeedEntry {
+  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor, provisional };
 }
 
 function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
@@ -163,6 +164,59 @@ for (const backend of backends) {
           ['a', 7],
         ],
       );
+    });
+
+    test('seed rule: a file\u2019s policy only fills a gap; a restore replaces a provisional policy or a lower revision, never an equal or higher one', async () => {
+      const store = backend.open();
+      const shape = (stored: StoredPolicy[]) => stored.map((s) => [s.model, s.revision, s.policy.percent, s.provisional]);
+      assert.deepEqual(shape(await store.start(seedOf({ m: entry(1, 5) }))), [['m', 1, 5, true]]);
+      assert.deepEqual(shape(await store.seed(new Map([['m', entry(1, 7)]]))), [['m', 1, 5, true]], 'another file does not replace it');
+      // A restore over a provisional policy: one revision above it, so whoever adopted it takes the restore.
+      assert.deepEqual(shape(await store.seed(new Map([['m', entry(1, 30, 'alice', false)]]))), [['m', 2, 30, false]]);
+      const restore = { ...entry(4, 40, 'bob', false), updatedAt: '2030-01-01T00:00:00.000Z', reason: 'rollback' as const, note: 'p99 doubled' };
+      const [four] = await store.seed(new Map([['m', restore]]));
+      assert.deepEqual(
+        four && [four.revision, four.policy.percent, four.updatedBy, four.updatedAt, four.reason, four.note, four.provisional],
+        [4, 40, 'bob', '2030-01-01T00:00:00.000Z', 'rollback', 'p99 doubled', false],
+        'a restore keeps the document as it was written',
+      );
+      for (const [revision, what] of [[4, 'an equal'], [3, 'a lower']] as const) {
+        assert.deepEqual(shape(await store.seed(new Map([['m', entry(revision, 99, 'carol', false)]]))), [['m', 4, 40, false]], `${what} revision`);
+      }
+      assert.deepEqual(shape(await store.seed(new Map([['m', entry(1, 99)]]))), [['m', 4, 40, false]], 'a file never replaces');
+      // A write ends the provisional state: a restore of the file's revision no longer replaces it.
+      await store.seed(new Map([['n', entry(1, 5)]]));
+      const written = await store.put(write('n', 15, 1));
+      assert.equal(written.provisional, false);
+      assert.deepEqual(shape(await store.seed(new Map([['n', entry(1, 5, 'x', false)]]))), [['n', 2, 15, false]]);
+
+      const audit = await store.audit({ model: 'm', limit: 10 });
+      assert.deepEqual(
+        audit.map((e) => [e.revision, e.reason, e.after.policy.percent, e.before?.policy.percent ?? null]),
+        [
+          [4, 'config', 40, 30],
+          [2, 'config', 30, 5],
+          [1, 'config', 5, null],
+        ],
+      );
+      assert.match(audit[0]?.note ?? '', /restored/);
+      assert.match(audit[2]?.note ?? '', /provisional/);
+    });
+
+    test('gateways racing to put back what they last saw: the highest revision is stored, whatever the order', async () => {
+      const first = backend.open();
+      await first.start(seedOf({}));
+      const second = backend.sibling(first);
+      await second.start(seedOf({}));
+      const racers = [first, second];
+      // A file's policy and restores of revisions 2..12, sent all at once from two gateways in a scrambled order.
+      const entries = [entry(1, 1), ...Array.from({ length: 11 }, (_, i) => entry(i + 2, i + 2, 'config', false))];
+      const order = entries.map((e, i) => ({ e, key: (i * 7) % entries.length })).sort((x, y) => x.key - y.key);
+      await Promise.all(order.map(({ e }, i) => racers[i % 2]!.seed(new Map([['m', e]]))));
+      const [stored] = await first.load(['m']);
+      assert.deepEqual(stored && [stored.revision, stored.policy.percent, stored.provisional], [12, 12, false]);
+      const revisions = (await first.audit({ model: 'm', limit: 100 })).map((e) => e.revision);
+      assert.deepEqual(revisions, [...revisions].sort((x, y) => y - x), 'every stored seed raised the revision');
     });
 
     test('revisions grow by one from whatever is stored; load returns what put returned', async () => {

@@ -33,8 +33,9 @@ function policy(percent: number): PolicyDocument {
   return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null };
 }
 
-function entry(revision: number, percent: number): SeedEntry {
-  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor: 'config' };
+/** A configuration file's policy (provisional) unless `provisional` says it is a restore. */
+function entry(revision: number, percent: number, provisional = true): SeedEntry {
+  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor: 'config', provisional };
 }
 
 function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
@@ -142,6 +143,61 @@ test('50 concurrent writes on the same revision: exactly one wins, 49 conflict, 
   }
   assert.deepEqual(await b.load(['m']), [winner]);
   assert.equal((await a.audit({ model: 'm', limit: 100 })).length, 2);
+});
+
+test('the audit stream stays capped: after many writes and restores, XLEN is at most auditMaxEntries plus one macro node', async () => {
+  const keyPrefix = uniquePrefix();
+  const cap = 10;
+  const store = open({ keyPrefix, auditMaxEntries: cap });
+  await store.start(seedOf({ m: entry(1, 0) }));
+  const raw = new Redis(redis.url, { lazyConnect: true });
+  try {
+    await raw.connect();
+    // MAXLEN ~ trims whole macro nodes only: the stream keeps at least `cap` entries and fewer than
+    // cap + one node's worth (at most stream-node-max-entries; the node byte limit only makes nodes smaller).
+    const [, nodeEntries] = (await raw.config('GET', 'stream-node-max-entries')) as [string, string];
+    const most = cap + Number(nodeEntries) - 1;
+    const writes = 3 * Number(nodeEntries);
+    const length = () => raw.xlen(`${keyPrefix}{policies}:audit`);
+    let revision = 1;
+    for (let i = 0; i < writes; i++) revision = (await store.put(write('m', i % 100, revision))).revision;
+    const afterWrites = await length();
+    assert.ok(afterWrites >= cap && afterWrites <= most, `XLEN ${afterWrites} after ${writes} writes (cap ${cap}, at most ${most})`);
+    // The seed script appends to the same stream: its trimming is checked on its own.
+    for (let i = 0; i < writes; i++) {
+      revision += 1;
+      await store.seed(new Map([['m', entry(revision, i % 100, false)]]));
+    }
+    const afterRestores = await length();
+    assert.ok(afterRestores >= cap && afterRestores <= most, `XLEN ${afterRestores} after ${writes} restores (cap ${cap}, at most ${most})`);
+    assert.equal((await store.load(['m']))[0]?.revision, revision);
+    const trail = await store.audit({ limit: 1_000 });
+    assert.deepEqual(
+      trail.map((e) => e.revision),
+      Array.from({ length: cap }, (_, i) => revision - i),
+      'the trail shows exactly the newest auditMaxEntries',
+    );
+  } finally {
+    raw.disconnect();
+  }
+});
+
+test('a provisional seed overwritten by a gateway that predates the flag (it leaves the hash field) counts as written, not provisional', async () => {
+  const keyPrefix = uniquePrefix();
+  const store = open({ keyPrefix });
+  await store.start(seedOf({ m: entry(1, 5) }));
+  const key = `${keyPrefix}{policies}:model:m`;
+  const raw = new Redis(redis.url, { lazyConnect: true });
+  try {
+    await raw.connect();
+    // What an older gateway's write did: revision and doc, nothing else.
+    const { provisional: _flag, ...older } = JSON.parse((await raw.hget(key, 'doc')) ?? '{}') as Record<string, unknown>;
+    await raw.hset(key, 'revision', '2', 'doc', JSON.stringify({ ...older, policy: policy(25), reason: 'manual', updatedBy: 'old-gateway' }));
+  } finally {
+    raw.disconnect();
+  }
+  const [kept] = await store.seed(new Map([['m', entry(2, 99, false)]]));
+  assert.deepEqual(kept && [kept.revision, kept.policy.percent, kept.provisional], [2, 25, false]);
 });
 
 test('stores with different key prefixes share nothing: policies, audit entries, messages', async () => {
@@ -281,6 +337,7 @@ test('malformed channel messages are ignored (and logged); valid ones still arri
     updatedBy: 'elsewhere',
     reason: 'manual',
     note: '',
+    provisional: false,
   };
   const malformed = [
     'not json',
@@ -346,7 +403,7 @@ test('close() leaves nothing behind: a process that used the store exits by itse
       import { pino } from 'pino';
       import { RedisStore } from ${JSON.stringify(module)};
       const common = { keyPrefix: 'exit:', auditMaxEntries: 10, connectTimeoutMs: 3000, commandTimeoutMs: 2000, logger: pino({ level: 'silent' }) };
-      const seed = () => new Map([['m', { policy: { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm' }, paused: false, rolledBack: false, revision: 1, actor: 'config' }]]);
+      const seed = () => new Map([['m', { policy: { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm' }, paused: false, rolledBack: false, revision: 1, actor: 'config', provisional: true }]]);
       const live = new RedisStore({ ...common, url: ${JSON.stringify(server.url)} });
       await live.start(seed);
       await live.put({ model: 'm', policy: { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm' }, paused: false, rolledBack: false, expectedRevision: 1, actor: 't', reason: 'manual' });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -119,6 +119,62 @@ test('store: REDIS_URL selects Redis, GATEWAY_STORE=memory wins, bad combination
   assert.deepEqual(issues({ ...minimal, store: { type: 'redis', sentinels: [{ host: 's', port: 1 }] } }).map((i) => i.path), ['/store/sentinelName']);
   assert.deepEqual(issues({ ...minimal, store: { type: 'memory', url: 'redis://a:1' } }).map((i) => i.path), ['/store/url']);
   assert.deepEqual(issues(minimal, { REDIS_URL: 'http://a:1' }).map((i) => i.path), ['REDIS_URL']);
+});
+
+test('store credentials and TLS: validated, PEM files read at load, REDIS_PASSWORD and REDIS_SENTINEL_PASSWORD override the file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-tls-'));
+  try {
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n');
+    const sentinels = { type: 'redis', sentinels: [{ host: 's1', port: 26379 }], sentinelName: 'main' };
+    const config = resolveConfig(
+      {
+        ...minimal,
+        store: { ...sentinels, username: 'gw', password: 'from-file', db: 2, tls: { caFile: ca, servername: 'redis.internal' }, sentinelPassword: 's-file', sentinelTls: {} },
+      },
+      'test',
+      {},
+    );
+    assert.ok(config.store.type === 'redis');
+    const { username, password, db, tls, sentinelPassword, sentinelTls } = config.store;
+    assert.deepEqual(
+      { username, password, db, tls, sentinelPassword, sentinelTls },
+      {
+        username: 'gw',
+        password: 'from-file',
+        db: 2,
+        tls: { ca: readFileSync(ca, 'utf8'), servername: 'redis.internal', rejectUnauthorized: true },
+        sentinelPassword: 's-file',
+        sentinelTls: { rejectUnauthorized: true },
+      },
+    );
+    const overridden = resolveConfig({ ...minimal, store: { ...sentinels, password: 'from-file', sentinelPassword: 's-file' } }, 'test', {
+      REDIS_PASSWORD: 'from-env',
+      REDIS_SENTINEL_PASSWORD: 's-env',
+    });
+    assert.ok(overridden.store.type === 'redis' && overridden.store.password === 'from-env' && overridden.store.sentinelPassword === 's-env');
+    const fromEnv = resolveConfig(minimal, 'test', { REDIS_URL: 'redis://10.0.0.5:6379', REDIS_PASSWORD: 'p' });
+    assert.ok(fromEnv.store.type === 'redis' && fromEnv.store.password === 'p');
+
+    const url = { type: 'redis', url: 'redis://a:1' };
+    const cases: Array<[Record<string, unknown>, string[]]> = [
+      [{ ...url, password: '' }, ['/store/password']],
+      [{ ...url, db: -1 }, ['/store/db']],
+      [{ ...url, tls: { caFile: ca, verify: false } }, ['/store/tls/verify']],
+      [{ ...url, tls: { rejectUnauthorized: 'no' } }, ['/store/tls/rejectUnauthorized']],
+      [{ ...url, tls: { caFile: join(dir, 'missing.pem') } }, ['/store/tls/caFile']],
+      [{ ...url, tls: { certFile: ca } }, ['/store/tls/keyFile']],
+      [{ ...url, sentinelPassword: 'x', sentinelTls: {} }, ['/store/sentinelPassword', '/store/sentinelTls']],
+      [{ type: 'redis', cluster: [{ host: 'c', port: 1 }], db: 1 }, ['/store/db']],
+      [{ type: 'redis', url: 'redis://a:1/not-a-db' }, ['/store/url']],
+      [{ type: 'memory', password: 'x', tls: {} }, ['/store/password', '/store/tls']],
+    ];
+    for (const [store, paths] of cases) assert.deepEqual(issues({ ...minimal, store }).map((i) => i.path).sort(), paths.sort(), JSON.stringify(store));
+    assert.match(issues({ ...minimal, store: { ...url, tls: { caFile: join(dir, 'missing.pem') } } })[0]!.message, /cannot be read/);
+    assert.deepEqual(issues(minimal, { REDIS_PASSWORD: 'p' }).map((i) => i.path), ['/store/password'], 'a password for a memory store is a mistake, said');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('admin tokens: from the file and the environment, names and tokens unique', () => {

@@ -50,6 +50,7 @@ function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack
     updatedBy: 'test',
     reason: 'manual' as const,
     note: '',
+    provisional: false,
   };
   return compileModel(stored, pools, { stable: 'stable', canary: 'canary' });
 }

@@ -9,7 +9,7 @@ import { CookieRule, HeaderRule, Policy, StickyKey } from '../../policy/schema.j
 import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules } from '../changes.js';
 import { RolloutPlan } from '../../policy/schema.js';
 import type { AdminContext } from './context.js';
-import { AdminError, ErrorBody, unknownModel } from './errors.js';
+import { AdminError, ConflictBody, ErrorBody, ETAG_HEADER, unknownModel } from './errors.js';
 import { DEFAULT_HEALTH_CHECK, replicaOrigin } from '../../config/load.js';
 import { ReplicaUrl, VERSION_KEY_PATTERN } from '../../config/schema.js';
 import { ReplicaChangeError } from '../replicas.js';
@@ -20,10 +20,12 @@ import { identityOf } from './auth.js';
 
 const ModelParams = Type.Object({ model: Type.String({ maxLength: 256 }) });
 const IfMatch = Type.Object({
-  'if-match': Type.Optional(Type.String({ pattern: '^"?[0-9]{1,15}"?$', description: 'Write only if the stored revision is this one.' })),
+  'if-match': Type.Optional(Type.String({ pattern: '^"?[0-9]{1,15}"?$', description: 'Write only if the stored revision is this one: the ETag of the model, quoted or not.' })),
 });
 const Note = Type.Optional(Type.String({ maxLength: 1000, description: 'Kept in the audit trail.' }));
-const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ErrorBody, 503: ErrorBody };
+const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ConflictBody, 503: ErrorBody };
+/** One model's view, with its revision as the ETag (the `headers` option is read by @fastify/swagger only). */
+const Tagged = Type.Object(ModelView.properties, { headers: ETAG_HEADER });
 const write = { write: true };
 
 function ifMatchOf(headers: { 'if-match'?: string }): number | undefined {
@@ -32,9 +34,10 @@ function ifMatchOf(headers: { 'if-match'?: string }): number | undefined {
 }
 
 export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = async (app, { ctx }) => {
-  const view = (model: string) => {
+  const view = (model: string, reply: { header(name: string, value: string): unknown }) => {
     const compiled = ctx.snapshots.current.models.get(model);
     if (compiled === undefined) throw unknownModel(model);
+    reply.header('etag', `"${compiled.revision}"`);
     return modelView(compiled, ctx.pools);
   };
 
@@ -44,22 +47,22 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
 
   app.get(
     '/api/models/:model',
-    { schema: { summary: 'One model: policy, pools, replicas, live stats', tags: ['models'], params: ModelParams, response: { 200: ModelView, ...errors } } },
-    async (request) => view(request.params.model),
+    { schema: { summary: 'One model: policy, pools, replicas, live stats', tags: ['models'], params: ModelParams, response: { 200: Tagged, ...errors } } },
+    async (request, reply) => view(request.params.model, reply),
   );
 
   app.put(
     '/api/models/:model/policy',
     {
       config: write,
-      schema: { summary: 'Replace the policy (validated whole)', tags: ['actions'], params: ModelParams, headers: IfMatch, body: Policy, response: { 200: ModelView, ...errors } },
+      schema: { summary: 'Replace the policy (validated whole)', tags: ['actions'], params: ModelParams, headers: IfMatch, body: Policy, response: { 200: Tagged, ...errors } },
     },
-    async (request) => {
+    async (request, reply) => {
       const { model } = request.params;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
         replacePolicy(current, request.body),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
@@ -73,15 +76,15 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         params: ModelParams,
         headers: IfMatch,
         body: Type.Object({ percent: Type.Number({ minimum: 0, maximum: 100 }), note: Note }, { additionalProperties: false }),
-        response: { 200: ModelView, ...errors },
+        response: { 200: Tagged, ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { model } = request.params;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
         setPercent(current, request.body.percent, request.body.note),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
@@ -104,16 +107,16 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
           },
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: ModelView, ...errors },
+        response: { 200: Tagged, ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { model } = request.params;
       const { note, ...rules } = request.body;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
         setRules(current, rules, note),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
@@ -121,26 +124,26 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
 
   app.post(
     '/api/models/:model/rollback',
-    { config: write, schema: { summary: 'Roll back: canary to 0% and every unpinned request to stable until an operator acts', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
-    async (request) => {
+    { config: write, schema: { summary: 'Roll back: canary to 0% and every unpinned request to stable until an operator acts', tags: ['actions'], ...Action, response: { 200: Tagged, ...errors } } },
+    async (request, reply) => {
       const { model } = request.params;
       const note = request.body?.note ?? 'manual rollback';
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) =>
         rollback(current, note),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
   app.post(
     '/api/models/:model/promote',
-    { config: write, schema: { summary: 'Promote: the canary version becomes stable, no canary', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
-    async (request) => {
+    { config: write, schema: { summary: 'Promote: the canary version becomes stable, no canary', tags: ['actions'], ...Action, response: { 200: Tagged, ...errors } } },
+    async (request, reply) => {
       const { model } = request.params;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'promotion', ifMatch: ifMatchOf(request.headers) }, (current) =>
         promote(current, request.body?.note),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
@@ -154,15 +157,15 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         params: ModelParams,
         headers: IfMatch,
         body: Type.Object({ plan: Type.Union([RolloutPlan, Type.Null()]), note: Note }, { additionalProperties: false }),
-        response: { 200: ModelView, ...errors },
+        response: { 200: Tagged, ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { model } = request.params;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'rollout', ifMatch: ifMatchOf(request.headers) }, (current) =>
         setPlan(current, request.body.plan, request.body.note),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
@@ -177,10 +180,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         tags: ['replicas'],
         params: Type.Object({ model: Type.String({ maxLength: 256 }), version: Type.String({ pattern: VERSION_KEY_PATTERN }) }),
         body: Type.Object({ replicas: Type.Array(ReplicaUrl, { maxItems: 10_000 }) }, { additionalProperties: false }),
-        response: { 200: ModelView, ...errors },
+        response: { 200: Tagged, ...errors },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { model } = request.params;
       const version = Number(request.params.version);
       if (ctx.snapshots.current.models.get(model) === undefined) throw unknownModel(model);
@@ -200,20 +203,20 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         throw err;
       }
       request.log.info({ model, version, replicas: origins, by: identityOf(request).name }, 'pool replicas set through the admin API');
-      return view(model);
+      return view(model, reply);
     },
   );
 
   app.post(
     '/api/models/:model/abort',
-    { config: write, schema: { summary: 'Abort the rollout: a rollback, noted as an abort', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } } },
-    async (request) => {
+    { config: write, schema: { summary: 'Abort the rollout: a rollback, noted as an abort', tags: ['actions'], ...Action, response: { 200: Tagged, ...errors } } },
+    async (request, reply) => {
       const { model } = request.params;
       const by = identityOf(request).name;
       await mutate(ctx, model, { actor: by, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) =>
         rollback(current, request.body?.note ?? `rollout aborted by ${by}`),
       );
-      return view(model);
+      return view(model, reply);
     },
   );
 
@@ -225,14 +228,14 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
       `/api/models/:model/${action}`,
       {
         config: write,
-        schema: { summary: paused ? 'Pause automation (the rollout stops stepping)' : 'Resume automation', tags: ['actions'], ...Action, response: { 200: ModelView, ...errors } },
+        schema: { summary: paused ? 'Pause automation (the rollout stops stepping)' : 'Resume automation', tags: ['actions'], ...Action, response: { 200: Tagged, ...errors } },
       },
-      async (request) => {
+      async (request, reply) => {
         const { model } = request.params;
         await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
           setPaused(current, paused, request.body?.note),
         );
-        return view(model);
+        return view(model, reply);
       },
     );
   }

@@ -23,9 +23,13 @@ export async function mutate(
     if (err instanceof InvalidPolicyError) throw new AdminError(400, 'invalid policy', err.issues);
     if (err instanceof ChangeRefusedError) throw new AdminError(409, err.message, err.issues);
     if (err instanceof ConflictError) {
-      throw new AdminError(409, err.message, [
-        { path: '/headers/if-match', message: `current revision is ${err.current?.revision ?? 'unknown'}; reload and retry` },
-      ]);
+      const currentRevision = err.current?.revision;
+      throw new AdminError(
+        409,
+        err.message,
+        [{ path: '/headers/if-match', message: `current revision is ${currentRevision ?? 'unknown'}; reload and retry` }],
+        currentRevision === undefined ? {} : { currentRevision },
+      );
     }
     if (err instanceof StoreUnavailableError) {
       const outcome = err.maybeApplied

@@ -75,6 +75,8 @@ export async function buildAdminApi(options: AdminOptions) {
       origin: [...options.corsOrigins],
       methods: ['GET', 'PUT', 'POST'],
       allowedHeaders: ['authorization', 'content-type', 'if-match'],
+      // A browser client reads the revision from it to send If-Match back.
+      exposedHeaders: ['etag'],
       maxAge: 600,
     });
   }
@@ -97,7 +99,13 @@ export async function buildAdminApi(options: AdminOptions) {
 
   app.decorateRequest('identity', null);
   app.setErrorHandler((err: FastifyError | AdminError, request, reply) => {
-    if (err instanceof AdminError) return reply.code(err.statusCode).send({ error: err.message, details: err.details });
+    if (err instanceof AdminError) {
+      if (err.currentRevision === undefined) return reply.code(err.statusCode).send({ error: err.message, details: err.details });
+      return reply
+        .code(err.statusCode)
+        .header('etag', `"${err.currentRevision}"`)
+        .send({ error: err.message, details: err.details, currentRevision: err.currentRevision });
+    }
     if ('validation' in err && err.validation !== undefined) {
       const where = err.validationContext ?? 'body';
       return reply.code(400).send({

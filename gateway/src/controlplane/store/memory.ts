@@ -7,10 +7,13 @@ import { EventEmitter } from 'node:events';
 import { controlOf } from '../../policy/stored.js';
 import {
   RevisionConflictError,
+  seedAuditNote,
+  seededRevision,
   type AuditEntry,
   type AuditQuery,
   type PolicyStore,
   type PolicyWrite,
+  type SeedEntry,
   type SeedSource,
   type StoreEvents,
   type StoredPolicy,
@@ -29,14 +32,28 @@ export class MemoryStore extends EventEmitter<StoreEvents> implements PolicyStor
   }
 
   async start(seed: SeedSource): Promise<StoredPolicy[]> {
-    const entries = seed();
+    return this.seed(seed());
+  }
+
+  async seed(entries: ReadonlyMap<string, SeedEntry>): Promise<StoredPolicy[]> {
     for (const [model, entry] of entries) {
-      if (!this.#policies.has(model)) {
-        this.#write(
-          { model, policy: entry.policy, ...controlOf(entry), expectedRevision: undefined, actor: entry.actor, reason: 'config' },
-          entry.revision,
-        );
-      }
+      const current = this.#policies.get(model);
+      const revision = seededRevision(current, entry);
+      if (revision === undefined) continue;
+      this.#store(
+        {
+          model,
+          revision,
+          policy: entry.policy,
+          ...controlOf(entry),
+          updatedAt: entry.updatedAt ?? new Date().toISOString(),
+          updatedBy: entry.actor,
+          reason: entry.reason ?? 'config',
+          note: entry.note ?? '',
+          provisional: entry.provisional,
+        },
+        { at: new Date().toISOString(), reason: 'config', note: seedAuditNote(entry) },
+      );
     }
     return this.load([...entries.keys()]);
   }
@@ -70,27 +87,33 @@ export class MemoryStore extends EventEmitter<StoreEvents> implements PolicyStor
     this.removeAllListeners();
   }
 
-  #write(write: PolicyWrite, revision?: number): StoredPolicy {
-    const current = this.#policies.get(write.model);
+  #write(write: PolicyWrite): StoredPolicy {
     const stored: StoredPolicy = {
       model: write.model,
-      revision: revision ?? (current?.revision ?? 0) + 1,
+      revision: (this.#policies.get(write.model)?.revision ?? 0) + 1,
       policy: write.policy,
       ...controlOf(write),
       updatedAt: new Date().toISOString(),
       updatedBy: write.actor,
       reason: write.reason,
       note: write.note ?? '',
+      provisional: false,
     };
-    this.#policies.set(write.model, stored);
+    return this.#store(stored, { at: stored.updatedAt, reason: write.reason, note: stored.note });
+  }
+
+  /** Stores, audits (the audit entry's reason and note may differ from the document's) and announces. */
+  #store(stored: StoredPolicy, audited: Pick<AuditEntry, 'at' | 'reason' | 'note'>): StoredPolicy {
+    const current = this.#policies.get(stored.model);
+    this.#policies.set(stored.model, stored);
     this.#audit.push({
       id: String(++this.#auditId),
-      model: write.model,
+      model: stored.model,
       revision: stored.revision,
-      at: stored.updatedAt,
-      actor: write.actor,
-      reason: write.reason,
-      note: write.note ?? '',
+      at: audited.at,
+      actor: stored.updatedBy,
+      reason: audited.reason,
+      note: audited.note,
       before: current === undefined ? null : { policy: current.policy, ...controlOf(current) },
       after: { policy: stored.policy, ...controlOf(stored) },
     });

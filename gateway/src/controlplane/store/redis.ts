@@ -4,7 +4,8 @@
  *
  * Layout, for a key prefix P (all keys of one prefix share the hash tag `{policies}`, so both
  * scripts touch a single Cluster slot):
- *   P{policies}:model:<model>  hash   revision = integer, doc = JSON {policy, paused, rolledBack, rollout, updatedAt, updatedBy, reason, note}
+ *   P{policies}:model:<model>  hash   revision = integer, doc = JSON {policy, paused, rolledBack, rollout, updatedAt, updatedBy, reason, note, provisional},
+ *                                     provisional = the revision, while the doc is a provisional seed (for the seed script)
  *   P{policies}:audit          stream one entry per accepted write, all models, capped
  *   Pchanges                   channel one message per accepted write: the new StoredPolicy as JSON
  *
@@ -13,14 +14,16 @@
  * would turn `[]` into `{}`); the scripts only compare revisions and concatenate strings.
  */
 import { EventEmitter } from 'node:events';
-import { Cluster, Redis, type ChainableCommander, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PolicyDocument } from '../../policy/schema.js';
 import { controlOf, type ControlState } from '../../policy/stored.js';
+import { createClient, planClient, type RedisConnectionOptions } from './redis-client.js';
 import {
   CHANGE_REASONS,
   RevisionConflictError,
   StoreUnavailableError,
+  seedAuditNote,
   type AuditEntry,
   type AuditQuery,
   type ChangeReason,
@@ -32,14 +35,8 @@ import {
   type StoredPolicy,
 } from './types.js';
 
-export interface RedisStoreOptions {
-  /** redis:// or rediss:// (password and db in the URL). */
-  readonly url?: string;
-  readonly sentinels?: ReadonlyArray<{ host: string; port: number }>;
-  /** Master name, with sentinels. */
-  readonly sentinelName?: string;
-  /** Startup nodes of a Redis Cluster. */
-  readonly cluster?: ReadonlyArray<{ host: string; port: number }>;
+/** Exactly one of url, sentinels or cluster; credentials and TLS as redis-client.ts maps them. */
+export interface RedisStoreOptions extends RedisConnectionOptions {
   /** Every key and the channel start with it, so several environments can share one Redis. */
   readonly keyPrefix: string;
   /** The audit trail keeps about this many entries and never shows more. */
@@ -75,6 +72,7 @@ if ARGV[1] ~= '' and revision ~= tonumber(ARGV[1]) then
 end
 local rev = string.format('%d', revision + 1)
 redis.call('HSET', KEYS[1], 'revision', rev, 'doc', ARGV[2])
+redis.call('HDEL', KEYS[1], 'provisional')
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*',
   'model', ARGV[3], 'revision', rev, 'at', ARGV[4], 'actor', ARGV[5], 'reason', ARGV[6],
   'note', ARGV[7], 'before', current[2] or '', 'after', ARGV[2])
@@ -83,21 +81,44 @@ return {1, rev}
 `;
 
 /*
- * KEYS as above. ARGV: revision, doc, model, at, actor, audit cap, channel, message.
- * Stores the entry only if the model's key is absent. Returns {1|0, revision, doc}: what is stored
- * after the call (1 when this call stored it).
+ * KEYS as above. ARGV: revision, doc, model, at, actor, audit cap, channel, message head, message
+ * tail, provisional ('1' or '0'), audit note.
+ * The seed rule of types.ts (seededRevision), in one step so racing gateways cannot interleave:
+ * nothing stored -> store; a provisional seed never replaces; a restore replaces a provisional
+ * policy (one revision above it at least) or a lower revision. The hash's `provisional` field
+ * mirrors the doc's flag for this script, which never parses JSON; it holds the revision it was
+ * set at, so a write by a gateway that predates it (and leaves it) does not count as provisional.
+ * Returns {1|0, revision, doc}: what is stored after the call (1 when this call stored it).
  */
 const SEED_LUA = `
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  local current = redis.call('HMGET', KEYS[1], 'revision', 'doc')
+local current = redis.call('HMGET', KEYS[1], 'revision', 'doc', 'provisional')
+local seed = tonumber(ARGV[1])
+local rev = nil
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  rev = seed
+elseif ARGV[10] ~= '1' then
+  local stored = tonumber(current[1]) or 0
+  if current[3] ~= false and current[3] == current[1] then
+    rev = math.max(seed, stored + 1)
+  elseif seed > stored then
+    rev = seed
+  end
+end
+if rev == nil then
   return {0, current[1] or '', current[2] or ''}
 end
-redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'doc', ARGV[2])
+local text = string.format('%d', rev)
+redis.call('HSET', KEYS[1], 'revision', text, 'doc', ARGV[2])
+if ARGV[10] == '1' then
+  redis.call('HSET', KEYS[1], 'provisional', text)
+else
+  redis.call('HDEL', KEYS[1], 'provisional')
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*',
-  'model', ARGV[3], 'revision', ARGV[1], 'at', ARGV[4], 'actor', ARGV[5], 'reason', 'config',
-  'note', '', 'before', '', 'after', ARGV[2])
-redis.call('PUBLISH', ARGV[7], ARGV[8])
-return {1, ARGV[1], ARGV[2]}
+  'model', ARGV[3], 'revision', text, 'at', ARGV[4], 'actor', ARGV[5], 'reason', 'config',
+  'note', ARGV[11], 'before', current[2] or '', 'after', ARGV[2])
+redis.call('PUBLISH', ARGV[7], ARGV[8] .. text .. ARGV[9])
+return {1, text, ARGV[2]}
 `;
 
 const SCRIPTS = {
@@ -123,6 +144,7 @@ interface StoredBody extends ControlState {
   readonly updatedBy: string;
   readonly reason: ChangeReason;
   readonly note: string;
+  readonly provisional: boolean;
 }
 
 export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore {
@@ -224,6 +246,7 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
       updatedBy: write.actor,
       reason: write.reason,
       note: write.note ?? '',
+      provisional: false,
     };
     const doc = JSON.stringify(body);
     const [head, tail] = messageAround(write.model, doc);
@@ -315,8 +338,8 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
     const client = this.#commands;
     if (this.#phase === 'closed') throw new StoreUnavailableError(`${op}: the store is closed`);
     if (client === undefined) throw new StoreUnavailableError(`${op}: the store is not started`);
-    // Also refused while re-seeding: a write landing first on a Redis that lost its data would
-    // restart the model's revisions at 1 and keep the seed (with the higher revision) out.
+    // Also refused while re-seeding: a write landing first on a Redis that lost its data would be
+    // stored at a revision the restore then replaces, and the writer told it succeeded.
     if (!this.isAvailable()) throw new StoreUnavailableError(`${op}: ${this.#whyUnavailable()}`);
     return client;
   }
@@ -431,27 +454,7 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
       // After a Sentinel failover the old master answers writes with READONLY: go find the new one.
       reconnectOnError: (error) => error.message.includes('READONLY'),
     };
-    let client: Client;
-    if (o.cluster !== undefined) {
-      // Node connections are ioredis' business (it reconnects them on MOVED / slot refresh).
-      const { lazyConnect: _lazy, retryStrategy: _retry, ...nodeOptions } = common;
-      const options: ClusterOptions = {
-        lazyConnect: true,
-        enableOfflineQueue: false,
-        enableReadyCheck: true,
-        clusterRetryStrategy: backoff,
-        scripts: SCRIPTS,
-        redisOptions: nodeOptions,
-      };
-      client = new Cluster(
-        o.cluster.map((n) => ({ host: n.host, port: n.port })),
-        options,
-      );
-    } else if (o.sentinels !== undefined) {
-      client = new Redis({ ...common, scripts: SCRIPTS, sentinels: o.sentinels.map((n) => ({ ...n })), name: o.sentinelName });
-    } else {
-      client = new Redis(o.url as string, { ...common, scripts: SCRIPTS });
-    }
+    const client = createClient(planClient(o, common, SCRIPTS));
     client.on('error', (error: Error) => {
       this.#lastError[role] = errorText(error);
       this.#log.debug({ connection: role, err: this.#lastError[role] }, 'Redis connection error');
@@ -560,11 +563,18 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
     settle?.(stored);
   }
 
-  /** Stores every seed entry whose key is absent, in one round trip; returns what is stored for them. */
+  async seed(entries: ReadonlyMap<string, SeedEntry>): Promise<StoredPolicy[]> {
+    return this.#seedEntries(this.#ready('seed'), [...entries]);
+  }
+
+  /** At every (re)connection, before the store is available: puts back what Redis may have lost. */
   async #seedAll(): Promise<StoredPolicy[]> {
-    const entries = [...(this.#seed as SeedSource)()];
+    return this.#seedEntries(this.#commands as Client, [...(this.#seed as SeedSource)()]);
+  }
+
+  /** The seed script for every entry, in one round trip; returns what is stored for them after. */
+  async #seedEntries(client: Client, entries: Array<[string, SeedEntry]>): Promise<StoredPolicy[]> {
     for (const [model, entry] of entries) checkSeedEntry(model, entry);
-    const client = this.#commands as Client;
     if (entries.length === 0) return [];
     const at = new Date().toISOString();
     const replies = await this.#run('seed', 'commands', async () => {
@@ -573,10 +583,11 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
         const body: StoredBody = {
           policy: entry.policy,
           ...controlOf(entry),
-          updatedAt: at,
+          updatedAt: entry.updatedAt ?? at,
           updatedBy: entry.actor,
-          reason: 'config',
-          note: '',
+          reason: entry.reason ?? 'config',
+          note: entry.note ?? '',
+          provisional: entry.provisional,
         };
         const doc = JSON.stringify(body);
         const [head, tail] = messageAround(model, doc);
@@ -590,20 +601,27 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
           entry.actor,
           String(this.#options.auditMaxEntries),
           this.#channel,
-          head + String(entry.revision) + tail,
+          head,
+          tail,
+          entry.provisional ? '1' : '0',
+          seedAuditNote(entry),
         );
       }
       return pipelineResults(await pipeline.exec());
     });
     const out: StoredPolicy[] = [];
-    entries.forEach(([model], i) => {
+    entries.forEach(([model, entry], i) => {
       const reply = replies[i];
       const stored = Array.isArray(reply) ? decodeStored(model, reply[1], reply[2]) : undefined;
-      if (stored === undefined) this.#log.error({ model }, 'the stored policy is malformed; ignoring it');
-      else {
-        if (Array.isArray(reply) && reply[0] === 1) this.#log.info({ model, revision: stored.revision }, 'seeded the policy from the configuration');
-        out.push(stored);
+      if (stored === undefined) {
+        this.#log.error({ model }, 'the stored policy is malformed; ignoring it');
+        return;
       }
+      if (Array.isArray(reply) && reply[0] === 1) {
+        if (entry.provisional) this.#log.info({ model, revision: stored.revision }, 'stored the configuration file\'s policy (provisional: a gateway that has read the store replaces it)');
+        else this.#log.warn({ model, revision: stored.revision, was: entry.revision }, 'the policy store had lost this policy, or held an older one: restored the one in force here');
+      }
+      out.push(stored);
     });
     return out;
   }
@@ -665,7 +683,17 @@ function checkOptions(o: RedisStoreOptions): void {
   if (o.sentinels !== undefined && o.sentinels.length === 0) throw new Error('Redis store: sentinels is empty');
   if (o.cluster !== undefined && o.cluster.length === 0) throw new Error('Redis store: cluster is empty');
   if (o.sentinels !== undefined && !o.sentinelName) throw new Error('Redis store: sentinels need sentinelName (the master name)');
-  if (o.sentinels === undefined && o.sentinelName !== undefined) throw new Error('Redis store: sentinelName is only used with sentinels');
+  if (o.sentinels === undefined) {
+    for (const name of ['sentinelName', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'] as const) {
+      if (o[name] !== undefined) throw new Error(`Redis store: ${name} is only used with sentinels`);
+    }
+  }
+  if (o.cluster !== undefined && o.db !== undefined && o.db !== 0) throw new Error('Redis store: Redis Cluster has only database 0');
+  if (o.db !== undefined && !(Number.isSafeInteger(o.db) && o.db >= 0)) throw new Error(`Redis store: db must be a non-negative integer, not ${o.db}`);
+  for (const name of ['username', 'password', 'sentinelUsername', 'sentinelPassword'] as const) {
+    const value = o[name];
+    if (value !== undefined && (typeof value !== 'string' || value === '')) throw new Error(`Redis store: ${name} must be a non-empty string`);
+  }
   if (typeof o.keyPrefix !== 'string') throw new Error('Redis store: keyPrefix must be a string');
   for (const name of ['auditMaxEntries', 'connectTimeoutMs', 'commandTimeoutMs'] as const) {
     if (!Number.isSafeInteger(o[name]) || o[name] < 1) throw new Error(`Redis store: ${name} must be a positive integer, not ${o[name]}`);
@@ -676,6 +704,7 @@ function checkSeedEntry(model: string, entry: SeedEntry): void {
   if (!Number.isSafeInteger(entry.revision) || entry.revision < 1) {
     throw new RangeError(`seed entry of ${model}: revision must be an integer >= 1, not ${entry.revision}`);
   }
+  if (typeof entry.provisional !== 'boolean') throw new TypeError(`seed entry of ${model}: provisional must be a boolean`);
 }
 
 function backoff(attempt: number): number {
@@ -751,6 +780,8 @@ function asBody(value: unknown): StoredBody | undefined {
     updatedBy,
     reason,
     note: typeof value.note === 'string' ? value.note : '',
+    // Absent in documents written before seeds could be provisional.
+    provisional: value.provisional === true,
   };
 }
 
