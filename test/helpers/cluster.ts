@@ -41,7 +41,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         [MODEL]: {
           pools: { '1': { replicas: [sims[0]!.url, sims[1]!.url] }, '2': { replicas: [sims[2]!.url] } },
           policy: policy ?? options.policy ?? { stable: 1, canary: 2, percent: 10 },
-          healthCheck: { intervalMs: 200, timeoutMs: 150 },
+          // Generous timeouts, as in stack.ts: the simulators share the test's (possibly stalled) event loop.
+          healthCheck: { intervalMs: 200, timeoutMs: 1_000, unhealthyThreshold: 3 },
           ...(options.resilience === undefined ? {} : { resilience: options.resilience }),
         },
       },

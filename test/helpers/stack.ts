@@ -48,7 +48,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         [MODEL]: {
           pools,
           policy: options.policy ?? { stable: 1, canary: 2, percent: 10 },
-          healthCheck: { intervalMs: 200, timeoutMs: 150, healthyThreshold: 2, unhealthyThreshold: 2, ...options.healthCheck },
+          // Fast intervals (tests wait for a replica to go down or come back) with generous timeouts:
+          // the simulators run in the test's own process, and on a loaded machine its event loop can
+          // stall long enough to time out a short check of a perfectly healthy replica.
+          healthCheck: { intervalMs: 200, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3, ...options.healthCheck },
           ...(options.resilience === undefined ? {} : { resilience: options.resilience }),
         },
       },

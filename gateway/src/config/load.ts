@@ -400,9 +400,6 @@ function resolveModel(
   pools.sort((a, b) => a.version - b.version);
   const result = validatePolicy(model.policy, { model: name, versions: new Set(pools.map((p) => p.version)) }, `${base}/policy`);
   const healthCheck = { ...DEFAULT_HEALTH_CHECK, ...stripUndefined(globalHealth ?? {}), ...stripUndefined(model.healthCheck ?? {}) };
-  if (healthCheck.timeoutMs > healthCheck.intervalMs) {
-    issues.push({ path: `${base}/healthCheck/timeoutMs`, message: `must not exceed intervalMs (${healthCheck.intervalMs})` });
-  }
   if (!result.ok) issues.push(...result.issues);
   const resilience = resolveResilience(globalResilience, model.resilience);
   if (resilience.ejection.maxMs < resilience.ejection.baseMs) {

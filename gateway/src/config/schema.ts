@@ -14,7 +14,7 @@ export const Listener = Type.Object({ host: Type.Optional(Host), port: Type.Opti
 export const HealthCheck = Type.Object(
   {
     intervalMs: Type.Optional(Millis(50, 3_600_000, 'Time between two checks of one replica.')),
-    timeoutMs: Type.Optional(Millis(10, 600_000, 'A check that takes longer failed.')),
+    timeoutMs: Type.Optional(Millis(10, 600_000, 'A check that takes longer failed. It may exceed intervalMs: checks of one replica never overlap, the next starts intervalMs after one ends.')),
     healthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive good checks to bring a down replica back.' })),
     unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failed checks to take a replica out.' })),
   },

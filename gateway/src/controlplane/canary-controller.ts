@@ -1,7 +1,8 @@
 /**
  * Watches every canary from this gateway's live numbers, four times a second:
  *   - drain: a canary pool whose error rate over the drain window is too high takes no more
- *     unpinned traffic (it drains to stable at once, on this gateway);
+ *     unpinned traffic (it drains to stable at once, on this gateway) but a probe trickle, and
+ *     stays drained until that trickle shows it recovered (see #drain);
  *   - rollback: the canary compared with stable over the analysis window (error rate above
  *     max(maxErrorRate, errorRatio x stable), or p99 above latencyRatio x stable + margin) is
  *     rolled back through the store, so every gateway follows;
@@ -67,6 +68,9 @@ export class CanaryController {
   readonly #baselines = new Map<string, { readonly key: string; readonly requests: number }>();
   /** When this gateway first saw each model's revision in force. */
   readonly #inForceSince = new Map<string, { readonly revision: number; readonly at: number }>();
+  /** Canary pools this controller set draining. */
+  readonly #drained = new Set<VersionPool>();
+  #intervalMs = 250;
   #timer: NodeJS.Timeout | undefined;
   #storeDownLogged = 0;
 
@@ -76,6 +80,7 @@ export class CanaryController {
   }
 
   start(intervalMs = 250): void {
+    this.#intervalMs = intervalMs;
     this.#timer = setInterval(() => this.tick(), intervalMs);
     this.#timer.unref();
   }
@@ -91,7 +96,10 @@ export class CanaryController {
       // Numbers from before the policy in force came into force are not held against it: an
       // operator who re-enables a fixed canary must not see it rolled back for its old errors.
       const age = this.#secondsInForce(model);
-      this.#drain(canary, age);
+      // Rolled back: no unpinned request goes to the canary, so there is nothing to drain (and no
+      // probe to ever show a recovery).
+      if (model.decisions.canary === undefined) this.#endDrain(canary, 'rolled back');
+      else this.#drain(canary, age);
       if (model.stored.rolledBack || this.#writing.has(model.name)) continue;
       const settings = canary.resilience.analysis;
       if (!settings.enabled) continue;
@@ -99,6 +107,7 @@ export class CanaryController {
       if (verdict.kind === 'breach') this.#rollback(model, verdict.detail);
       else this.#maybeStep(model, verdict);
     }
+    if (this.#drained.size > 0) this.#forgetFormerCanaries();
   }
 
   /** Complete seconds since this gateway first saw the model's revision (0: within the first second). */
@@ -111,15 +120,49 @@ export class CanaryController {
     return Math.floor((Date.now() - since.at) / 1000);
   }
 
+  /**
+   * Drain with hysteresis. A canary drains once the window holds at least `minRequests` attempts
+   * with an error rate above `errorRate`. Draining removes the traffic the window is made of, so
+   * an empty window proves nothing: the drain holds until the window again holds `minRequests`
+   * attempts with an error rate at most half the threshold. The evidence comes from a trickle of
+   * unpinned requests still let through (enough for about twice `minRequests` per window), plus
+   * any pinned traffic; a failed probe is retried on stable like any canary failure. A rollback
+   * ends the drain.
+   */
   #drain(canary: VersionPool, age: number): void {
     const settings = canary.resilience.drain;
     const window = canary.stats.window(Math.min(settings.windowSeconds, age), true);
-    const draining = window.requests >= settings.minRequests && window.errorRate > settings.errorRate;
-    if (draining === canary.draining) return;
-    canary.draining = draining;
-    const line = { model: canary.model, version: canary.version, errorRate: window.errorRate, requests: window.requests };
-    if (draining) this.#log.warn(line, 'canary draining to stable: error rate over the drain threshold');
-    else this.#log.info(line, 'canary no longer draining');
+    const judged = window.requests >= settings.minRequests;
+    if (!canary.draining) {
+      if (!judged || window.errorRate <= settings.errorRate) return;
+      canary.draining = true;
+      this.#drained.add(canary);
+      this.#log.warn(
+        { model: canary.model, version: canary.version, errorRate: window.errorRate, requests: window.requests },
+        'canary draining to stable: error rate over the drain threshold',
+      );
+    } else if (judged && window.errorRate <= settings.errorRate / 2) {
+      this.#endDrain(canary, `recovered: error rate ${pct(window.errorRate)} over ${window.requests} requests`);
+      return;
+    }
+    // Not cumulative: unused probes of a quiet tick do not pile up into a burst.
+    const perSecond = (2 * settings.minRequests) / settings.windowSeconds;
+    canary.probes = Math.max(1, Math.ceil((perSecond * this.#intervalMs) / 1000));
+  }
+
+  #endDrain(canary: VersionPool, why: string): void {
+    this.#drained.delete(canary);
+    canary.probes = 0;
+    if (!canary.draining) return;
+    canary.draining = false;
+    this.#log.info({ model: canary.model, version: canary.version, why }, 'canary no longer draining');
+  }
+
+  /** A pool that stopped being a canary (promoted, replaced, removed) while draining takes traffic as any other. */
+  #forgetFormerCanaries(): void {
+    const canaries = new Set<VersionPool>();
+    for (const model of this.#ctx.snapshots.current.models.values()) if (model.canary !== null) canaries.add(model.canary);
+    for (const pool of [...this.#drained]) if (!canaries.has(pool)) this.#endDrain(pool, 'no longer a canary');
   }
 
   #rollback(model: CompiledModel, detail: string): void {

@@ -4,6 +4,11 @@
  * A replica never seen healthy needs one good check; one that went down needs `healthyThreshold`
  * in a row; an up replica goes down after `unhealthyThreshold` failures in a row. Checks use their
  * own connections so a saturated traffic pool cannot starve them.
+ *
+ * The data plane may ask for a check out of turn (`Replica.recheck`): the replica answered that it
+ * does not have its version loaded. That check, if the replica answers it and says the version is
+ * not AVAILABLE, takes the replica down at once: two signals agree, and waiting for the threshold
+ * would only cost retries. A check that times out or cannot connect is judged as usual.
  */
 import { EventEmitter } from 'node:events';
 import { Agent } from 'undici';
@@ -29,6 +34,21 @@ interface Target {
   everUp: boolean;
   timer: NodeJS.Timeout | undefined;
   removed: boolean;
+  /** A check is under way. */
+  checking: boolean;
+  /** performance.now() when the last check started. */
+  lastStartedAt: number;
+  /** The data plane asked for a check: the next one to finish is judged as a confirmation. */
+  suspected: boolean;
+  /** A check out of turn is scheduled. */
+  hastened: boolean;
+}
+
+/** A replica answered the check and reported its version not AVAILABLE (a timeout proves less). */
+interface ProbeResult {
+  readonly ok: boolean;
+  readonly detail: string;
+  readonly answered: boolean;
 }
 
 export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
@@ -40,8 +60,22 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
   /** Starts checking a replica of `pool` (at once, if the checker is running). */
   add(pool: VersionPool, replica: Replica, settings: HealthCheckSettings): Promise<void> {
     if (this.#targets.has(replica)) return Promise.resolve();
-    const target: Target = { pool, replica, settings, okStreak: 0, failStreak: 0, everUp: false, timer: undefined, removed: false };
+    const target: Target = {
+      pool,
+      replica,
+      settings,
+      okStreak: 0,
+      failStreak: 0,
+      everUp: false,
+      timer: undefined,
+      removed: false,
+      checking: false,
+      lastStartedAt: -Infinity,
+      suspected: false,
+      hastened: false,
+    };
     this.#targets.set(replica, target);
+    replica.recheck = () => this.#recheck(target);
     return this.#started ? this.#check(target) : Promise.resolve();
   }
 
@@ -51,6 +85,7 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     if (target === undefined) return;
     target.removed = true;
     clearTimeout(target.timer);
+    replica.recheck = undefined;
     this.#targets.delete(replica);
   }
 
@@ -66,18 +101,38 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     await this.#agent.close();
   }
 
+  /**
+   * A check out of turn, for an up replica. Hints come from traffic, so they come in bursts: one
+   * check answers them all, and checks out of turn start at most four per interval.
+   */
+  #recheck(target: Target): void {
+    if (!this.#started || this.#stopped || target.removed || target.replica.health !== 'up') return;
+    target.suspected = true;
+    if (target.checking || target.hastened) return;
+    target.hastened = true;
+    clearTimeout(target.timer);
+    const wait = Math.max(0, target.lastStartedAt + target.settings.intervalMs / 4 - performance.now());
+    target.timer = setTimeout(() => void this.#check(target), wait);
+  }
+
   async #check(target: Target): Promise<void> {
     if (this.#stopped || target.removed) return;
-    const { ok, detail } = await probe(this.#agent, target);
+    target.checking = true;
+    target.hastened = false;
+    target.lastStartedAt = performance.now();
+    const result = await probe(this.#agent, target);
+    target.checking = false;
     if (this.#stopped || target.removed) return;
-    this.#record(target, ok, detail);
+    this.#record(target, result);
     const { intervalMs } = target.settings;
     // A little jitter so replicas added together are not all checked in the same millisecond.
     target.timer = setTimeout(() => void this.#check(target), intervalMs + Math.random() * intervalMs * 0.1);
   }
 
-  #record(target: Target, ok: boolean, detail: string): void {
+  #record(target: Target, { ok, detail, answered }: ProbeResult): void {
     const { replica, settings } = target;
+    const confirmation = target.suspected && answered;
+    target.suspected = false;
     replica.lastCheck = { at: Date.now(), ok, detail };
     const before = replica.health;
     if (ok) {
@@ -90,7 +145,7 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     } else {
       target.failStreak++;
       target.okStreak = 0;
-      if (before === 'unknown' || (before === 'up' && target.failStreak >= settings.unhealthyThreshold)) {
+      if (before === 'unknown' || (before === 'up' && (confirmation || target.failStreak >= settings.unhealthyThreshold))) {
         this.#set(target, 'down', detail);
       }
     }
@@ -106,7 +161,7 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
   }
 }
 
-async function probe(agent: Agent, target: Target): Promise<{ ok: boolean; detail: string }> {
+async function probe(agent: Agent, target: Target): Promise<ProbeResult> {
   const { pool, replica, settings } = target;
   try {
     const res = await agent.request({
@@ -118,12 +173,16 @@ async function probe(agent: Agent, target: Target): Promise<{ ok: boolean; detai
       signal: AbortSignal.timeout(settings.timeoutMs),
     });
     const text = await res.body.text();
-    if (res.statusCode !== 200) return { ok: false, detail: `HTTP ${res.statusCode}` };
+    if (res.statusCode !== 200) return { ok: false, detail: `HTTP ${res.statusCode}`, answered: true };
     const state = versionState(text, pool.versionText);
-    return state === 'AVAILABLE' ? { ok: true, detail: 'AVAILABLE' } : { ok: false, detail: `state ${state}` };
+    return state === 'AVAILABLE' ? { ok: true, detail: 'AVAILABLE', answered: true } : { ok: false, detail: `state ${state}`, answered: true };
   } catch (err) {
     const e = err as { code?: string; name?: string; message?: string };
-    return { ok: false, detail: e.name === 'TimeoutError' ? `timeout after ${settings.timeoutMs} ms` : (e.code ?? e.message ?? 'error') };
+    return {
+      ok: false,
+      detail: e.name === 'TimeoutError' ? `timeout after ${settings.timeoutMs} ms` : (e.code ?? e.message ?? 'error'),
+      answered: false,
+    };
   }
 }
 

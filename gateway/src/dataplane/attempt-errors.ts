@@ -16,6 +16,16 @@ export class UpstreamStatusError extends Error {
   }
 }
 
+/**
+ * The replica answered 404 with TF Serving's `Servable not found for request: Specific(<model>, <N>)`
+ * for the pool's own model and version: its copy of the version is loading, unloading or gone (a
+ * hot swap). That is the replica's state, not the client's doing: it counts against the replica
+ * and is retried like a connection failure, pinned requests included.
+ */
+export class VersionNotLoadedError extends Error {
+  readonly code = 'GW_VERSION_NOT_LOADED';
+}
+
 /** No response headers within the attempt timeout: the attempt is abandoned (and may be retried). */
 export class AttemptTimeoutError extends Error {
   readonly code = 'GW_ATTEMPT_TIMEOUT';

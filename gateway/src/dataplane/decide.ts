@@ -5,7 +5,8 @@
  *   URL version > URL label > header rules (in order) > cookie rules (in order) > sticky cohort > weighted split.
  * A canary decision falls back to stable when the canary pool cannot serve (no replica healthy,
  * closed-breaker and not ejected, or the pool draining), unless the client pinned the canary (then
- * it gets that version's real answer or error).
+ * it gets that version's real answer or error). The one piece of live state a decision consumes is
+ * a draining canary's probe allowance: the few requests that still go to it to show it recovered.
  */
 import type { TfTarget } from '../tfserving/path.js';
 import { bucketOf, randomBucket } from './cohort.js';
@@ -60,7 +61,7 @@ export function decideUnpinned(model: CompiledModel, headers: HeaderBag): Decisi
     }
   }
   if (side === 'stable') return stable[reason];
-  return model.canary !== null && model.canary.canServe ? canary[reason] : stable.fallback;
+  return model.canary !== null && model.canary.admitUnpinned() ? canary[reason] : stable.fallback;
 }
 
 /** Header rules read `headers`; cookie rules read the Cookie header. */

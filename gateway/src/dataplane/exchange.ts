@@ -9,6 +9,13 @@
  * A retry needs a replayable body, time left before the deadline and room in the target pool's
  * retry budget. A 5xx that will be retried is read and dropped, never shown to the client.
  *
+ * A 404 whose body is TF Serving's `Servable not found for request: Specific(<model>, <N>)` for the
+ * pool's own model and version is the replica's state (its copy of the version is loading,
+ * unloading or gone), not the client's fault: the upstream path always names the pool's version.
+ * It is retried as a connection failure is (pinned requests too), answered 503 when it cannot be,
+ * and the health checker is asked to check that replica now. Only 404s are held back to read
+ * their (small) body; everything else streams as before.
+ *
  * The exchange is its own undici dispatch handler: undici 7 calls the onConnect/onHeaders/onData/
  * onComplete/onError interface natively, while the newer controller interface is wrapped and its
  * headers parsed into an object on every response.
@@ -25,6 +32,7 @@ import {
   DeadlineError,
   isClientSide,
   UpstreamStatusError,
+  VersionNotLoadedError,
 } from './attempt-errors.js';
 import { reportOutcome } from './breaker.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
@@ -50,6 +58,8 @@ const CONNECTION_FAILURES = new Set([
   'UND_ERR_CLOSED',
   'GW_ATTEMPT_TIMEOUT',
   'GW_BREAKER_OPEN',
+  // Not a connection failure, but the same for a client: this replica cannot serve the version now.
+  'GW_VERSION_NOT_LOADED',
 ]);
 
 function codeOf(err: unknown): string {
@@ -81,6 +91,14 @@ function failureKind(err: Error): FailureKind | undefined {
 
 type Body = Buffer | Readable | null;
 
+/** A 404 kept back until its body shows whether the replica lacks the pool's version. */
+interface HeldAnswer {
+  readonly rawHeaders: Buffer[];
+  readonly statusText: string | undefined;
+  readonly chunks: Buffer[];
+  bytes: number;
+}
+
 export interface ExchangeInput {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
@@ -111,6 +129,8 @@ class Attempt implements Dispatcher.DispatchHandler {
   /** Its outcome was given to the breaker. */
   settled = false;
   discarding = false;
+  /** A 404 being read before anything of it is relayed (see HeldAnswer). */
+  held: HeldAnswer | null = null;
   status = 0;
   abort: ((err?: Error) => void) | null = null;
   resume: (() => void) | null = null;
@@ -280,6 +300,12 @@ export class Exchange {
   attemptHeaders(attempt: Attempt, statusCode: number, rawHeaders: Buffer[], statusText: string | undefined): boolean {
     if (!this.isCurrent(attempt)) return false;
     attempt.status = statusCode;
+    if (statusCode === 404 && this.#operation !== 'status') {
+      // Perhaps the replica no longer has the version loaded: read the body before relaying anything.
+      // (A status request is excluded: TF Serving answers it 200 in every state.)
+      attempt.held = { rawHeaders, statusText, chunks: [], bytes: 0 };
+      return true;
+    }
     const failed = statusCode >= 500;
     attempt.settleWith(statusCode >= 400 ? new UpstreamStatusError(statusCode) : undefined);
     attempt.pool.noteOutcome(attempt.replica, failed);
@@ -289,12 +315,19 @@ export class Exchange {
       attempt.discarding = true;
       return true;
     }
+    if (this.#relayHead(attempt.pool, statusCode, rawHeaders, statusText)) return true;
+    attempt.abort?.(new Error('invalid response header from replica'));
+    return false;
+  }
+
+  /** Sends the replica's status line and headers to the client; false if node:http refuses them. */
+  #relayHead(pool: VersionPool, statusCode: number, rawHeaders: Buffer[], statusText: string | undefined): boolean {
     // The attempt answered: its timer now only stands for the deadline (expire() re-arms if needed).
     this.#timingAttempt = false;
     this.#responded = true;
     this.#sentStatus = statusCode;
-    (this.#res as ServedResponse)[SERVED_VERSION] = attempt.pool.versionText;
-    const headers = responseHeaders(rawHeaders, attempt.pool.versionText, this.#requestId);
+    (this.#res as ServedResponse)[SERVED_VERSION] = pool.versionText;
+    const headers = responseHeaders(rawHeaders, pool.versionText, this.#requestId);
     try {
       // The replica's own reason phrase: libevent's table differs from Node's (429 "Client Error").
       if (statusText) this.#res.writeHead(statusCode, statusText, headers);
@@ -302,7 +335,6 @@ export class Exchange {
     } catch {
       // A header node:http refuses to write: the replica's answer cannot be relayed faithfully.
       this.#responded = false;
-      attempt.abort?.(new Error('invalid response header from replica'));
       return false;
     }
     return true;
@@ -311,23 +343,82 @@ export class Exchange {
   attemptData(attempt: Attempt, chunk: Buffer): boolean {
     if (attempt.discarding) return true;
     if (!this.isCurrent(attempt)) return false;
+    const held = attempt.held;
+    if (held !== null) {
+      held.chunks.push(chunk);
+      held.bytes += chunk.length;
+      if (held.bytes <= attempt.pool.notLoaded.maxBytes) return true;
+      // Too long to be the not-loaded text: some other 404, relayed from here on as it streams.
+      attempt.held = null;
+      this.#settleClient404(attempt);
+      if (!this.#relayHead(attempt.pool, attempt.status, held.rawHeaders, held.statusText)) {
+        attempt.abort?.(new Error('invalid response header from replica'));
+        return false;
+      }
+      let ok = true;
+      for (const part of held.chunks) ok = this.#res.write(part);
+      if (!ok) this.#res.once('drain', () => attempt.resume?.());
+      return ok;
+    }
     const ok = this.#res.write(chunk);
     if (!ok) this.#res.once('drain', () => attempt.resume?.());
     return ok;
   }
 
   attemptComplete(attempt: Attempt): void {
-    attempt.end(attempt.status >= 500);
+    const held = attempt.held;
+    let notLoaded: VersionNotLoadedError | undefined;
+    if (held !== null) {
+      attempt.held = null;
+      notLoaded = this.#judgeHeld(attempt, held);
+    }
+    attempt.end(attempt.status >= 500 || notLoaded !== undefined);
     if (!this.isCurrent(attempt)) return;
     if (attempt.discarding) {
       this.#retry();
       return;
     }
+    if (notLoaded !== undefined) {
+      this.#attemptFailed(notLoaded);
+      return;
+    }
+    if (held !== null) {
+      if (!this.#relayHead(attempt.pool, attempt.status, held.rawHeaders, held.statusText)) {
+        this.#fail(new Error('invalid response header from replica'));
+        return;
+      }
+      for (const part of held.chunks) this.#res.write(part);
+    }
     this.#finish(attempt.status);
     this.#res.end();
   }
 
+  /**
+   * A held 404 is complete: the replica's word that it lacks the pool's version (a failure of that
+   * replica, which is then re-checked at once), or an ordinary 404 (the client's).
+   */
+  #judgeHeld(attempt: Attempt, held: HeldAnswer): VersionNotLoadedError | undefined {
+    const pool = attempt.pool;
+    if (!saysNotLoaded(held, pool.notLoaded.message)) {
+      this.#settleClient404(attempt);
+      return undefined;
+    }
+    const err = new VersionNotLoadedError(`${attempt.replica.origin} does not have version ${pool.versionText} of ${pool.model} loaded`);
+    attempt.settleWith(err);
+    pool.noteOutcome(attempt.replica, true);
+    pool.stats.failuresByKind.status++;
+    attempt.replica.recheck?.();
+    return err;
+  }
+
+  #settleClient404(attempt: Attempt): void {
+    attempt.settleWith(new UpstreamStatusError(404));
+    attempt.pool.noteOutcome(attempt.replica, false);
+  }
+
   attemptError(attempt: Attempt, err: Error): void {
+    // A held 404 that broke off is a broken attempt like any other: nothing of it was relayed.
+    attempt.held = null;
     const clientSide = isClientSide(err);
     // Every failed attempt counts against its pool, even when the retry saves the request; a
     // client that went away is nobody's failure.
@@ -481,6 +572,18 @@ function onTimer(exchange: Exchange): void {
 }
 
 function ignore(): void {}
+
+/** Whether a held 404's body is `{"error": <message>}`: TF Serving's answer for a version not loaded. */
+function saysNotLoaded(held: HeldAnswer, message: string): boolean {
+  const body = held.chunks.length === 1 ? (held.chunks[0] as Buffer) : Buffer.concat(held.chunks, held.bytes);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  return typeof parsed === 'object' && parsed !== null && (parsed as { error?: unknown }).error === message;
+}
 
 export function noReplicaMessage(pool: VersionPool): string {
   return `No healthy replica of model ${pool.model} version ${pool.versionText} is available`;

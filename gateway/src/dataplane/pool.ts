@@ -5,6 +5,7 @@
  * fails too often in a row (outlier ejection, never more than the allowed share of the pool).
  */
 import type { ResilienceSettings } from '../config/load.js';
+import { errorBody, servableNotFoundSpecific } from '../tfserving/errors.js';
 import { operationSuffix, type TfOperation } from '../tfserving/path.js';
 import { breakerState, type BreakerState } from './breaker.js';
 import type { Replica } from './replica.js';
@@ -26,8 +27,19 @@ export class VersionPool {
   readonly paths: Readonly<Record<TfOperation, string>>;
   /** Attempts at this pool's replicas over a sliding window: what the admin API and rollback read. */
   readonly stats = new PoolStats();
+  /**
+   * TF Serving's 404 text when a replica does not have this version loaded (loading, unloading,
+   * unloaded), and the most bytes such an answer can take (the exchange holds 404s up to that to
+   * read them; anything longer is some other 404 and is relayed as it comes).
+   */
+  readonly notLoaded: { readonly message: string; readonly maxBytes: number };
   /** Set by the drain monitor while this pool's error rate is too high to send it traffic. */
   draining = false;
+  /**
+   * While draining: how many more unpinned requests may still come before the drain monitor's next
+   * tick. The drain is sticky, and this trickle is what shows the monitor a recovered version.
+   */
+  probes = 0;
   observer: PoolObserver | undefined;
   /** Replaced whole when replicas come and go (never edited in place: readers may hold the old one). */
   #replicas: readonly Replica[] = [];
@@ -39,6 +51,9 @@ export class VersionPool {
     this.version = version;
     this.versionText = String(version);
     this.resilience = resilience;
+    const message = servableNotFoundSpecific(model, this.versionText);
+    // Room for another JSON writer's spacing; TF Serving's own answer is errorBody() exactly.
+    this.notLoaded = { message, maxBytes: 2 * Buffer.byteLength(errorBody(message)) + 64 };
     const base = `/v1/models/${encodeURIComponent(model)}/versions/${this.versionText}`;
     this.paths = {
       status: base,
@@ -89,6 +104,18 @@ export class VersionPool {
   /** Whether requests bound here should come: some replica may take them and the pool is not draining. */
   get canServe(): boolean {
     return this.#up.length > 0 && !this.draining;
+  }
+
+  /**
+   * Whether an unpinned request bound here may come (and counts it if it is a drain probe): some
+   * replica may take it and the pool is not draining, or the drain's probe allowance is not used up.
+   */
+  admitUnpinned(): boolean {
+    if (this.#up.length === 0) return false;
+    if (!this.draining) return true;
+    if (this.probes <= 0) return false;
+    this.probes--;
+    return true;
   }
 
   /** Healthy replicas that are failing under traffic (breakers, ejections, drain): a bad version, not a missing one. */

@@ -36,6 +36,12 @@ export class Replica {
   ejectionsTotal = 0;
   lastEjectionEnded = 0;
   ejectionTimer: NodeJS.Timeout | undefined;
+  /**
+   * Set by the health checker: asks it to check this replica now. The exchange calls it when the
+   * replica says it does not have its version loaded, so a hot swap takes it out of rotation
+   * without waiting for the next interval (the data plane never writes `health` itself).
+   */
+  recheck: (() => void) | undefined = undefined;
 
   constructor(origin: string, options: ReplicaOptions, breaker: ResilienceSettings['breaker'], rotate: EventEmitter) {
     this.origin = origin;
