@@ -308,12 +308,29 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
  * A request node:http cannot parse gets the page libevent would send (TF Serving's HTTP layer):
  * 501 for an unknown method, 400 for anything else; a timed-out or reset one just loses its socket.
  */
-function answerUnparsable(error: NodeJS.ErrnoException, socket: Duplex): void {
+const ANSWERED = Symbol('unparsable request answered');
+
+/** node:http's response in progress on a connection (undocumented, stable since Node 0.x). */
+type ConnectionSocket = Duplex & { [ANSWERED]?: true; _httpMessage?: { writableEnded: boolean; once(event: 'close', f: () => void): void } | null };
+
+/**
+ * Bytes that are no request, after or between requests (libevent's 400 page, 501 for a method it
+ * does not know). node's parser reports every later chunk again: one answer per connection. A
+ * request still being answered on the connection is answered first, as libevent reads the next
+ * request only then; the page written over it would cut its answer, and closing with the client's
+ * bytes unread would reset the connection before the client read either.
+ */
+function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket): void {
   if (error.code === 'ECONNRESET' || error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
     socket.destroy();
     return;
   }
-  socket.end(rawLibeventPage(error.code === 'HPE_INVALID_METHOD' ? 501 : 400));
+  if (socket[ANSWERED] === true) return;
+  socket[ANSWERED] = true;
+  const page = rawLibeventPage(error.code === 'HPE_INVALID_METHOD' ? 501 : 400);
+  const inFlight = socket._httpMessage;
+  if (inFlight != null && !inFlight.writableEnded) inFlight.once('close', () => socket.end(page));
+  else socket.end(page);
 }
 
 /** A configured policy as first stored: a plan in it starts rolling out at its first step. */

@@ -404,7 +404,7 @@ test('control bytes and bad request lines', () =>
     'control bytes',
     {
       load: '{n} raw requests, one at a time',
-      fault: 'NUL, ^A, DEL, tab and raw UTF-8 in the target; NUL in a header; bad versions, bare LF, HTTP/2 preface, TLS hello',
+      fault: 'NUL, ^A, DEL, tab and raw UTF-8 in the target; NUL in a header; bad versions, bare LF, HTTP/2 preface, TLS hello; junk behind a request still being answered',
       target: `${TARGET}; libevent's 400 page (501 for a non-method), connection closed`,
     },
     async (t) => {
@@ -429,6 +429,18 @@ test('control bytes and bad request lines', () =>
         bad('target without slash', `GET v1/models/echo HTTP/1.1\r\n${HOST}\r\n`),
       ]);
       t.require(seenSince(mark).length === 0, `the replica saw ${seenSince(mark).length} request(s)`);
+      // Junk right behind a request still being answered: libevent reads the next request only
+      // after answering, so the answer comes first, then the page, then the close.
+      for (const s of sims) s.setFaults({ latencyMs: 300 });
+      try {
+        await t.probe({
+          label: 'junk behind a request still being answered',
+          send: `${post('/v1/models/half_plus_two:predict', '{"instances": [1.0]}')}\u0001\u0002junk\r\n\r\n`,
+          expect: answerAndClose(relayed(200), page(501)),
+        });
+      } finally {
+        for (const s of sims) s.clearFaults();
+      }
     },
   ));
 
