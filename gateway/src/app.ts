@@ -311,7 +311,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 const ANSWERED = Symbol('unparsable request answered');
 
 /** node:http's response in progress on a connection (undocumented, stable since Node 0.x). */
-type ConnectionSocket = Duplex & { [ANSWERED]?: true; _httpMessage?: { writableEnded: boolean; once(event: 'close', f: () => void): void } | null };
+type ConnectionSocket = Duplex & {
+  [ANSWERED]?: true;
+  _httpMessage?: { writableEnded: boolean; req?: { complete: boolean }; once(event: 'close', f: () => void): void } | null;
+};
 
 /**
  * Bytes that are no request, after or between requests (libevent's 400 page, 501 for a method it
@@ -328,8 +331,9 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket
   if (socket[ANSWERED] === true) return;
   socket[ANSWERED] = true;
   const page = rawLibeventPage(error.code === 'HPE_INVALID_METHOD' ? 501 : 400);
+  // A request whose own body is broken is answered now; one fully read waits for its answer.
   const inFlight = socket._httpMessage;
-  if (inFlight != null && !inFlight.writableEnded) inFlight.once('close', () => socket.end(page));
+  if (inFlight != null && !inFlight.writableEnded && inFlight.req?.complete === true) inFlight.once('close', () => socket.end(page));
   else socket.end(page);
 }
 
