@@ -59,7 +59,7 @@ const SECURITY_MODEL = `## Security model
 | port | default bind | exposes | authentication |
 |---|---|---|---|
 | REST (data) | \`0.0.0.0:8501\` | TF Serving's REST API only: \`/v1/models/...\` (status, metadata, predict, classify, regress). Nothing of the admin API, the UI, metrics or probes is reachable here; every other path gets TF Serving's own 404. | none (as TF Serving): put it behind your network policy or an authenticating ingress |
-| admin | \`127.0.0.1:9901\` | \`/api/...\` (admin API, OpenAPI document, event stream), \`/ui/\` (admin UI), \`/metrics\`, \`/healthz\`, \`/readyz\` | bearer token on \`/api/...\`; the UI holds the token in the browser's session storage; \`/metrics\` and the probes are open (bind the port to a private network) |
+| admin | \`127.0.0.1:9901\` | \`/api/...\` (admin API, OpenAPI document, event stream), \`/\` (the admin UI's static files), \`/metrics\`, \`/healthz\`, \`/readyz\` | bearer token on \`/api/...\`; the UI holds the token in the browser's session storage; \`/metrics\` and the probes are open (bind the port to a private network) |
 
 **Tokens and roles.** Tokens come from \`admin.tokens\` in the configuration (name, token, role) or
 \`ADMIN_TOKEN\` (operator) and \`ADMIN_VIEWER_TOKEN\` (viewer); without any, the gateway generates an
