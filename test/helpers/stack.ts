@@ -3,6 +3,7 @@
  * version 2 as half_plus_three, so every answer shows which version computed it) behind a gateway.
  */
 import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../scripts/tfserving-sim/server.js';
+import type { Logger } from '../../gateway/src/observability/logger.js';
 import { startTestGateway, type TestGateway } from './gateway.js';
 
 export const MODEL = 'half_plus_two';
@@ -14,6 +15,8 @@ export interface StackOptions {
   readonly healthCheck?: Record<string, unknown>;
   readonly proxy?: Record<string, unknown>;
   readonly resilience?: Record<string, unknown>;
+  /** The gateway's logger (a test that reads its lines passes a capturing one). */
+  readonly logger?: Logger;
   /** Extra options for each simulator, by version. */
   readonly simulator?: (version: number, index: number) => SimulatorOptions;
 }
@@ -56,7 +59,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         },
       },
       ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
-    });
+    }, options.logger);
     return { gw, stable, canary, predictUrl: `${gw.rest}/v1/models/${MODEL}:predict`, close };
   } catch (err) {
     await close();

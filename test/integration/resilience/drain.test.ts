@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TEST_TOKEN, waitFor } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
+import { capturingLogger } from '../../helpers/logs.js';
+import type { Logger } from '../../../gateway/src/observability/logger.js';
 import { steadyLoad } from '../../helpers/load.js';
 import { MODEL, startStack, type Stack } from '../../helpers/stack.js';
 
@@ -22,8 +24,9 @@ function cyclingDice(): () => number {
 
 const auth = { authorization: `Bearer ${TEST_TOKEN}` };
 
-function startDrainStack(): Promise<Stack> {
+function startDrainStack(logger?: Logger): Promise<Stack> {
   return startStack({
+    ...(logger === undefined ? {} : { logger }),
     stableReplicas: 1,
     canaryReplicas: 1,
     policy: { stable: 1, canary: 2, percent: 50 },
@@ -44,7 +47,10 @@ async function drainingInAdminApi(client: TestClient, stack: Stack): Promise<boo
 }
 
 test('a canary failing 60% stays drained for over two windows, with (almost) no requests, and takes traffic again once fixed', async () => {
-  const stack = await startDrainStack();
+  // The controller's own account of each drain start and end, for the message of a failure.
+  const { logger, lines } = capturingLogger('info');
+  const drainLog = (): string => JSON.stringify(lines.filter((l) => /draining/.test(l.msg)).map((l) => ({ time: l['time'], msg: l.msg, why: l['why'], errorRate: l['errorRate'], requests: l['requests'] })));
+  const stack = await startDrainStack(logger);
   const client = new TestClient(16);
   const canary = stack.canary[0]!;
   const pool = stack.gw.gateway.pools.pools(MODEL)!.get(2)!;
@@ -68,7 +74,7 @@ test('a canary failing 60% stays drained for over two windows, with (almost) no 
     clearInterval(watch);
     const canaryDuring = canary.counters().byOperation.predict - canaryBefore;
     const totalDuring = load.outcome.ok + load.outcome.failures.length - totalBefore;
-    assert.equal(undrained, 0, 'draining never switched off while the canary was failing');
+    assert.equal(undrained, 0, `draining never switched off while the canary was failing: ${drainLog()}`);
     assert.ok(await draining(), 'still draining (admin API)');
     // Its share would be half of the requests; a probe trickle is a small fraction of that.
     assert.ok(canaryDuring < totalDuring * 0.1, `the canary got ${canaryDuring} of ${totalDuring} requests while drained`);
