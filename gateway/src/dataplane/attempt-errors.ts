@@ -2,6 +2,7 @@
  * Why an attempt at a replica ended without a usable answer. Each has a stable code; the breaker's
  * error filter, the retry logic and the client's error message all branch on these.
  */
+import { BodyTooLargeError } from './request-body.js';
 
 /** The replica answered with an error status. A 4xx is the client's fault and never counts against the replica. */
 export class UpstreamStatusError extends Error {
@@ -64,6 +65,6 @@ export function isClientSide(err: unknown): boolean {
     err instanceof ClientGoneError ||
     (err instanceof UpstreamStatusError && err.clientFault) ||
     (err instanceof DeadlineError && err.clientFault) ||
-    (err as { code?: unknown } | null)?.code === 'GW_BODY_TOO_LARGE'
+    err instanceof BodyTooLargeError
   );
 }

@@ -351,12 +351,11 @@ export class Exchange {
       // Too long to be the not-loaded text: some other 404, relayed from here on as it streams.
       attempt.held = null;
       this.#settleClient404(attempt);
-      if (!this.#relayHead(attempt.pool, attempt.status, held.rawHeaders, held.statusText)) {
+      if (!this.#releaseHeld(attempt, held)) {
         attempt.abort?.(new Error('invalid response header from replica'));
         return false;
       }
-      let ok = true;
-      for (const part of held.chunks) ok = this.#res.write(part);
+      const ok = !this.#res.writableNeedDrain;
       if (!ok) this.#res.once('drain', () => attempt.resume?.());
       return ok;
     }
@@ -382,15 +381,19 @@ export class Exchange {
       this.#attemptFailed(notLoaded);
       return;
     }
-    if (held !== null) {
-      if (!this.#relayHead(attempt.pool, attempt.status, held.rawHeaders, held.statusText)) {
-        this.#fail(new Error('invalid response header from replica'));
-        return;
-      }
-      for (const part of held.chunks) this.#res.write(part);
+    if (held !== null && !this.#releaseHeld(attempt, held)) {
+      this.#fail(new Error('invalid response header from replica'));
+      return;
     }
     this.#finish(attempt.status);
     this.#res.end();
+  }
+
+  /** Relays a held 404 as it came; false if node:http refuses its headers. */
+  #releaseHeld(attempt: Attempt, held: HeldAnswer): boolean {
+    if (!this.#relayHead(attempt.pool, attempt.status, held.rawHeaders, held.statusText)) return false;
+    for (const part of held.chunks) this.#res.write(part);
+    return true;
   }
 
   /**

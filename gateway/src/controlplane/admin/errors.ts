@@ -20,8 +20,7 @@ export const ETAG_HEADER = {
 /** A 409 of a model action: a revision conflict says which revision is stored now, as data. */
 export const ConflictBody = Type.Object(
   {
-    error: Type.String(),
-    details: Type.Array(Detail),
+    ...ErrorBody.properties,
     currentRevision: Type.Optional(
       Type.Integer({ minimum: 0, description: 'On a revision conflict (If-Match): the revision stored now, also the ETag header. Absent for other conflicts.' }),
     ),

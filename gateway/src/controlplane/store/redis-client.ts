@@ -7,30 +7,13 @@
  */
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisTlsSettings } from '../../config/load.js';
+import type { RedisTlsSettings, StoreSettings } from '../../config/load.js';
 
-export interface RedisConnectionOptions {
-  /** redis:// or rediss:// ([[user]:password@]host:port[/db]). */
-  readonly url?: string;
-  readonly sentinels?: ReadonlyArray<{ host: string; port: number }>;
-  /** Master name, with sentinels. */
-  readonly sentinelName?: string;
-  /** Startup nodes of a Redis Cluster. */
-  readonly cluster?: ReadonlyArray<{ host: string; port: number }>;
-  /** ACL user of the Redis servers; wins over the url's. */
-  readonly username?: string;
-  /** Of the Redis servers (master and replicas, every Cluster node); wins over the url's. */
-  readonly password?: string;
-  /** Not with cluster. Wins over the url's /db. */
-  readonly db?: number;
-  /** TLS to the Redis servers. */
-  readonly tls?: RedisTlsSettings;
-  /** Of the sentinels themselves. */
-  readonly sentinelUsername?: string;
-  readonly sentinelPassword?: string;
-  /** TLS to the sentinels. */
-  readonly sentinelTls?: RedisTlsSettings;
-}
+/** The connection part of the Redis store's settings (see config/schema.ts for what each means). */
+export type RedisConnectionOptions = Pick<
+  Extract<StoreSettings, { type: 'redis' }>,
+  'url' | 'sentinels' | 'sentinelName' | 'cluster' | 'username' | 'password' | 'db' | 'tls' | 'sentinelUsername' | 'sentinelPassword' | 'sentinelTls'
+>;
 
 export type ClientPlan =
   | { readonly mode: 'standalone'; readonly url: string; readonly options: RedisOptions }
