@@ -68,8 +68,8 @@ export class CanaryController {
   readonly #baselines = new Map<string, { readonly key: string; readonly requests: number }>();
   /** When this gateway first saw each model's revision in force. */
   readonly #inForceSince = new Map<string, { readonly revision: number; readonly at: number }>();
-  /** Canary pools this controller set draining. */
-  readonly #drained = new Set<VersionPool>();
+  /** Canary pools this controller set draining, with the stats second each drain began in. */
+  readonly #drained = new Map<VersionPool, number>();
   #intervalMs = 250;
   #timer: NodeJS.Timeout | undefined;
   #storeDownLogged = 0;
@@ -124,26 +124,30 @@ export class CanaryController {
    * Drain with hysteresis. A canary drains once the window holds at least `minRequests` attempts
    * with an error rate above `errorRate`. Draining removes the traffic the window is made of, so
    * an empty window proves nothing: the drain holds until the window again holds `minRequests`
-   * attempts with an error rate at most half the threshold. The evidence comes from a trickle of
-   * unpinned requests still let through (enough for about twice `minRequests` per window), plus
-   * any pinned traffic; a failed probe is retried on stable like any canary failure. A rollback
-   * ends the drain.
+   * attempts with an error rate at most half the threshold, counting only seconds since the drain
+   * began (a window reaching back before the fault would vouch for a canary still failing). The
+   * evidence comes from a trickle of unpinned requests still let through (enough for about twice
+   * `minRequests` per window), plus any pinned traffic; a failed probe is retried on stable like
+   * any canary failure. A rollback ends the drain.
    */
   #drain(canary: VersionPool, age: number): void {
     const settings = canary.resilience.drain;
-    const window = canary.stats.window(Math.min(settings.windowSeconds, age), true);
-    const judged = window.requests >= settings.minRequests;
-    if (!canary.draining) {
-      if (!judged || window.errorRate <= settings.errorRate) return;
+    const began = this.#drained.get(canary);
+    if (!canary.draining || began === undefined) {
+      const window = canary.stats.window(Math.min(settings.windowSeconds, age), true);
+      if (window.requests < settings.minRequests || window.errorRate <= settings.errorRate) return;
       canary.draining = true;
-      this.#drained.add(canary);
+      this.#drained.set(canary, canary.stats.closedSeconds);
       this.#log.warn(
         { model: canary.model, version: canary.version, errorRate: window.errorRate, requests: window.requests },
         'canary draining to stable: error rate over the drain threshold',
       );
-    } else if (judged && window.errorRate <= settings.errorRate / 2) {
-      this.#endDrain(canary, `recovered: error rate ${pct(window.errorRate)} over ${window.requests} requests`);
-      return;
+    } else {
+      const window = canary.stats.window(Math.min(settings.windowSeconds, age, canary.stats.closedSeconds - began), true);
+      if (window.requests >= settings.minRequests && window.errorRate <= settings.errorRate / 2) {
+        this.#endDrain(canary, `recovered: error rate ${pct(window.errorRate)} over ${window.requests} requests`);
+        return;
+      }
     }
     // Not cumulative: unused probes of a quiet tick do not pile up into a burst.
     const perSecond = (2 * settings.minRequests) / settings.windowSeconds;
@@ -162,7 +166,7 @@ export class CanaryController {
   #forgetFormerCanaries(): void {
     const canaries = new Set<VersionPool>();
     for (const model of this.#ctx.snapshots.current.models.values()) if (model.canary !== null) canaries.add(model.canary);
-    for (const pool of [...this.#drained]) if (!canaries.has(pool)) this.#endDrain(pool, 'no longer a canary');
+    for (const pool of [...this.#drained.keys()]) if (!canaries.has(pool)) this.#endDrain(pool, 'no longer a canary');
   }
 
   #rollback(model: CompiledModel, detail: string): void {

@@ -66,6 +66,8 @@ export class PoolStats {
   #head = 0;
   /** Complete seconds in the ring. */
   #filled = 0;
+  /** Seconds closed since start: lets a caller ask for the window since a moment it noted. */
+  closedSeconds = 0;
   totalRequests = 0;
   totalErrors = 0;
   // Since start, for /metrics: what clients got from this pool, and how each attempt failed.
@@ -135,6 +137,7 @@ export class PoolStats {
     this.#retries[next] = 0;
     this.#latency.fill(0, next * LATENCY_BUCKETS, (next + 1) * LATENCY_BUCKETS);
     this.#head = next;
+    this.closedSeconds++;
     if (this.#filled < this.#capacity - 1) this.#filled++;
   }
 
