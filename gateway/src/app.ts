@@ -317,24 +317,41 @@ type ConnectionSocket = Duplex & {
 };
 
 /**
+ * How long a connection answered with an error page may go on sending before it is cut. Closing
+ * with the client's bytes unread resets the connection, and a reset can destroy the page before
+ * the client reads it (a client still writing a 1 MiB URL gets EPIPE and drops what arrived);
+ * so the rest is read and dropped, as nginx's lingering close does, but not forever.
+ */
+const LINGER_MS = 5_000;
+
+/**
  * Bytes that are no request, after or between requests (libevent's 400 page, 501 for a method it
- * does not know). node's parser reports every later chunk again: one answer per connection. A
- * request still being answered on the connection is answered first, as libevent reads the next
- * request only then; the page written over it would cut its answer, and closing with the client's
- * bytes unread would reset the connection before the client read either.
+ * does not know). node's parser reports every later chunk again: one answer per connection, and
+ * the later chunks are dropped while the connection lingers. A request still being answered on
+ * the connection is answered first, as libevent reads the next request only then; the page
+ * written over it would cut its answer.
  */
 function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket): void {
-  if (error.code === 'ECONNRESET' || error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || !socket.writable) {
+  if (error.code === 'ECONNRESET' || error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     socket.destroy();
     return;
   }
   if (socket[ANSWERED] === true) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
   socket[ANSWERED] = true;
   const page = rawLibeventPage(error.code === 'HPE_INVALID_METHOD' ? 501 : 400);
-  // A request whose own body is broken is answered now; one fully read waits for its answer.
   const inFlight = socket._httpMessage;
-  if (inFlight != null && !inFlight.writableEnded && inFlight.req?.complete === true) inFlight.once('close', () => socket.end(page));
-  else socket.end(page);
+  if (inFlight != null && !inFlight.writableEnded && inFlight.req?.complete === true) inFlight.once('close', () => endLingering(socket, page));
+  else endLingering(socket, page);
+}
+
+function endLingering(socket: Duplex, page: string): void {
+  socket.end(page);
+  const cut = setTimeout(() => socket.destroy(), LINGER_MS).unref();
+  socket.once('close', () => clearTimeout(cut));
 }
 
 /** A configured policy as first stored: a plan in it starts rolling out at its first step. */
