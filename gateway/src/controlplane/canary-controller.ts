@@ -46,16 +46,18 @@ export function analyse(canary: VersionPool, stable: VersionPool, settings: Resi
       detail: `canary error rate ${pct(errorRate)} > max(${pct(settings.maxErrorRate)}, ${settings.errorRatio} x stable ${pct(s.errorRate)}) over the last ${windowSeconds} s (${requests} requests)`,
     };
   }
-  if (c.p99Ms !== null && s.p99Ms !== null) {
-    const latencyLimit = settings.latencyRatio * s.p99Ms + settings.latencyMarginMs;
-    if (c.p99Ms > latencyLimit) {
+  const canaryP99 = c.p99ExceptSlowestMs;
+  const stableP99 = s.p99ExceptSlowestMs;
+  if (canaryP99 !== null && stableP99 !== null) {
+    const latencyLimit = settings.latencyRatio * stableP99 + settings.latencyMarginMs;
+    if (canaryP99 > latencyLimit) {
       return {
         kind: 'breach',
-        detail: `canary p99 ${ms(c.p99Ms)} > ${settings.latencyRatio} x stable p99 ${ms(s.p99Ms)} + ${settings.latencyMarginMs} ms over the last ${windowSeconds} s (${requests} requests)`,
+        detail: `canary p99 ${ms(canaryP99)} > ${settings.latencyRatio} x stable p99 ${ms(stableP99)} + ${settings.latencyMarginMs} ms over the last ${windowSeconds} s (${requests} requests)`,
       };
     }
   }
-  return { kind: 'pass', detail: `canary error rate ${pct(errorRate)}, p99 ${c.p99Ms === null ? '-' : ms(c.p99Ms)} (${requests} requests)` };
+  return { kind: 'pass', detail: `canary error rate ${pct(errorRate)}, p99 ${canaryP99 === null ? '-' : ms(canaryP99)} (${requests} requests)` };
 }
 
 export class CanaryController {

@@ -53,6 +53,12 @@ export interface WindowStats {
   /** null without requests. */
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
+  /**
+   * p99, but never the single slowest of two or more requests: under 100 requests p99 is the slowest one, so a
+   * canary with a small share would be judged on its one worst request (a GC pause, a stall)
+   * while stable, with many more, is judged on its 99th percentile. What the rollback compares.
+   */
+  readonly p99ExceptSlowestMs: number | null;
 }
 
 export class PoolStats {
@@ -170,15 +176,16 @@ export class PoolStats {
       retries,
       rps: n === 0 ? 0 : requests / seconds,
       errorRate: requests === 0 ? 0 : errors / requests,
-      p50Ms: percentile(merged, requests, 0.5),
-      p99Ms: percentile(merged, requests, 0.99),
+      p50Ms: atRank(merged, Math.ceil(0.5 * requests)),
+      p99Ms: atRank(merged, Math.ceil(0.99 * requests)),
+      p99ExceptSlowestMs: atRank(merged, Math.max(1, Math.min(Math.ceil(0.99 * requests), requests - 1))),
     };
   }
 }
 
-function percentile(histogram: Uint32Array, total: number, q: number): number | null {
-  if (total === 0) return null;
-  const rank = Math.ceil(q * total);
+/** The value of the rank-th fastest sample (1-based); null without samples. */
+function atRank(histogram: Uint32Array, rank: number): number | null {
+  if (rank < 1) return null;
   let seen = 0;
   for (let b = 0; b < histogram.length; b++) {
     seen += histogram[b]!;
