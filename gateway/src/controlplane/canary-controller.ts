@@ -135,7 +135,7 @@ export class CanaryController {
   #drain(canary: VersionPool, age: number): void {
     const settings = canary.resilience.drain;
     const began = this.#drained.get(canary);
-    if (!canary.draining || began === undefined) {
+    if (began === undefined) {
       const window = canary.stats.window(Math.min(settings.windowSeconds, age), true);
       if (window.requests < settings.minRequests || window.errorRate <= settings.errorRate) return;
       canary.draining = true;

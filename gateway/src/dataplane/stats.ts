@@ -54,9 +54,10 @@ export interface WindowStats {
   readonly p50Ms: number | null;
   readonly p99Ms: number | null;
   /**
-   * p99, but never the single slowest of two or more requests: under 100 requests p99 is the slowest one, so a
-   * canary with a small share would be judged on its one worst request (a GC pause, a stall)
-   * while stable, with many more, is judged on its 99th percentile. What the rollback compares.
+   * p99, but never the single slowest of two or more requests: under 100 requests p99 is the
+   * slowest one, so a canary with a small share would be judged on its one worst request (a GC
+   * pause, a stall) while stable, with many more, leaves its 1% slowest out. What the rollback
+   * compares.
    */
   readonly p99ExceptSlowestMs: number | null;
 }
@@ -178,7 +179,7 @@ export class PoolStats {
       errorRate: requests === 0 ? 0 : errors / requests,
       p50Ms: atRank(merged, Math.ceil(0.5 * requests)),
       p99Ms: atRank(merged, Math.ceil(0.99 * requests)),
-      p99ExceptSlowestMs: atRank(merged, Math.max(1, Math.min(Math.ceil(0.99 * requests), requests - 1))),
+      p99ExceptSlowestMs: atRank(merged, requests < 2 ? requests : Math.min(Math.ceil(0.99 * requests), requests - 1)),
     };
   }
 }
