@@ -5,7 +5,9 @@
 #   docker run --rm -p 8501:8501 -p 9901:9901 -e GATEWAY_ADMIN_HOST=0.0.0.0 -e ADMIN_TOKEN=... \
 #     -v "$PWD/gateway.yaml:/etc/canary-gateway/gateway.yaml:ro" canary-gateway --config /etc/canary-gateway/gateway.yaml
 #
-# Without --config (or GATEWAY_CONFIG) the gateway runs its local demo (simulated replicas).
+# The image ships the gateway and its admin UI only (no replica simulator: the compose stack and the
+# Kubernetes example run real TF Serving). Without --config or GATEWAY_CONFIG it exits with a
+# message (code 2); the local demo is `npm start` in a checkout, never the image's fallback.
 
 ARG NODE_IMAGE=node:22-bookworm-slim
 
@@ -24,7 +26,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json ./
 COPY gateway ./gateway
-COPY scripts ./scripts
 COPY admin-ui ./admin-ui
 RUN npm run build
 
@@ -51,7 +52,6 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/gateway ./dist/gateway
-COPY --from=build /app/dist/scripts ./dist/scripts
 COPY --from=build /app/dist/admin-ui ./dist/admin-ui
 # The node user of the base image, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000

@@ -13,7 +13,7 @@ import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { startRedis, type RedisServer } from './redis-server.js';
 
 const MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
-const SIMULATOR = fileURLToPath(new URL('../tfserving-sim/main.js', import.meta.url));
+const SIMULATOR = fileURLToPath(new URL('../../simulator/src/main.js', import.meta.url));
 export const BENCH_TOKEN = 'bench-operator-token-0123456789';
 
 export interface BenchGateway {

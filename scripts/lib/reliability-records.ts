@@ -1,6 +1,6 @@
 /**
  * What the chaos and adversarial suites report about each scenario, written where
- * `npm run docs:reliability` (scripts/reliability-report.ts) reads it to build docs/reliability.md.
+ * `npm run docs:reliability` (scripts/docs/reliability-report.ts) reads it to build docs/reliability.md.
  * A suite records a scenario only after measuring it, whether or not it met its target, so the
  * published table shows misses too.
  */

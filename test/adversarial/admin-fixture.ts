@@ -7,7 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../gateway/src/observability/logger.js';
-import { startSimulator, type SimulatorHandle } from '../../scripts/tfserving-sim/server.js';
+import { startSimulator, type SimulatorHandle } from '../../simulator/src/server.js';
 import { startTestGateway, TEST_TOKEN, VIEWER_TOKEN, type TestGateway } from '../helpers/gateway.js';
 import { TestClient, type Reply } from '../helpers/http.js';
 import { MODEL } from '../helpers/stack.js';

@@ -14,7 +14,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { chromium, type Browser, type ConsoleMessage, type Page, type Request } from 'playwright-core';
-import { startSimulator, type SimulatorHandle } from '../../scripts/tfserving-sim/server.js';
+import { startSimulator, type SimulatorHandle } from '../../simulator/src/server.js';
 import { startTestGateway, TEST_TOKEN, VIEWER_TOKEN, waitFor, type TestGateway } from '../helpers/gateway.js';
 import { inParallel, TestClient } from '../helpers/http.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';

@@ -2,7 +2,7 @@
  * Several gateways sharing one Redis policy store, in front of the same simulated replicas
  * (half_plus_two version 1 on two replicas, version 2 answering as half_plus_three on one).
  */
-import { startSimulator, type SimulatorHandle } from '../../scripts/tfserving-sim/server.js';
+import { startSimulator, type SimulatorHandle } from '../../simulator/src/server.js';
 import type { Logger } from '../../gateway/src/observability/logger.js';
 import { startTestGateway, type TestGateway } from './gateway.js';
 import { MODEL } from './stack.js';

@@ -6,12 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startSimulator, type Behaviour, type FaultSettings, type SimulatorHandle, type SimulatorOptions, type VersionState } from '../../scripts/tfserving-sim/server.js';
+import { startSimulator, type Behaviour, type FaultSettings, type SimulatorHandle, type SimulatorOptions, type VersionState } from '../../simulator/src/server.js';
 
-export type { SimulatorHandle, SimulatorOptions } from '../../scripts/tfserving-sim/server.js';
+export type { SimulatorHandle, SimulatorOptions } from '../../simulator/src/server.js';
 
 /** The compiled CLI, next to this file in dist/. */
-export const SIMULATOR_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../scripts/tfserving-sim/main.js');
+export const SIMULATOR_MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../../simulator/src/main.js');
 
 /** An in-process replica on 127.0.0.1 and a free port. Close it (t.after / finally). */
 export function startReplica(options: Omit<SimulatorOptions, 'host' | 'port'> = {}): Promise<SimulatorHandle> {
@@ -92,7 +92,7 @@ export function replicaArgs(options: SpawnReplicaOptions): string[] {
 const LINE_RE = /^tfserving-sim listening on (http:\/\/127\.0\.0\.1:(\d+)) model=\S+ versions=\S+ behaviour=\S+$/;
 
 /**
- * Runs the CLI (process.execPath on dist/scripts/tfserving-sim/main.js) and waits for its
+ * Runs the CLI (process.execPath on dist/simulator/src/main.js) and waits for its
  * listening line. On a timeout or an early exit the child is killed and the promise rejects with
  * its stderr.
  */

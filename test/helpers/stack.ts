@@ -2,7 +2,7 @@
  * The usual test stack: simulated replicas of half_plus_two (version 1 answers as half_plus_two,
  * version 2 as half_plus_three, so every answer shows which version computed it) behind a gateway.
  */
-import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../scripts/tfserving-sim/server.js';
+import { startSimulator, type SimulatorHandle, type SimulatorOptions } from '../../simulator/src/server.js';
 import type { Logger } from '../../gateway/src/observability/logger.js';
 import { startTestGateway, type TestGateway } from './gateway.js';
 

@@ -1,7 +1,7 @@
 /** CORS on the admin port when origins are configured: those origins only. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startSimulator, type SimulatorHandle } from '../../../scripts/tfserving-sim/server.js';
+import { startSimulator, type SimulatorHandle } from '../../../simulator/src/server.js';
 import { startTestGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 

@@ -1,11 +1,13 @@
 /**
- * The gateway as a process: a bad configuration stops it with a message naming the field, and a
- * bare start (no configuration) runs the demo stack, answers predictions and stops cleanly.
+ * The gateway as a process: a bad configuration stops it with a message naming the field, a bare
+ * start refuses to guess, `validate` checks a file without starting anything, and the demo (`npm
+ * start` without arguments) runs its stack, answers predictions and stops cleanly.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,9 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { TestClient } from '../../helpers/http.js';
 
 const MAIN = fileURLToPath(new URL('../../../gateway/src/main.js', import.meta.url));
+const DEMO = fileURLToPath(new URL('../../../demo/src/main.js', import.meta.url));
 
-function run(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  return spawn(process.execPath, [MAIN, ...args], {
+function run(args: string[], env: NodeJS.ProcessEnv = {}, script = MAIN): ChildProcess {
+  return spawn(process.execPath, [script, ...args], {
     env: { PATH: process.env['PATH'], LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -68,8 +71,8 @@ test('unknown flags are refused with the usage text', async () => {
   assert.match(result.stderr, /Usage: canary-gateway/);
 });
 
-test('no configuration: the demo starts, routes between versions, and stops on SIGTERM', async () => {
-  const child = run([], { GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1' });
+test('the demo (npm start without arguments) starts, routes between versions, and stops on SIGTERM', async () => {
+  const child = run([], { GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1' }, DEMO);
   const client = new TestClient(8);
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -112,4 +115,137 @@ test('no configuration: the demo starts, routes between versions, and stops on S
     if (child.exitCode === null) child.kill('SIGKILL');
     await client.close();
   }
+});
+
+test('no configuration: the gateway exits 2 with one clear line and starts nothing (no demo fallback)', async () => {
+  const result = await finish(run([], { GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0' }), 15_000);
+  assert.equal(result.code, 2);
+  assert.equal(result.stderr, 'canary-gateway: no configuration: pass --config FILE or set GATEWAY_CONFIG (canary-gateway --help; the local demo is `npm start` in a checkout)\n');
+  assert.equal(result.stdout, '');
+});
+
+test('npm start with arguments is the gateway CLI itself', async () => {
+  const result = await finish(run(['--version'], {}, DEMO), 15_000);
+  assert.equal(result.code, 0);
+  assert.equal(result.stdout, `${(JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string }).version}\n`);
+});
+
+test('--help and --version', async () => {
+  const help = await finish(run(['--help']), 15_000);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: canary-gateway --config FILE/);
+  assert.match(help.stdout, /canary-gateway validate --config FILE/);
+  assert.match(help.stdout, /GATEWAY_CONFIG/);
+  const version = await finish(run(['-v']), 15_000);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^\d+\.\d+\.\d+\S*\n$/);
+});
+
+/** The README's complete configuration example, as a reader would copy it. */
+function readmeExample(): string {
+  const readme = readFileSync(new URL('../../../../README.md', import.meta.url), 'utf8');
+  const match = /A complete example[^\n]*\n+```yaml\n([\s\S]*?)```/.exec(readme);
+  assert.ok(match, 'the README has a complete example in a yaml block');
+  return match[1] as string;
+}
+
+test('validate: the README example is valid, and the summary says what it declares without secrets', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-validate-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(file, readmeExample());
+  const result = await finish(run(['validate', '--config', file]), 15_000);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /gateway\.yaml: valid\n/);
+  assert.match(result.stdout, /listeners +REST 0\.0\.0\.0:8501, admin 127\.0\.0\.1:9901/);
+  assert.match(result.stdout, /store +redis redis:\/\/10\.0\.0\.5:6379\/0/);
+  assert.match(result.stdout, /tokens +alice \(operator\), grafana \(viewer\)/);
+  assert.match(result.stdout, /half_plus_two\n +pools +1 \(\d+ replicas?\), 2 \(\d+ replicas?\)/);
+  assert.match(result.stdout, /policy +stable 1, canary 2 at \d+%/);
+  assert.doesNotMatch(result.stdout, /at-least-16-characters|another-16-char-token/, 'no token appears');
+  const withEnv = await finish(run(['validate', '--config', file], { GATEWAY_REST_PORT: '18501', REDIS_URL: 'redis://:s3cret-pass@10.0.0.9:6379' }), 15_000);
+  assert.equal(withEnv.code, 0, withEnv.stderr);
+  assert.match(withEnv.stdout, /REST 0\.0\.0\.0:18501/);
+  assert.match(withEnv.stdout, /environment overrides: GATEWAY_REST_PORT, REDIS_URL/);
+  assert.doesNotMatch(withEnv.stdout, /s3cret-pass/, 'the password in REDIS_URL is not printed');
+});
+
+test('validate: a broken file lists every error, schema and cross-field alike, and exits 1', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-validate-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'broken.yaml');
+  writeFileSync(
+    file,
+    [
+      'listeners: { rest: { port: 70000 }, admin: { host: "" } }',
+      'labels: { stable: live, canary: live }',
+      'models:',
+      '  m1:',
+      '    pools: { "1": { replicas: [ "http://10.0.0.1:8501", "http://10.0.0.1:8501" ] } }',
+      '    policy: { stable: 1, canary: 5, percent: 10 }',
+      '',
+    ].join('\n'),
+  );
+  const result = await finish(run(['validate', '-c', file]), 15_000);
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /invalid configuration \(.*broken\.yaml\)/);
+  assert.match(result.stderr, /\/listeners\/rest\/port: must be <= 65535/);
+  assert.match(result.stderr, /\/listeners\/admin\/host: must NOT have fewer than 1 characters/);
+  // Schema errors stop before cross-field checks, as at start-up; a file without them shows those.
+  writeFileSync(
+    file,
+    [
+      'labels: { stable: live, canary: live }',
+      'models:',
+      '  m1:',
+      '    pools: { "1": { replicas: [ "http://10.0.0.1:8501", "http://10.0.0.1:8501" ] } }',
+      '    policy: { stable: 1, canary: 5, percent: 10 }',
+      '',
+    ].join('\n'),
+  );
+  const semantic = await finish(run(['validate', '-c', file]), 15_000);
+  assert.equal(semantic.code, 1);
+  const lines = semantic.stderr.trim().split('\n').slice(1);
+  assert.ok(lines.length >= 3, semantic.stderr);
+  assert.match(semantic.stderr, /\/labels\/canary: must differ from the stable label/);
+  assert.match(semantic.stderr, /\/models\/m1\/pools\/1\/replicas\/1: repeats http:\/\/10\.0\.0\.1:8501/);
+  assert.match(semantic.stderr, /\/models\/m1\/policy\/canary: .*5/);
+});
+
+test('validate opens no port and never touches the store', async (t) => {
+  // A "Redis" that counts connections, and a REST port already taken: serving would use both.
+  let connections = 0;
+  const store = createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => store.listen(0, '127.0.0.1', resolve));
+  t.after(() => store.close());
+  const port = (store.address() as AddressInfo).port;
+  const dir = mkdtempSync(join(tmpdir(), 'cg-validate-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'gateway.yaml');
+  writeFileSync(
+    file,
+    [
+      `listeners: { rest: { host: 127.0.0.1, port: ${port} }, admin: { host: 127.0.0.1, port: ${port} } }`,
+      `store: { type: redis, url: "redis://127.0.0.1:${port}" }`,
+      'models:',
+      '  m1:',
+      '    pools: { "1": { replicas: [ "http://127.0.0.1:1" ] } }',
+      '    policy: { stable: 1 }',
+      '',
+    ].join('\n'),
+  );
+  const result = await finish(run(['validate', '--config', file]), 15_000);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /m1\n +pools +1 \(1 replica\)/);
+  assert.equal(connections, 0, 'no connection to the store');
+  // The same file served: it does reach for the store (so the check above can fail).
+  const served = run(['--config', file], { LOG_LEVEL: 'silent' });
+  const deadline = Date.now() + 10_000;
+  while (connections === 0 && Date.now() < deadline && served.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  served.kill('SIGKILL');
+  assert.ok(connections > 0, 'serving the same file connects to the store');
 });

@@ -5,7 +5,7 @@
  * local stand-ins (simulated TF Serving replicas, a stub admin port).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -477,13 +477,16 @@ describe('Dockerfile', () => {
     assert.deepEqual(entrypoint, ['node', ...GATEWAY_NODE_FLAGS, 'dist/gateway/src/main.js'], 'exec form: node is PID 1 and gets SIGTERM');
   });
 
-  test('the runtime stage ships production dependencies and the built gateway, scripts and admin UI only', () => {
+  test('the runtime stage ships production dependencies and the built gateway and admin UI only', () => {
     const copies = of('COPY').map((i) => i.args);
     const fromStage = (dest: string) => copies.find((c) => c.startsWith('--from=') && c.split(' ').at(-1)?.replace(/\/$/, '') === dest);
-    for (const dir of ['./dist/gateway', './dist/scripts', './dist/admin-ui']) {
+    for (const dir of ['./dist/gateway', './dist/admin-ui']) {
       assert.ok(fromStage(dir), `COPY --from=<build> ... ${dir}`);
     }
-    assert.ok(!copies.some((c) => / (\.\/)?dist\/test\b/.test(c) || /^(\.\/)?(test|gateway|scripts|admin-ui)\b/.test(c)), 'no sources or tests copied into the runtime');
+    assert.ok(
+      !copies.some((c) => / (\.\/)?dist\/(test|scripts|simulator|demo)\b/.test(c) || /^(\.\/)?(test|gateway|scripts|simulator|demo|admin-ui)\b/.test(c)),
+      'no sources, tests, tools, simulator or demo copied into the runtime',
+    );
     const modules = fromStage('./node_modules');
     assert.ok(modules, 'node_modules copied from another stage');
     const depsStage = stages.find((s) => s.name === /--from=(\S+)/.exec(modules)?.[1]);
@@ -494,6 +497,29 @@ describe('Dockerfile', () => {
     assert.ok(copies.some((c) => /^package\.json\b/.test(c)), 'package.json (the gateway reads its version from it)');
   });
 
+  test('the image as the runtime stage lays it out: no configuration is a clear error (no demo), validate checks the compose file', async (t) => {
+    // The runtime stage's files, copied as its COPY lines say (node_modules linked: same packages).
+    const root = mkdtempSync(join(tmpdir(), 'image-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    for (const copy of of('COPY').map((i) => i.args.split(' '))) {
+      const dest = join(root, copy.at(-1) as string);
+      const source = (copy.find((a) => !a.startsWith('--')) as string).replace(/^\/app\//, '');
+      if (source === 'node_modules' || dest.endsWith('node_modules')) symlinkSync(repoPath('node_modules'), dest);
+      else cpSync(repoPath(source), dest, { recursive: true });
+    }
+    assert.ok(existsSync(join(root, 'dist/gateway/src/main.js')), 'the entry point is in the image');
+    const [command, ...args] = execForm(of('ENTRYPOINT')[0]!.args);
+    const bare = await run(command === 'node' ? process.execPath : (command as string), args, { PATH: process.env['PATH'] }, 20_000, root);
+    assert.equal(bare.code, 2, `exit code; stdout: ${bare.stdout}; stderr: ${bare.stderr}`);
+    assert.match(bare.stderr, /no configuration: pass --config FILE or set GATEWAY_CONFIG/);
+    assert.doesNotMatch(bare.stdout, /demo|listening|REST on/, 'nothing started');
+    const config = join(root, 'gateway.yaml');
+    cpSync(repoPath('deploy/gateway.yaml'), config);
+    const validate = await run(process.execPath, [...args, 'validate', '--config', config], { PATH: process.env['PATH'] }, 20_000, root);
+    assert.equal(validate.code, 0, validate.stderr);
+    assert.match(validate.stdout, /gateway\.yaml: valid/);
+  });
+
   test('a build stage installs every dependency and runs the build (TypeScript and the admin UI)', () => {
     const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && /npm run build\b/.test(i.args)));
     assert.ok(build, 'a stage runs npm run build');
@@ -501,10 +527,11 @@ describe('Dockerfile', () => {
     const ci = build.instructions.find((i) => i.keyword === 'RUN' && /npm ci/.test(i.args));
     assert.ok(ci && !/--omit=dev/.test(ci.args), 'npm ci with the dev dependencies (tsc, vite)');
     const copied = build.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args.split(' ')[0]);
-    for (const needed of ['gateway', 'scripts', 'admin-ui', 'tsconfig.json']) assert.ok(copied.includes(needed), `COPY ${needed}`);
+    for (const needed of ['gateway', 'admin-ui', 'tsconfig.json']) assert.ok(copied.includes(needed), `COPY ${needed}`);
+    for (const left of ['scripts', 'simulator', 'demo', 'test']) assert.ok(!copied.includes(left), `${left}/ is not part of the image`);
   });
 
-  test('the sources the build stage copies import nothing it leaves out (tests, docs): tsc would fail in the image', () => {
+  test('the sources the build stage copies import nothing it leaves out (tools, simulator, demo, tests): tsc would fail in the image', () => {
     const build = stages.find((s) => s.instructions.some((i) => i.keyword === 'RUN' && /npm run build\b/.test(i.args)));
     assert.ok(build, 'a stage runs npm run build');
     const copied = build.instructions.filter((i) => i.keyword === 'COPY').map((i) => (i.args.split(' ')[0] ?? '').replace(/^\.\//, ''));

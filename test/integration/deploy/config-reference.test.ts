@@ -1,11 +1,11 @@
 /**
  * docs/configuration.md is generated from the configuration schema and the loader's defaults
- * (scripts/config-reference.ts, `npm run docs:config`). It must be what the script renders now, so
+ * (scripts/docs/config-reference.ts, `npm run docs:config`). It must be what the script renders now, so
  * that a schema change without a regenerated reference fails here.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildConfigReference, CONFIG_REFERENCE_PATH, renderConfigReference } from '../../../scripts/config-reference.js';
+import { buildConfigReference, CONFIG_REFERENCE_PATH, renderConfigReference } from '../../../scripts/docs/config-reference.js';
 import { DEFAULT_HEALTH_CHECK, DEFAULT_PROXY, DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
 import { GatewayConfigSchema } from '../../../gateway/src/config/schema.js';
 import { readRepoFile } from './repo-files.js';
@@ -27,14 +27,14 @@ test(`${CONFIG_REFERENCE_PATH} is up to date with the schema (run npm run docs:c
     const a = committed.split('\n');
     const b = generated.split('\n');
     const at = a.findIndex((line, i) => line !== b[i]);
-    assert.fail(`${CONFIG_REFERENCE_PATH} differs from what scripts/config-reference.ts generates (first difference at line ${at + 1}:\n  committed: ${a[at] ?? '(end)'}\n  generated: ${b[at] ?? '(end)'}); run npm run docs:config`);
+    assert.fail(`${CONFIG_REFERENCE_PATH} differs from what scripts/docs/config-reference.ts generates (first difference at line ${at + 1}:\n  committed: ${a[at] ?? '(end)'}\n  generated: ${b[at] ?? '(end)'}); run npm run docs:config`);
   }
 });
 
 test('the generator\'s own notes all name a field the schema has and does not describe', () => {
   const { unusedNotes, shadowedNotes } = buildConfigReference();
-  assert.deepEqual(unusedNotes, [], 'notes in scripts/config-reference.ts for fields that no longer exist');
-  assert.deepEqual(shadowedNotes, [], 'notes in scripts/config-reference.ts that the schema\'s description now replaces');
+  assert.deepEqual(unusedNotes, [], 'notes in scripts/docs/config-reference.ts for fields that no longer exist');
+  assert.deepEqual(shadowedNotes, [], 'notes in scripts/docs/config-reference.ts that the schema\'s description now replaces');
 });
 
 test('every field of the schema has a row with its type and a meaning', () => {

@@ -213,9 +213,9 @@ export interface RunResult {
 }
 
 /** Runs a command without blocking the event loop (in-process servers must keep answering). */
-export function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 20_000): Promise<RunResult> {
+export function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env, timeoutMs = 20_000, cwd?: string): Promise<RunResult> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

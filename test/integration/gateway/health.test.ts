@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startSimulator } from '../../../scripts/tfserving-sim/server.js';
+import { startSimulator } from '../../../simulator/src/server.js';
 import { waitFor } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 import { steadyLoad, type SteadyLoad } from '../../helpers/load.js';

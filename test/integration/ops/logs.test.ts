@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { startSimulator } from '../../../scripts/tfserving-sim/server.js';
+import { startSimulator } from '../../../simulator/src/server.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 import { capturingLogger, type LogLine } from '../../helpers/logs.js';

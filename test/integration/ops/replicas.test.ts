@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../../../gateway/src/config/load.js';
 import { spawnNode, stopChild } from '../../../scripts/lib/processes.js';
-import { startSimulator, type SimulatorHandle } from '../../../scripts/tfserving-sim/server.js';
+import { startSimulator, type SimulatorHandle } from '../../../simulator/src/server.js';
 import { startDnsServer } from '../../helpers/dns-server.js';
 import { startTestGateway, TEST_TOKEN, VIEWER_TOKEN, waitFor } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { spawnNode } from '../../../scripts/lib/processes.js';
-import { startSimulator } from '../../../scripts/tfserving-sim/server.js';
+import { startSimulator } from '../../../simulator/src/server.js';
 import { waitFor } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 

@@ -1,5 +1,5 @@
 /**
- * docs/reliability.md is rendered from the suites' records (scripts/reliability-report.ts): one
+ * docs/reliability.md is rendered from the suites' records (scripts/docs/reliability-report.ts): one
  * table per suite, misses shown as misses, a suite without records called out, and the committed
  * document complete and linked from the README.
  */
@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readRecords, renderReport, SUITES } from '../../../scripts/reliability-report.js';
+import { readRecords, renderReport, SUITES } from '../../../scripts/docs/reliability-report.js';
 import type { ScenarioRecord } from '../../../scripts/lib/reliability-records.js';
 import { readRepoFile } from '../../integration/deploy/repo-files.js';
 

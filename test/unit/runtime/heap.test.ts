@@ -24,10 +24,10 @@ test('heap growth: 30 by default, configurable, out-of-range values rejected wit
   assert.throws(() => resolveConfig({ ...minimal, runtime: { heapGrowthPercent: 12.5 } }, 'test', {}), /runtime\/heapGrowthPercent/);
 });
 
-test('every launcher passes the gateway node flags: npm start, the bin, the Docker image', () => {
+test('every launcher passes the gateway node flags: npm start (the demo, or the gateway CLI with arguments), the bin, the Docker image', () => {
   const flags = GATEWAY_NODE_FLAGS.join(' ');
   const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { scripts: Record<string, string>; bin: Record<string, string> };
-  assert.ok(pkg.scripts['start']?.includes(`node ${flags} dist/gateway/src/main.js`), pkg.scripts['start']);
+  assert.ok(pkg.scripts['start']?.includes(`node ${flags} dist/demo/src/main.js`), pkg.scripts['start']);
   const bin = readFileSync(`${root}${pkg.bin['canary-gateway']}`, 'utf8').split('\n')[0];
   assert.equal(bin, `#!/usr/bin/env -S node ${flags}`);
   const dockerfile = readFileSync(`${root}Dockerfile`, 'utf8');

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseExamples, serializeExample } from '../../../scripts/tfserving-sim/example-proto.js';
+import { parseExamples, serializeExample } from '../../../simulator/src/example-proto.js';
 import { libeventPathAndQuery, reasonPhrase } from '../../../gateway/src/tfserving/libevent.js';
-import { protoJson, protoJsonQuote } from '../../../scripts/tfserving-sim/protojson.js';
-import { formatFloat, formatG } from '../../../scripts/tfserving-sim/tensors.js';
-import { optionsFromArgs } from '../../../scripts/tfserving-sim/cli.js';
-import { validatePatch, PatchError } from '../../../scripts/tfserving-sim/control.js';
+import { protoJson, protoJsonQuote } from '../../../simulator/src/protojson.js';
+import { formatFloat, formatG } from '../../../simulator/src/tensors.js';
+import { optionsFromArgs } from '../../../simulator/src/cli.js';
+import { validatePatch, PatchError } from '../../../simulator/src/control.js';
 
 test('formatFloat: six digits when they round-trip, nine otherwise, ".0" for whole numbers', () => {
   const f = Math.fround;

@@ -14,8 +14,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
-import { BENCH_TOKEN, round2, startBenchCluster, type BenchGateway } from './lib/bench-cluster.js';
-import { openEventStream, type EventStream } from './lib/sse-client.js';
+import { BENCH_TOKEN, round2, startBenchCluster, type BenchGateway } from '../lib/bench-cluster.js';
+import { openEventStream, type EventStream } from '../lib/sse-client.js';
 
 const TARGET_FAILED_SHARE = 0.001;
 const TARGET_ROLLBACK_MS = 2_000;

@@ -12,8 +12,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { BENCH_TOKEN, quantile, round2, startBenchCluster, type BenchGateway } from './lib/bench-cluster.js';
-import { openEventStream } from './lib/sse-client.js';
+import { BENCH_TOKEN, quantile, round2, startBenchCluster, type BenchGateway } from '../lib/bench-cluster.js';
+import { openEventStream } from '../lib/sse-client.js';
 
 const TARGET_P99_MS = 100;
 

@@ -1,20 +1,21 @@
+#!/usr/bin/env node
 /**
- * The local demo behind a bare `npm start`: three simulated TF Serving replicas (two serving
- * half_plus_two version 1, one serving version 2 that answers as half_plus_three, so a client can
- * see which version answered) and a gateway in front of them with a 10% canary.
+ * `npm start`. With no arguments and no GATEWAY_CONFIG: the local demo, three simulated TF Serving
+ * replicas (two serving half_plus_two version 1, one serving version 2 that answers as
+ * half_plus_three, so a client can see which version answered) and a gateway in front of them with
+ * a 10% canary, all in this one process. With arguments (`npm start -- --config FILE`), the
+ * gateway's own command line, unchanged: the demo is a convenience of a checkout, the gateway's
+ * executable and image never fall back to it.
  */
-import type { ChildProcess } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { resolveConfig } from '../gateway/src/config/load.js';
-import { printStarted, startGateway, waitForSignal } from '../gateway/src/run.js';
-import { spawnNode, stopChild } from './lib/processes.js';
-
-const SIMULATOR = fileURLToPath(new URL('./tfserving-sim/main.js', import.meta.url));
+import { runCli } from '../../gateway/src/cli.js';
+import { resolveConfig } from '../../gateway/src/config/load.js';
+import { printStarted, startGateway, waitForSignal } from '../../gateway/src/run.js';
+import { startSimulator, type Behaviour, type SimulatorHandle } from '../../simulator/src/server.js';
 
 interface DemoReplica {
   readonly version: number;
-  readonly behaviour: 'half_plus_two' | 'half_plus_three';
+  readonly behaviour: Behaviour;
 }
 
 const REPLICAS: readonly DemoReplica[] = [
@@ -23,27 +24,17 @@ const REPLICAS: readonly DemoReplica[] = [
   { version: 2, behaviour: 'half_plus_three' },
 ];
 
-/** Starts one simulator on an ephemeral port and resolves with its URL once it listens. */
-async function spawnSimulator(replica: DemoReplica): Promise<{ child: ChildProcess; url: string }> {
-  const { child, match } = await spawnNode(
-    SIMULATOR,
-    ['--port', '0', '--model', 'half_plus_two', '--version', String(replica.version), '--behaviour', replica.behaviour],
-    /listening on (http:\/\/\S+)/,
-    { ipc: true, timeoutMs: 10_000 },
-  );
-  return { child, url: match[1] as string };
-}
-
 export async function runDemo(): Promise<number> {
-  const children: ChildProcess[] = [];
-  const stopChildren = async (): Promise<void> => {
-    await Promise.all(children.map((c) => stopChild(c)));
+  const simulators: SimulatorHandle[] = [];
+  const stopSimulators = async (): Promise<void> => {
+    await Promise.all(simulators.map((s) => s.close()));
   };
   try {
     const started: Array<DemoReplica & { url: string }> = [];
     for (const replica of REPLICAS) {
-      const sim = await spawnSimulator(replica);
-      children.push(sim.child);
+      const sim = await startSimulator({ host: '127.0.0.1', port: 0, model: 'half_plus_two', versions: [replica.version], behaviour: replica.behaviour });
+      simulators.push(sim);
+      await sim.listening;
       started.push({ ...replica, url: sim.url });
     }
     const replicasOf = (version: number) => started.filter((s) => s.version === version).map((s) => s.url);
@@ -77,9 +68,19 @@ export async function runDemo(): Promise<number> {
         '',
       ].join('\n'),
     );
-    return await waitForSignal(gateway, stopChildren);
+    return await waitForSignal(gateway, stopSimulators);
   } catch (err) {
-    await stopChildren();
+    await stopSimulators();
     throw err;
   }
 }
+
+const argv = process.argv.slice(2);
+const configured = argv.length > 0 || (process.env['GATEWAY_CONFIG'] ?? '') !== '';
+(configured ? runCli(argv) : runDemo()).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`${configured ? 'canary-gateway' : 'demo'}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
