@@ -1,7 +1,7 @@
 /**
  * A TensorFlow Serving REST replica in one process: the half_plus_two / half_plus_three reference
- * models under any name and version numbers, TF's answers and error texts on every point of
- * shared/tfserving-contract.md, and fault injection (errors, latency, hangs, resets, version
+ * models under any name and version numbers, TF's answers and error texts on every point of its
+ * REST contract (simulator/README.md lists where it differs), and fault injection (errors, latency, hangs, resets, version
  * states, a closed port while "loading") for the gateway's tests, demo and benchmark.
  *
  * Built on node:http with no per-request logging or validation libraries: it is also the
