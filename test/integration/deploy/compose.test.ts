@@ -5,9 +5,9 @@
  * local stand-ins (simulated TF Serving replicas, a stub admin port).
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfigFile, type GatewayConfig } from '../../../gateway/src/config/load.js';
 import { GATEWAY_NODE_FLAGS } from '../../../gateway/src/runtime/heap.js';
@@ -502,9 +502,12 @@ describe('Dockerfile', () => {
     const root = mkdtempSync(join(tmpdir(), 'image-'));
     t.after(() => rmSync(root, { recursive: true, force: true }));
     for (const copy of of('COPY').map((i) => i.args.split(' '))) {
-      const dest = join(root, copy.at(-1) as string);
       const source = (copy.find((a) => !a.startsWith('--')) as string).replace(/^\/app\//, '');
-      if (source === 'node_modules' || dest.endsWith('node_modules')) symlinkSync(repoPath('node_modules'), dest);
+      const target = copy.at(-1) as string;
+      // As COPY does: a destination ending in / is a directory the source goes into.
+      const dest = join(root, target.endsWith('/') ? join(target, basename(source)) : target);
+      mkdirSync(dirname(dest), { recursive: true });
+      if (source === 'node_modules') symlinkSync(repoPath('node_modules'), dest);
       else cpSync(repoPath(source), dest, { recursive: true });
     }
     assert.ok(existsSync(join(root, 'dist/gateway/src/main.js')), 'the entry point is in the image');
