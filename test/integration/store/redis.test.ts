@@ -318,64 +318,79 @@ test('start() with Redis down: StoreUnavailableError within connectTimeoutMs, th
   }
 });
 
-test('malformed channel messages are ignored (and logged); valid ones still arrive', async () => {
+test('change messages are hints: a forged or malformed one changes nothing and is logged; a real write arrives as the store holds it', async () => {
   const { logger, lines } = capturingLogger('debug');
   const keyPrefix = uniquePrefix();
   const store = open({ keyPrefix, logger });
-  // The seed's own message may come after start() returns: let it pass first.
-  const seeded = nextEvent(store, 'change', WAIT_MS, (s) => s.revision === 1);
   await store.start(seedOf({ m: entry(1, 0) }));
-  await seeded;
-  const valid: StoredPolicy = {
+  const forged: StoredPolicy = {
     model: 'm',
     revision: 9,
-    policy: policy(9),
+    policy: policy(100),
     paused: false,
     rolledBack: false,
     rollout: null,
     updatedAt: new Date().toISOString(),
-    updatedBy: 'elsewhere',
+    updatedBy: 'intruder',
     reason: 'manual',
     note: '',
     provisional: false,
   };
-  const malformed = [
-    'not json',
-    '',
-    '{}',
-    '[]',
-    'null',
-    '42',
-    '{"model":"m"',
-    JSON.stringify({ ...valid, revision: 0 }),
-    JSON.stringify({ ...valid, revision: '9' }),
-    JSON.stringify({ ...valid, revision: 1.5 }),
-    JSON.stringify({ ...valid, model: '' }),
-    JSON.stringify({ ...valid, model: 7 }),
-    JSON.stringify({ ...valid, policy: [] }),
-    JSON.stringify({ ...valid, policy: null }),
-    JSON.stringify({ ...valid, paused: 'no' }),
-    JSON.stringify({ ...valid, reason: 'whim' }),
-    JSON.stringify({ ...valid, updatedAt: undefined }),
-  ];
+  const malformed = ['not json', '', '{}', '[]', 'null', '42', '{"model":"m"', '{"model":"m","revision":0}', '{"model":"m","revision":"9"}', '{"model":"m","revision":1.5}', '{"model":"","revision":9}', '{"model":7,"revision":9}'];
   const seen: StoredPolicy[] = [];
   store.on('change', (s) => seen.push(s));
   const raw = new Redis(redis.url, { lazyConnect: true });
+  const other = open({ keyPrefix, logger: silent });
   try {
     await raw.connect();
     for (const message of malformed) await raw.publish(`${keyPrefix}changes`, message);
-    const arrived = nextEvent(store, 'change', WAIT_MS, (s) => s.revision === 9);
-    await raw.publish(`${keyPrefix}changes`, JSON.stringify(valid));
-    await arrived;
+    // Well-formed, in both the old (whole document) and the new (hint) shape, with no write behind them.
+    await raw.publish(`${keyPrefix}changes`, JSON.stringify(forged));
+    await raw.publish(`${keyPrefix}changes`, '{"model":"m","revision":12}');
+    // A model this gateway does not serve: not even read.
+    await raw.publish(`${keyPrefix}changes`, '{"model":"elsewhere","revision":3}');
+    // A real write by another gateway: its message is a hint, the document comes from the hash.
+    await other.start(seedOf({}));
+    const arrived = nextEvent(store, 'change', WAIT_MS, (s) => s.revision === 2);
+    const written = await other.put(write('m', 30, 1));
+    const [change] = await arrived;
+    assert.deepEqual(change, written);
   } finally {
     raw.disconnect();
+    await other.close();
   }
-  assert.deepEqual(seen, [valid]);
-  const warned = lines.filter((l) => l.msg === 'ignoring a malformed policy change message');
-  assert.equal(warned.length, malformed.length);
-  assert.ok(warned.every((l) => l.level === 40));
+  // Hints make the store read and announce what it holds (revision 1, then 2): never what a message claimed.
+  for (const s of seen) assert.ok((s.revision === 1 && s.policy.percent === 0) || (s.revision === 2 && s.policy.percent === 30), JSON.stringify(s));
+  assert.ok(seen.some((s) => s.revision === 2));
+  assert.deepEqual((await store.load(['m'])).map((s) => [s.revision, s.policy.percent]), [[2, 30]], 'the store holds what the audited write put there');
+  const warned = lines.filter((l) => l.level === 40 && /change message/.test(String(l.msg)));
+  assert.ok(warned.length >= 1, 'the ignored messages are logged');
+  assert.equal(warned[0]?.msg, 'ignoring a malformed policy change message');
   assert.equal(store.isAvailable(), true);
-  assert.equal((await store.put(write('m', 2, 1))).revision, 2);
+});
+
+test('a flood of forged change messages is logged once per 10 s, and hides no real write', async () => {
+  const { logger, lines } = capturingLogger('debug');
+  const keyPrefix = uniquePrefix();
+  const store = open({ keyPrefix, logger });
+  await store.start(seedOf({ m: entry(1, 0) }));
+  const raw = new Redis(redis.url, { lazyConnect: true });
+  const other = open({ keyPrefix, logger: silent });
+  try {
+    await raw.connect();
+    await other.start(seedOf({}));
+    for (let i = 0; i < 200; i++) await raw.publish(`${keyPrefix}changes`, `{"model":"m","revision":${100 + i}}`);
+    // A real write behind the flood: its message comes after every forged one, and it still arrives.
+    const arrived = nextEvent(store, 'change', WAIT_MS, (s) => s.revision === 2);
+    await other.put(write('m', 30, 1));
+    assert.equal((await arrived)[0].policy.percent, 30);
+  } finally {
+    raw.disconnect();
+    await other.close();
+  }
+  const warned = lines.filter((l) => /announced a revision the store does not hold/.test(String(l.msg)));
+  assert.equal(warned.length, 1, 'one line for the whole flood');
+  assert.equal((await store.load(['m']))[0]?.revision, 2);
 });
 
 test('options: exactly one of url, sentinels or cluster', async () => {

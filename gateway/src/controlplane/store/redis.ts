@@ -7,10 +7,12 @@
  *   P{policies}:model:<model>  hash   revision = integer, doc = JSON {policy, paused, rolledBack, rollout, updatedAt, updatedBy, reason, note, provisional},
  *                                     provisional = the revision, while the doc is a provisional seed (for the seed script)
  *   P{policies}:audit          stream one entry per accepted write, all models, capped
- *   Pchanges                   channel one message per accepted write: the new StoredPolicy as JSON
+ *   Pchanges                   channel one message per accepted write: {"model": m, "revision": r}
  *
  * A write is one Lua script (compare revision, write, XADD, PUBLISH), so no write exists without
- * its audit entry and its message. JSON is only ever built and parsed here, never in Lua (cjson
+ * its audit entry and its message. A message is only a hint that a model has a newer revision:
+ * the gateway reads the hash before it applies anything, so whoever can PUBLISH on the channel
+ * (but not run the audited script) changes nothing; such a message is logged and ignored. JSON is only ever built and parsed here, never in Lua (cjson
  * would turn `[]` into `{}`); the scripts only compare revisions and concatenate strings.
  */
 import { EventEmitter } from 'node:events';
@@ -174,6 +176,12 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
   #heartbeat: NodeJS.Timeout | undefined;
   #settleStart: ((stored: StoredPolicy[] | undefined) => void) | undefined;
   readonly #lastError: Record<Role, string> = { commands: 'not connected yet', changes: 'not connected yet' };
+  /** Change hints not yet read, per model: the highest revision announced. */
+  readonly #hinted = new Map<string, number>();
+  /** Models whose hash is being read after a hint: one read at a time per model. */
+  readonly #reading = new Set<string>();
+  #ignoredHints = 0;
+  #ignoredLoggedAt = 0;
 
   constructor(options: RedisStoreOptions) {
     super();
@@ -249,7 +257,7 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
       provisional: false,
     };
     const doc = JSON.stringify(body);
-    const [head, tail] = messageAround(write.model, doc);
+    const [head, tail] = messageAround(write.model);
     const reply = await this.#run('put', 'commands', () =>
       client.policyPut(
         this.#modelKey(write.model),
@@ -590,7 +598,7 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
           provisional: entry.provisional,
         };
         const doc = JSON.stringify(body);
-        const [head, tail] = messageAround(model, doc);
+        const [head, tail] = messageAround(model);
         pipeline.policySeed(
           this.#modelKey(model),
           this.#auditKey,
@@ -628,12 +636,54 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
 
   #onMessage(channel: string, message: string): void {
     if (channel !== this.#channel || this.#phase === 'closed') return;
-    const stored = decodeMessage(message);
-    if (stored === undefined) {
-      this.#log.warn({ channel, message: message.slice(0, 200) }, 'ignoring a malformed policy change message');
+    const hint = decodeHint(message);
+    if (hint === undefined) {
+      this.#ignoreHint({ message: message.slice(0, 200) }, 'ignoring a malformed policy change message');
       return;
     }
-    this.#emitSafely('change', stored);
+    // Only models this gateway serves: a flood of made-up names costs no Redis read.
+    if (this.#seed?.().has(hint.model) !== true) return;
+    if (hint.revision > (this.#hinted.get(hint.model) ?? 0)) this.#hinted.set(hint.model, hint.revision);
+    if (!this.#reading.has(hint.model)) void this.#readHinted(hint.model);
+  }
+
+  /** Reads the model's hash until no newer hint is pending, and announces what the store holds. */
+  async #readHinted(model: string): Promise<void> {
+    this.#reading.add(model);
+    try {
+      for (let hinted = this.#hinted.get(model); hinted !== undefined && this.#phase !== 'closed'; hinted = this.#hinted.get(model)) {
+        this.#hinted.delete(model);
+        let stored: StoredPolicy | undefined;
+        try {
+          [stored] = await this.load([model]);
+        } catch (error) {
+          // While the store is unavailable nothing is lost: becoming available again resyncs.
+          if (!(error instanceof StoreUnavailableError)) this.#log.warn({ model, err: errorText(error) }, 'could not read a policy after its change message');
+          continue;
+        }
+        // What the store holds is announced whatever the hint said (the watcher takes only newer
+        // revisions): a forged hint with a high revision must not hide a real write read with it.
+        if (stored !== undefined) this.#emitSafely('change', stored);
+        if (stored === undefined || stored.revision < hinted) {
+          this.#ignoreHint(
+            { model, announced: hinted, stored: stored?.revision ?? null },
+            'a change message announced a revision the store does not hold: ignored (policies change only through the audited write)',
+          );
+        }
+      }
+    } finally {
+      this.#reading.delete(model);
+    }
+  }
+
+  /** Logs an ignored message; under a flood, one line per 10 s with the count. */
+  #ignoreHint(fields: Record<string, unknown>, text: string): void {
+    this.#ignoredHints++;
+    const now = Date.now();
+    if (now - this.#ignoredLoggedAt < 10_000) return;
+    this.#ignoredLoggedAt = now;
+    this.#log.warn({ ...fields, ignoredSinceLastLine: this.#ignoredHints, channel: this.#channel }, text);
+    this.#ignoredHints = 0;
   }
 
   /** A listener's exception must not unwind into ioredis' reply parser. */
@@ -713,9 +763,9 @@ function backoff(attempt: number): number {
   return Math.min(MAX_BACKOFF_MS, Math.round(base * (0.8 + Math.random() * 0.4)));
 }
 
-/** The change message for a doc, around the revision only Lua knows: head + revision + tail. */
-function messageAround(model: string, doc: string): [string, string] {
-  return [`{"model":${JSON.stringify(model)},"revision":`, `,${doc.slice(1)}`];
+/** The change message, around the revision only Lua knows: head + revision + tail. */
+function messageAround(model: string): [string, string] {
+  return [`{"model":${JSON.stringify(model)},"revision":`, '}'];
 }
 
 function pipelineResults(results: Array<[Error | null, unknown]> | null): unknown[] {
@@ -791,13 +841,18 @@ function decodeStored(model: string, revision: unknown, doc: unknown): StoredPol
   return rev === undefined || body === undefined ? undefined : { model, revision: rev, ...body };
 }
 
-function decodeMessage(message: string): StoredPolicy | undefined {
-  const value = parseJson(message);
-  if (!isObject(value) || typeof value.model !== 'string' || value.model === '') return undefined;
-  // We publish a JSON number; a string here was not written by a store.
-  const revision = typeof value.revision === 'number' ? asRevision(value.revision) : undefined;
-  const body = asBody(value);
-  return revision === undefined || body === undefined ? undefined : { model: value.model, revision, ...body };
+/**
+ * The model and revision a change message announces, read from its head only, so a message of any
+ * size costs the same (gateways before hints published the whole document after these two fields).
+ */
+const HINT = /^\{"model":("(?:[^"\\]|\\.){1,600}"),"revision":([1-9][0-9]{0,15})[,}]/;
+
+function decodeHint(message: string): { model: string; revision: number } | undefined {
+  const match = HINT.exec(message.length > 1024 ? message.slice(0, 1024) : message);
+  if (match === null) return undefined;
+  const model = parseJson(match[1] as string);
+  const revision = asRevision(match[2]);
+  return typeof model === 'string' && model !== '' && revision !== undefined ? { model, revision } : undefined;
 }
 
 function decodeAudit(id: string, fields: string[]): AuditEntry | undefined {
