@@ -132,6 +132,21 @@ test('the store is the example\'s Redis Service', () => {
   assert.ok(redis.spec.volumeClaimTemplates?.length > 0, 'on a persistent volume');
 });
 
+test('Redis runs with a password from a Secret, its probes authenticate, and the gateway reads the same Secret', () => {
+  const redis = find('StatefulSet', 'redis').spec.template.spec.containers[0];
+  const args = redis.args as string[];
+  assert.equal(args[args.indexOf('--requirepass') + 1], '$(REDIS_PASSWORD)', 'requirepass from the environment, not a literal');
+  const envOf = (container: Any, name: string): Any => (container.env as Any[]).find((e) => e.name === name);
+  const ref = envOf(redis, 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef;
+  assert.ok(ref?.name && ref?.key, 'REDIS_PASSWORD from a secretKeyRef');
+  assert.deepEqual(envOf(redis, 'REDISCLI_AUTH')?.valueFrom?.secretKeyRef, ref, 'redis-cli in the probes authenticates');
+  assert.match(redis.readinessProbe.exec.command.join(' '), /redis-cli ping/);
+  assert.deepEqual(envOf(gatewayContainer(), 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef, ref, 'the gateway uses the same Secret key');
+  assert.ok(readRepoFile(`${DIR}/README.md`).includes(`create secret generic ${ref.name as string}`), 'the README creates the Secret');
+  const store = configMapConfig().store;
+  assert.ok(store.type === 'redis' && store.password === undefined && !/:[^/@]*@/.test(store.url ?? ''), 'no password in the ConfigMap');
+});
+
 test('readiness asks /readyz and liveness /healthz on the admin port', () => {
   const container = gatewayContainer();
   const admin = (container.ports as Any[]).find((p) => p.containerPort === configMapConfig().admin.port);
