@@ -42,6 +42,14 @@ export const SUITES: Readonly<Record<string, SuiteInfo>> = {
       'Requests are written on raw sockets so nothing is normalised on the way. ' +
       'Each probe must get a clear TF Serving-style error (or a closed connection where HTTP/1.1 allows nothing else), nothing smuggled or injected may reach a replica, and the process must stay up with bounded memory.',
   },
+  'default-limits': {
+    title: 'Hostile clients at the default limits',
+    tests: 'test/adversarial/default-limits.test.ts',
+    intro:
+      'A gateway process with every limit at its default (maxBodyBytes 32 MiB, retryBufferBytes 4 MiB...) in front of simulated replicas. ' +
+      'Each scenario is what one client, careless or hostile, can send at those limits. ' +
+      'Figures are read off the gateway process: its event-loop delay (the largest since the previous scrape of `nodejs_eventloop_lag_max_seconds`, prom-client\'s monitorEventLoopDelay) and the latency of status requests another client sends meanwhile.',
+  },
   'admin-api': {
     title: 'Admin API fuzzing and token attacks',
     tests: 'test/adversarial/admin-api*.test.ts',

@@ -55,7 +55,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           // the simulators run in the test's own process, and on a loaded machine its event loop can
           // stall long enough to time out a short check of a perfectly healthy replica.
           healthCheck: { intervalMs: 200, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 3, ...options.healthCheck },
-          ...(options.resilience === undefined ? {} : { resilience: options.resilience }),
+          // Without a resilience section of its own, a test gets no latency-triggered rollback: the
+          // simulators share the test's event loop, and a loaded machine's stall on the one canary
+          // replica would roll back canaries in tests that are about something else.
+          resilience: options.resilience ?? { analysis: { latencyMarginMs: 3_600_000 } },
         },
       },
       ...(options.proxy === undefined ? {} : { proxy: options.proxy }),

@@ -19,8 +19,8 @@ export type BodyOutcome =
   | { readonly kind: 'too-large'; readonly limit: number }
   | { readonly kind: 'aborted' };
 
-const NONE: BodyOutcome = { kind: 'none' };
-const ABORTED: BodyOutcome = { kind: 'aborted' };
+const NONE = { kind: 'none' } as const;
+const ABORTED = { kind: 'aborted' } as const;
 
 export class BodyTooLargeError extends Error {
   readonly code = 'GW_BODY_TOO_LARGE';
@@ -68,6 +68,54 @@ export function readBody(req: IncomingMessage, maxBodyBytes: number, keep: numbe
   const onEnd = (): void => {
     cleanup();
     done(size === 0 ? NONE : { kind: 'buffer', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
+  };
+  const onAbort = (): void => {
+    cleanup();
+    done(ABORTED);
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onAbort);
+  req.on('close', onAbort);
+}
+
+export type PrefixOutcome =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'prefix'; readonly head: Buffer; readonly complete: boolean }
+  | { readonly kind: 'too-large'; readonly limit: number }
+  | { readonly kind: 'aborted' };
+
+/**
+ * Reads a whole body the gateway answers itself, keeping only its first `keep` bytes (what it
+ * checks) and dropping the rest as it arrives: memory per request stays at `keep` whatever the
+ * client sends. `complete` says whether the head is the whole body.
+ */
+export function readBodyPrefix(req: IncomingMessage, maxBodyBytes: number, keep: number, done: (outcome: PrefixOutcome) => void): void {
+  const declaredText = req.headers['content-length'];
+  if (declaredText === undefined && req.headers['transfer-encoding'] === undefined) return done(NONE);
+  const declared = declaredText === undefined ? -1 : Number(declaredText);
+  if (declared > maxBodyBytes) return done({ kind: 'too-large', limit: maxBodyBytes });
+  if (declared === 0) return done(NONE);
+  const head = Buffer.allocUnsafe(Math.min(keep, declared >= 0 ? declared : keep));
+  let kept = 0;
+  let size = 0;
+  const cleanup = (): void => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onAbort);
+    req.off('close', onAbort);
+  };
+  const onData = (chunk: Buffer): void => {
+    size += chunk.length;
+    if (kept < head.length) kept += chunk.copy(head, kept, 0, Math.min(chunk.length, head.length - kept));
+    if (size <= maxBodyBytes) return;
+    cleanup();
+    req.pause();
+    done({ kind: 'too-large', limit: maxBodyBytes });
+  };
+  const onEnd = (): void => {
+    cleanup();
+    done(size === 0 ? NONE : { kind: 'prefix', head: head.subarray(0, kept), complete: size === kept });
   };
   const onAbort = (): void => {
     cleanup();

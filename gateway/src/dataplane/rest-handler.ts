@@ -14,13 +14,13 @@ import {
   servableNotFoundSpecific,
   unrecognizedLabel,
 } from '../tfserving/errors.js';
-import { checkRequestJson, inflateTfBody } from '../tfserving/json-body.js';
+import { checkRequestJson, checkRequestJsonHead, inflateTfHead } from '../tfserving/json-body.js';
 import { ALLOWED_METHODS, libeventPathAndQuery } from '../tfserving/libevent.js';
 import { isV1Path, parseTfPath, type TfTarget } from '../tfserving/path.js';
 import { decide, decideUnpinned } from './decide.js';
 import { Exchange, SERVED_VERSION, tooLargeMessage, type ServedResponse } from './exchange.js';
 import { replyEmpty, replyError, replyPage } from './local-reply.js';
-import { readBody, type BodyOutcome } from './request-body.js';
+import { readBody, readBodyPrefix, type BodyOutcome, type PrefixOutcome } from './request-body.js';
 import { RequestIds } from './request-id.js';
 import type { SnapshotHolder } from './snapshot.js';
 
@@ -171,15 +171,18 @@ function answerLocally(
     replyError(res, error.status, error.message, requestId);
     return;
   }
-  readBody(req, settings.maxBodyBytes, settings.maxBodyBytes, (outcome) => {
-    if (outcome.kind !== 'none' && outcome.kind !== 'buffer') {
+  // TF Serving inflates and parses the whole body before it looks the model up. The gateway checks
+  // at most the first LOCAL_CHECK_BYTES of it (inflated): a whole check of a 32 MiB body would hold
+  // the event loop for seconds. A bigger body gets TF's answer for a syntax error in that head,
+  // else the lookup's answer (README: where the contract leaves room).
+  readBodyPrefix(req, settings.maxBodyBytes, LOCAL_CHECK_BYTES, (outcome) => {
+    if (outcome.kind === 'too-large' || outcome.kind === 'aborted') {
       replyBodyProblem(res, outcome, requestId);
       return;
     }
-    // TF Serving inflates gzip bodies, then parses the JSON before it looks the model up. Inflated
-    // within the body limit: at TF's 100 MiB a 100 KiB gzip bomb would cost the gateway 200 MB.
-    inflateTfBody(outcome.kind === 'none' ? Buffer.alloc(0) : outcome.body, req.headers['content-encoding'], settings.maxBodyBytes)
-      .then((body) => checkRequestJson(body, operation))
+    const head = outcome.kind === 'none' ? EMPTY : outcome.head;
+    inflateTfHead(head, outcome.kind === 'none' || outcome.complete, req.headers['content-encoding'], LOCAL_CHECK_BYTES)
+      .then((inflated) => (inflated.complete ? checkRequestJson(inflated.body, operation) : checkRequestJsonHead(inflated.body)))
       .catch((err: unknown) => {
         onBug(err, req, requestId);
         return null;
@@ -188,7 +191,11 @@ function answerLocally(
   });
 }
 
-function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome, requestId: string): void {
+/** How much of a body the gateway reads to answer as TF Serving would: a few milliseconds of parsing at most. */
+export const LOCAL_CHECK_BYTES = 64 * 1024;
+const EMPTY = new Uint8Array(0);
+
+function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome | PrefixOutcome, requestId: string): void {
   if (outcome.kind === 'too-large') {
     replyError(res, 413, tooLargeMessage(outcome.limit), requestId, true);
   } else {

@@ -4,7 +4,7 @@
  * whole Example list). A replica answers these with 400 even for a model it does not have, so the
  * gateway must run the same checks before answering an unknown model/version with 404.
  */
-import { gunzip } from 'node:zlib';
+import { createGunzip, gunzip } from 'node:zlib';
 import {
   JsonNumber,
   JsonObject,
@@ -38,6 +38,66 @@ export function inflateTfBody(
     gunzip(body, { maxOutputLength: Math.min(maxInflatedBytes, MAX_INFLATED_BYTES) }, (error, inflated) => resolve(error === null ? inflated : new Uint8Array(0)));
   });
 }
+
+/** Part of a body as TF Serving's handlers would see it: `complete` false when its end is missing. */
+export interface BodyHead {
+  readonly body: Uint8Array;
+  readonly complete: boolean;
+}
+
+/**
+ * inflateTfBody for a body of which only `head` is known (`complete`: it is the whole body), and
+ * only the first `maxBytes` of the inflated body are wanted: the output stops there, so neither a
+ * bomb nor a large body costs more than `maxBytes`. A whole body that fails to inflate reads as
+ * empty, as in TF; a head that fails is taken as cut short, and what it gave is returned.
+ */
+export function inflateTfHead(
+  head: Uint8Array,
+  complete: boolean,
+  contentEncoding: string | readonly string[] | undefined,
+  maxBytes: number,
+): Promise<BodyHead> {
+  const encoding = Array.isArray(contentEncoding) ? contentEncoding[0] : contentEncoding;
+  if (head.length === 0 || typeof encoding !== 'string' || !encoding.includes('gzip')) {
+    return Promise.resolve({ body: head.subarray(0, maxBytes), complete: complete && head.length <= maxBytes });
+  }
+  return new Promise((resolve) => {
+    const out = Buffer.allocUnsafe(maxBytes);
+    let size = 0;
+    let settled = false;
+    const gunzipStream = createGunzip();
+    const finish = (result: BodyHead): void => {
+      if (settled) return;
+      settled = true;
+      gunzipStream.destroy();
+      resolve(result);
+    };
+    gunzipStream.on('data', (chunk: Buffer) => {
+      size += chunk.copy(out, size, 0, Math.min(chunk.length, maxBytes - size));
+      if (size === maxBytes) finish({ body: out.subarray(0, size), complete: false });
+    });
+    gunzipStream.on('end', () => finish({ body: out.subarray(0, size), complete }));
+    gunzipStream.on('error', () => finish(complete ? { body: new Uint8Array(0), complete: true } : { body: out.subarray(0, size), complete: false }));
+    gunzipStream.end(head);
+  });
+}
+
+/**
+ * TF's message for a body of which only the beginning is known, or null when the beginning alone
+ * cannot tell. A JSON syntax error found well before the end of what is known is the error TF
+ * reports (rapidjson reads left to right: what follows cannot change it); errors near the end may
+ * be the cut itself, and the checks that read the whole document (its type, signature_name, the
+ * examples) need its end.
+ */
+export function checkRequestJsonHead(head: Uint8Array): string | null {
+  if (head.length === 0) return null;
+  const parsed = parseRapidJson(head, 1);
+  if (parsed.ok || parsed.offset + CUT_MARGIN_BYTES >= head.length) return null;
+  return `JSON Parse error: ${PARSE_ERROR_EN[parsed.code]} at offset: ${parsed.offset}`;
+}
+
+/** Longer than any token whose error rapidjson reports at its start (a literal, a number's digits). */
+const CUT_MARGIN_BYTES = 256;
 
 export interface RequestJson {
   /** The request document (always an object). */

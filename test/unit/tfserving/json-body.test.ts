@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { gzipSync } from 'node:zlib';
-import { base64Unescape, checkRequestJson, inflateTfBody, parseRequestJson, readExampleInput } from '../../../gateway/src/tfserving/json-body.js';
+import { base64Unescape, checkRequestJson, checkRequestJsonHead, inflateTfBody, inflateTfHead, parseRequestJson, readExampleInput } from '../../../gateway/src/tfserving/json-body.js';
 import { JsonObject } from '../../../gateway/src/tfserving/rapidjson.js';
 
 const check = (body: string, op?: 'predict' | 'classify' | 'regress'): string | null => checkRequestJson(Buffer.from(body, 'latin1'), op);
@@ -159,4 +159,38 @@ test('a wide predict body is checked without building it: syntax errors still fo
   assert.ok(grownMiB < 64, `the check grew the heap by ${grownMiB.toFixed(0)} MiB for a ${(wide.length / 2 ** 20).toFixed(0)} MiB body`);
   const broken = Buffer.concat([wide.subarray(0, wide.length - 2), Buffer.from('x]}')]);
   assert.equal(checkRequestJson(broken, 'predict'), `JSON Parse error: Missing a comma or ']' after an array element. at offset: ${wide.length - 2}`);
+});
+
+test('checkRequestJsonHead: a syntax error well inside the known head is TF\'s, word for word; anything near the cut is unknown', () => {
+  const tail = Buffer.from(`,${'1.5,'.repeat(20_000)}1]}`);
+  // An error in the head: the same message checkRequestJson gives for the whole body.
+  const broken = Buffer.concat([Buffer.from('{"instances": [1.0, 2.0, x'), tail]);
+  const whole = checkRequestJson(broken);
+  assert.equal(whole, 'JSON Parse error: Invalid value. at offset: 25');
+  assert.equal(checkRequestJsonHead(broken.subarray(0, 64 * 1024)), whole);
+  // A valid document cut anywhere: unknown, whatever token the cut falls in.
+  const valid = Buffer.concat([Buffer.from('{"instances": [true, false, null, "text", 12345.678e-3'), tail]);
+  assert.equal(checkRequestJson(valid), null);
+  for (let cut = 40; cut < 400; cut++) assert.equal(checkRequestJsonHead(valid.subarray(0, cut)), null, `cut at ${cut}`);
+  // The document-level checks need the end: a head of a non-object is unknown, not an error.
+  assert.equal(checkRequestJsonHead(Buffer.from('[1, 2, 3, 4')), null);
+  assert.equal(checkRequestJsonHead(new Uint8Array(0)), null);
+});
+
+test('inflateTfHead: stops at the cap (a bomb costs the cap), whole bodies inflate as TF does, a cut one gives what it has', async () => {
+  const json = Buffer.from(`{"instances": [${'1.25,'.repeat(200_000)}1]}`);
+  const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20));
+  const capped = await inflateTfHead(bomb, true, 'gzip', 64 * 1024);
+  assert.deepEqual([capped.body.length, capped.complete], [64 * 1024, false]);
+  const small = Buffer.from('{"instances": [1.0]}');
+  assert.deepEqual(await inflateTfHead(gzipSync(small), true, 'gzip', 64 * 1024), { body: small, complete: true });
+  // Not gzip at all: as TF, the body reads as empty.
+  assert.deepEqual(await inflateTfHead(small, true, 'gzip', 64 * 1024), { body: new Uint8Array(0), complete: true });
+  // The first 4 KiB of a compressed body: the start of the document, not complete.
+  const cut = await inflateTfHead(gzipSync(json).subarray(0, 4096), false, 'gzip', 64 * 1024);
+  assert.equal(cut.complete, false);
+  assert.ok(cut.body.length > 0 && json.subarray(0, cut.body.length).equals(Buffer.from(cut.body)));
+  // No gzip: the head itself, capped.
+  assert.deepEqual(await inflateTfHead(json, true, undefined, 10), { body: json.subarray(0, 10), complete: false });
+  assert.deepEqual(await inflateTfHead(small, true, 'identity', 64 * 1024), { body: small, complete: true });
 });
