@@ -1,68 +1,155 @@
 /**
- * One opossum circuit breaker per replica. opossum's own timeout is off (the exchange times
- * attempts against the request's deadline), latency percentiles are off (the pool's stats keep
- * those), and buckets rotate on the gateway's one-second clock instead of a timer per breaker.
+ * A replica's circuit breaker: closed, open, or half-open with exactly one trial attempt.
  *
- * How attempts reach it, and why: `fire()` costs a handful of promises and events per call, about
- * a tenth of a proxied request's CPU. So an attempt that starts while the breaker is closed is sent
- * straight away and reported afterwards: a success is counted into the breaker's rolling window
- * exactly as fire() would count it, and a failure goes through fire(), whose own logic decides to
- * open. An attempt that starts while the breaker is not closed is the half-open trial: it runs
- * inside fire(), so opossum admits one and closes or reopens on its outcome.
+ * Closed, it counts attempts and failures over a rolling window of `windowSeconds` one-second
+ * slots, moved on by the pool's stats clock. A failure that leaves at least `volumeThreshold`
+ * attempts in the window and a failure share above `errorThresholdPercentage` opens it. Open, it
+ * admits nothing; `resetTimeoutMs` later it is half-open and admits one trial, whose own outcome
+ * closes it (with an empty window: the failures that opened it were answered by the trial) or
+ * opens it again.
+ *
+ * Every admitted attempt holds a ticket, the breaker's epoch when it was admitted. The epoch moves
+ * on at every state change and every trial, so an outcome whose ticket is not the current epoch
+ * belongs to an earlier period and is dropped: a slow answer to an attempt sent before the breaker
+ * opened neither closes it nor uses up its trial.
+ *
+ * A TF Serving 4xx and a client that hung up say nothing about the replica (isClientSide): they
+ * count for nothing. A trial ending that way gives its slot back, so the next request is the trial
+ * (the breaker neither closes on it nor waits for an outcome that will not come).
+ *
+ * Written here rather than on opossum: its fire() wraps every call in promises (about a tenth of
+ * a proxied request's CPU), and its trial closes on any filtered error. Here an attempt on a closed
+ * breaker costs a comparison to be admitted and two increments to be counted. The one timer is the
+ * reset timeout, held only while open (as an ejected replica holds its own).
  */
-import type { EventEmitter } from 'node:events';
-import CircuitBreaker from 'opossum';
 import type { ResilienceSettings } from '../config/load.js';
 import { isClientSide } from './attempt-errors.js';
 
-/** What the breaker runs: a function giving the attempt's outcome as a promise. */
-export type BreakerAction = () => Promise<void>;
-
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
-export type ReplicaBreaker = CircuitBreaker<[BreakerAction], void>;
+export type BreakerSettings = ResilienceSettings['breaker'];
 
-const run = (action: BreakerAction): Promise<void> => action();
-const succeeded: BreakerAction = () => Promise.resolve();
-function ignore(): void {}
+/** The ticket of an attempt the breaker did not admit. */
+export const REFUSED = -1;
 
-export function createBreaker(name: string, settings: ResilienceSettings['breaker'], rotate: EventEmitter): ReplicaBreaker {
-  return new CircuitBreaker(run, {
-    name,
-    timeout: false,
-    errorThresholdPercentage: settings.errorThresholdPercentage,
-    volumeThreshold: settings.volumeThreshold,
-    resetTimeout: settings.resetTimeoutMs,
-    rollingCountTimeout: settings.windowSeconds * 1000,
-    rollingCountBuckets: settings.windowSeconds,
-    rollingPercentilesEnabled: false,
-    enableSnapshots: false,
-    rotateBucketController: rotate,
-    // A TF Serving 4xx is the client's fault, and a client that left is nobody's.
-    errorFilter: isClientSide,
-  });
-}
+export class ReplicaBreaker {
+  /** Told of every state change, after it happened. */
+  onChange: ((state: BreakerState) => void) | undefined = undefined;
+  readonly #settings: BreakerSettings;
+  #state: BreakerState = 'closed';
+  #epoch = 0;
+  /** Half-open: the trial is out. */
+  #trialOut = false;
+  /** Per second of the window: attempts and failures while closed. */
+  readonly #attempts: Uint32Array;
+  readonly #failures: Uint32Array;
+  #slot = 0;
+  #attemptsInWindow = 0;
+  #failuresInWindow = 0;
+  #resetTimer: NodeJS.Timeout | undefined = undefined;
+  readonly #toHalfOpen = (): void => this.#halfOpen();
 
-/** Reports the outcome of an attempt that was sent while the breaker was closed. */
-export function reportOutcome(breaker: ReplicaBreaker, err: Error | undefined): void {
-  const success = err === undefined || isClientSide(err);
-  if (success && breaker.closed) {
-    // The events fire() emits for a success while closed: opossum's own listeners count them
-    // into its rolling window.
-    breaker.emit('fire', []);
-    breaker.emit('success', undefined, 0);
-    return;
+  constructor(settings: BreakerSettings) {
+    this.#settings = settings;
+    this.#attempts = new Uint32Array(settings.windowSeconds);
+    this.#failures = new Uint32Array(settings.windowSeconds);
   }
-  breaker.fire(success ? succeeded : () => Promise.reject(err)).catch(ignore);
+
+  get state(): BreakerState {
+    return this.#state;
+  }
+
+  /** Whether `admit` would let an attempt through now (closed, or half-open with its trial unused). */
+  admits(): boolean {
+    return this.#state === 'closed' || (this.#state === 'half-open' && !this.#trialOut);
+  }
+
+  /** Lets an attempt through: its ticket for `report`, or REFUSED. On a half-open breaker, the trial. */
+  admit(): number {
+    if (this.#state === 'closed') return this.#epoch;
+    if (this.#state === 'open' || this.#trialOut) return REFUSED;
+    this.#trialOut = true;
+    return ++this.#epoch;
+  }
+
+  /** How the attempt holding `ticket` ended: `err` undefined for an answer below 400. */
+  report(ticket: number, err: Error | undefined): void {
+    if (ticket !== this.#epoch) return;
+    if (err === undefined) this.#succeeded();
+    else if (isClientSide(err)) this.#releaseTrial();
+    else this.#failed();
+  }
+
+  /** One second passed: the oldest second leaves the window. Called by the pool's stats clock. */
+  rotate(): void {
+    const next = this.#slot + 1 === this.#attempts.length ? 0 : this.#slot + 1;
+    this.#attemptsInWindow -= this.#attempts[next]!;
+    this.#failuresInWindow -= this.#failures[next]!;
+    this.#attempts[next] = 0;
+    this.#failures[next] = 0;
+    this.#slot = next;
+  }
+
+  /** The replica is gone: no more timer, no more telling. */
+  shutdown(): void {
+    clearTimeout(this.#resetTimer);
+    this.#resetTimer = undefined;
+    this.onChange = undefined;
+  }
+
+  #succeeded(): void {
+    if (this.#state === 'half-open') {
+      this.#close();
+      return;
+    }
+    this.#attempts[this.#slot]!++;
+    this.#attemptsInWindow++;
+  }
+
+  #failed(): void {
+    if (this.#state === 'half-open') {
+      this.#open();
+      return;
+    }
+    this.#attempts[this.#slot]!++;
+    this.#failures[this.#slot]!++;
+    const attempts = ++this.#attemptsInWindow;
+    const failures = ++this.#failuresInWindow;
+    if (attempts >= this.#settings.volumeThreshold && failures * 100 > this.#settings.errorThresholdPercentage * attempts) this.#open();
+  }
+
+  #releaseTrial(): void {
+    if (this.#state === 'half-open') this.#trialOut = false;
+  }
+
+  #open(): void {
+    this.#state = 'open';
+    this.#epoch++;
+    this.#resetTimer = setTimeout(this.#toHalfOpen, this.#settings.resetTimeoutMs);
+    this.#resetTimer.unref();
+    this.onChange?.('open');
+  }
+
+  #halfOpen(): void {
+    this.#resetTimer = undefined;
+    this.#state = 'half-open';
+    this.#epoch++;
+    this.#trialOut = false;
+    this.onChange?.('half-open');
+  }
+
+  #close(): void {
+    this.#state = 'closed';
+    this.#epoch++;
+    this.#attempts.fill(0);
+    this.#failures.fill(0);
+    this.#attemptsInWindow = 0;
+    this.#failuresInWindow = 0;
+    this.onChange?.('closed');
+  }
 }
 
+/** A breaker's state, for the admin API and /metrics. */
 export function breakerState(breaker: ReplicaBreaker): BreakerState {
-  if (breaker.opened) return 'open';
-  if (breaker.halfOpen) return 'half-open';
-  return 'closed';
-}
-
-/** Whether a new attempt would be let through now (closed, or half-open with its trial unused). */
-export function breakerAdmits(breaker: ReplicaBreaker): boolean {
-  return breaker.closed || breaker.pendingClose;
+  return breaker.state;
 }

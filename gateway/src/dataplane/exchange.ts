@@ -34,7 +34,7 @@ import {
   UpstreamStatusError,
   VersionNotLoadedError,
 } from './attempt-errors.js';
-import { reportOutcome } from './breaker.js';
+import { REFUSED } from './breaker.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
@@ -112,9 +112,9 @@ export interface ExchangeInput {
 }
 
 /**
- * One attempt at one replica: the undici handler and the breaker's action. Callbacks of an attempt
- * the exchange has given up on (timed out before it even connected, say) are dropped here, and
- * its connection aborted as soon as undici reports it.
+ * One attempt at one replica: its undici handler, holding its breaker's ticket. Callbacks of an
+ * attempt the exchange has given up on (timed out before it even connected, say) are dropped here,
+ * and its connection aborted as soon as undici reports it.
  */
 class Attempt implements Dispatcher.DispatchHandler {
   readonly exchange: Exchange;
@@ -122,10 +122,11 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly pool: VersionPool;
   readonly options: Dispatcher.DispatchOptions;
   readonly sentAt = performance.now();
-  dispatched = false;
   connected = false;
   /** Released its replica and recorded its outcome. */
   ended = false;
+  /** Its breaker's ticket; REFUSED while not sent. */
+  ticket = REFUSED;
   /** Its outcome was given to the breaker. */
   settled = false;
   discarding = false;
@@ -134,8 +135,6 @@ class Attempt implements Dispatcher.DispatchHandler {
   status = 0;
   abort: ((err?: Error) => void) | null = null;
   resume: (() => void) | null = null;
-  /** Only for a half-open trial, which runs inside the breaker's fire(). */
-  #settleTrial: ((err?: Error) => void) | null = null;
 
   constructor(exchange: Exchange, replica: Replica, pool: VersionPool, options: Dispatcher.DispatchOptions) {
     this.exchange = exchange;
@@ -145,36 +144,22 @@ class Attempt implements Dispatcher.DispatchHandler {
     replica.outstanding++;
   }
 
-  /** Sends the attempt: straight away while the breaker is closed, as its trial otherwise. */
+  /** The breaker admitted it and it went to the replica. */
+  get dispatched(): boolean {
+    return this.ticket !== REFUSED;
+  }
+
+  /** Sends the attempt if the replica's breaker admits it (`dispatched` says whether). */
   send(): void {
-    const breaker = this.replica.breaker;
-    if (breaker.closed) {
-      this.#dispatch();
-      return;
-    }
-    breaker.fire(() => this.#trial()).catch(ignore);
-  }
-
-  #trial(): Promise<void> {
-    const outcome = new Promise<void>((resolve, reject) => {
-      this.#settleTrial = (err) => (err === undefined ? resolve() : reject(err));
-    });
-    this.#dispatch();
-    return outcome;
-  }
-
-  #dispatch(): void {
-    this.dispatched = true;
-    this.replica.dispatcher.dispatch(this.options, this);
+    this.ticket = this.replica.breaker.admit();
+    if (this.ticket !== REFUSED) this.replica.dispatcher.dispatch(this.options, this);
   }
 
   /** Tells the breaker how the attempt went (once). */
   settleWith(err?: Error): void {
     if (this.settled) return;
     this.settled = true;
-    const trial = this.#settleTrial;
-    if (trial !== null) trial(err);
-    else reportOutcome(this.replica.breaker, err);
+    this.replica.breaker.report(this.ticket, err);
   }
 
   /** Gives the replica back and records the attempt in its pool's stats (once). */
@@ -573,8 +558,6 @@ export type ServedResponse = ServerResponse & { [SERVED_VERSION]?: string };
 function onTimer(exchange: Exchange): void {
   exchange.expire();
 }
-
-function ignore(): void {}
 
 /** Whether a held 404's body is `{"error": <message>}`: TF Serving's answer for a version not loaded. */
 function saysNotLoaded(held: HeldAnswer, message: string): boolean {

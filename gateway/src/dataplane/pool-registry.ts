@@ -4,7 +4,6 @@
  * replicas come and go (configuration reload, DNS, the admin API), through `sync`, which keeps the
  * Replica objects of addresses that stay, so their connections, health and breakers carry over.
  */
-import { EventEmitter } from 'node:events';
 import type { ModelSpec, ProxySettings, ResilienceSettings } from '../config/load.js';
 import { VersionPool, type PoolObserver } from './pool.js';
 import { Replica, type ReplicaOptions } from './replica.js';
@@ -20,12 +19,9 @@ export class PoolRegistry {
   readonly #resilience = new Map<string, ResilienceSettings>();
   readonly #options: ReplicaOptions;
   #observer: PoolObserver | undefined;
-  /** Rotates every breaker's statistics bucket; the gateway's one-second clock emits `rotate`. */
-  readonly rotate = new EventEmitter();
 
   /** Pools start empty: the replica manager fills them once it has resolved their addresses. */
   constructor(models: readonly ModelSpec[], settings: ProxySettings) {
-    this.rotate.setMaxListeners(0);
     this.#options = {
       connections: settings.connectionsPerReplica,
       keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
@@ -87,7 +83,7 @@ export class PoolRegistry {
     const next = origins.map((origin) => {
       const existing = current.get(origin);
       if (existing !== undefined) return existing;
-      const replica = new Replica(origin, this.#options, pool.resilience.breaker, this.rotate);
+      const replica = new Replica(origin, this.#options, pool.resilience.breaker);
       added.push(replica);
       return replica;
     });
@@ -108,10 +104,9 @@ export class PoolRegistry {
     for (const pool of this.allPools()) pool.observer = observer;
   }
 
-  /** One second passed: stats windows and breaker buckets move on. */
+  /** One second passed: stats windows and breaker windows move on. */
   tick(): void {
-    for (const pool of this.allPools()) pool.stats.tick();
-    this.rotate.emit('rotate');
+    for (const pool of this.allPools()) pool.tick();
   }
 
   async close(): Promise<void> {

@@ -7,7 +7,7 @@
 import type { ResilienceSettings } from '../config/load.js';
 import { errorBody, servableNotFoundSpecific } from '../tfserving/errors.js';
 import { operationSuffix, type TfOperation } from '../tfserving/path.js';
-import { breakerState, type BreakerState } from './breaker.js';
+import type { BreakerState } from './breaker.js';
 import type { Replica } from './replica.js';
 import { PoolStats } from './stats.js';
 
@@ -81,14 +81,17 @@ export class VersionPool {
   }
 
   #watch(replica: Replica): void {
-    const changed = (): void => {
+    replica.breaker.onChange = (state) => {
       if (!this.#replicas.includes(replica)) return;
       this.refresh();
-      this.observer?.(this, replica, { kind: 'breaker', state: breakerState(replica.breaker) });
+      this.observer?.(this, replica, { kind: 'breaker', state });
     };
-    replica.breaker.on('open', changed);
-    replica.breaker.on('halfOpen', changed);
-    replica.breaker.on('close', changed);
+  }
+
+  /** One second passed (the stats clock): this pool's stats window and its breakers' windows move on. */
+  tick(): void {
+    this.stats.tick();
+    for (const replica of this.#replicas) replica.breaker.rotate();
   }
 
   /** Replicas whose health check passes (breakers and ejection aside). */

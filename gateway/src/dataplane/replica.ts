@@ -3,10 +3,9 @@
  * health checker and outlier ejection share. The health checker is the only writer of `health`;
  * the pool owns the ejection fields; the proxy only counts outstanding requests.
  */
-import type { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import type { ResilienceSettings } from '../config/load.js';
-import { breakerAdmits, createBreaker, type ReplicaBreaker } from './breaker.js';
+import { ReplicaBreaker } from './breaker.js';
 
 export type ReplicaHealth = 'unknown' | 'up' | 'down';
 
@@ -43,7 +42,7 @@ export class Replica {
    */
   recheck: (() => void) | undefined = undefined;
 
-  constructor(origin: string, options: ReplicaOptions, breaker: ResilienceSettings['breaker'], rotate: EventEmitter) {
+  constructor(origin: string, options: ReplicaOptions, breaker: ResilienceSettings['breaker']) {
     this.origin = origin;
     this.dispatcher = new Pool(origin, {
       connections: options.connections,
@@ -55,16 +54,16 @@ export class Replica {
       headersTimeout: 0,
       bodyTimeout: 0,
     });
-    this.breaker = createBreaker(origin, breaker, rotate);
+    this.breaker = new ReplicaBreaker(breaker);
   }
 
   /** Healthy, not ejected, breaker not open: may be picked (a half-open breaker is checked at pick time). */
   get available(): boolean {
-    return this.health === 'up' && this.ejectedUntil === 0 && !this.breaker.opened;
+    return this.health === 'up' && this.ejectedUntil === 0 && this.breaker.state !== 'open';
   }
 
   admits(): boolean {
-    return breakerAdmits(this.breaker);
+    return this.breaker.admits();
   }
 
   close(): Promise<void> {

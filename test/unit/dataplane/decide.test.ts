@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
 import { test } from 'node:test';
 import { decide, decideUnpinned, type HeaderBag } from '../../../gateway/src/dataplane/decide.js';
@@ -10,10 +9,9 @@ import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
 import type { TfTarget } from '../../../gateway/src/tfserving/path.js';
 
 const options = { connections: 1, keepAliveTimeoutMs: 1000, connectTimeoutMs: 1000 };
-const rotate = new EventEmitter();
 const replicas: Replica[] = [];
 function pool(version: number, healthy = true): VersionPool {
-  const r = new Replica(`http://127.0.0.1:${9000 + version}`, options, DEFAULT_RESILIENCE.breaker, rotate);
+  const r = new Replica(`http://127.0.0.1:${9000 + version}`, options, DEFAULT_RESILIENCE.breaker);
   r.health = healthy ? 'up' : 'down';
   replicas.push(r);
   return new VersionPool('m', version, [r], DEFAULT_RESILIENCE);
