@@ -4,7 +4,7 @@
  * `listen` runs the first health pass (so no replica takes traffic before it proved AVAILABLE) and
  * then listens. Tests build gateways with this and port 0.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AdminTokenSpec, GatewayConfig } from './config/load.js';
@@ -20,6 +20,7 @@ import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './contr
 import { ReplicaManager } from './controlplane/replicas.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
+import { endLingering } from './dataplane/local-reply.js';
 import { createRestHandler } from './dataplane/rest-handler.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -151,6 +152,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   statsClock.unref();
 
   const lifecycle = { draining: false };
+  const handleRest = createRestHandler({
+    snapshots,
+    settings: config.proxy,
+    lifecycle,
+    accessLog: config.logging,
+    log,
+    onBug: (err, req, requestId) => log.error({ err, requestId, method: req.method, url: req.url }, 'request handler failed'),
+  });
   const rest = createServer(
     {
       // Slow clients may not hold a connection open longer than a request may take.
@@ -163,16 +172,15 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       requireHostHeader: false,
       keepAliveTimeout: 65_000,
     },
-    createRestHandler({
-      snapshots,
-      settings: config.proxy,
-      lifecycle,
-      accessLog: config.logging,
-      log,
-      onBug: (err, req, requestId) => log.error({ err, requestId, method: req.method, url: req.url }, 'request handler failed'),
-    }),
+    handleRest,
   );
   rest.on('clientError', answerUnparsable);
+  // A client that asks before sending its body is told 413 before it sends a byte of one over the
+  // limit; node would otherwise say 100 Continue to everything.
+  rest.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    if (!(Number(req.headers['content-length']) > config.proxy.maxBodyBytes)) res.writeContinue();
+    handleRest(req, res);
+  });
   // Without a listener node drops a CONNECT silently; libevent answers it with its 501 page.
   rest.on('connect', (_req: unknown, socket: Duplex) => socket.end(rawLibeventPage(501)));
 
@@ -317,14 +325,6 @@ type ConnectionSocket = Duplex & {
 };
 
 /**
- * How long a connection answered with an error page may go on sending before it is cut. Closing
- * with the client's bytes unread resets the connection, and a reset can destroy the page before
- * the client reads it (a client still writing a 1 MiB URL gets EPIPE and drops what arrived);
- * so the rest is read and dropped, as nginx's lingering close does, but not forever.
- */
-const LINGER_MS = 5_000;
-
-/**
  * Bytes that are no request, after or between requests (libevent's 400 page, 501 for a method it
  * does not know). node's parser reports every later chunk again: one answer per connection, and
  * the later chunks are dropped while the connection lingers. A request still being answered on
@@ -346,12 +346,6 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket
   const inFlight = socket._httpMessage;
   if (inFlight != null && !inFlight.writableEnded && inFlight.req?.complete === true) inFlight.once('close', () => endLingering(socket, page));
   else endLingering(socket, page);
-}
-
-function endLingering(socket: Duplex, page: string): void {
-  socket.end(page);
-  const cut = setTimeout(() => socket.destroy(), LINGER_MS).unref();
-  socket.once('close', () => clearTimeout(cut));
 }
 
 /** A configured policy as first stored: a plan in it starts rolling out at its first step. */
