@@ -1,125 +1,39 @@
 /**
- * The admin API as the UI sees it (GET /api/openapi.json has the full schemas). Fields marked
- * "newer gateways" may be missing: the UI shows them only when present.
+ * The admin API as the UI calls it. Every type is the gateway's own (its TypeBox schemas in
+ * gateway/src/controlplane/admin/api-schemas.ts, which also give GET /api/openapi.json): imported as
+ * types only, so nothing of the gateway reaches the bundle, and a change of the API that the UI
+ * does not follow fails the UI's type-check.
  */
+import type {
+  ActionBody,
+  AuditList,
+  ErrorBody,
+  Issue,
+  ModelView,
+  PercentBody,
+  RulesBody,
+  Session,
+} from '../../gateway/src/controlplane/admin/api-schemas.js';
 
-export type Role = 'operator' | 'viewer';
-export type Side = 'canary' | 'stable';
-
-export interface Session {
-  name: string;
-  role: Role;
-  storeAvailable: boolean;
-  store: string;
-}
-
-export interface Rule {
-  header?: string;
-  cookie?: string;
-  equals?: string;
-  regex?: string;
-  to?: Side;
-}
-
-export interface RolloutPlan {
-  steps: number[];
-  minDwellSeconds: number;
-  minRequests: number;
-}
-
-export interface Policy {
-  stable: number;
-  canary: number | null;
-  percent: number;
-  headerRules: Rule[];
-  cookieRules: Rule[];
-  sticky: { header?: string; cookie?: string } | null;
-  salt: string;
-  /** Newer gateways. */
-  plan?: RolloutPlan | null;
-}
-
-export interface Stats {
-  rps: number;
-  errorRate: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-  requests: number;
-  errors: number;
-}
-
-export interface Replica {
-  url: string;
-  health: 'unknown' | 'up' | 'down';
-  outstanding: number;
-  lastCheck: { at: string; ok: boolean; detail: string } | null;
-  /** Newer gateways: the replica's circuit breaker. */
-  breaker?: 'closed' | 'open' | 'half-open';
-  consecutiveFailures?: number;
-  /** Newer gateways: set while outlier ejection keeps the replica out. */
-  ejectedUntil?: string | null;
-  ejections?: number;
-}
-
-export interface Pool {
-  version: number;
-  role: 'stable' | 'canary' | 'idle';
-  healthyReplicas: number;
-  /** Newer gateways: healthy, breaker not open, not ejected. */
-  availableReplicas?: number;
-  /** Newer gateways: canary-bound requests go to stable (breakers or error rate). */
-  draining?: boolean;
-  stats: Stats;
-  replicas: Replica[];
-}
-
-export interface ModelView {
-  name: string;
-  revision: number;
-  state: string;
-  paused: boolean;
-  rolledBack: boolean;
-  updatedAt: string;
-  updatedBy: string;
-  reason: string;
-  /** Newer gateways: the note of the last change. */
-  note?: string;
-  policy: Policy;
-  pools: Pool[];
-  /** Newer gateways: where a progressive rollout stands (index into policy.plan.steps). */
-  rollout?: { step: number; since: string } | null;
-}
-
-/** One stats tick of a model's chart history (the snapshot's `history`). */
-export interface HistorySample {
-  at: string;
-  versions: Array<{ version: number; role: Pool['role']; rps: number; errorRate: number; p50Ms: number | null; p99Ms: number | null }>;
-}
-
-/** The event stream's first event. */
-export interface Snapshot {
-  models: ModelView[];
-  storeAvailable: boolean;
-  /** Newer gateways: per model, its last stats ticks, oldest first. */
-  history?: Record<string, HistorySample[]>;
-}
-
-export interface AuditEntry {
-  id: string;
-  model: string;
-  revision: number;
-  at: string;
-  actor: string;
-  reason: string;
-  note: string;
-  before: { policy?: Partial<Policy>; [flag: string]: unknown } | null;
-  after: { policy?: Partial<Policy>; [flag: string]: unknown };
-}
-
-export interface Issue {
-  path: string;
-  message: string;
-}
+export type {
+  AuditEntry,
+  CookieRule,
+  HeaderRule,
+  HistorySample,
+  Issue,
+  ModelState,
+  ModelView,
+  PolicyView as Policy,
+  PoolRole,
+  PoolView as Pool,
+  ReplicaView as Replica,
+  RollbackEvent,
+  RulesBody,
+  Session,
+  StatsEvent,
+  StreamMessage,
+  TargetSide,
+} from '../../gateway/src/controlplane/admin/api-schemas.js';
 
 /** An answer other than 2xx, with the API's `{error, details}` when it sent one. */
 export class ApiError extends Error {
@@ -131,6 +45,9 @@ export class ApiError extends Error {
     super(message);
   }
 }
+
+/** The model actions that take no more than a note. */
+export type Action = 'rollback' | 'promote' | 'pause' | 'resume';
 
 export const TOKEN_KEY = 'canary-gateway.admin-token';
 
@@ -164,15 +81,21 @@ export class Api {
     }
     if (res.ok) return json as T;
     if (res.status === 401) this.onUnauthorized();
-    const error = json as { error?: string; details?: Issue[] } | undefined;
+    // Not every failure comes from the API (a proxy's 502 has no such body).
+    const error = json as Partial<ErrorBody> | undefined;
     throw new ApiError(res.status, error?.error ?? `HTTP ${res.status}`, error?.details ?? []);
   }
 
   session = () => this.request<Session>('GET', '/api/session');
   model = (name: string) => this.request<ModelView>('GET', `/api/models/${encodeURIComponent(name)}`);
-  audit = (model: string, limit = 20) =>
-    this.request<{ entries: AuditEntry[] }>('GET', `/api/audit?model=${encodeURIComponent(model)}&limit=${limit}`);
-  /** A write; `ifMatch` makes it apply only to the revision the operator was looking at. */
-  write = (method: 'PUT' | 'POST', model: string, action: string, body: object = {}, ifMatch?: number) =>
-    this.request<ModelView>(method, `/api/models/${encodeURIComponent(model)}/${action}`, body, ifMatch);
+  audit = (model: string, limit = 20) => this.request<AuditList>('GET', `/api/audit?model=${encodeURIComponent(model)}&limit=${limit}`);
+  // Writes: `ifMatch` makes one apply only to the revision the operator was looking at.
+  setPercent = (model: string, body: PercentBody, ifMatch?: number) => this.request<ModelView>('PUT', actionPath(model, 'percent'), body, ifMatch);
+  setRules = (model: string, body: RulesBody, ifMatch?: number) => this.request<ModelView>('PUT', actionPath(model, 'rules'), body, ifMatch);
+  act = (model: string, action: Action, body: ActionBody = {}, ifMatch?: number) =>
+    this.request<ModelView>('POST', actionPath(model, action), body, ifMatch);
+}
+
+function actionPath(model: string, action: string): string {
+  return `/api/models/${encodeURIComponent(model)}/${action}`;
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { Api, AuditEntry, Policy } from './api';
+import type { Api, AuditEntry } from './api';
 import { ago, percent, when } from './format';
 
 const LIMIT = 20;
@@ -7,25 +7,20 @@ const LIMIT = 20;
 /** What an audit entry changed, in a few words. */
 export function changeOf(entry: AuditEntry): string {
   if (entry.before === null) return 'first stored policy';
-  const before = entry.before.policy ?? {};
-  const after = entry.after.policy ?? {};
+  const { before, after } = entry;
   const parts: string[] = [];
-  const fmt = (key: keyof Policy, value: unknown): string =>
-    value === null || value === undefined ? 'none' : key === 'percent' ? percent(value as number) : typeof value === 'number' ? `v${value}` : String(value);
+  const fmt = (key: 'stable' | 'canary' | 'percent', value: number | null | undefined): string =>
+    value === null || value === undefined ? 'none' : key === 'percent' ? percent(value) : `v${value}`;
   for (const key of ['stable', 'canary', 'percent'] as const) {
-    if (before[key] !== after[key]) parts.push(`${key} ${fmt(key, before[key])} → ${fmt(key, after[key])}`);
+    if (before.policy[key] !== after.policy[key]) parts.push(`${key} ${fmt(key, before.policy[key])} → ${fmt(key, after.policy[key])}`);
   }
-  const labels: Partial<Record<keyof Policy, string>> = { headerRules: 'header rules', cookieRules: 'cookie rules', sticky: 'sticky key', salt: 'salt', plan: 'rollout plan' };
-  for (const [key, label] of Object.entries(labels)) {
-    if (JSON.stringify(before[key as keyof Policy] ?? null) !== JSON.stringify(after[key as keyof Policy] ?? null)) parts.push(`${label} changed`);
+  const labels = { headerRules: 'header rules', cookieRules: 'cookie rules', sticky: 'sticky key', salt: 'salt', plan: 'rollout plan' } as const;
+  for (const [key, label] of Object.entries(labels) as Array<[keyof typeof labels, string]>) {
+    if (JSON.stringify(before.policy[key] ?? null) !== JSON.stringify(after.policy[key] ?? null)) parts.push(`${label} changed`);
   }
-  if (entry.before['paused'] !== entry.after['paused']) parts.push(entry.after['paused'] === true ? 'paused' : 'resumed');
-  if (entry.before['rolledBack'] !== entry.after['rolledBack']) parts.push(entry.after['rolledBack'] === true ? 'rolled back' : 'rollback ended');
-  const step = (state: { [flag: string]: unknown }): number | undefined => (state['rollout'] as { step?: number } | null | undefined)?.step;
-  if (step(entry.before) !== step(entry.after)) {
-    const s = step(entry.after);
-    parts.push(s === undefined ? 'rollout ended' : `rollout step ${s + 1}`);
-  }
+  if (before.paused !== after.paused) parts.push(after.paused ? 'paused' : 'resumed');
+  if (before.rolledBack !== after.rolledBack) parts.push(after.rolledBack ? 'rolled back' : 'rollback ended');
+  if (before.rollout?.step !== after.rollout?.step) parts.push(after.rollout === null ? 'rollout ended' : `rollout step ${after.rollout.step + 1}`);
   return parts.length === 0 ? 'no change' : parts.join(', ');
 }
 

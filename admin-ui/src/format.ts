@@ -1,4 +1,4 @@
-import type { ModelView, Pool } from './api';
+import type { ModelState, ModelView, Pool } from './api';
 
 export const percent = (value: number): string => `${Number(value.toFixed(2))}%`;
 export const rate = (ratio: number): string => `${Number((ratio * 100).toFixed(ratio < 0.01 && ratio > 0 ? 2 : 1))}%`;
@@ -24,7 +24,7 @@ export function duration(seconds: number): string {
   return `${Number((seconds / 3600).toFixed(1))} h`;
 }
 
-export const STATE_LABELS: Record<string, string> = {
+export const STATE_LABELS: Record<ModelState, string> = {
   steady: 'steady',
   canary: 'canary',
   'rolling-out': 'rolling out',
@@ -32,7 +32,7 @@ export const STATE_LABELS: Record<string, string> = {
   'rolled-back': 'rolled back',
 };
 
-export const stateLabel = (state: string): string => STATE_LABELS[state] ?? state;
+export const stateLabel = (state: ModelState): string => STATE_LABELS[state];
 
 export function poolOf(model: ModelView, role: 'stable' | 'canary'): Pool | undefined {
   const version = role === 'stable' ? model.policy.stable : model.policy.canary;

@@ -5,28 +5,13 @@
  * that model (the rollout and the policy are only in the full view). No timer asks the API anything.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { Api, HistorySample, ModelView, Policy, Replica, Snapshot } from './api';
+import type { Api, HistorySample, ModelView, RollbackEvent, StatsEvent } from './api';
 import { openEventStream, type StreamStatus } from './stream';
 
 export const HISTORY_SECONDS = 300;
 
 /** What a chart draws of one version at one tick. */
-export interface ChartPoint {
-  version: number;
-  role: 'stable' | 'canary' | 'idle';
-  rps: number;
-  errorRate: number;
-  p50Ms: number | null;
-  p99Ms: number | null;
-}
-
-export interface VersionTick extends ChartPoint {
-  healthyReplicas: number;
-  availableReplicas?: number;
-  draining?: boolean;
-  /** Newer gateways: every replica's live state (in flight, last check, breaker, ejection). */
-  replicas?: Replica[];
-}
+export type ChartPoint = HistorySample['versions'][number];
 
 export interface Sample {
   /** The gateway's clock (ms): charts are drawn relative to the newest sample, whatever the browser's clock says. */
@@ -34,13 +19,7 @@ export interface Sample {
   versions: ChartPoint[];
 }
 
-export interface RollbackNotice {
-  revision: number;
-  version: number | null;
-  by: string;
-  note: string;
-  at: string;
-}
+export type RollbackNotice = RollbackEvent;
 
 export interface Live {
   models: ModelView[];
@@ -53,22 +32,6 @@ export interface Live {
   changes: Readonly<Record<string, number>>;
   /** The snapshot has arrived. */
   ready: boolean;
-}
-
-interface StatsTick {
-  at: string;
-  models: Array<{ name: string; revision: number; state: string; versions: VersionTick[] }>;
-}
-
-interface PolicyEvent {
-  model: string;
-  revision: number;
-  reason: string;
-  by: string;
-  at: string;
-  paused: boolean;
-  rolledBack: boolean;
-  policy: Policy;
 }
 
 export function useLive(api: Api, onUnauthorized: () => void): Live {
@@ -119,10 +82,10 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
       while (samples.length > 0 && (samples[0] as Sample).t < sample.t - HISTORY_SECONDS * 1000) samples.shift();
       history.set(name, samples);
     };
-    const chartPoints = (versions: HistorySample['versions']): ChartPoint[] =>
+    const chartPoints = (versions: StatsEvent['models'][number]['versions']): ChartPoint[] =>
       versions.map(({ version, role, rps, errorRate, p50Ms, p99Ms }) => ({ version, role, rps, errorRate, p50Ms, p99Ms }));
 
-    const onStats = (tick: StatsTick): void => {
+    const onStats = (tick: StatsEvent): void => {
       const t = Date.parse(tick.at);
       for (const m of tick.models) {
         append(m.name, { t, versions: chartPoints(m.versions) });
@@ -136,15 +99,7 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
             const v = m.versions.find((x) => x.version === pool.version);
             if (v === undefined) return pool;
             const { version: _, role, healthyReplicas, availableReplicas, draining, replicas, ...stats } = v;
-            return {
-              ...pool,
-              role,
-              healthyReplicas,
-              ...(availableReplicas === undefined ? {} : { availableReplicas }),
-              ...(draining === undefined ? {} : { draining }),
-              ...(replicas === undefined ? {} : { replicas }),
-              stats: { ...pool.stats, ...stats },
-            };
+            return { ...pool, role, healthyReplicas, availableReplicas, draining, replicas, stats };
           }),
         });
       }
@@ -152,44 +107,40 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
 
     const stop = openEventStream(
       api.token,
-      ({ event, data }) => {
-        const about = (data as { model?: unknown }).model;
-        const model = typeof about === 'string' ? about : undefined;
-        switch (event) {
+      (message) => {
+        switch (message.event) {
           case 'snapshot': {
-            const snapshot = data as Snapshot;
+            const snapshot = message.data;
             models.clear();
             for (const m of snapshot.models) models.set(m.name, m);
-            for (const [name, samples] of Object.entries(snapshot.history ?? {})) {
-              for (const s of samples) append(name, { t: Date.parse(s.at), versions: chartPoints(s.versions) });
+            for (const [name, samples] of Object.entries(snapshot.history)) {
+              for (const s of samples) append(name, { t: Date.parse(s.at), versions: s.versions });
             }
             state = { ...state, storeAvailable: snapshot.storeAvailable, ready: true };
             break;
           }
           case 'stats':
-            onStats(data as StatsTick);
+            onStats(message.data);
             break;
           case 'store':
-            state = { ...state, storeAvailable: (data as { available: boolean }).available };
+            state = { ...state, storeAvailable: message.data.available };
             break;
           case 'policy': {
-            const p = data as PolicyEvent;
-            const view = models.get(p.model);
-            if (view !== undefined && p.revision >= view.revision) {
-              const { model: _, by, at, ...rest } = p;
-              models.set(p.model, { ...view, ...rest, updatedBy: by, updatedAt: at });
-            }
-            state = { ...state, changes: { ...state.changes, [p.model]: (state.changes[p.model] ?? 0) + 1 } };
-            refresh(p.model);
+            const { model, by, at, ...rest } = message.data;
+            const view = models.get(model);
+            if (view !== undefined && rest.revision >= view.revision) models.set(model, { ...view, ...rest, updatedBy: by, updatedAt: at });
+            state = { ...state, changes: { ...state.changes, [model]: (state.changes[model] ?? 0) + 1 } };
+            refresh(model);
             break;
           }
           case 'rollback':
-            state = { ...state, rollbacks: { ...state.rollbacks, [model as string]: data as RollbackNotice } };
-            refresh(model as string);
+            state = { ...state, rollbacks: { ...state.rollbacks, [message.data.model]: message.data } };
+            refresh(message.data.model);
             break;
-          default:
-            // health, and whatever else a newer gateway reports about a model (breakers, ejections).
-            if (model !== undefined && models.has(model)) refresh(model);
+          case 'health':
+          case 'replica':
+            // Health, breaker and ejection changes: the pools' counts are in the full view.
+            if (models.has(message.data.model)) refresh(message.data.model);
         }
         publish();
       },

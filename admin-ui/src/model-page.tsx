@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Api, ModelView } from './api';
+import type { Action, Api, ModelView } from './api';
 import { AuditLog } from './audit';
 import { Charts } from './chart';
 import { failure, Feedback, type Outcome } from './feedback';
@@ -81,7 +81,7 @@ function RolledBack({ notice, model }: { notice: RollbackNotice | undefined; mod
       ) : (
         <>
           By {model.updatedBy}, {ago(model.updatedAt)}
-          {model.note === undefined || model.note === '' ? '.' : `: “${model.note}”`}
+          {model.note === '' ? '.' : `: “${model.note}”`}
         </>
       )}
     </div>
@@ -126,7 +126,7 @@ function Versions({ model }: { model: ModelView }) {
                     {pool.healthyReplicas}/{pool.replicas.length}
                   </dd>
                 </div>
-                {pool.availableReplicas !== undefined && pool.availableReplicas !== pool.healthyReplicas && (
+                {pool.availableReplicas !== pool.healthyReplicas && (
                   <div>
                     <dt title="healthy, breaker not open, not ejected">available</dt>
                     <dd class="danger-text">
@@ -182,7 +182,7 @@ function PercentControl({ api, model }: { api: Api; model: ModelView }) {
   const confirm = async (): Promise<void> => {
     setBusy(true);
     try {
-      const view = await api.write('PUT', model.name, 'percent', { percent: value, ...(note.trim() === '' ? {} : { note: note.trim() }) }, model.revision);
+      const view = await api.setPercent(model.name, { percent: value, ...(note.trim() === '' ? {} : { note: note.trim() }) }, model.revision);
       setOutcome({ ok: true, text: `The canary now gets ${percent(view.policy.percent)} (revision ${view.revision}).` });
       setDraft(null);
       setNote('');
@@ -251,11 +251,11 @@ function Actions({ api, model }: { api: Api; model: ModelView }) {
   const [outcome, setOutcome] = useState<Outcome>(null);
   const canary = model.policy.canary;
 
-  const act = async (action: string, done: (view: ModelView) => string, ifMatch?: number): Promise<void> => {
+  const act = async (action: Action, done: (view: ModelView) => string, ifMatch?: number): Promise<void> => {
     setBusy(true);
     setConfirmPromote(false);
     try {
-      const view = await api.write('POST', model.name, action, {}, ifMatch);
+      const view = await api.act(model.name, action, {}, ifMatch);
       setOutcome({ ok: true, text: done(view) });
     } catch (err) {
       setOutcome(failure(err));
@@ -306,11 +306,11 @@ function Actions({ api, model }: { api: Api; model: ModelView }) {
 
 function RolloutPlan({ model }: { model: ModelView }) {
   const plan = model.policy.plan;
-  const rollout = model.rollout ?? null;
+  const rollout = model.rollout;
   return (
     <section aria-labelledby="h-plan" class="panel">
       <h2 id="h-plan">Rollout plan</h2>
-      {plan == null ? (
+      {plan === null ? (
         <p class="muted">No plan: the canary's share changes only when an operator sets it.</p>
       ) : (
         <>
@@ -341,8 +341,6 @@ function RolloutPlan({ model }: { model: ModelView }) {
 
 function Replicas({ model }: { model: ModelView }) {
   const rows = model.pools.flatMap((pool) => pool.replicas.map((replica) => ({ pool, replica })));
-  const showBreaker = rows.some((r) => r.replica.breaker !== undefined);
-  const showEjection = rows.some((r) => r.replica.ejectedUntil !== undefined);
   return (
     <section aria-labelledby="h-replicas">
       <h2 id="h-replicas">Replicas</h2>
@@ -354,14 +352,13 @@ function Replicas({ model }: { model: ModelView }) {
             <th scope="col">Health</th>
             <th scope="col">Last check</th>
             <th scope="col">In flight</th>
-            {showBreaker && <th scope="col">Breaker</th>}
-            {showEjection && <th scope="col">Ejected</th>}
+            <th scope="col">Breaker</th>
+            <th scope="col">Ejected</th>
           </tr>
         </thead>
         <tbody>
           {rows.map(({ pool, replica }) => {
-            const breaker = replica.breaker;
-            const ejected = replica.ejectedUntil != null && Date.parse(replica.ejectedUntil) > Date.now();
+            const ejectedUntil = replica.ejectedUntil === null ? null : new Date(replica.ejectedUntil);
             return (
               <tr key={pool.version + replica.url}>
                 <td data-label="Version">
@@ -377,15 +374,17 @@ function Replicas({ model }: { model: ModelView }) {
                   {replica.lastCheck === null ? '—' : `${replica.lastCheck.detail}, ${ago(replica.lastCheck.at)}`}
                 </td>
                 <td data-label="In flight">{replica.outstanding}</td>
-                {showBreaker && (
-                  <td data-label="Breaker">{breaker === undefined ? '—' : <span class={`badge breaker-${breaker}`}>{breaker}</span>}</td>
-                )}
-                {showEjection && (
-                  <td data-label="Ejected">
-                    {ejected ? <span class="badge health-down">until {new Date(replica.ejectedUntil as string).toLocaleTimeString()}</span> : 'no'}
-                    {(replica.ejections ?? 0) > 0 && <span class="muted"> ({replica.ejections}× so far)</span>}
-                  </td>
-                )}
+                <td data-label="Breaker">
+                  <span class={`badge breaker-${replica.breaker}`}>{replica.breaker}</span>
+                </td>
+                <td data-label="Ejected">
+                  {ejectedUntil !== null && ejectedUntil.getTime() > Date.now() ? (
+                    <span class="badge health-down">until {ejectedUntil.toLocaleTimeString()}</span>
+                  ) : (
+                    'no'
+                  )}
+                  {replica.ejections > 0 && <span class="muted"> ({replica.ejections}× so far)</span>}
+                </td>
               </tr>
             );
           })}

@@ -1,8 +1,8 @@
-import type { ModelView, Pool } from './api';
+import type { ModelState, ModelView, Pool } from './api';
 import { liveShare, ms, percent, poolOf, rate, rps, stateLabel } from './format';
 import type { Live } from './live';
 
-export function StateBadge({ state }: { state: string }) {
+export function StateBadge({ state }: { state: ModelState }) {
   return <span class={`badge state-${state}`}>{stateLabel(state)}</span>;
 }
 

@@ -5,17 +5,18 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useState } from 'preact/hooks';
-import type { Api, Issue, ModelView, Rule, Side } from './api';
+import type { Api, CookieRule, HeaderRule, Issue, ModelView, RulesBody, TargetSide } from './api';
 import { failure, Feedback, type Outcome } from './feedback';
 
 type Kind = 'headerRules' | 'cookieRules';
 type Match = 'switch' | 'equals' | 'regex';
+type Rule = HeaderRule | CookieRule;
 
 interface RowDraft {
   name: string;
   match: Match;
   value: string;
-  to: Side;
+  to: TargetSide;
 }
 
 interface Draft {
@@ -27,42 +28,44 @@ interface Draft {
 
 const KEY: Record<Kind, 'header' | 'cookie'> = { headerRules: 'header', cookieRules: 'cookie' };
 
+const nameOf = (rule: Rule): string => ('header' in rule ? rule.header : rule.cookie);
+
 function draftOf(model: ModelView): Draft {
-  const rows = (rules: Rule[], kind: Kind): RowDraft[] =>
+  const rows = (rules: Rule[]): RowDraft[] =>
     rules.map((r) => ({
-      name: r[KEY[kind]] ?? '',
+      name: nameOf(r),
       match: r.equals !== undefined ? 'equals' : r.regex !== undefined ? 'regex' : 'switch',
       value: r.equals ?? r.regex ?? '',
       to: r.to ?? 'canary',
     }));
   const { headerRules, cookieRules, sticky } = model.policy;
   return {
-    headerRules: rows(headerRules, 'headerRules'),
-    cookieRules: rows(cookieRules, 'cookieRules'),
+    headerRules: rows(headerRules),
+    cookieRules: rows(cookieRules),
     stickyHeader: sticky?.header ?? '',
     stickyCookie: sticky?.cookie ?? '',
   };
 }
 
-function bodyOf(draft: Draft): object {
-  const rules = (rows: RowDraft[], kind: Kind): Rule[] =>
-    rows.map((r) => {
-      const rule: Rule = { [KEY[kind]]: r.name.trim() };
-      if (r.match === 'switch') return rule;
-      // `to` defaults to canary: sent only when it says something.
-      return { ...rule, [r.match]: r.value, ...(r.to === 'stable' ? { to: 'stable' as const } : {}) };
-    });
+/** What a row matches and where it sends: the part header and cookie rules share. */
+function matchOf(r: RowDraft): Omit<HeaderRule, 'header'> {
+  if (r.match === 'switch') return {};
+  // `to` defaults to canary: sent only when it says something.
+  return { ...(r.match === 'equals' ? { equals: r.value } : { regex: r.value }), ...(r.to === 'stable' ? { to: 'stable' as const } : {}) };
+}
+
+function bodyOf(draft: Draft): RulesBody {
   const header = draft.stickyHeader.trim();
   const cookie = draft.stickyCookie.trim();
   return {
-    headerRules: rules(draft.headerRules, 'headerRules'),
-    cookieRules: rules(draft.cookieRules, 'cookieRules'),
+    headerRules: draft.headerRules.map((r) => ({ header: r.name.trim(), ...matchOf(r) })),
+    cookieRules: draft.cookieRules.map((r) => ({ cookie: r.name.trim(), ...matchOf(r) })),
     sticky: header === '' && cookie === '' ? null : { ...(header === '' ? {} : { header }), ...(cookie === '' ? {} : { cookie }) },
   };
 }
 
-export function describeRule(rule: Rule, kind: Kind): string {
-  const name = rule[KEY[kind]] ?? '?';
+export function describeRule(rule: Rule): string {
+  const name = nameOf(rule);
   if (rule.equals !== undefined) return `${name} equals “${rule.equals}” → ${rule.to ?? 'canary'}`;
   if (rule.regex !== undefined) return `${name} matches /${rule.regex}/ → ${rule.to ?? 'canary'}`;
   return `${name}: “always” → canary, “never” → stable`;
@@ -80,7 +83,7 @@ export function RulesEditor({ api, model, canWrite }: { api: Api; model: ModelVi
 
 function RulesText({ model }: { model: ModelView }) {
   const { headerRules, cookieRules, sticky } = model.policy;
-  const list = (rules: Rule[], kind: Kind, title: string) => (
+  const list = (rules: Rule[], title: string) => (
     <>
       <h3>{title}</h3>
       {rules.length === 0 ? (
@@ -89,7 +92,7 @@ function RulesText({ model }: { model: ModelView }) {
         <ol class="rules-text">
           {rules.map((r, i) => (
             <li key={i}>
-              <code>{describeRule(r, kind)}</code>
+              <code>{describeRule(r)}</code>
             </li>
           ))}
         </ol>
@@ -98,8 +101,8 @@ function RulesText({ model }: { model: ModelView }) {
   );
   return (
     <>
-      {list(headerRules, 'headerRules', 'Header rules')}
-      {list(cookieRules, 'cookieRules', 'Cookie rules')}
+      {list(headerRules, 'Header rules')}
+      {list(cookieRules, 'Cookie rules')}
       <h3>Sticky key</h3>
       <p>
         {sticky === null ? (
@@ -138,7 +141,7 @@ function Editor({ api, model }: { api: Api; model: ModelView }) {
     event.preventDefault();
     setBusy(true);
     try {
-      const view = await api.write('PUT', model.name, 'rules', bodyOf(shown), model.revision);
+      const view = await api.setRules(model.name, bodyOf(shown), model.revision);
       setDraft(null);
       setIssues([]);
       setOutcome({ ok: true, text: `Rules saved (revision ${view.revision}).` });
@@ -181,7 +184,7 @@ function Editor({ api, model }: { api: Api; model: ModelView }) {
                   </Field>
                   <Field id={`${id}-to`} label="Sends to" issues={at(`${base}/to`)}>
                     {(props) => (
-                      <select {...props} value={row.to} onChange={(e) => editRow(kind, i, { to: e.currentTarget.value as Side })}>
+                      <select {...props} value={row.to} onChange={(e) => editRow(kind, i, { to: e.currentTarget.value as TargetSide })}>
                         <option value="canary">canary</option>
                         <option value="stable">stable</option>
                       </select>

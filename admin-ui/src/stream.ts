@@ -3,12 +3,10 @@
  * EventSource, which cannot send the Authorization header (the token would have to go in the URL).
  * Reconnects with exponential backoff and jitter; a stream silent for too long (the gateway sends
  * stats every second) is taken as dead, since a half-open connection never errors by itself.
+ * Frames are read by the gateway's own parser (the wire format lives with the endpoint).
  */
-
-export interface StreamEvent {
-  event: string;
-  data: unknown;
-}
+import { SseParser } from '../../gateway/src/controlplane/admin/sse.js';
+import type { StreamMessage } from './api';
 
 export type StreamStatus =
   | { state: 'connecting' }
@@ -20,7 +18,7 @@ const FIRST_DELAY_MS = 500;
 const MAX_DELAY_MS = 15_000;
 const SILENCE_MS = 20_000;
 
-export function openEventStream(token: string, onEvent: (e: StreamEvent) => void, onStatus: (s: StreamStatus) => void): () => void {
+export function openEventStream(token: string, onEvent: (e: StreamMessage) => void, onStatus: (s: StreamStatus) => void): () => void {
   let stopped = false;
   let controller: AbortController | undefined;
   let wake: (() => void) | undefined;
@@ -72,35 +70,20 @@ export function openEventStream(token: string, onEvent: (e: StreamEvent) => void
   };
 }
 
-async function readFrames(body: ReadableStream<Uint8Array>, controller: AbortController, emit: (e: StreamEvent) => void): Promise<void> {
+async function readFrames(body: ReadableStream<Uint8Array>, controller: AbortController, emit: (e: StreamMessage) => void): Promise<void> {
   const reader = body.getReader();
   const decoder = new TextDecoder();
+  const parser = new SseParser();
   const silent = (): void => controller.abort(new Error(`no data for ${SILENCE_MS / 1000} s`));
   let silence = setTimeout(silent, SILENCE_MS);
-  let buffer = '';
   try {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
       clearTimeout(silence);
       silence = setTimeout(silent, SILENCE_MS);
-      buffer += decoder.decode(value, { stream: true }).replace(/\r\n?/g, '\n');
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const frame = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        let event = 'message';
-        const data: string[] = [];
-        for (const line of frame.split('\n')) {
-          const colon = line.indexOf(':');
-          if (colon === 0) continue; // a comment (keep-alive)
-          const field = colon < 0 ? line : line.slice(0, colon);
-          const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-          if (field === 'event') event = text;
-          else if (field === 'data') data.push(text);
-        }
-        if (data.length > 0) emit({ event, data: JSON.parse(data.join('\n')) as unknown });
-      }
+      // The gateway and this UI ship together: an event's name tells the type of its data.
+      for (const { event, data } of parser.push(decoder.decode(value, { stream: true }))) emit({ event, data: JSON.parse(data) } as StreamMessage);
     }
   } finally {
     clearTimeout(silence);

@@ -1,9 +1,10 @@
 /**
  * Reads a Server-Sent Events stream over a real socket (undici, with the Authorization header, as
- * the admin UI does with fetch) and lets a caller wait for the next event matching a predicate.
- * Used by the tests and the propagation benchmark.
+ * the admin UI does with fetch), parsed by the same parser as the UI's, and lets a caller wait
+ * for the next event matching a predicate. Used by the tests and the benchmarks.
  */
 import { Agent, request } from 'undici';
+import { SseParser } from '../../gateway/src/controlplane/admin/sse.js';
 
 export interface SseEvent {
   readonly event: string;
@@ -17,7 +18,10 @@ export interface EventStream {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** Every event received so far, in order. */
   readonly events: readonly SseEvent[];
-  /** Resolves with the first event (already received or to come) for which `match` holds. */
+  /**
+   * Resolves with the first event (already received or to come) for which `match` holds; rejects
+   * once the stream is unreadable (an event over the parser's bound, or data that is not JSON).
+   */
   waitFor(match: (e: SseEvent) => boolean, timeoutMs: number, what: string): Promise<SseEvent>;
   close(): Promise<void>;
 }
@@ -33,21 +37,17 @@ export async function openEventStream(url: string, token: string): Promise<Event
   });
   const events: SseEvent[] = [];
   const waiters = new Set<() => void>();
-  let buffer = '';
-  res.body.setEncoding('utf8');
-  res.body.on('data', (chunk: string) => {
-    buffer += chunk;
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const frame = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      let event = 'message';
-      const data: string[] = [];
-      for (const line of frame.split('\n')) {
-        if (line.startsWith('event: ')) event = line.slice(7);
-        else if (line.startsWith('data: ')) data.push(line.slice(6));
-      }
-      if (data.length > 0) events.push({ event, data: JSON.parse(data.join('\n')) as unknown, receivedAt: performance.now() });
+  const parser = new SseParser();
+  let failure: Error | undefined;
+  // undici's body gives Buffers whatever setEncoding says; a streaming decoder keeps a character
+  // split between two chunks whole.
+  const decoder = new TextDecoder();
+  res.body.on('data', (chunk: Buffer) => {
+    try {
+      for (const { event, data } of parser.push(decoder.decode(chunk, { stream: true }))) events.push({ event, data: JSON.parse(data) as unknown, receivedAt: performance.now() });
+    } catch (err) {
+      failure = err as Error;
+      res.body.destroy(); // nothing after an unreadable event can be trusted
     }
     for (const wake of waiters) wake();
   });
@@ -68,6 +68,10 @@ export async function openEventStream(url: string, token: string): Promise<Event
               resolve(e);
               return;
             }
+          }
+          if (failure !== undefined) {
+            cleanup();
+            reject(new Error(`the stream failed before ${what}: ${failure.message}`));
           }
         };
         const timer = setTimeout(() => {

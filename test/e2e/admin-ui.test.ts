@@ -20,6 +20,7 @@ import { inParallel, TestClient } from '../helpers/http.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { openEventStream, type EventStream } from '../helpers/sse.js';
 import { MODEL, versionOfPrediction } from '../helpers/stack.js';
+import { streamSchemaViolations } from '../helpers/stream-schemas.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
@@ -642,6 +643,13 @@ test('at a phone width the pages fit the screen', { timeout: 60_000 }, async () 
   await assertNoHorizontalScroll(page);
   await page.screenshot({ path: `${RESULTS}model-phone.png`, fullPage: true });
   await page.context().close();
+});
+
+test('every event the page was sent matches the schema the page reads it by', () => {
+  // The run's ejection, breaker and rollbacks sent every kind of event but the store's.
+  const seen = new Set(watch.events.map((e) => e.event));
+  for (const event of ['snapshot', 'stats', 'policy', 'replica', 'rollback']) assert.ok(seen.has(event), `a ${event} event was seen`);
+  assert.deepEqual(streamSchemaViolations(watch.events), []);
 });
 
 test('no script error and no token in the browser console', () => {

@@ -1,6 +1,7 @@
 /**
  * The policy document: how one model's traffic is split between its stable and canary versions.
- * One schema gives the config file's `policy`, the admin API's body and the TypeScript type.
+ * One schema gives the config file's `policy`, the admin API's body and the TypeScript type; the
+ * same with every field required is the document as stored and shown.
  * Shape checks live here; checks that need the model's pools live in validate.ts.
  */
 import Type, { type Static } from 'typebox';
@@ -101,14 +102,8 @@ export type PolicyInput = Static<typeof Policy>;
 export type TargetSide = Static<typeof TargetSide>;
 export type RolloutPlan = Static<typeof RolloutPlan>;
 
-/** A policy with every optional field filled in: what the store keeps and the snapshot compiles. */
-export interface PolicyDocument {
-  readonly stable: number;
-  readonly canary: number | null;
-  readonly percent: number;
-  readonly headerRules: readonly HeaderRule[];
-  readonly cookieRules: readonly CookieRule[];
-  readonly sticky: StickyKey | null;
-  readonly salt: string;
-  readonly plan: RolloutPlan | null;
-}
+/** A policy with every optional field filled in: what the store keeps, the snapshot compiles and the admin API shows. */
+export const PolicyDocument = Type.Required(Policy, { additionalProperties: false, description: 'A policy with every field filled in.' });
+
+type Document = Static<typeof PolicyDocument>;
+export type PolicyDocument = { readonly [K in keyof Document]: Document[K] extends Array<infer E> ? readonly E[] : Document[K] };

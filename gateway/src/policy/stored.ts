@@ -2,17 +2,19 @@
  * A model's policy as the store keeps it: the routing document plus the control flags and who
  * changed it, under a revision that only grows. Shared by the store, the snapshot and the admin API.
  */
+import Type, { type Static } from 'typebox';
 import type { PolicyDocument } from './schema.js';
 
-export type ChangeReason = 'config' | 'manual' | 'rollback' | 'promotion' | 'rollout';
+export const ChangeReason = Type.Enum(['config', 'manual', 'rollback', 'promotion', 'rollout'], {
+  description: 'config: from a configuration file; manual: an operator; rollback, promotion, rollout: an operator or the controller.',
+});
+export type ChangeReason = Static<typeof ChangeReason>;
 
-export const CHANGE_REASONS: readonly ChangeReason[] = ['config', 'manual', 'rollback', 'promotion', 'rollout'];
+export const CHANGE_REASONS: readonly ChangeReason[] = ChangeReason.enum;
 
 /** Where a progressive rollout stands: the index of the plan's step in force, and since when. */
-export interface RolloutProgress {
-  readonly step: number;
-  readonly since: string;
-}
+export const RolloutProgress = Type.Object({ step: Type.Integer({ minimum: 0 }), since: Type.String() });
+export type RolloutProgress = Readonly<Static<typeof RolloutProgress>>;
 
 /** Control flags stored with the policy; the stores keep and audit them as a whole. */
 export interface ControlState {

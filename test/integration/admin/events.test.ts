@@ -8,6 +8,7 @@ import { TEST_TOKEN, VIEWER_TOKEN } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
 import { openEventStream, type EventStream } from '../../helpers/sse.js';
 import { MODEL, startStack, type Stack } from '../../helpers/stack.js';
+import { streamSchemaViolations } from '../../helpers/stream-schemas.js';
 
 let stack: Stack;
 let stream: EventStream;
@@ -114,4 +115,11 @@ test('a replica going down and a rollback arrive as events', async () => {
   await client.send('POST', `${stack.gw.admin}/api/models/${MODEL}/rollback`, JSON.stringify({ note: 'canary unloading' }), auth);
   const rollback = await stream.waitFor((e) => e.event === 'rollback', 2_000, 'the rollback event');
   assert.deepEqual([(rollback.data as Data)['version'], (rollback.data as Data)['note']], [2, 'canary unloading']);
+});
+
+test('every event sent matches its schema, the one the admin UI reads it by', () => {
+  // Runs last: by now the stream has carried one event of each kind the tests above caused.
+  const seen = new Set(stream.events.map((e) => e.event));
+  for (const event of ['snapshot', 'stats', 'policy', 'health', 'rollback']) assert.ok(seen.has(event), `a ${event} event was seen`);
+  assert.deepEqual(streamSchemaViolations(stream.events), []);
 });

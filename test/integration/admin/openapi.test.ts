@@ -61,4 +61,7 @@ test('the event stream payloads are documented: the stats tick with replicas, th
   const snapshot = doc.components.schemas['SnapshotEvent'];
   assert.deepEqual(Object.keys(snapshot?.properties ?? {}).sort(), ['history', 'models', 'storeAvailable']);
   assert.match(doc.paths['/api/events']!['get']!.description ?? '', /StatsEvent/);
+  // Every other event of the stream too, each under its name.
+  for (const name of ['PolicyEvent', 'HealthEvent', 'RollbackEvent', 'StoreEvent']) assert.ok(doc.components.schemas[name]?.properties?.['at'] !== undefined, name);
+  assert.ok(doc.components.schemas['ReplicaEvent'] !== undefined);
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { StatsHistory } from '../../../gateway/src/controlplane/admin/history.js';
-import type { HistorySample } from '../../../gateway/src/controlplane/admin/views.js';
+import type { HistorySample } from '../../../gateway/src/controlplane/admin/api-schemas.js';
 
 const sample = (i: number): HistorySample => ({
   at: new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString(),

@@ -1,33 +1,8 @@
 /**
- * The admin API's one error shape: `{error, details}`, each detail naming a field by JSON pointer
- * (`/body/...` fields are given relative to the body, as `/percent`).
+ * The admin API's failures: an AdminError becomes the one error shape, `{error, details}` (ErrorBody
+ * in api-schemas.ts), each detail naming a field by JSON pointer.
  */
-import Type from 'typebox';
 import type { Issue } from '../../validation.js';
-
-const Detail = Type.Object({ path: Type.String(), message: Type.String() });
-
-export const ErrorBody = Type.Object({
-  error: Type.String(),
-  details: Type.Array(Detail),
-});
-
-/** The revision as an entity tag: what If-Match takes back. */
-export const ETAG_HEADER = {
-  etag: { type: 'string', description: 'The revision of the policy, quoted ("7"): send it back as If-Match to write only on that revision.' },
-} as const;
-
-/** A 409 of a model action: a revision conflict says which revision is stored now, as data. */
-export const ConflictBody = Type.Object(
-  {
-    ...ErrorBody.properties,
-    currentRevision: Type.Optional(
-      Type.Integer({ minimum: 0, description: 'On a revision conflict (If-Match): the revision stored now, also the ETag header. Absent for other conflicts.' }),
-    ),
-  },
-  // Read by @fastify/swagger only: the OpenAPI document lists the header.
-  { headers: { etag: { ...ETAG_HEADER.etag, description: 'On a revision conflict: the revision stored now, quoted.' } } },
-);
 
 export class AdminError extends Error {
   readonly statusCode: number;

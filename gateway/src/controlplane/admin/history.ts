@@ -4,7 +4,7 @@
  * computes anyway; nothing here runs on a request's path. A fixed ring per model: memory stays at
  * `capacity` samples per model however long the gateway runs.
  */
-import type { HistorySample } from './views.js';
+import type { HistorySample } from './api-schemas.js';
 
 class Ring<T> {
   readonly #items: Array<T | undefined>;

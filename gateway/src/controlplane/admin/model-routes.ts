@@ -5,24 +5,23 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
-import { CookieRule, HeaderRule, Policy, StickyKey } from '../../policy/schema.js';
+import { Policy } from '../../policy/schema.js';
 import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules } from '../changes.js';
-import { RolloutPlan } from '../../policy/schema.js';
+import { ActionBody, ConflictBody, ErrorBody, ETAG_HEADER, ModelList, ModelView, PercentBody, PlanBody, RulesBody } from './api-schemas.js';
 import type { AdminContext } from './context.js';
-import { AdminError, ConflictBody, ErrorBody, ETAG_HEADER, unknownModel } from './errors.js';
+import { AdminError, unknownModel } from './errors.js';
 import { DEFAULT_HEALTH_CHECK, replicaOrigin } from '../../config/load.js';
 import { ReplicaUrl, VERSION_KEY_PATTERN } from '../../config/schema.js';
 import { ReplicaChangeError } from '../replicas.js';
 import type { Issue } from '../../validation.js';
 import { mutate } from './mutate.js';
-import { ModelList, ModelView, modelView } from './views.js';
+import { modelView } from './views.js';
 import { identityOf } from './auth.js';
 
 const ModelParams = Type.Object({ model: Type.String({ maxLength: 256 }) });
 const IfMatch = Type.Object({
   'if-match': Type.Optional(Type.String({ pattern: '^"?[0-9]{1,15}"?$', description: 'Write only if the stored revision is this one: the ETag of the model, quoted or not.' })),
 });
-const Note = Type.Optional(Type.String({ maxLength: 1000, description: 'Kept in the audit trail.' }));
 const errors = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 409: ConflictBody, 503: ErrorBody };
 /** One model's view, with its revision as the ETag (the `headers` option is read by @fastify/swagger only). */
 const Tagged = Type.Object(ModelView.properties, { headers: ETAG_HEADER });
@@ -75,7 +74,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         tags: ['actions'],
         params: ModelParams,
         headers: IfMatch,
-        body: Type.Object({ percent: Type.Number({ minimum: 0, maximum: 100 }), note: Note }, { additionalProperties: false }),
+        body: PercentBody,
         response: { 200: Tagged, ...errors },
       },
     },
@@ -97,16 +96,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         tags: ['actions'],
         params: ModelParams,
         headers: IfMatch,
-        body: Type.Object(
-          {
-            headerRules: Type.Optional(Type.Array(HeaderRule, { maxItems: 10000 })),
-            cookieRules: Type.Optional(Type.Array(CookieRule, { maxItems: 1000 })),
-            sticky: Type.Optional(Type.Union([StickyKey, Type.Null()])),
-            salt: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-            note: Note,
-          },
-          { additionalProperties: false, minProperties: 1 },
-        ),
+        body: RulesBody,
         response: { 200: Tagged, ...errors },
       },
     },
@@ -120,7 +110,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
     },
   );
 
-  const Action = { params: ModelParams, headers: IfMatch, body: Type.Optional(Type.Object({ note: Note }, { additionalProperties: false, description: 'Optional.' })) };
+  const Action = { params: ModelParams, headers: IfMatch, body: ActionBody };
 
   app.post(
     '/api/models/:model/rollback',
@@ -156,7 +146,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
         tags: ['actions'],
         params: ModelParams,
         headers: IfMatch,
-        body: Type.Object({ plan: Type.Union([RolloutPlan, Type.Null()]), note: Note }, { additionalProperties: false }),
+        body: PlanBody,
         response: { 200: Tagged, ...errors },
       },
     },

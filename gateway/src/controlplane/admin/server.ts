@@ -13,12 +13,13 @@ import type { AdminTokenSpec } from '../../config/load.js';
 import { escapePointer, issuesFromAjv } from '../../validation.js';
 import { identityOf, TokenRegistry } from './auth.js';
 import type { AdminContext } from './context.js';
-import { AdminError, ErrorBody } from './errors.js';
+import { AuditList, ErrorBody, Session, StreamEvents } from './api-schemas.js';
+import { AdminError } from './errors.js';
 import { modelRoutes } from './model-routes.js';
 import { opsRoutes, type OpsOptions } from './ops-routes.js';
 import { streamRoutes } from './stream.js';
+import { auditView } from './views.js';
 import { adminUi } from './ui.js';
-import { SnapshotEvent, StatsEvent } from './views.js';
 
 export interface AdminOptions {
   readonly ops: OpsOptions;
@@ -38,18 +39,6 @@ declare module 'fastify' {
 
 export type AdminApi = Awaited<ReturnType<typeof buildAdminApi>>;
 
-const AuditEntryView = Type.Object({
-  id: Type.String(),
-  model: Type.String(),
-  revision: Type.Integer(),
-  at: Type.String(),
-  actor: Type.String(),
-  reason: Type.String(),
-  note: Type.String(),
-  before: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
-  after: Type.Object({}, { additionalProperties: true }),
-});
-
 export async function buildAdminApi(options: AdminOptions) {
   const { ctx } = options;
   const app = Fastify({
@@ -66,7 +55,7 @@ export async function buildAdminApi(options: AdminOptions) {
       openapi: '3.0.3',
       info: { title: 'canary-gateway admin API', version: options.version },
       // The event stream's payloads are not a JSON response the route schema could describe.
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: { SnapshotEvent, StatsEvent } },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } }, schemas: streamEventSchemas() },
       security: [{ bearer: [] }],
     },
   });
@@ -153,7 +142,7 @@ export async function buildAdminApi(options: AdminOptions) {
       schema: {
         summary: 'Who the token belongs to, and what it may do',
         tags: ['session'],
-        response: { 200: Type.Object({ name: Type.String(), role: Type.String(), storeAvailable: Type.Boolean(), store: Type.String() }), 401: ErrorBody },
+        response: { 200: Session, 401: ErrorBody },
       },
     },
     async (request) => {
@@ -172,14 +161,14 @@ export async function buildAdminApi(options: AdminOptions) {
           { model: Type.Optional(Type.String({ maxLength: 256 })), limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })) },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ entries: Type.Array(AuditEntryView) }), 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
+        response: { 200: AuditList, 400: ErrorBody, 401: ErrorBody, 503: ErrorBody },
       },
     },
     async (request) => {
       const limit = Math.min(1000, Math.max(1, Number(request.query.limit ?? 50)));
       try {
         const entries = await ctx.store.audit({ limit, ...(request.query.model === undefined ? {} : { model: request.query.model }) });
-        return { entries };
+        return { entries: entries.map(auditView) };
       } catch (err) {
         if (err instanceof Error && err.name === 'StoreUnavailableError') throw new AdminError(503, `${err.message}; the audit trail cannot be read now`);
         throw err;
@@ -190,6 +179,11 @@ export async function buildAdminApi(options: AdminOptions) {
   app.get('/api/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   return app;
+}
+
+/** Each event's schema under a name made of the event's: `snapshot` is SnapshotEvent, `stats` StatsEvent... */
+function streamEventSchemas(): Record<string, object> {
+  return Object.fromEntries(Object.entries(StreamEvents).map(([event, schema]) => [`${event.charAt(0).toUpperCase()}${event.slice(1)}Event`, schema]));
 }
 
 /** Why the secure parser refused a body: not JSON at all, or a key that could pollute prototypes. */

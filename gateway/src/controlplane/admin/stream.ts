@@ -2,7 +2,8 @@
  * The admin event stream (Server-Sent Events): a `snapshot` of every model (with the last stats
  * ticks of each, for charts) on connect, then `policy`, `health`, `replica` (breakers, ejections),
  * `rollback` and `store` events as they happen and a `stats` tick once a second (with every
- * replica's live state). Payloads are built once per event and written to every client; a client
+ * replica's live state); each payload's schema is in api-schemas.ts (StreamEvents), the frames'
+ * format in sse.ts. Payloads are built once per event and written to every client; a client
  * that cannot keep up (over 1 MiB unsent) is disconnected rather than buffered without bound. Clients send the
  * bearer token in the Authorization header (browsers: fetch with a streaming body, not EventSource,
  * so the token never goes in a URL).
@@ -12,10 +13,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StoredPolicy } from '../../policy/stored.js';
 import type { HealthChange } from '../health.js';
 import type { ReplicaEvent, RollbackEvent } from '../events.js';
+import { ErrorBody, HISTORY_TICKS, type HistorySample, type SnapshotEvent, type StatsEvent, type StreamEventMap } from './api-schemas.js';
 import type { AdminContext } from './context.js';
-import { ErrorBody } from './errors.js';
 import { StatsHistory } from './history.js';
-import { HISTORY_TICKS, modelState, modelView, replicaView, STATS_WINDOW_SECONDS, statsView, type HistorySample, type SnapshotEvent, type StatsEvent } from './views.js';
+import { SSE_KEEP_ALIVE, sseFrame } from './sse.js';
+import { modelState, modelView, policyView, replicaView, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -23,9 +25,9 @@ const HEARTBEAT_MS = 15_000;
 export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = async (app, { ctx }) => {
   const clients = new Set<ServerResponse>();
 
-  const broadcast = (event: string, data: unknown): void => {
+  const broadcast = <E extends keyof StreamEventMap>(event: E, data: StreamEventMap[E]): void => {
     if (clients.size === 0) return;
-    const frame = `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+    const frame = sseFrame(event, JSON.stringify(data));
     for (const res of clients) {
       if (res.writableLength > MAX_BUFFERED) {
         clients.delete(res);
@@ -45,9 +47,9 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
       at: stored.updatedAt,
       paused: stored.paused,
       rolledBack: stored.rolledBack,
-      rollout: stored.rollout,
+      rollout: rolloutView(stored.rollout, stored.policy),
       note: stored.note,
-      policy: stored.policy,
+      policy: policyView(stored.policy),
     });
   const onHealth = (change: HealthChange): void => broadcast('health', { ...change, at: new Date().toISOString() });
   const onReplica = (event: ReplicaEvent): void => broadcast('replica', { ...event, at: new Date().toISOString() });
@@ -98,7 +100,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   ctx.events.on('store', onStore);
   ctx.events.on('tick', onTick);
   const heartbeat = setInterval(() => {
-    for (const res of clients) res.write(': keep-alive\n\n');
+    for (const res of clients) res.write(SSE_KEEP_ALIVE);
   }, HEARTBEAT_MS);
   heartbeat.unref();
 
@@ -120,7 +122,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
       schema: {
         summary: 'Server-Sent Events: snapshot, policy, health, replica, rollback, store, stats (1/s)',
         description:
-          'The `snapshot` event (first) is a SnapshotEvent: every model and, per model, its last stats ticks. The `stats` event, once a second, is a StatsEvent: per model and version the live numbers, with each replica (health, in flight, last check, breaker, ejection). Both schemas are in components.schemas.',
+          'The `snapshot` event (first) is a SnapshotEvent: every model and, per model, its last stats ticks. The `stats` event, once a second, is a StatsEvent: per model and version the live numbers, with each replica (health, in flight, last check, breaker, ejection). The data of every event has its schema in components.schemas, named after the event: `policy` is a PolicyEvent, `replica` a ReplicaEvent, and so on.',
         tags: ['events'],
         produces: ['text/event-stream'],
         response: { 401: ErrorBody },
@@ -144,7 +146,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         storeAvailable: ctx.store.isAvailable(),
         history: history.toJSON(),
       };
-      res.write(`retry: 2000\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
+      res.write(`retry: 2000\n${sseFrame('snapshot', JSON.stringify(snapshot))}`);
       clients.add(res);
       request.raw.once('close', () => clients.delete(res));
       res.once('close', () => clients.delete(res));
