@@ -84,3 +84,58 @@ test('a client that never stops sending after its 400 page is cut after the ling
     c.socket.destroy();
   }
 });
+
+test('a 413 is read by a client still uploading: the rest of its body is read and dropped, no reset', async () => {
+  const c = await open();
+  try {
+    // Declared over the 32 MiB limit: answered before a byte of the body is read.
+    c.socket.write(`POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${64 * 1024 * 1024}\r\n\r\n`);
+    const piece = Buffer.alloc(256 * 1024, 0x31);
+    // 16 MiB more, as a client that does not read while it writes: the close must not reset it.
+    const deadline = Date.now() + 10_000;
+    for (let sent = 0; sent < 16 * 1024 * 1024 && c.error === undefined && !c.closed; sent += piece.length) {
+      if (c.socket.write(piece)) continue;
+      // The gateway must keep reading: a stalled upload (no drain) fails within the bound.
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        c.socket.once('drain', () => resolve(clearTimeout(timer)));
+        c.socket.once('close', () => resolve(clearTimeout(timer)));
+      });
+      assert.ok(Date.now() < deadline, 'the gateway stopped reading the upload');
+    }
+    c.socket.end();
+    await waitFor(() => c.closed, 10_000, 'the connection to close');
+    assert.equal(c.error, undefined, 'no reset and no broken pipe while uploading');
+    assert.match(c.received, /^HTTP\/1\.1 413 Request Entity Too Large\r\n/);
+    assert.match(c.received, /connection: close/i);
+    assert.match(c.received, /"error": "Request body is larger than the gateway's limit of 33554432 bytes"/);
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test('Expect: 100-continue with a body declared over the limit: 413 at once, no 100 Continue', async () => {
+  const c = await open();
+  try {
+    c.socket.write(`POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${64 * 1024 * 1024}\r\nExpect: 100-continue\r\n\r\n`);
+    await waitFor(() => c.received.includes('\r\n\r\n'), 5_000, 'an answer to the headers');
+    assert.match(c.received, /^HTTP\/1\.1 413 Request Entity Too Large\r\n/, 'the final answer first, no interim 100');
+    assert.doesNotMatch(c.received, /100 Continue/);
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test('Expect: 100-continue within the limit: 100 Continue, then the answer', async () => {
+  const c = await open();
+  const body = '{"instances": [1.0]}';
+  try {
+    c.socket.write(`POST /v1/models/half_plus_two:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+    await waitFor(() => c.received.includes('100 Continue\r\n\r\n'), 5_000, '100 Continue');
+    c.socket.write(body);
+    await waitFor(() => c.received.includes('"predictions"'), 5_000, 'the prediction');
+    assert.match(c.received, /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+  } finally {
+    c.socket.destroy();
+  }
+});
