@@ -13,8 +13,8 @@
  * belongs to an earlier period and is dropped: a slow answer to an attempt sent before the breaker
  * opened neither closes it nor uses up its trial.
  *
- * A TF Serving 4xx and a client that hung up say nothing about the replica (isClientSide): they
- * count for nothing. A trial ending that way gives its slot back, so the next request is the trial
+ * A TF Serving 4xx and a client that hung up say nothing about the replica (a failure whose kind
+ * is null): they count for nothing. A trial ending that way gives its slot back, so the next request is the trial
  * (the breaker neither closes on it nor waits for an outcome that will not come).
  *
  * Written here rather than on opossum: its fire() wraps every call in promises (about a tenth of
@@ -23,7 +23,7 @@
  * reset timeout, held only while open (as an ejected replica holds its own).
  */
 import type { ResilienceSettings } from '../config/load.js';
-import { isClientSide } from './attempt-errors.js';
+import type { AttemptFailure } from './attempt-errors.js';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -72,11 +72,11 @@ export class ReplicaBreaker {
     return ++this.#epoch;
   }
 
-  /** How the attempt holding `ticket` ended: `err` undefined for an answer below 400. */
-  report(ticket: number, err: Error | undefined): void {
+  /** How the attempt holding `ticket` ended: `failure` undefined for an answer below 400. */
+  report(ticket: number, failure: AttemptFailure | undefined): void {
     if (ticket !== this.#epoch) return;
-    if (err === undefined) this.#succeeded();
-    else if (isClientSide(err)) this.#releaseTrial();
+    if (failure === undefined) this.#succeeded();
+    else if (failure.kind === null) this.#releaseTrial();
     else this.#failed();
   }
 

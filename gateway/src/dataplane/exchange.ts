@@ -26,11 +26,14 @@ import type { Dispatcher } from 'undici';
 import type { ProxySettings } from '../config/load.js';
 import type { TfOperation } from '../tfserving/path.js';
 import {
+  AttemptFailure,
   AttemptTimeoutError,
+  BodyTooLargeError,
   BreakerOpenError,
   ClientGoneError,
+  ConnectionReset,
   DeadlineError,
-  isClientSide,
+  fromTransport,
   UpstreamStatusError,
   VersionNotLoadedError,
 } from './attempt-errors.js';
@@ -39,55 +42,7 @@ import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
 import type { Replica } from './replica.js';
-import { BodyTooLargeError } from './request-body.js';
-import type { FailureKind } from './stats.js';
 import type { CompiledModel, Decision } from './snapshot.js';
-
-/** Errors that mean the replica could not be reached or dropped the connection before answering. */
-const CONNECTION_FAILURES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_CLOSED',
-  'GW_ATTEMPT_TIMEOUT',
-  'GW_BREAKER_OPEN',
-  // Not a connection failure, but the same for a client: this replica cannot serve the version now.
-  'GW_VERSION_NOT_LOADED',
-]);
-
-function codeOf(err: unknown): string {
-  return (err as { code?: string }).code ?? '';
-}
-
-/** For /metrics: how an attempt failed. */
-function failureKind(err: Error): FailureKind | undefined {
-  switch (codeOf(err)) {
-    case 'ECONNREFUSED':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return 'connect';
-    case 'GW_ATTEMPT_TIMEOUT':
-    case 'GW_DEADLINE':
-    case 'ETIMEDOUT':
-      return 'timeout';
-    case 'GW_BREAKER_OPEN':
-      return 'breaker';
-    case 'GW_CLIENT_GONE':
-      return undefined;
-    default:
-      return 'reset';
-  }
-}
 
 type Body = Buffer | Readable | null;
 
@@ -109,6 +64,8 @@ export interface ExchangeInput {
   readonly clientPath: string | undefined;
   readonly requestId: string;
   readonly settings: ProxySettings;
+  /** performance.now() when the request arrived: the deadline counts from there, body read included. */
+  readonly arrivedAt: number;
 }
 
 /**
@@ -123,12 +80,10 @@ class Attempt implements Dispatcher.DispatchHandler {
   readonly options: Dispatcher.DispatchOptions;
   readonly sentAt = performance.now();
   connected = false;
-  /** Released its replica and recorded its outcome. */
-  ended = false;
+  /** Recorded in its pool (see conclude). */
+  concluded = false;
   /** Its breaker's ticket; REFUSED while not sent. */
   ticket = REFUSED;
-  /** Its outcome was given to the breaker. */
-  settled = false;
   discarding = false;
   /** A 404 being read before anything of it is relayed (see HeldAnswer). */
   held: HeldAnswer | null = null;
@@ -155,19 +110,11 @@ class Attempt implements Dispatcher.DispatchHandler {
     if (this.ticket !== REFUSED) this.replica.dispatcher.dispatch(this.options, this);
   }
 
-  /** Tells the breaker how the attempt went (once). */
-  settleWith(err?: Error): void {
-    if (this.settled) return;
-    this.settled = true;
-    this.replica.breaker.report(this.ticket, err);
-  }
-
-  /** Gives the replica back and records the attempt in its pool's stats (once). */
-  end(failed: boolean): boolean {
-    if (this.ended) return false;
-    this.ended = true;
-    this.replica.outstanding--;
-    this.pool.stats.record(performance.now() - this.sentAt, failed);
+  /** Records how the attempt ended, once (VersionPool.conclude); false if it already was. */
+  conclude(failure: AttemptFailure | undefined): boolean {
+    if (this.concluded) return false;
+    this.concluded = true;
+    this.pool.conclude(this.replica, this.ticket, performance.now() - this.sentAt, failure);
     return true;
   }
 
@@ -191,9 +138,12 @@ class Attempt implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    this.exchange.attemptError(this, err);
+    this.exchange.attemptError(this, fromTransport(err));
   }
 }
+
+/** The replica answered, but not in a way the gateway can relay (a header node:http refuses). */
+class InvalidAnswerError extends ConnectionReset {}
 
 export class Exchange {
   readonly #req: IncomingMessage;
@@ -209,8 +159,8 @@ export class Exchange {
   #pool: VersionPool;
   #current: Attempt | undefined;
   #attempts = 0;
-  #startedAt = 0;
-  #deadlineAt = 0;
+  readonly #arrivedAt: number;
+  readonly #deadlineAt: number;
   /** The status line sent to the client (0 before). */
   #sentStatus = 0;
   #timer: NodeJS.Timeout | undefined;
@@ -231,27 +181,34 @@ export class Exchange {
     this.#requestId = input.requestId;
     this.#settings = input.settings;
     this.#pool = input.decision.pool;
+    this.#arrivedAt = input.arrivedAt;
+    this.#deadlineAt = input.arrivedAt + input.settings.deadlineMs;
   }
 
-  /** Starts the deadline and the first attempt; `body` comes from readBody(). */
+  /** Starts the first attempt; `body` comes from readBody(). */
   start(body: Body, bodyLength: number | undefined): void {
     this.#body = body;
     this.#headers = upstreamHeaders(this.#req, this.#requestId, bodyLength);
-    this.#startedAt = performance.now();
-    this.#deadlineAt = this.#startedAt + this.#settings.deadlineMs;
     this.#res.once('close', () => {
       if (!this.#finished) this.#fail(new ClientGoneError('client closed the connection'));
     });
+    if (performance.now() >= this.#deadlineAt - 1) {
+      // The body took the whole deadline to arrive: no replica was involved.
+      this.#fail(new DeadlineError('deadline exceeded', true));
+      return;
+    }
     let replica = this.#pool.pick();
     if (replica === undefined && this.#decision.side === 'canary' && !this.#decision.pinned) {
-      // The canary lost its last replica between the decision and now.
+      // The canary lost its last replica (or its room) between the decision and now.
       this.#pool = this.#model.stable;
       replica = this.#pool.pick();
     }
     if (replica === undefined) {
+      const pool = this.#pool;
+      const message = pool.saturated ? busyMessage(pool) : noReplicaMessage(pool);
       this.#finish(503);
-      this.#pool.stats.record(0, true);
-      replyError(this.#res, 503, noReplicaMessage(this.#pool), this.#requestId);
+      pool.stats.record(0, !pool.saturated);
+      replyError(this.#res, 503, message, this.#requestId);
       return;
     }
     this.#send(replica);
@@ -275,10 +232,9 @@ export class Exchange {
     attempt.send();
     if (!attempt.dispatched) {
       // The breaker opened between the pick and now, and refused: nothing was sent.
-      attempt.ended = true;
-      replica.outstanding--;
-      pool.stats.failuresByKind.breaker++;
-      this.#attemptFailed(new BreakerOpenError('breaker open'));
+      const refused = new BreakerOpenError('breaker open');
+      attempt.conclude(refused);
+      this.#attemptFailed(refused);
     }
   }
 
@@ -291,17 +247,13 @@ export class Exchange {
       attempt.held = { rawHeaders, statusText, chunks: [], bytes: 0 };
       return true;
     }
-    const failed = statusCode >= 500;
-    attempt.settleWith(statusCode >= 400 ? new UpstreamStatusError(statusCode) : undefined);
-    attempt.pool.noteOutcome(attempt.replica, failed);
-    if (failed) attempt.pool.stats.failuresByKind.status++;
-    if (failed && this.#planRetry(false)) {
+    if (statusCode >= 500 && this.#planRetry(false)) {
       // Read the error body to keep the connection, but the client never sees it.
       attempt.discarding = true;
       return true;
     }
     if (this.#relayHead(attempt.pool, statusCode, rawHeaders, statusText)) return true;
-    attempt.abort?.(new Error('invalid response header from replica'));
+    attempt.abort?.(new InvalidAnswerError('invalid response header from replica'));
     return false;
   }
 
@@ -335,9 +287,8 @@ export class Exchange {
       if (held.bytes <= attempt.pool.notLoaded.maxBytes) return true;
       // Too long to be the not-loaded text: some other 404, relayed from here on as it streams.
       attempt.held = null;
-      this.#settleClient404(attempt);
       if (!this.#releaseHeld(attempt, held)) {
-        attempt.abort?.(new Error('invalid response header from replica'));
+        attempt.abort?.(new InvalidAnswerError('invalid response header from replica'));
         return false;
       }
       const ok = !this.#res.writableNeedDrain;
@@ -351,23 +302,28 @@ export class Exchange {
 
   attemptComplete(attempt: Attempt): void {
     const held = attempt.held;
-    let notLoaded: VersionNotLoadedError | undefined;
-    if (held !== null) {
-      attempt.held = null;
-      notLoaded = this.#judgeHeld(attempt, held);
+    attempt.held = null;
+    const notLoaded = held !== null && saysNotLoaded(held, attempt.pool.notLoaded.message);
+    let failure: AttemptFailure | undefined;
+    if (notLoaded) {
+      failure = new VersionNotLoadedError(`${attempt.replica.origin} does not have version ${attempt.pool.versionText} of ${attempt.pool.model} loaded`);
+      // The replica is out of date with its health: have it checked now.
+      attempt.replica.recheck?.();
+    } else if (attempt.status >= 400) {
+      failure = new UpstreamStatusError(attempt.status);
     }
-    attempt.end(attempt.status >= 500 || notLoaded !== undefined);
+    attempt.conclude(failure);
     if (!this.isCurrent(attempt)) return;
     if (attempt.discarding) {
       this.#retry();
       return;
     }
-    if (notLoaded !== undefined) {
-      this.#attemptFailed(notLoaded);
+    if (notLoaded) {
+      this.#attemptFailed(failure as AttemptFailure);
       return;
     }
     if (held !== null && !this.#releaseHeld(attempt, held)) {
-      this.#fail(new Error('invalid response header from replica'));
+      this.#fail(new InvalidAnswerError('invalid response header from replica'));
       return;
     }
     this.#finish(attempt.status);
@@ -381,49 +337,18 @@ export class Exchange {
     return true;
   }
 
-  /**
-   * A held 404 is complete: the replica's word that it lacks the pool's version (a failure of that
-   * replica, which is then re-checked at once), or an ordinary 404 (the client's).
-   */
-  #judgeHeld(attempt: Attempt, held: HeldAnswer): VersionNotLoadedError | undefined {
-    const pool = attempt.pool;
-    if (!saysNotLoaded(held, pool.notLoaded.message)) {
-      this.#settleClient404(attempt);
-      return undefined;
-    }
-    const err = new VersionNotLoadedError(`${attempt.replica.origin} does not have version ${pool.versionText} of ${pool.model} loaded`);
-    attempt.settleWith(err);
-    pool.noteOutcome(attempt.replica, true);
-    pool.stats.failuresByKind.status++;
-    attempt.replica.recheck?.();
-    return err;
-  }
-
-  #settleClient404(attempt: Attempt): void {
-    attempt.settleWith(new UpstreamStatusError(404));
-    attempt.pool.noteOutcome(attempt.replica, false);
-  }
-
-  attemptError(attempt: Attempt, err: Error): void {
-    // A held 404 that broke off is a broken attempt like any other: nothing of it was relayed.
+  attemptError(attempt: Attempt, failure: AttemptFailure): void {
+    // A held 404 that broke off is a broken attempt like any other: nothing of it was relayed. An
+    // answer that broke off in the middle is a failure of the replica too, though it began well.
     attempt.held = null;
-    const clientSide = isClientSide(err);
-    // Every failed attempt counts against its pool, even when the retry saves the request; a
-    // client that went away is nobody's failure.
-    const unsettled = !attempt.settled;
-    attempt.settleWith(err);
-    if (attempt.end(!clientSide) && unsettled && !clientSide) {
-      attempt.pool.noteOutcome(attempt.replica, true);
-      const kind = failureKind(err);
-      if (kind !== undefined) attempt.pool.stats.failuresByKind[kind]++;
-    }
+    attempt.conclude(failure);
     if (!this.isCurrent(attempt)) return;
     if (attempt.discarding) {
       // The 5xx being dropped broke off: the planned retry still stands.
       this.#retry();
       return;
     }
-    this.#attemptFailed(err);
+    this.#attemptFailed(failure);
   }
 
   /** Called by the timer: the attempt took too long to answer, or the whole request did. */
@@ -433,8 +358,8 @@ export class Exchange {
     const early = performance.now() < this.#deadlineAt - 1;
     const uploading = !this.#req.complete;
     if (early && (!this.#timingAttempt || uploading)) {
-      // An answer still streaming, or a client still sending its body (no replica can answer a
-      // request it has not received): what is left of the deadline.
+      // An answer still streaming, or a body still on its way (no replica can answer a request it
+      // has not received): what is left of the deadline.
       this.#arm(false);
       return;
     }
@@ -443,28 +368,30 @@ export class Exchange {
       if (attempt.abort !== null) {
         attempt.abort(timeout);
       } else {
-        // Still queued for a connection: give up on it here; undici's callbacks for it are dropped.
-        attempt.settleWith(timeout);
-        if (attempt.end(true)) attempt.pool.noteOutcome(attempt.replica, true);
+        // Still connecting: give up on it here; undici's callbacks for it are dropped.
+        attempt.conclude(timeout);
         this.#attemptFailed(timeout);
       }
       return;
     }
-    this.#fail(new DeadlineError('deadline exceeded', uploading));
+    // A body still arriving at the deadline: the client's fault if it is slow to send, the
+    // replica's if it stopped reading (the body then waits in the gateway, paused by backpressure).
+    const replicaStalled = uploading && (this.#req.isPaused() || this.#req.readableLength > 0);
+    this.#fail(new DeadlineError('deadline exceeded', uploading && !replicaStalled));
   }
 
-  #attemptFailed(err: Error): void {
+  #attemptFailed(failure: AttemptFailure): void {
     if (this.#finished) return;
-    if (!this.#responded && CONNECTION_FAILURES.has(codeOf(err)) && this.#planRetry(true)) {
+    if (!this.#responded && failure.reconnectable && this.#planRetry(true)) {
       this.#retry();
       return;
     }
-    this.#fail(err);
+    this.#fail(failure);
   }
 
   /**
    * Decides whether the failed attempt gets a second one and where; remembers the target.
-   * `connection`: the replica could not be reached or did not answer (else: it answered 5xx).
+   * `connection`: the replica could not take the request (else: it answered 5xx).
    */
   #planRetry(connection: boolean): boolean {
     const current = this.#current;
@@ -499,10 +426,13 @@ export class Exchange {
     return body === null || Buffer.isBuffer(body) || !attempt.connected;
   }
 
-  #fail(err: Error): void {
+  #fail(failure: AttemptFailure): void {
     if (this.#finished) return;
-    this.#current?.abort?.(err);
-    if (err instanceof ClientGoneError) {
+    const current = this.#current;
+    current?.abort?.(failure);
+    // Concluded here when undici will not call back: the attempt never connected.
+    current?.conclude(failure);
+    if (failure instanceof ClientGoneError) {
       // nginx's word for it: the client closed the request.
       this.#finish(499);
       return;
@@ -511,22 +441,22 @@ export class Exchange {
       // The status line is gone already: cut the connection so the client sees a broken response,
       // never a complete-looking truncated one.
       this.#finish(this.#sentStatus);
-      this.#res.destroy(err);
+      this.#res.destroy(failure);
       return;
     }
     const pool = this.#pool;
-    if (err instanceof DeadlineError && err.clientFault) {
+    if (failure instanceof DeadlineError && failure.clientFault) {
       this.#finish(408);
       replyError(this.#res, 408, `Request timeout: the request body did not arrive within ${this.#settings.deadlineMs} ms`, this.#requestId, true);
-    } else if (err instanceof DeadlineError) {
+    } else if (failure instanceof DeadlineError) {
       this.#finish(504);
       replyError(this.#res, 504, `Deadline exceeded: no answer from the model server within ${this.#settings.deadlineMs} ms`, this.#requestId);
-    } else if (err instanceof BodyTooLargeError) {
+    } else if (failure instanceof BodyTooLargeError) {
       this.#finish(413);
-      replyError(this.#res, 413, tooLargeMessage(err.limit), this.#requestId, true);
-    } else if (CONNECTION_FAILURES.has(codeOf(err))) {
+      replyError(this.#res, 413, tooLargeMessage(failure.limit), this.#requestId, true);
+    } else if (failure.reconnectable && !(failure instanceof InvalidAnswerError)) {
       this.#finish(503);
-      replyError(this.#res, 503, `${noReplicaMessage(pool)} (${codeOf(err)})`, this.#requestId);
+      replyError(this.#res, 503, `${noReplicaMessage(pool)} (${failure.kind ?? 'refused'})`, this.#requestId);
     } else {
       this.#finish(502);
       replyError(this.#res, 502, `Invalid answer from a replica of model ${pool.model} version ${pool.versionText}`, this.#requestId);
@@ -547,7 +477,7 @@ export class Exchange {
   #finish(status: number): void {
     this.#finished = true;
     clearTimeout(this.#timer);
-    this.#pool.stats.recordResponse(status, performance.now() - this.#startedAt);
+    this.#pool.stats.recordResponse(status, performance.now() - this.#arrivedAt);
   }
 }
 
@@ -573,6 +503,11 @@ function saysNotLoaded(held: HeldAnswer, message: string): boolean {
 
 export function noReplicaMessage(pool: VersionPool): string {
   return `No healthy replica of model ${pool.model} version ${pool.versionText} is available`;
+}
+
+/** Every replica of the pool has as many requests in flight as it may (proxy.connectionsPerReplica). */
+export function busyMessage(pool: VersionPool): string {
+  return `Every replica of model ${pool.model} version ${pool.versionText} is at its limit of requests in flight`;
 }
 
 export function tooLargeMessage(limit: number): string {

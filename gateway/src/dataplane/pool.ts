@@ -7,7 +7,8 @@
 import type { ResilienceSettings } from '../config/load.js';
 import { errorBody, servableNotFoundSpecific } from '../tfserving/errors.js';
 import { operationSuffix, type TfOperation } from '../tfserving/path.js';
-import type { BreakerState } from './breaker.js';
+import type { AttemptFailure } from './attempt-errors.js';
+import { REFUSED, type BreakerState } from './breaker.js';
 import type { Replica } from './replica.js';
 import { PoolStats } from './stats.js';
 
@@ -134,7 +135,9 @@ export class VersionPool {
 
   /**
    * Power of two choices: two distinct random replicas, the one with fewer requests in flight. A
-   * half-open breaker admits a single trial; a candidate that would refuse is passed over.
+   * replica at its limit of requests in flight is passed over (an attempt never waits in a queue
+   * for a connection, where its time would be blamed on the replica), as is a half-open breaker
+   * whose single trial is out.
    */
   pick(exclude?: Replica): Replica | undefined {
     const up = this.#up;
@@ -155,6 +158,31 @@ export class VersionPool {
     if (aOk) return a;
     if (bOk) return b;
     return up.find((r) => r !== exclude && r.admits());
+  }
+
+  /** Whether every replica that may take traffic is at its limit of requests in flight (a busy pool, not a broken one). */
+  get saturated(): boolean {
+    return this.#up.length > 0 && this.#up.every((r) => r.outstanding >= r.capacity);
+  }
+
+  /**
+   * The one place an attempt's end is recorded, once per attempt: its breaker (by the ticket it was
+   * admitted with), outlier ejection, the pool's stats and its failure counts. `failure` undefined:
+   * the replica answered (a 4xx relayed whole is a failure of kind null: the client's). A failure
+   * that says nothing about the replica (kind null) counts as an answer in the stats and leaves its
+   * failure streak alone. An attempt its breaker refused was never sent: only counted as such.
+   */
+  conclude(replica: Replica, ticket: number, latencyMs: number, failure: AttemptFailure | undefined): void {
+    replica.outstanding--;
+    if (ticket === REFUSED) {
+      this.stats.failuresByKind.breaker++;
+      return;
+    }
+    replica.breaker.report(ticket, failure);
+    const kind = failure?.kind ?? null;
+    if (failure === undefined || kind !== null) this.noteOutcome(replica, kind !== null);
+    this.stats.record(latencyMs, kind !== null);
+    if (kind !== null) this.stats.failuresByKind[kind]++;
   }
 
   /** Outlier ejection bookkeeping, after every attempt at `replica`. */

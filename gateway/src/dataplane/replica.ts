@@ -21,6 +21,8 @@ export class Replica {
   readonly breaker: ReplicaBreaker;
   /** Requests sent and not yet finished: what power-of-two-choices compares. */
   outstanding = 0;
+  /** The most requests in flight at once (its connections): a replica at it takes no more. */
+  readonly capacity: number;
   /** A new replica is `unknown` and takes no traffic until its first good check. */
   health: ReplicaHealth = 'unknown';
   /** Set by the health checker, for the admin API. */
@@ -44,6 +46,7 @@ export class Replica {
 
   constructor(origin: string, options: ReplicaOptions, breaker: ResilienceSettings['breaker']) {
     this.origin = origin;
+    this.capacity = options.connections;
     this.dispatcher = new Pool(origin, {
       connections: options.connections,
       pipelining: 1,
@@ -62,8 +65,9 @@ export class Replica {
     return this.health === 'up' && this.ejectedUntil === 0 && this.breaker.state !== 'open';
   }
 
+  /** Room for one more request in flight, and the breaker would let it through. */
   admits(): boolean {
-    return this.breaker.admits();
+    return this.outstanding < this.capacity && this.breaker.admits();
   }
 
   close(): Promise<void> {

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import { BodyTooLargeError } from './attempt-errors.js';
 
 export interface BodyLimits {
   readonly maxBodyBytes: number;
@@ -21,15 +22,6 @@ export type BodyOutcome =
 
 const NONE = { kind: 'none' } as const;
 const ABORTED = { kind: 'aborted' } as const;
-
-export class BodyTooLargeError extends Error {
-  readonly code = 'GW_BODY_TOO_LARGE';
-  readonly limit: number;
-  constructor(limit: number) {
-    super(`request body exceeds ${limit} bytes`);
-    this.limit = limit;
-  }
-}
 
 /**
  * `keep` is how much may be gathered in memory: the retry buffer for forwarding, the whole limit

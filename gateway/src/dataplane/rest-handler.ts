@@ -61,6 +61,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
   };
 
   function handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    const arrivedAt = performance.now();
     // Draining: the client reconnects, and its next request goes to another instance.
     if (lifecycle.draining) res.shouldKeepAlive = false;
     if (access !== undefined) access(req, res, requestId);
@@ -128,6 +129,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       clientPath,
       requestId,
       settings,
+      arrivedAt,
     });
     readBody(req, settings.maxBodyBytes, settings.retryBufferBytes, (outcome) => {
       try {

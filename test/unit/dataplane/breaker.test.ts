@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
 import { DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
-import { ClientGoneError, UpstreamStatusError } from '../../../gateway/src/dataplane/attempt-errors.js';
+import { ClientGoneError, ConnectionReset, UpstreamStatusError, type AttemptFailure } from '../../../gateway/src/dataplane/attempt-errors.js';
 import { REFUSED, ReplicaBreaker, type BreakerSettings, type BreakerState } from '../../../gateway/src/dataplane/breaker.js';
 import { VersionPool, type ReplicaSignal } from '../../../gateway/src/dataplane/pool.js';
 import { Replica } from '../../../gateway/src/dataplane/replica.js';
@@ -27,7 +27,7 @@ function breaker(settings: Partial<BreakerSettings> = {}): { b: ReplicaBreaker; 
 }
 
 /** One attempt admitted and ended at once. */
-function attempt(b: ReplicaBreaker, err?: Error): void {
+function attempt(b: ReplicaBreaker, err?: AttemptFailure): void {
   const ticket = b.admit();
   assert.notEqual(ticket, REFUSED, `admitted while ${b.state}`);
   b.report(ticket, err);
@@ -123,7 +123,7 @@ test('a failed trial opens it again, for another resetTimeoutMs', () => {
   open(b);
   mock.timers.tick(1_000);
   const trial = b.admit();
-  b.report(trial, new Error('socket hang up'));
+  b.report(trial, new ConnectionReset('socket hang up'));
   assert.equal(b.state, 'open');
   mock.timers.tick(999);
   assert.equal(b.state, 'open');
