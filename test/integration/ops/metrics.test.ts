@@ -50,6 +50,16 @@ test('request counts per version and status class follow the traffic; the other 
   assert.equal(sample(text, 'canary_gateway_breaker_state', { ...m, version: '1', replica: stack.stable[0]!.url, state: 'closed' }), 1);
   assert.equal(sample(text, 'canary_gateway_breaker_state', { ...m, version: '1', replica: stack.stable[0]!.url, state: 'open' }), 0);
   assert.equal(sample(text, 'canary_gateway_upstream_failures_total', { ...m, version: '1', kind: 'status' }), 0);
+  // Attempts at each version's replicas: every request made one (a 400 is an answer, not a failure).
+  assert.equal(sample(text, 'canary_gateway_attempts_total', { ...m, version: '1' }), 127);
+  assert.equal(sample(text, 'canary_gateway_attempts_total', { ...m, version: '2' }), 30);
+  assert.equal(sample(text, 'canary_gateway_version_role', { ...m, version: '1', role: 'stable' }), 1);
+  assert.equal(sample(text, 'canary_gateway_version_role', { ...m, version: '2', role: 'canary' }), 1);
+  assert.equal(text.split('\n').filter((l) => l.startsWith('canary_gateway_version_role{')).length, 2, 'one role per version named');
+  // Every line of the per-request metrics carries the protocol the requests came in over.
+  const perRequest = text.split('\n').filter((l) => /^canary_gateway_(requests_total|request_duration_seconds_(bucket|sum|count)|attempts_total|upstream_failures_total|retries_total)\{/.test(l));
+  assert.equal(perRequest.length, 2 * (5 + 16 + 2 + 1 + 5 + 1), 'two versions: 5 status classes, 16 buckets, sum, count, attempts, 5 failure kinds, retries');
+  assert.deepEqual(perRequest.filter((l) => !l.includes('protocol="rest"')), []);
   assert.match(text, /^process_cpu_seconds_total /m, "Node's process metrics");
   assert.match(text, /# TYPE canary_gateway_request_duration_seconds histogram/);
 });
@@ -71,6 +81,9 @@ test('failures, retries, ejections and a rollback show in the series that count 
     const answered500 = failing.counters().byStatus['500'] ?? 0;
     assert.ok(answered500 >= 5, `the failing replica answered ${answered500} times`);
     assert.equal(sample(text, 'canary_gateway_upstream_failures_total', { ...v1, kind: 'status' }), answered500);
+    // Attempts count the failed ones and the ones that answered: each replica's own count of requests.
+    const served = faulty.stable.reduce((n, r) => n + (r.counters().byOperation.predict ?? 0), 0);
+    assert.equal(sample(text, 'canary_gateway_attempts_total', v1), served);
     // Each failed attempt that left the client waiting was retried on the other replica.
     const retries = sample(text, 'canary_gateway_retries_total', v1) ?? 0;
     assert.ok(retries >= 1 && retries <= answered500, `${retries} retries for ${answered500} failed attempts`);
