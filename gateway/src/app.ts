@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { isDeepStrictEqual } from 'node:util';
 import type { AdminTokenSpec, GatewayConfig } from './config/load.js';
 import { generateToken } from './controlplane/admin/auth.js';
 import { buildAdminApi, type AdminApi } from './controlplane/admin/server.js';
@@ -257,14 +258,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     async reload(next) {
       const refused = await replicas.apply(next.models);
       const restartOnly: string[] = (['rest', 'admin', 'store', 'adminTokens', 'labels', 'proxy', 'logging', 'dns', 'shutdown'] as const).filter(
-        (k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]),
+        (k) => !isDeepStrictEqual(next[k], config[k]),
       );
       // A model's checks and resilience settings are built into its replicas and controller at start.
       for (const model of next.models) {
         const running = config.models.find((m) => m.name === model.name);
         if (running === undefined) continue;
         for (const k of ['healthCheck', 'resilience'] as const) {
-          if (JSON.stringify(model[k]) !== JSON.stringify(running[k])) restartOnly.push(`models.${model.name}.${k}`);
+          if (!isDeepStrictEqual(model[k], running[k])) restartOnly.push(`models.${model.name}.${k}`);
         }
       }
       if (restartOnly.length > 0) refused.push(`changed settings that need a restart to apply: ${restartOnly.join(', ')}`);

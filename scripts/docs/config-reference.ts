@@ -1,24 +1,18 @@
 #!/usr/bin/env node
 /**
  * The configuration reference, docs/configuration.md, generated from what the gateway itself uses:
- * the TypeBox schema of the file (gateway/src/config/schema.ts: structure, types, bounds and the
- * `description` of each field), the loader's defaults (gateway/src/config/load.ts: DEFAULT_PROXY,
- * DEFAULT_HEALTH_CHECK, DEFAULT_RESILIENCE, and the inline ones, read by resolving a minimal file)
- * and the environment variables (gateway/src/config/env.ts). A test compares the committed file with
- * what this script renders, so a schema change without `npm run docs:config` fails the build.
+ * the TypeBox schema of the file (gateway/src/config/schema.ts: structure, types, bounds, defaults
+ * and the `description` of each field; the loader fills its defaults from the same schema) and the
+ * environment variables (gateway/src/config/env.ts). A test compares the committed file with what
+ * this script renders, so a schema change without `npm run docs:config` fails the build.
  *
  *   npm run docs:config                                  writes docs/configuration.md
  *   node dist/scripts/docs/config-reference.js --check        exits 1 if the file is not up to date
- *
- * Fields whose schema has no description get one from FIELD_NOTES below; the test also fails on a
- * note that names no field or that the schema's own description has made useless, so move such
- * texts into the schema's `description` and delete them here.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ENV_VARIABLES } from '../../gateway/src/config/env.js';
-import { DEFAULT_HEALTH_CHECK, DEFAULT_PROXY, DEFAULT_RESILIENCE, resolveConfig } from '../../gateway/src/config/load.js';
 import { GatewayConfigSchema } from '../../gateway/src/config/schema.js';
 
 /** The generated file, from the repository root. */
@@ -53,106 +47,11 @@ const KEY_PLACEHOLDERS: Readonly<Record<string, string>> = {
   'models.<model>.pools': '<version>',
 };
 
-/** Meanings for fields whose schema has no `description` (the schema's text wins when it has one). */
-const FIELD_NOTES: Readonly<Record<string, string>> = {
-  listeners: 'The two ports the gateway opens.',
-  'listeners.rest': 'TF Serving\'s REST API: where clients send `/v1/models/...` requests.',
-  'listeners.rest.host': 'Address the REST listener binds (`GATEWAY_REST_HOST` overrides it).',
-  'listeners.rest.port': 'Port of the REST listener (`GATEWAY_REST_PORT` overrides it).',
-  'listeners.admin': 'Admin API, admin UI, `/metrics`, `/healthz` and `/readyz`. Keep it off public networks.',
-  'listeners.admin.host': 'Address the admin listener binds (`GATEWAY_ADMIN_HOST` overrides it).',
-  'listeners.admin.port': 'Port of the admin listener (`GATEWAY_ADMIN_PORT` overrides it).',
-  admin: 'Who may use the admin API.',
-  'admin.tokens': 'Bearer tokens for the admin API. `ADMIN_TOKEN` and `ADMIN_VIEWER_TOKEN` add (or replace) the tokens named `admin` and `viewer`.',
-  'admin.tokens[].token': 'The secret itself, sent as `Authorization: Bearer <token>`; unique among the tokens.',
-  'admin.cors.origins': 'Origins such as `https://ops.example.com` (scheme, host and port, no path).',
-  'store.sentinels': 'Redis Sentinel nodes (with `sentinelName`); ioredis follows failovers.',
-  'store.sentinels[].host': 'Host name or address of a node.',
-  'store.sentinels[].port': 'Port of a node.',
-  'store.cluster[].host': 'Host name or address of a node.',
-  'store.cluster[].port': 'Port of a node.',
-  'labels.stable': 'Label that pins the stable version: `/v1/models/{m}/labels/{stable}`.',
-  'labels.canary': 'Label that pins the canary version: `/v1/models/{m}/labels/{canary}`.',
-  proxy: 'How requests are forwarded to replicas.',
-  'proxy.connectionsPerReplica': 'Keep-alive connections the gateway may open to one replica.',
-  healthCheck:
-    'Active health checks: `GET /v1/models/{m}/versions/{N}` on every replica, healthy when the version is `AVAILABLE`. Default for every model; a model\'s own `healthCheck` overrides it field by field.',
-  'resilience.retry': 'One retry of an attempt that failed before any byte reached the client.',
-  'resilience.ejection': 'Passive outlier ejection of a replica after consecutive failures.',
-  'resilience.drain': 'Unpinned canary-bound requests go to stable while the canary pool is failing.',
-  'resilience.drain.windowSeconds': 'Window over which the canary pool\'s error rate is measured.',
-  'resilience.drain.minRequests': 'Attempts in the window before the error rate may drain the canary.',
-  'resilience.analysis': 'Automatic rollback: the canary compared with stable over a sliding window.',
-  'resilience.analysis.windowSeconds': 'Window the canary and stable are compared over.',
-  'resilience.analysis.errorRatio': 'Roll back when the canary error rate is above errorRatio x stable\'s (and above maxErrorRate).',
-  'resilience.analysis.latencyMarginMs': 'Added to latencyRatio x stable p99 before comparing the canary p99.',
-  'models.<model>': 'One model, by the name clients use in `/v1/models/{name}`.',
-  'models.<model>.pools.<version>': 'The pool serving one version of the model.',
-  'models.<model>.pools.<version>.replicas': 'Replicas of the pool. A host name that resolves to several addresses (a headless Service) stands for one replica per address.',
-  'models.<model>.policy': 'The initial traffic policy. The store keeps the one in force: the file\'s policy is only stored for a model the store has none for.',
-  'models.<model>.policy.stable': 'Version that serves unpinned traffic not sent to the canary; a pool must serve it.',
-  'models.<model>.policy.canary': 'Version under test (a pool must serve it, other than stable), or null for none.',
-  'models.<model>.policy.headerRules': 'Header rules, tested in order before cookie rules, sticky cohorts and the split.',
-  'models.<model>.policy.cookieRules': 'Cookie rules, tested in order after the header rules.',
-  'models.<model>.policy.sticky.header': 'Request header holding the cohort key, e.g. a user id.',
-  'models.<model>.policy.sticky.cookie': 'Cookie holding the cohort key, read when the header is absent.',
-  'models.<model>.healthCheck': 'This model\'s health checks: the fields of the top-level `healthCheck`, overriding it field by field.',
-  'models.<model>.resilience': 'This model\'s resilience settings: the fields of the top-level `resilience`, overriding them field by field.',
-};
-
-/** Defaults the loader does not fill in itself (they are applied where the value is used). */
-const DEFAULT_NOTES: Readonly<Record<string, string>> = {
-  'admin.tokens': 'none: one operator token is generated and printed at start',
-  'admin.cors': 'none: CORS off',
-  store: '`type: memory`',
-  'models.<model>.policy.headerRules[].to': '`canary`',
-  'models.<model>.policy.cookieRules[].to': '`canary`',
-  'models.<model>.healthCheck': 'the top-level `healthCheck`',
-  'models.<model>.resilience': 'the top-level `resilience`',
-};
-
 interface Row {
   readonly path: string;
   readonly type: string;
   readonly defaultValue: string;
   readonly meaning: string;
-}
-
-/** The model name used to resolve a minimal file, so that "defaults to the model name" shows. */
-const PROBE_MODEL = 'probe-model-name';
-
-/** Every default the loader applies, shaped like the file (path -> value). */
-function defaultsTree(): Record<string, unknown> {
-  const minimal = { models: { [PROBE_MODEL]: { pools: { '1': { replicas: ['http://replica:8501'] } }, policy: { stable: 1 } } } };
-  // An empty environment: variables set in the shell running this script must not leak in.
-  const base = resolveConfig(minimal, 'defaults', {});
-  const redis = resolveConfig({ ...minimal, store: { type: 'redis', url: 'redis://probe:6379' } }, 'defaults', {});
-  const { url: _url, type: _type, ...redisDefaults } = redis.store as unknown as Record<string, unknown>;
-  const model = base.models[0];
-  if (model === undefined) throw new Error('the minimal configuration resolved to no model');
-  const { stable: _stable, ...policyDefaults } = model.policy;
-  const tree: Record<string, unknown> = {};
-  // Sections the loader resolves under the file's own name (proxy, labels, and any added later).
-  const fileSections = new Set(Object.keys(GatewayConfigSchema.properties));
-  for (const [key, value] of Object.entries(base)) {
-    if (fileSections.has(key) && !['admin', 'store', 'models', 'listeners'].includes(key)) tree[key] = value;
-  }
-  tree['listeners'] = { rest: base.rest, admin: base.admin };
-  tree['store'] = { ...redisDefaults, type: base.store.type };
-  tree['proxy'] = DEFAULT_PROXY;
-  tree['healthCheck'] = DEFAULT_HEALTH_CHECK;
-  tree['resilience'] = DEFAULT_RESILIENCE;
-  tree['models'] = { '<model>': { policy: policyDefaults } };
-  return tree;
-}
-
-function lookup(tree: unknown, path: string): unknown {
-  let node = tree;
-  for (const segment of path.split('.')) {
-    if (node === null || typeof node !== 'object' || !(segment in node)) return undefined;
-    node = (node as Record<string, unknown>)[segment];
-  }
-  return node;
 }
 
 function number(n: number): string {
@@ -230,82 +129,61 @@ function isObject(node: SchemaNode): boolean {
   return node.type === 'object' && (node.properties !== undefined || node.patternProperties !== undefined);
 }
 
-/** A nested object that repeats a top-level section (a model's healthCheck, resilience). */
+/** A nested object with the fields of a top-level section (a model's healthCheck, resilience). */
 function repeatsSection(node: SchemaNode, path: string): string | undefined {
-  if (!path.includes('.')) return undefined;
-  const text = JSON.stringify(node);
-  return Object.entries(GatewayConfigSchema.properties as Record<string, SchemaNode>).find(([, section]) => JSON.stringify(section) === text)?.[0];
+  if (!path.includes('.') || node.properties === undefined) return undefined;
+  const fields = JSON.stringify(node.properties);
+  return Object.entries(GatewayConfigSchema.properties as Record<string, SchemaNode>).find(([, section]) => JSON.stringify(section.properties) === fields)?.[0];
 }
 
-interface Walk {
-  readonly rows: Row[];
-  readonly defaults: Record<string, unknown>;
-  readonly usedNotes: Set<string>;
-  readonly shadowedNotes: Set<string>;
-}
-
-function meaningOf(node: SchemaNode, path: string, walk: Walk, repeated: boolean): string {
+function meaningOf(node: SchemaNode): string {
   // An object-or-null field (sticky, plan) is described by its object.
-  const description = node.description ?? node.anyOf?.find(isObject)?.description;
-  const note = FIELD_NOTES[path];
-  if (note !== undefined) {
-    walk.usedNotes.add(path);
-    // A repeated section's own description is about the section, not about this place of it.
-    if (repeated) return note;
-    if (description !== undefined) walk.shadowedNotes.add(path);
-  }
-  return description ?? note ?? '';
+  return node.description ?? node.anyOf?.find(isObject)?.description ?? '';
 }
 
-function defaultOf(node: SchemaNode, path: string, required: boolean, walk: Walk): string {
+function defaultOf(node: SchemaNode, path: string, required: boolean, section: string | undefined): string {
   if (required) {
     // Inside an optional object (not a list item, not a map entry): required when that object is given.
     const parent = path.includes('.') ? path.slice(0, path.lastIndexOf('.')) : '';
     return parent === '' || parent.endsWith('[]') || parent.endsWith('>') ? '**required**' : `**required** in ${code(parent)}`;
   }
-  const note = DEFAULT_NOTES[path];
-  if (note !== undefined) {
-    walk.usedNotes.add(`default:${path}`);
-    return note;
-  }
-  if (node.default !== undefined) return literal(node.default);
-  const value = lookup(walk.defaults, path);
-  if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value))) return '';
-  if (value === PROBE_MODEL) return 'the model name';
+  if (section !== undefined) return `the top-level ${code(section)}`;
+  // An object that stands in empty: its fields show what stands in for each.
+  const value = node.default;
+  if (value === undefined || (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length === 0)) return '';
   return literal(value);
 }
 
-function visit(node: SchemaNode, path: string, required: boolean, walk: Walk): void {
+function visit(node: SchemaNode, path: string, required: boolean, rows: Row[]): void {
   const section = repeatsSection(node, path);
-  const meaning = meaningOf(node, path, walk, section !== undefined);
-  const object = isObject(node) || (node.type === 'array' && node.items !== undefined && isObject(node.items));
+  const meaning = meaningOf(node);
+  const row = (type: string): Row => ({ path, type, defaultValue: defaultOf(node, path, required, section), meaning });
   if (section !== undefined) {
-    walk.rows.push({ path, type: `object (as ${code(section)})`, defaultValue: defaultOf(node, path, required, walk), meaning });
+    rows.push(row(`object (as ${code(section)})`));
     return;
   }
+  const object = isObject(node) || (node.type === 'array' && node.items !== undefined && isObject(node.items));
   // Objects get a row of their own only when there is something to say about them.
-  if (!object || meaning !== '' || required || node.patternProperties !== undefined || node.type === 'array') {
-    walk.rows.push({ path, type: typeOf(node), defaultValue: defaultOf(node, path, required, walk), meaning });
-  }
+  if (!object || meaning !== '' || required || node.patternProperties !== undefined || node.type === 'array') rows.push(row(typeOf(node)));
   if (node.type === 'array' && node.items !== undefined && isObject(node.items)) {
-    visitChildren(node.items, `${path}[]`, walk);
+    visitChildren(node.items, `${path}[]`, rows);
   } else if (node.anyOf !== undefined) {
     // An object-or-null field (sticky, plan): its object's fields.
     const inner = node.anyOf.find(isObject);
-    if (inner !== undefined) visitChildren(inner, path, walk);
+    if (inner !== undefined) visitChildren(inner, path, rows);
   } else if (isObject(node)) {
-    visitChildren(node, path, walk);
+    visitChildren(node, path, rows);
   }
 }
 
-function visitChildren(node: SchemaNode, path: string, walk: Walk): void {
+function visitChildren(node: SchemaNode, path: string, rows: Row[]): void {
   const required = new Set(node.required ?? []);
   for (const [key, child] of Object.entries(node.properties ?? {})) {
-    visit(child, path === '' ? key : `${path}.${key}`, required.has(key), walk);
+    visit(child, path === '' ? key : `${path}.${key}`, required.has(key), rows);
   }
   for (const value of Object.values(node.patternProperties ?? {})) {
     const key = KEY_PLACEHOLDERS[path] ?? '<key>';
-    visit(value, `${path}.${key}`, false, walk);
+    visit(value, `${path}.${key}`, false, rows);
   }
 }
 
@@ -319,27 +197,20 @@ function table(rows: readonly Row[]): string {
   return lines.join('\n');
 }
 
-export interface ConfigReference {
-  readonly markdown: string;
-  /** FIELD_NOTES and DEFAULT_NOTES entries that name no field (delete them). */
-  readonly unusedNotes: readonly string[];
-  /** FIELD_NOTES entries for fields the schema now describes itself (delete them). */
-  readonly shadowedNotes: readonly string[];
-}
-
-export function buildConfigReference(): ConfigReference {
+export function renderConfigReference(): string {
   const schema = GatewayConfigSchema as unknown as SchemaNode;
-  const walk: Walk = { rows: [], defaults: defaultsTree(), usedNotes: new Set(), shadowedNotes: new Set() };
   const out: string[] = [
     '# Configuration reference',
     '',
-    '<!-- Generated by `npm run docs:config` (scripts/docs/config-reference.ts) from gateway/src/config/schema.ts,',
-    '     the defaults in gateway/src/config/load.ts and gateway/src/config/env.ts. Do not edit by hand:',
+    '<!-- Generated by `npm run docs:config` (scripts/docs/config-reference.ts) from gateway/src/config/schema.ts',
+    '     (fields, types, bounds, defaults, meanings) and gateway/src/config/env.ts. Do not edit by hand:',
     '     a test fails when this file and the schema disagree. -->',
     '',
     'The gateway reads one YAML or JSON file (`--config FILE` or `GATEWAY_CONFIG`) and checks it whole',
     'before anything starts: every error names the field by its path and the process exits with code 1.',
-    'Every field but `models` is optional; an empty default cell means the field is unset unless given.',
+    'Every field but `models` is optional. The default is what the gateway uses when the file leaves the',
+    'field out; an empty default cell means the field is unset unless given, or, where the meaning says',
+    'so, that what stands in depends on other fields (a policy\'s salt, a rule\'s `to`).',
     'Fields are written as paths: `a.b` is `b` inside `a`, `a[]` an item of the list `a`, and',
     '`<model>`, `<version>` are keys you choose (`models.half_plus_two.pools."1"`). Unknown fields are errors.',
     '',
@@ -357,9 +228,8 @@ export function buildConfigReference(): ConfigReference {
   ];
   const required = new Set(schema.required ?? []);
   for (const [key, section] of Object.entries(schema.properties ?? {})) {
-    walk.rows.length = 0;
-    visit(section, key, required.has(key), walk);
-    const rows = [...walk.rows];
+    const rows: Row[] = [];
+    visit(section, key, required.has(key), rows);
     out.push(`## \`${key}\``, '');
     const children = Object.entries(section.properties ?? {});
     const split = rows.length > 15 && children.length > 0 && children.every(([, child]) => isObject(child));
@@ -385,24 +255,13 @@ export function buildConfigReference(): ConfigReference {
     `| ${code('LOG_LEVEL')} | pino log level: trace, debug, info (default), warn, error, fatal. |`,
     '',
   );
-  const allNotes = [...Object.keys(FIELD_NOTES), ...Object.keys(DEFAULT_NOTES).map((p) => `default:${p}`)];
-  return {
-    markdown: out.join('\n'),
-    unusedNotes: allNotes.filter((n) => !walk.usedNotes.has(n)),
-    shadowedNotes: [...walk.shadowedNotes],
-  };
-}
-
-export function renderConfigReference(): string {
-  return buildConfigReference().markdown;
+  return out.join('\n');
 }
 
 function main(): number {
   const root = fileURLToPath(new URL('../../../', import.meta.url));
   const target = resolve(root, CONFIG_REFERENCE_PATH);
-  const { markdown, unusedNotes, shadowedNotes } = buildConfigReference();
-  for (const note of unusedNotes) process.stderr.write(`config-reference: note for ${note} names no field; delete it\n`);
-  for (const note of shadowedNotes) process.stderr.write(`config-reference: ${note} has a schema description now; delete its note\n`);
+  const markdown = renderConfigReference();
   if (process.argv.includes('--check')) {
     let current = '';
     try {

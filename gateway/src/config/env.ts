@@ -2,7 +2,12 @@
  * Environment variables that override the file: what differs between two instances of the same
  * deployment (ports, the admin token, the store), so one config file serves them all.
  */
+import type { Static } from 'typebox';
 import type { Issue } from '../validation.js';
+import { Listeners, Logging, StoreSchema } from './schema.js';
+
+type StoreType = Static<typeof StoreSchema.properties.type>;
+type AccessLog = Static<typeof Logging.properties.access>;
 
 export interface EnvOverrides {
   readonly restHost?: string;
@@ -11,29 +16,43 @@ export interface EnvOverrides {
   readonly adminPort?: number;
   readonly adminToken?: string;
   readonly adminViewerToken?: string;
-  readonly store?: 'memory' | 'redis';
+  readonly store?: StoreType;
   readonly redisUrl?: string;
   readonly redisKeyPrefix?: string;
   readonly redisPassword?: string;
   readonly redisSentinelPassword?: string;
-  readonly accessLog?: 'off' | 'errors' | 'all';
+  readonly accessLog?: AccessLog;
 }
 
-/** Variable name -> what it sets; the README's table is generated from the same list. */
+/** The values a field made of literals accepts, in the schema's order. */
+function choices<T extends string>(union: { readonly anyOf: ReadonlyArray<{ readonly const: T }> }): readonly T[] {
+  return union.anyOf.map((option) => option.const);
+}
+
+const STORE_TYPES = choices(StoreSchema.properties.type);
+const ACCESS_LOG_LEVELS = choices(Logging.properties.access);
+const { rest, admin } = Listeners.properties;
+
+/** "a, b or c" */
+function either(values: readonly string[]): string {
+  return values.length < 2 ? values.join('') : `${values.slice(0, -1).join(', ')} or ${values[values.length - 1]}`;
+}
+
+/** Variable name -> what it sets; docs/configuration.md and `--help` are generated from this list, the defaults they state from the schema. */
 export const ENV_VARIABLES = {
   GATEWAY_CONFIG: 'Path of the configuration file (same as --config).',
-  GATEWAY_REST_HOST: 'Address the REST (data) listener binds (default 0.0.0.0).',
-  GATEWAY_REST_PORT: 'Port of the REST (data) listener (default 8501).',
-  GATEWAY_ADMIN_HOST: 'Address the admin listener binds (default 127.0.0.1).',
-  GATEWAY_ADMIN_PORT: 'Port of the admin listener (default 9901).',
+  GATEWAY_REST_HOST: `Address the REST (data) listener binds (default ${rest.properties.host.default}).`,
+  GATEWAY_REST_PORT: `Port of the REST (data) listener (default ${rest.properties.port.default}).`,
+  GATEWAY_ADMIN_HOST: `Address the admin listener binds (default ${admin.properties.host.default}).`,
+  GATEWAY_ADMIN_PORT: `Port of the admin listener (default ${admin.properties.port.default}).`,
   ADMIN_TOKEN: 'Operator token (read and write) for the admin API, named "admin" in the audit trail; at least 16 characters.',
   ADMIN_VIEWER_TOKEN: 'Viewer token (read only) for the admin API, named "viewer".',
-  GATEWAY_STORE: 'Policy store: memory or redis.',
+  GATEWAY_STORE: `Policy store: ${either(STORE_TYPES)}, over the file's store.type; memory sets aside the file's Redis settings.`,
   REDIS_URL: 'redis://[:password@]host:port[/db]; setting it selects the Redis store.',
-  REDIS_KEY_PREFIX: 'Prefix of every Redis key and channel (default canary-gateway:).',
+  REDIS_KEY_PREFIX: `Prefix of every Redis key and channel (default ${StoreSchema.properties.keyPrefix.default}).`,
   REDIS_PASSWORD: 'Password of the Redis servers (store.password), kept out of the file; wins over a password in the url.',
   REDIS_SENTINEL_PASSWORD: 'Password of the Redis sentinels themselves (store.sentinelPassword).',
-  ACCESS_LOG: 'Access log lines: off (default), errors or all.',
+  ACCESS_LOG: `Access log lines: ${either(ACCESS_LOG_LEVELS)} (default ${Logging.properties.access.default}).`,
 } as const;
 
 export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: EnvOverrides } | { ok: false; issues: Issue[] } {
@@ -59,18 +78,19 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     }
     return value;
   };
-  const storeName = text('GATEWAY_STORE');
-  if (storeName !== undefined && storeName !== 'memory' && storeName !== 'redis') {
-    issues.push({ path: 'GATEWAY_STORE', message: `must be "memory" or "redis", got "${storeName}"` });
-  }
+  const oneOf = <T extends string>(name: string, values: readonly T[]): T | undefined => {
+    const value = text(name);
+    if (value === undefined) return undefined;
+    const known = values.find((v) => v === value);
+    if (known === undefined) issues.push({ path: name, message: `must be ${either(values.map((v) => `"${v}"`))}, got "${value}"` });
+    return known;
+  };
+  const store = oneOf('GATEWAY_STORE', STORE_TYPES);
   const redisUrl = text('REDIS_URL');
   if (redisUrl !== undefined && !/^rediss?:\/\//.test(redisUrl)) {
     issues.push({ path: 'REDIS_URL', message: 'must start with redis:// or rediss://' });
   }
-  const accessLog = text('ACCESS_LOG');
-  if (accessLog !== undefined && accessLog !== 'off' && accessLog !== 'errors' && accessLog !== 'all') {
-    issues.push({ path: 'ACCESS_LOG', message: `must be off, errors or all, got "${accessLog}"` });
-  }
+  const accessLog = oneOf('ACCESS_LOG', ACCESS_LOG_LEVELS);
   const value: EnvOverrides = {
     restHost: text('GATEWAY_REST_HOST'),
     restPort: port('GATEWAY_REST_PORT'),
@@ -78,12 +98,12 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     adminPort: port('GATEWAY_ADMIN_PORT'),
     adminToken: token('ADMIN_TOKEN'),
     adminViewerToken: token('ADMIN_VIEWER_TOKEN'),
-    store: storeName === 'memory' || storeName === 'redis' ? storeName : undefined,
+    store,
     redisUrl,
     redisKeyPrefix: text('REDIS_KEY_PREFIX'),
     redisPassword: text('REDIS_PASSWORD'),
     redisSentinelPassword: text('REDIS_SENTINEL_PASSWORD'),
-    accessLog: accessLog === 'off' || accessLog === 'errors' || accessLog === 'all' ? accessLog : undefined,
+    accessLog,
   };
   return issues.length > 0 ? { ok: false, issues } : { ok: true, value };
 }

@@ -1,51 +1,45 @@
 /**
  * Reads the configuration (YAML or JSON), checks it whole, applies environment overrides and fills
  * defaults. Nothing starts on a configuration with an error: the caller prints the issues and exits.
+ *
+ * Every default comes from the schema (schema.ts), and so does the type of every loaded section.
+ * A value is settled in this order: the schema's default, the file's top-level section, a model's
+ * own section (healthCheck, resilience), the environment.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { validatePolicy } from '../policy/validate.js';
 import type { PolicyDocument } from '../policy/schema.js';
+import { fillDefaults, type Filled } from '../schema-defaults.js';
 import { compileSchema, escapePointer, issuesFromAjv, ValidationError, type Issue } from '../validation.js';
-import { GatewayConfigSchema, type GatewayConfigInput, type HealthCheckInput, type ResilienceInput } from './schema.js';
+import { GatewayConfigSchema, HealthCheck, MEMORY_STORE_FIELDS, Proxy, Resilience, type GatewayConfigInput, type StoreSchema } from './schema.js';
 import { readEnvOverrides, type EnvOverrides } from './env.js';
 
-export interface HealthCheckSettings {
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  readonly healthyThreshold: number;
-  readonly unhealthyThreshold: number;
-}
+/** The file with its defaults filled in: what every loaded section below is cut from. */
+type FilledConfig = Filled<typeof GatewayConfigSchema>;
+
+export type ListenerSettings = FilledConfig['listeners']['rest'];
+export type HealthCheckSettings = FilledConfig['healthCheck'];
+export type ResilienceSettings = FilledConfig['resilience'];
+export type ProxySettings = FilledConfig['proxy'];
+export type LabelSettings = FilledConfig['labels'];
+export type DnsSettings = FilledConfig['dns'];
+export type ShutdownSettings = FilledConfig['shutdown'];
+export type AccessLogSettings = FilledConfig['logging'];
+export type RuntimeSettings = FilledConfig['runtime'];
+export type AdminTokenSpec = FilledConfig['admin']['tokens'][number];
+export type AdminRole = AdminTokenSpec['role'];
+
+/** What stands in for each section a file leaves out; derived from the schema for code that needs one whole. */
+export const DEFAULT_HEALTH_CHECK: HealthCheckSettings = fillDefaults(HealthCheck, {});
+export const DEFAULT_RESILIENCE: ResilienceSettings = fillDefaults(Resilience, {});
+export const DEFAULT_PROXY: ProxySettings = fillDefaults(Proxy, {});
 
 export interface PoolSpec {
   readonly version: number;
   /** Normalised origins (`http://host:port`). */
   readonly replicas: readonly string[];
 }
-
-export interface ResilienceSettings {
-  readonly breaker: { readonly errorThresholdPercentage: number; readonly volumeThreshold: number; readonly windowSeconds: number; readonly resetTimeoutMs: number };
-  readonly retry: { readonly budgetPercent: number; readonly minRetriesPerSecond: number; readonly attemptTimeoutMs: number };
-  readonly ejection: { readonly consecutiveFailures: number; readonly baseMs: number; readonly maxMs: number; readonly maxEjectedPercent: number };
-  readonly drain: { readonly errorRate: number; readonly windowSeconds: number; readonly minRequests: number };
-  readonly analysis: {
-    readonly enabled: boolean;
-    readonly windowSeconds: number;
-    readonly minRequests: number;
-    readonly maxErrorRate: number;
-    readonly errorRatio: number;
-    readonly latencyRatio: number;
-    readonly latencyMarginMs: number;
-  };
-}
-
-export const DEFAULT_RESILIENCE: ResilienceSettings = {
-  breaker: { errorThresholdPercentage: 50, volumeThreshold: 10, windowSeconds: 10, resetTimeoutMs: 5_000 },
-  retry: { budgetPercent: 20, minRetriesPerSecond: 10, attemptTimeoutMs: 10_000 },
-  ejection: { consecutiveFailures: 5, baseMs: 30_000, maxMs: 300_000, maxEjectedPercent: 50 },
-  drain: { errorRate: 0.5, windowSeconds: 5, minRequests: 10 },
-  analysis: { enabled: true, windowSeconds: 10, minRequests: 20, maxErrorRate: 0.01, errorRatio: 2, latencyRatio: 2, latencyMarginMs: 50 },
-};
 
 export interface ModelSpec {
   readonly name: string;
@@ -55,104 +49,42 @@ export interface ModelSpec {
   readonly resilience: ResilienceSettings;
 }
 
-export interface ProxySettings {
-  readonly deadlineMs: number;
-  readonly connectTimeoutMs: number;
-  readonly maxBodyBytes: number;
-  readonly retryBufferBytes: number;
-  readonly connectionsPerReplica: number;
-  readonly keepAliveTimeoutMs: number;
-}
+type StoreFile = Filled<typeof StoreSchema>;
+type StoreCommon = Pick<StoreFile, (typeof MEMORY_STORE_FIELDS)[number]>;
+type RedisTlsFile = NonNullable<StoreFile['tls']>;
 
-export type AdminRole = 'viewer' | 'operator';
-
-export interface AdminTokenSpec {
-  readonly name: string;
-  readonly token: string;
-  readonly role: AdminRole;
-}
-
-interface StoreCommon {
-  readonly auditMaxEntries: number;
-  readonly resyncIntervalMs: number;
-}
-
-/** TLS to Redis, the files read: PEM texts. */
-export interface RedisTlsSettings {
+/** TLS to Redis, the files read: PEM texts in place of their names. */
+export type RedisTlsSettings = Omit<RedisTlsFile, 'caFile' | 'certFile' | 'keyFile'> & {
   readonly ca?: string;
   readonly cert?: string;
   readonly key?: string;
-  readonly servername?: string;
-  readonly rejectUnauthorized: boolean;
-}
+};
 
 export type StoreSettings =
-  | ({ readonly type: 'memory' } & StoreCommon)
-  | ({
+  | (StoreCommon & { readonly type: 'memory' })
+  | (Omit<StoreFile, 'type' | 'tls' | 'sentinelTls'> & {
       readonly type: 'redis';
-      readonly url?: string;
-      readonly sentinels?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
-      readonly sentinelName?: string;
-      readonly cluster?: ReadonlyArray<{ readonly host: string; readonly port: number }>;
-      readonly username?: string;
-      readonly password?: string;
-      readonly db?: number;
       readonly tls?: RedisTlsSettings;
-      readonly sentinelUsername?: string;
-      readonly sentinelPassword?: string;
       readonly sentinelTls?: RedisTlsSettings;
-      readonly keyPrefix: string;
-      readonly connectTimeoutMs: number;
-      readonly commandTimeoutMs: number;
-    } & StoreCommon);
+    });
 
-export interface DnsSettings {
-  readonly servers: readonly string[];
-  readonly refreshMs: number;
-}
+/**
+ * The sections handed on as the file has them, defaults filled: a new section with defaults joins
+ * by its schema edit alone. The others are reshaped below (or, healthCheck and resilience, live on
+ * in each model).
+ */
+type PlainSections = Omit<FilledConfig, 'listeners' | 'admin' | 'store' | 'healthCheck' | 'resilience' | 'models'>;
 
-export interface ShutdownSettings {
-  readonly readinessDelayMs: number;
-  readonly drainTimeoutMs: number;
-}
-
-export interface AccessLogSettings {
-  readonly access: 'off' | 'errors' | 'all';
-  readonly sampleRate: number;
-}
-
-export interface GatewayConfig {
-  readonly rest: { readonly host: string; readonly port: number };
-  readonly admin: { readonly host: string; readonly port: number };
+export interface GatewayConfig extends PlainSections {
+  readonly rest: ListenerSettings;
+  readonly admin: ListenerSettings;
   /** Empty: the gateway generates an operator token at start and prints it once. */
   readonly adminTokens: readonly AdminTokenSpec[];
   /** Origins allowed to call the admin API from a browser; empty: CORS off. */
   readonly adminCorsOrigins: readonly string[];
   readonly store: StoreSettings;
-  readonly labels: { readonly stable: string; readonly canary: string };
-  readonly proxy: ProxySettings;
-  readonly shutdown: ShutdownSettings;
-  readonly logging: AccessLogSettings;
-  readonly dns: DnsSettings;
-  readonly runtime: { readonly heapGrowthPercent: number };
   readonly models: readonly ModelSpec[];
 }
-
-export const DEFAULT_HEALTH_CHECK: HealthCheckSettings = {
-  intervalMs: 2000,
-  timeoutMs: 1000,
-  healthyThreshold: 2,
-  unhealthyThreshold: 2,
-};
-
-export const DEFAULT_PROXY: ProxySettings = {
-  deadlineMs: 30_000,
-  connectTimeoutMs: 5_000,
-  maxBodyBytes: 32 * 1024 * 1024,
-  retryBufferBytes: 4 * 1024 * 1024,
-  connectionsPerReplica: 128,
-  keepAliveTimeoutMs: 4_000,
-};
 
 const checkConfig = compileSchema<GatewayConfigInput>(GatewayConfigSchema);
 
@@ -186,123 +118,98 @@ export function resolveConfig(document: unknown, source: string, environment: No
   const overrides = readEnvOverrides(environment);
   if (!overrides.ok) throw new ConfigError('environment', overrides.issues);
   if (!checkConfig(document)) throw new ConfigError(source, issuesFromAjv(checkConfig.errors));
+  const env = overrides.value;
+  const file = withEnvironment(document, env);
+  // The models are resolved from the file as written: a model's own sections lie over the filled
+  // top-level ones, so they must not be filled by themselves first.
+  const config = fillDefaults(GatewayConfigSchema, file);
   const issues: Issue[] = [];
-  const models = Object.entries(document.models).map(([name, model]) =>
-    resolveModel(name, model, document.healthCheck, document.resilience, issues),
-  );
-  const labels = { stable: document.labels?.stable ?? 'stable', canary: document.labels?.canary ?? 'canary' };
-  if (labels.stable === labels.canary) {
+  const models = Object.entries(file.models).map(([name, model]) => resolveModel(name, model, config, issues));
+  if (config.labels.stable === config.labels.canary) {
     issues.push({ path: '/labels/canary', message: 'must differ from the stable label' });
   }
-  const env = overrides.value;
-  // GATEWAY_STORE=memory sets aside whatever the file says about Redis (a local run of a prod file).
-  const store =
-    env.store === 'memory'
-      ? resolveStore({ type: 'memory', auditMaxEntries: document.store?.auditMaxEntries, resyncIntervalMs: document.store?.resyncIntervalMs }, issues)
-      : resolveStore({ ...document.store, ...storeOverrides(env) }, issues);
-  const adminTokens = resolveTokens(document.admin?.tokens ?? [], env, issues);
+  const store = resolveStore(file.store ?? {}, config.store, issues);
+  const adminTokens = resolveTokens(config.admin.tokens, env, issues);
   if (issues.length > 0) throw new ConfigError(source, issues);
+  const { listeners, admin, store: _store, healthCheck: _healthCheck, resilience: _resilience, models: _models, ...sections } = config;
   return {
-    rest: { host: env.restHost ?? document.listeners?.rest?.host ?? '0.0.0.0', port: env.restPort ?? document.listeners?.rest?.port ?? 8501 },
-    admin: {
-      host: env.adminHost ?? document.listeners?.admin?.host ?? '127.0.0.1',
-      port: env.adminPort ?? document.listeners?.admin?.port ?? 9901,
-    },
+    ...sections,
+    rest: listeners.rest,
+    admin: listeners.admin,
     adminTokens,
-    adminCorsOrigins: document.admin?.cors?.origins ?? [],
+    adminCorsOrigins: admin.cors?.origins ?? [],
     store,
-    labels,
-    proxy: { ...DEFAULT_PROXY, ...stripUndefined(document.proxy ?? {}) },
-    shutdown: { readinessDelayMs: 0, drainTimeoutMs: 30_000, ...stripUndefined(document.shutdown ?? {}) },
-    logging: { access: env.accessLog ?? document.logging?.access ?? 'off', sampleRate: document.logging?.sampleRate ?? 1 },
-    dns: { servers: document.dns?.servers ?? [], refreshMs: document.dns?.refreshMs ?? 10_000 },
-    runtime: { heapGrowthPercent: document.runtime?.heapGrowthPercent ?? 30 },
     models,
   };
 }
 
-type StoreInput = NonNullable<GatewayConfigInput['store']> | Partial<NonNullable<GatewayConfigInput['store']>>;
-
-/** REDIS_URL alone means "use Redis"; GATEWAY_STORE=memory wins over it. */
-function storeOverrides(env: EnvOverrides): Partial<NonNullable<GatewayConfigInput['store']>> {
-  const out: { type?: 'memory' | 'redis'; url?: string; keyPrefix?: string; password?: string; sentinelPassword?: string } = {};
-  if (env.redisUrl !== undefined) {
-    out.type = 'redis';
-    out.url = env.redisUrl;
-  }
-  if (env.store !== undefined) out.type = env.store;
-  if (env.redisKeyPrefix !== undefined) out.keyPrefix = env.redisKeyPrefix;
-  if (env.redisPassword !== undefined) out.password = env.redisPassword;
-  if (env.redisSentinelPassword !== undefined) out.sentinelPassword = env.redisSentinelPassword;
-  return out;
+/**
+ * The file as the environment amends it, still in the file's shape, so that defaults are filled
+ * once, after, wherever neither says anything. (Tokens are amended in resolveTokens.)
+ */
+function withEnvironment(file: GatewayConfigInput, env: EnvOverrides): GatewayConfigInput {
+  return {
+    ...file,
+    listeners: {
+      ...file.listeners,
+      rest: { ...file.listeners?.rest, ...defined({ host: env.restHost, port: env.restPort }) },
+      admin: { ...file.listeners?.admin, ...defined({ host: env.adminHost, port: env.adminPort }) },
+    },
+    logging: { ...file.logging, ...defined({ access: env.accessLog }) },
+    store: storeWithEnvironment(file.store, env),
+  };
 }
 
-function resolveStore(input: StoreInput, issues: Issue[]): StoreSettings {
-  const common = {
-    auditMaxEntries: input.auditMaxEntries ?? 10_000,
-    resyncIntervalMs: input.resyncIntervalMs ?? 5_000,
+type StoreInput = NonNullable<GatewayConfigInput['store']>;
+
+/** REDIS_URL alone means "use Redis"; GATEWAY_STORE=memory wins over it and sets aside whatever the file says about Redis (a local run of a prod file). */
+function storeWithEnvironment(file: StoreInput | undefined, env: EnvOverrides): StoreInput {
+  if (env.store === 'memory') return { ...pick(file ?? {}, MEMORY_STORE_FIELDS), type: 'memory' };
+  return {
+    ...file,
+    ...defined({
+      type: env.store ?? (env.redisUrl === undefined ? undefined : 'redis'),
+      url: env.redisUrl,
+      keyPrefix: env.redisKeyPrefix,
+      password: env.redisPassword,
+      sentinelPassword: env.redisSentinelPassword,
+    }),
   };
-  const redisFields = (
-    [
-      'url',
-      'sentinels',
-      'sentinelName',
-      'cluster',
-      'username',
-      'password',
-      'db',
-      'tls',
-      'sentinelUsername',
-      'sentinelPassword',
-      'sentinelTls',
-      'keyPrefix',
-      'connectTimeoutMs',
-      'commandTimeoutMs',
-    ] as const
-  ).filter((f) => input[f] !== undefined);
-  if ((input.type ?? 'memory') === 'memory') {
-    for (const f of redisFields) issues.push({ path: `/store/${f}`, message: 'only applies to the redis store (type: redis)' });
-    return { type: 'memory', ...common };
+}
+
+/** `given` is the store as written (amended by the environment), `store` the same with its defaults: what was said decides what is refused. */
+function resolveStore(given: StoreInput, store: StoreFile, issues: Issue[]): StoreSettings {
+  if (store.type === 'memory') {
+    for (const [f, value] of Object.entries(given)) {
+      if (value !== undefined && !(MEMORY_STORE_FIELDS as readonly string[]).includes(f)) {
+        issues.push({ path: `/store/${f}`, message: 'only applies to the redis store (type: redis)' });
+      }
+    }
+    return { ...pick(store, MEMORY_STORE_FIELDS), type: 'memory' };
   }
-  const sources = (['url', 'sentinels', 'cluster'] as const).filter((f) => input[f] !== undefined);
+  const sources = (['url', 'sentinels', 'cluster'] as const).filter((f) => store[f] !== undefined);
   if (sources.length !== 1) {
     issues.push({
       path: '/store',
       message: sources.length === 0 ? 'a redis store needs url, sentinels or cluster (or REDIS_URL)' : `give only one of ${sources.join(', ')}`,
     });
   }
-  if (input.sentinels !== undefined && input.sentinelName === undefined) {
+  if (store.sentinels !== undefined && store.sentinelName === undefined) {
     issues.push({ path: '/store/sentinelName', message: 'is required with sentinels (the master name)' });
   }
-  if (input.sentinels === undefined) {
+  if (store.sentinels === undefined) {
     for (const f of ['sentinelName', 'sentinelUsername', 'sentinelPassword', 'sentinelTls'] as const) {
-      if (input[f] !== undefined) issues.push({ path: `/store/${f}`, message: 'only applies with sentinels' });
+      if (store[f] !== undefined) issues.push({ path: `/store/${f}`, message: 'only applies with sentinels' });
     }
   }
-  if (input.cluster !== undefined && input.db !== undefined && input.db !== 0) {
+  if (store.cluster !== undefined && store.db !== undefined && store.db !== 0) {
     issues.push({ path: '/store/db', message: 'Redis Cluster has only database 0' });
   }
-  if (input.url !== undefined && input.cluster === undefined && input.sentinels === undefined) checkRedisUrl(input.url, issues);
-  const tls = input.tls === undefined ? undefined : resolveTls(input.tls, '/store/tls', issues);
-  const sentinelTls = input.sentinelTls === undefined ? undefined : resolveTls(input.sentinelTls, '/store/sentinelTls', issues);
-  return {
-    type: 'redis',
-    ...(input.url === undefined ? {} : { url: input.url }),
-    ...(input.sentinels === undefined ? {} : { sentinels: input.sentinels }),
-    ...(input.sentinelName === undefined ? {} : { sentinelName: input.sentinelName }),
-    ...(input.cluster === undefined ? {} : { cluster: input.cluster }),
-    ...(input.username === undefined ? {} : { username: input.username }),
-    ...(input.password === undefined ? {} : { password: input.password }),
-    ...(input.db === undefined ? {} : { db: input.db }),
-    ...(tls === undefined ? {} : { tls }),
-    ...(input.sentinelUsername === undefined ? {} : { sentinelUsername: input.sentinelUsername }),
-    ...(input.sentinelPassword === undefined ? {} : { sentinelPassword: input.sentinelPassword }),
-    ...(sentinelTls === undefined ? {} : { sentinelTls }),
-    keyPrefix: input.keyPrefix ?? 'canary-gateway:',
-    connectTimeoutMs: input.connectTimeoutMs ?? 2_000,
-    commandTimeoutMs: input.commandTimeoutMs ?? 1_000,
-    ...common,
-  };
+  if (store.url !== undefined && store.cluster === undefined && store.sentinels === undefined) checkRedisUrl(store.url, issues);
+  const { tls: tlsFiles, sentinelTls: sentinelTlsFiles, ...rest } = store;
+  const tls = tlsFiles === undefined ? undefined : resolveTls(tlsFiles, '/store/tls', issues);
+  const sentinelTls = sentinelTlsFiles === undefined ? undefined : resolveTls(sentinelTlsFiles, '/store/sentinelTls', issues);
+  return { ...rest, type: 'redis', ...(tls === undefined ? {} : { tls }), ...(sentinelTls === undefined ? {} : { sentinelTls }) };
 }
 
 /** The URL as ioredis will read it: a host, and a database number if a path is given. */
@@ -320,10 +227,8 @@ function checkRedisUrl(url: string, issues: Issue[]): void {
   }
 }
 
-type TlsInput = NonNullable<NonNullable<GatewayConfigInput['store']>['tls']>;
-
 /** Reads the PEM files now, so that one missing is a configuration error naming it, not a connection failure later. */
-function resolveTls(input: TlsInput, path: string, issues: Issue[]): RedisTlsSettings {
+function resolveTls(input: RedisTlsFile, path: string, issues: Issue[]): RedisTlsSettings {
   if ((input.certFile === undefined) !== (input.keyFile === undefined)) {
     issues.push({ path: `${path}/${input.certFile === undefined ? 'certFile' : 'keyFile'}`, message: 'is required with ' + (input.certFile === undefined ? 'keyFile' : 'certFile') });
   }
@@ -345,7 +250,7 @@ function resolveTls(input: TlsInput, path: string, issues: Issue[]): RedisTlsSet
     ...(cert === undefined ? {} : { cert }),
     ...(key === undefined ? {} : { key }),
     ...(input.servername === undefined ? {} : { servername: input.servername }),
-    rejectUnauthorized: input.rejectUnauthorized ?? true,
+    rejectUnauthorized: input.rejectUnauthorized,
   };
 }
 
@@ -370,13 +275,7 @@ function resolveTokens(fromFile: readonly AdminTokenSpec[], env: EnvOverrides, i
   return tokens;
 }
 
-function resolveModel(
-  name: string,
-  model: GatewayConfigInput['models'][string],
-  globalHealth: HealthCheckInput | undefined,
-  globalResilience: ResilienceInput | undefined,
-  issues: Issue[],
-): ModelSpec {
+function resolveModel(name: string, model: GatewayConfigInput['models'][string], config: FilledConfig, issues: Issue[]): ModelSpec {
   const base = `/models/${escapePointer(name)}`;
   const pools: PoolSpec[] = [];
   for (const [key, pool] of Object.entries(model.pools)) {
@@ -399,23 +298,28 @@ function resolveModel(
   }
   pools.sort((a, b) => a.version - b.version);
   const result = validatePolicy(model.policy, { model: name, versions: new Set(pools.map((p) => p.version)) }, `${base}/policy`);
-  const healthCheck = { ...DEFAULT_HEALTH_CHECK, ...stripUndefined(globalHealth ?? {}), ...stripUndefined(model.healthCheck ?? {}) };
   if (!result.ok) issues.push(...result.issues);
-  const resilience = resolveResilience(globalResilience, model.resilience);
+  const healthCheck = overlay(config.healthCheck, model.healthCheck);
+  const resilience = overlay(config.resilience, model.resilience);
   if (resilience.ejection.maxMs < resilience.ejection.baseMs) {
     issues.push({ path: `${base}/resilience/ejection/maxMs`, message: `must not be below baseMs (${resilience.ejection.baseMs})` });
   }
   return { name, pools, policy: result.ok ? result.policy : placeholderPolicy(), healthCheck, resilience };
 }
 
-/** Defaults, then the file's global section, then the model's own, section by section. */
-function resolveResilience(global: ResilienceInput | undefined, own: ResilienceInput | undefined): ResilienceSettings {
-  const merge = <K extends keyof ResilienceSettings>(key: K): ResilienceSettings[K] => ({
-    ...DEFAULT_RESILIENCE[key],
-    ...stripUndefined(global?.[key] ?? {}),
-    ...stripUndefined(own?.[key] ?? {}),
-  }) as ResilienceSettings[K];
-  return { breaker: merge('breaker'), retry: merge('retry'), ejection: merge('ejection'), drain: merge('drain'), analysis: merge('analysis') };
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** `own` laid over `base` object by object: what `own` leaves out keeps `base`'s value; a list is one value. */
+function overlay<T>(base: T, own: NoInfer<DeepPartial<T>> | undefined): T {
+  if (own === undefined) return base;
+  if (!isRecord(base) || !isRecord(own)) return own as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(own)) out[key] = overlay(base[key], value);
+  return out as T;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Only reached when issues were recorded, so the value is never used. */
@@ -438,9 +342,11 @@ export function replicaOrigin(raw: string): string | { error: string } {
   return url.origin;
 }
 
-/** Lets `{...defaults, ...stripUndefined(partial)}` keep a default where the file leaves a field out. */
-function stripUndefined<T extends object>(value: T): Partial<{ [K in keyof T]: Exclude<T[K], undefined> }> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<{
-    [K in keyof T]: Exclude<T[K], undefined>;
-  }>;
+function pick<T extends object, K extends keyof T>(value: T, keys: readonly K[]): Pick<T, K> {
+  return Object.fromEntries(keys.filter((k) => value[k] !== undefined).map((k) => [k, value[k]])) as Pick<T, K>;
+}
+
+/** The fields that are set: an override left unset must not hide the file's value. */
+function defined<T extends object>(value: T): Partial<{ [K in keyof T]: Exclude<T[K], undefined> }> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<{ [K in keyof T]: Exclude<T[K], undefined> }>;
 }

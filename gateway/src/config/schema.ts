@@ -1,46 +1,117 @@
 /**
- * The configuration file's schema. Every field has a default except the models, so a minimal file
- * is just the models with their pools and initial policy.
+ * The configuration file's schema: the one description of every field, with its bounds, its
+ * meaning and its default. The loader fills the defaults from here (load.ts), the types of the
+ * loaded settings are derived from here, and docs/configuration.md is generated from here. Every
+ * field has a default except the models, so a minimal file is just the models with their pools
+ * and initial policy; a new section with defaults is one edit of this file.
  */
 import Type, { type Static } from 'typebox';
-import { Policy, Version } from '../policy/schema.js';
+import { Policy } from '../policy/schema.js';
+import { Defaulted } from '../schema-defaults.js';
 
-const Port = Type.Integer({ minimum: 0, maximum: 65535 });
-const Host = Type.String({ minLength: 1, maxLength: 255 });
+const Port = (description: string) => Type.Integer({ minimum: 0, maximum: 65535, description });
+const Host = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
 const Millis = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description });
 
-export const Listener = Type.Object({ host: Type.Optional(Host), port: Type.Optional(Port) }, { additionalProperties: false });
+/** One listener: what it serves, the address and port it binds by default, the variables that override them. */
+const Listener = (what: string, description: string, defaults: { host: string; port: number }, env: string) =>
+  Type.Object(
+    {
+      host: Defaulted(Host(`Address the ${what} listener binds (\`${env}_HOST\` overrides it).`), defaults.host),
+      port: Defaulted(Port(`Port of the ${what} listener (\`${env}_PORT\` overrides it).`), defaults.port),
+    },
+    { additionalProperties: false, description },
+  );
+
+export const Listeners = Type.Object(
+  {
+    rest: Defaulted(
+      Listener('REST', "TF Serving's REST API: where clients send `/v1/models/...` requests.", { host: '0.0.0.0', port: 8501 }, 'GATEWAY_REST'),
+      {},
+    ),
+    admin: Defaulted(
+      Listener('admin', 'Admin API, admin UI, `/metrics`, `/healthz` and `/readyz`. Keep it off public networks.', { host: '127.0.0.1', port: 9901 }, 'GATEWAY_ADMIN'),
+      {},
+    ),
+  },
+  { additionalProperties: false, description: 'The two ports the gateway opens.' },
+);
 
 export const HealthCheck = Type.Object(
   {
-    intervalMs: Type.Optional(Millis(50, 3_600_000, 'Time between two checks of one replica.')),
-    timeoutMs: Type.Optional(Millis(10, 600_000, 'A check that takes longer failed. It may exceed intervalMs: checks of one replica never overlap, the next starts intervalMs after one ends.')),
-    healthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive good checks to bring a down replica back.' })),
-    unhealthyThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failed checks to take a replica out.' })),
+    intervalMs: Defaulted(Millis(50, 3_600_000, 'Time between two checks of one replica.'), 2000),
+    timeoutMs: Defaulted(
+      Millis(10, 600_000, 'A check that takes longer failed. It may exceed intervalMs: checks of one replica never overlap, the next starts intervalMs after one ends.'),
+      1000,
+    ),
+    healthyThreshold: Defaulted(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive good checks to bring a down replica back.' }), 2),
+    unhealthyThreshold: Defaulted(Type.Integer({ minimum: 1, maximum: 100, description: 'Consecutive failed checks to take a replica out.' }), 2),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description:
+      "Active health checks: `GET /v1/models/{m}/versions/{N}` on every replica, healthy when the version is `AVAILABLE`. Default for every model; a model's own `healthCheck` overrides it field by field.",
+  },
 );
 
 export const AdminToken = Type.Object(
   {
     name: Type.String({ pattern: '^[A-Za-z0-9._@-]{1,64}$', description: 'Recorded in the audit trail as the author of a change.' }),
-    token: Type.String({ minLength: 16, maxLength: 512 }),
+    token: Type.String({ minLength: 16, maxLength: 512, description: 'The secret itself, sent as `Authorization: Bearer <token>`; unique among the tokens.' }),
     role: Type.Union([Type.Literal('viewer'), Type.Literal('operator')], { description: 'viewer: read only; operator: read and write.' }),
   },
   { additionalProperties: false },
 );
 
-const HostPort = Type.Object({ host: Host, port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false });
+export const Admin = Type.Object(
+  {
+    tokens: Defaulted(
+      Type.Array(AdminToken, {
+        maxItems: 100,
+        description:
+          'Bearer tokens for the admin API. `ADMIN_TOKEN` and `ADMIN_VIEWER_TOKEN` add (or replace) the tokens named `admin` and `viewer`. With none at all, the gateway generates one operator token at start and prints it once.',
+      }),
+      [],
+    ),
+    cors: Type.Optional(
+      Type.Object(
+        {
+          origins: Type.Array(Type.String({ pattern: '^https?://[^/]+$', maxLength: 300 }), {
+            minItems: 1,
+            maxItems: 50,
+            description: 'Origins such as `https://ops.example.com` (scheme, host and port, no path).',
+          }),
+        },
+        { additionalProperties: false, description: 'Browser origins allowed to call the admin API (CORS is off without this).' },
+      ),
+    ),
+  },
+  { additionalProperties: false, description: 'Who may use the admin API.' },
+);
+
+const HostPort = Type.Object(
+  {
+    host: Host('Host name or address of a node.'),
+    port: Type.Integer({ minimum: 1, maximum: 65535, description: 'Port of a node.' }),
+  },
+  { additionalProperties: false },
+);
 
 const FilePath = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });
 
 export const RedisTls = Type.Object(
   {
-    caFile: Type.Optional(FilePath('PEM file of the certificate authorities to trust (default: Node\'s bundled ones).')),
+    caFile: Type.Optional(FilePath('PEM file of the certificate authorities to trust (without it: Node\'s bundled ones).')),
     certFile: Type.Optional(FilePath('PEM file of a client certificate (mutual TLS), with keyFile.')),
     keyFile: Type.Optional(FilePath('PEM file of the client certificate\'s private key, with certFile.')),
-    servername: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Name the server certificate must carry (and SNI), when it is not the host connected to (Cluster nodes are announced by address).' })),
-    rejectUnauthorized: Type.Optional(Type.Boolean({ description: 'Default true: the server certificate must be valid. false accepts any: for tests only.' })),
+    servername: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        description: 'Name the server certificate must carry (and SNI), when it is not the host connected to (Cluster nodes are announced by address).',
+      }),
+    ),
+    rejectUnauthorized: Defaulted(Type.Boolean({ description: 'The server certificate must be valid; false accepts any: for tests only.' }), true),
   },
   { additionalProperties: false },
 );
@@ -49,100 +120,222 @@ const Secret = (description: string) => Type.String({ minLength: 1, maxLength: 1
 
 export const StoreSchema = Type.Object(
   {
-    type: Type.Union([Type.Literal('memory'), Type.Literal('redis')], { description: 'memory: one gateway; redis: shared by every gateway.' }),
+    type: Defaulted(Type.Union([Type.Literal('memory'), Type.Literal('redis')], { description: 'memory: one gateway; redis: shared by every gateway.' }), 'memory'),
     url: Type.Optional(
       Type.String({ pattern: '^rediss?://', maxLength: 2048, description: 'redis://[[user]:password@]host:port[/db]; rediss:// for TLS (as `tls: {}`).' }),
     ),
-    sentinels: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 20 })),
+    sentinels: Type.Optional(
+      Type.Array(HostPort, { minItems: 1, maxItems: 20, description: 'Redis Sentinel nodes (with `sentinelName`); ioredis follows failovers.' }),
+    ),
     sentinelName: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Master name, with sentinels.' })),
     cluster: Type.Optional(Type.Array(HostPort, { minItems: 1, maxItems: 100, description: 'Redis Cluster seed nodes.' })),
     username: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 256, description: 'ACL user of the Redis servers (Redis 6+; default: `default`). Wins over a user in url.' }),
+      Type.String({ minLength: 1, maxLength: 256, description: 'ACL user of the Redis servers (Redis 6+; without it: `default`). Wins over a user in url.' }),
     ),
     password: Type.Optional(
       Secret('Password of the Redis servers (master and replicas, or every Cluster node). `REDIS_PASSWORD` overrides it; it wins over a password in url.'),
     ),
-    db: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Database number (default 0; not with cluster, which has only 0). Wins over /db in url.' })),
-    tls: Type.Optional({ ...RedisTls, description: 'TLS to the Redis servers (master and replicas, or every Cluster node); `{}` for the defaults.' }),
+    db: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Database number (without it: the one in url, else 0; not with cluster, which has only 0). Wins over /db in url.' }),
+    ),
+    tls: Type.Optional(Type.With(RedisTls, { description: 'TLS to the Redis servers (master and replicas, or every Cluster node); `{}` for the defaults.' })),
     sentinelUsername: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'ACL user of the sentinels themselves, with sentinelPassword.' })),
     sentinelPassword: Type.Optional(
       Secret('Password of the sentinels themselves (their requirepass), if they have one; the master\'s is password. `REDIS_SENTINEL_PASSWORD` overrides it.'),
     ),
-    sentinelTls: Type.Optional({ ...RedisTls, description: 'TLS to the sentinels (they may listen in plain text while the master uses TLS, hence apart).' }),
-    keyPrefix: Type.Optional(Type.String({ maxLength: 200, description: 'Prefix of every key and channel, so environments can share one Redis.' })),
-    resyncIntervalMs: Type.Optional(Millis(100, 3_600_000, 'How often revisions are compared with the store, to heal a missed change message.')),
-    auditMaxEntries: Type.Optional(Type.Integer({ minimum: 10, maximum: 10_000_000, description: 'The audit trail keeps about this many entries.' })),
-    connectTimeoutMs: Type.Optional(Millis(50, 600_000, 'At start, give up waiting for the store after this and route on the configured policies.')),
-    commandTimeoutMs: Type.Optional(Millis(10, 600_000, 'No store command waits longer.')),
+    sentinelTls: Type.Optional(Type.With(RedisTls, { description: 'TLS to the sentinels (they may listen in plain text while the master uses TLS, hence apart).' })),
+    keyPrefix: Defaulted(
+      Type.String({ maxLength: 200, description: 'Prefix of every key and channel, so environments can share one Redis (`REDIS_KEY_PREFIX` overrides it).' }),
+      'canary-gateway:',
+    ),
+    resyncIntervalMs: Defaulted(Millis(100, 3_600_000, 'How often revisions are compared with the store, to heal a missed change message.'), 5_000),
+    auditMaxEntries: Defaulted(Type.Integer({ minimum: 10, maximum: 10_000_000, description: 'The audit trail keeps about this many entries.' }), 10_000),
+    connectTimeoutMs: Defaulted(Millis(50, 600_000, 'At start, give up waiting for the store after this and route on the configured policies.'), 2_000),
+    commandTimeoutMs: Defaulted(Millis(10, 600_000, 'No store command waits longer.'), 1_000),
   },
-  { additionalProperties: false, description: 'Where policies live.' },
+  {
+    additionalProperties: false,
+    description: 'Where policies live. `REDIS_URL` selects the Redis store; `GATEWAY_STORE=memory` sets aside the Redis settings.',
+  },
+);
+
+/** The store fields that also apply to the memory store; every other one is Redis's. */
+export const MEMORY_STORE_FIELDS = ['type', 'auditMaxEntries', 'resyncIntervalMs'] as const satisfies ReadonlyArray<keyof typeof StoreSchema.properties>;
+
+const LabelName = (description: string) => Type.String({ pattern: '^[^/:]+$', maxLength: 200, description });
+
+export const Labels = Type.Object(
+  {
+    stable: Defaulted(LabelName('Label that pins the stable version: `/v1/models/{m}/labels/{stable}`.'), 'stable'),
+    canary: Defaulted(LabelName('Label that pins the canary version: `/v1/models/{m}/labels/{canary}` (not the stable label).'), 'canary'),
+  },
+  { additionalProperties: false, description: 'Version label names that pin a side: /labels/{name}.' },
+);
+
+export const Proxy = Type.Object(
+  {
+    deadlineMs: Defaulted(Millis(1, 3_600_000, 'Whole-request deadline; then 504.'), 30_000),
+    connectTimeoutMs: Defaulted(Millis(1, 600_000, 'TCP connect timeout to a replica.'), 5_000),
+    maxBodyBytes: Defaulted(Type.Integer({ minimum: 1, maximum: 2 ** 31, description: 'Larger request bodies get 413.' }), 32 * 1024 * 1024),
+    retryBufferBytes: Defaulted(
+      Type.Integer({ minimum: 0, maximum: 2 ** 31, description: 'Bodies up to this size are kept so a failed attempt can be retried.' }),
+      4 * 1024 * 1024,
+    ),
+    connectionsPerReplica: Defaulted(Type.Integer({ minimum: 1, maximum: 10000, description: 'Keep-alive connections the gateway may open to one replica.' }), 128),
+    keepAliveTimeoutMs: Defaulted(Millis(1, 600_000, 'Idle keep-alive time of upstream connections.'), 4_000),
+  },
+  { additionalProperties: false, description: 'How requests are forwarded to replicas.' },
 );
 
 const Fraction = (description: string) => Type.Number({ minimum: 0, maximum: 1, description });
 
 export const Resilience = Type.Object(
   {
-    breaker: Type.Optional(
+    breaker: Defaulted(
       Type.Object(
         {
-          errorThresholdPercentage: Type.Optional(Type.Number({ minimum: 1, maximum: 100, description: 'A replica breaker opens above this share of failed attempts.' })),
-          volumeThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Attempts in the window before a breaker may open.' })),
-          windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600, description: 'Rolling window of a breaker.' })),
-          resetTimeoutMs: Type.Optional(Millis(100, 3_600_000, 'An open breaker lets one trial attempt through (half-open) after this.')),
+          errorThresholdPercentage: Defaulted(
+            Type.Number({ minimum: 1, maximum: 100, description: 'A replica breaker opens above this share of failed attempts.' }),
+            50,
+          ),
+          volumeThreshold: Defaulted(Type.Integer({ minimum: 1, maximum: 100_000, description: 'Attempts in the window before a breaker may open.' }), 10),
+          windowSeconds: Defaulted(Type.Integer({ minimum: 1, maximum: 600, description: 'Rolling window of a breaker.' }), 10),
+          resetTimeoutMs: Defaulted(Millis(100, 3_600_000, 'An open breaker lets one trial attempt through (half-open) after this.'), 5_000),
         },
         { additionalProperties: false, description: 'Per replica (opossum): 5xx, connection errors and timeouts count; 4xx do not.' },
       ),
+      {},
     ),
-    retry: Type.Optional(
+    retry: Defaulted(
       Type.Object(
         {
-          budgetPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Retries landing on a pool stay under this share of its requests.' })),
-          minRetriesPerSecond: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'Retries always allowed, whatever the budget says.' })),
-          attemptTimeoutMs: Type.Optional(Millis(1, 3_600_000, 'An attempt without response headers by then is abandoned and retried (within the deadline).')),
+          budgetPercent: Defaulted(
+            Type.Number({ minimum: 0, maximum: 100, description: 'Retries landing on a pool stay under this share of its requests.' }),
+            20,
+          ),
+          minRetriesPerSecond: Defaulted(Type.Integer({ minimum: 0, maximum: 100_000, description: 'Retries always allowed, whatever the budget says.' }), 10),
+          attemptTimeoutMs: Defaulted(
+            Millis(1, 3_600_000, 'An attempt without response headers by then is abandoned and retried (within the deadline).'),
+            10_000,
+          ),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'One retry of an attempt that failed before any byte reached the client.' },
       ),
+      {},
     ),
-    ejection: Type.Optional(
+    ejection: Defaulted(
       Type.Object(
         {
-          consecutiveFailures: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, description: 'Consecutive 5xx or connection failures that eject a replica.' })),
-          baseMs: Type.Optional(Millis(10, 3_600_000, 'Ejection time, times the number of ejections.')),
-          maxMs: Type.Optional(Millis(10, 86_400_000, 'Longest ejection.')),
-          maxEjectedPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100, description: 'Never eject more than this share of a pool.' })),
+          consecutiveFailures: Defaulted(
+            Type.Integer({ minimum: 1, maximum: 10_000, description: 'Consecutive 5xx or connection failures that eject a replica.' }),
+            5,
+          ),
+          baseMs: Defaulted(Millis(10, 3_600_000, 'Ejection time, times the number of ejections.'), 30_000),
+          maxMs: Defaulted(Millis(10, 86_400_000, 'Longest ejection (not below baseMs).'), 300_000),
+          maxEjectedPercent: Defaulted(Type.Number({ minimum: 0, maximum: 100, description: 'Never eject more than this share of a pool.' }), 50),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'Passive outlier ejection of a replica after consecutive failures.' },
       ),
+      {},
     ),
-    drain: Type.Optional(
+    drain: Defaulted(
       Type.Object(
         {
-          errorRate: Type.Optional(Fraction('A canary pool whose error rate is above this drains to stable.')),
-          windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })),
-          minRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000 })),
+          errorRate: Defaulted(Fraction('A canary pool whose error rate is above this drains to stable.'), 0.5),
+          windowSeconds: Defaulted(Type.Integer({ minimum: 1, maximum: 60, description: "Window over which the canary pool's error rate is measured." }), 5),
+          minRequests: Defaulted(
+            Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Attempts in the window before the error rate may drain the canary.' }),
+            10,
+          ),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'Unpinned canary-bound requests go to stable while the canary pool is failing.' },
       ),
+      {},
     ),
-    analysis: Type.Optional(
+    analysis: Defaulted(
       Type.Object(
         {
-          enabled: Type.Optional(Type.Boolean({ description: 'Automatic rollback (and rollout steps) from live numbers.' })),
-          windowSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 60 })),
-          minRequests: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Canary requests in the window before it is judged.' })),
-          maxErrorRate: Type.Optional(Fraction('Roll back above max(maxErrorRate, errorRatio x stable error rate).')),
-          errorRatio: Type.Optional(Type.Number({ minimum: 1, maximum: 1000 })),
-          latencyRatio: Type.Optional(Type.Number({ minimum: 1, maximum: 1000, description: 'Roll back when canary p99 > latencyRatio x stable p99 + latencyMarginMs.' })),
-          latencyMarginMs: Type.Optional(Type.Number({ minimum: 0, maximum: 3_600_000 })),
+          enabled: Defaulted(Type.Boolean({ description: 'Automatic rollback (and rollout steps) from live numbers.' }), true),
+          windowSeconds: Defaulted(Type.Integer({ minimum: 1, maximum: 60, description: 'Window the canary and stable are compared over.' }), 10),
+          minRequests: Defaulted(
+            Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Canary requests in the window before it is judged.' }),
+            20,
+          ),
+          maxErrorRate: Defaulted(Fraction('Roll back above max(maxErrorRate, errorRatio x stable error rate).'), 0.01),
+          errorRatio: Defaulted(
+            Type.Number({ minimum: 1, maximum: 1000, description: "Roll back when the canary error rate is above errorRatio x stable's (and above maxErrorRate)." }),
+            2,
+          ),
+          latencyRatio: Defaulted(
+            Type.Number({ minimum: 1, maximum: 1000, description: 'Roll back when canary p99 > latencyRatio x stable p99 + latencyMarginMs.' }),
+            2,
+          ),
+          latencyMarginMs: Defaulted(
+            Type.Number({ minimum: 0, maximum: 3_600_000, description: 'Added to latencyRatio x stable p99 before comparing the canary p99.' }),
+            50,
+          ),
         },
-        { additionalProperties: false },
+        { additionalProperties: false, description: 'Automatic rollback: the canary compared with stable over a sliding window.' },
       ),
+      {},
     ),
   },
   { additionalProperties: false, description: 'Breakers, retries, ejection, drain and the rollback analysis.' },
 );
 
-export type ResilienceInput = Static<typeof Resilience>;
+export const Dns = Type.Object(
+  {
+    servers: Defaulted(
+      Type.Array(Type.String({ pattern: '^[0-9A-Fa-f.:\\[\\]]+$', maxLength: 60 }), {
+        maxItems: 10,
+        description: 'DNS servers ("10.0.0.2", "10.0.0.2:5353", "[::1]:53") for replica host names; none: the system resolver.',
+      }),
+      [],
+    ),
+    refreshMs: Defaulted(Millis(100, 3_600_000, 'How often replica host names are resolved again.'), 10_000),
+  },
+  { additionalProperties: false, description: 'A replica URL naming a host (http) stands for one replica per address of that host.' },
+);
+
+export const Shutdown = Type.Object(
+  {
+    readinessDelayMs: Defaulted(
+      Millis(0, 600_000, 'On SIGTERM, /readyz fails this long before the listeners close, so load balancers stop sending first.'),
+      0,
+    ),
+    drainTimeoutMs: Defaulted(Millis(0, 3_600_000, 'Longest wait for in-flight requests to finish before the remaining connections are cut.'), 30_000),
+  },
+  { additionalProperties: false },
+);
+
+export const Runtime = Type.Object(
+  {
+    heapGrowthPercent: Defaulted(
+      Type.Integer({
+        minimum: 0,
+        maximum: 300,
+        description:
+          'How far the heap may grow past its live objects before a full garbage collection, in percent; 0 leaves it to V8 (up to 300). Lower keeps memory down under many connections at some CPU cost.',
+      }),
+      30,
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const Logging = Type.Object(
+  {
+    access: Defaulted(
+      Type.Union([Type.Literal('off'), Type.Literal('errors'), Type.Literal('all')], {
+        description:
+          'Access log lines: none, only requests that ended in a 5xx or failed, or every request (sampled by sampleRate). `ACCESS_LOG` overrides it.',
+      }),
+      'off',
+    ),
+    sampleRate: Defaulted(Type.Number({ minimum: 0, maximum: 1, description: 'Share of requests logged when access is all.' }), 1),
+  },
+  { additionalProperties: false },
+);
 
 export const ReplicaUrl = Type.String({
   minLength: 8,
@@ -152,8 +345,14 @@ export const ReplicaUrl = Type.String({
 });
 
 export const PoolConfig = Type.Object(
-  { replicas: Type.Array(ReplicaUrl, { minItems: 1, maxItems: 10000 }) },
-  { additionalProperties: false },
+  {
+    replicas: Type.Array(ReplicaUrl, {
+      minItems: 1,
+      maxItems: 10000,
+      description: 'Replicas of the pool. A host name that resolves to several addresses (a headless Service) stands for one replica per address.',
+    }),
+  },
+  { additionalProperties: false, description: 'The pool serving one version of the model.' },
 );
 
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$';
@@ -167,110 +366,36 @@ export const ModelConfig = Type.Object(
       propertyNames: { pattern: VERSION_KEY_PATTERN },
       description: 'Version number -> the replicas serving it.',
     }),
-    policy: Policy,
-    healthCheck: Type.Optional(HealthCheck),
-    resilience: Type.Optional(Resilience),
+    policy: Type.With(Policy, {
+      description: "The initial traffic policy. The store keeps the one in force: the file's policy is only stored for a model the store has none for.",
+    }),
+    // No default of their own: what stands in is the top-level section (load.ts overlays a
+    // model's fields on it), so the model's sections are never filled by themselves.
+    healthCheck: Type.Optional(
+      Type.With(HealthCheck, { description: "This model's health checks: the fields of the top-level `healthCheck`, overriding it field by field." }),
+    ),
+    resilience: Type.Optional(
+      Type.With(Resilience, {
+        description: "This model's resilience settings: the fields of the top-level `resilience`, overriding them field by field.",
+      }),
+    ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, description: 'One model, by the name clients use in `/v1/models/{name}`.' },
 );
 
 export const GatewayConfigSchema = Type.Object(
   {
-    listeners: Type.Optional(
-      Type.Object({ rest: Type.Optional(Listener), admin: Type.Optional(Listener) }, { additionalProperties: false }),
-    ),
-    admin: Type.Optional(
-      Type.Object(
-        {
-          tokens: Type.Optional(Type.Array(AdminToken, { maxItems: 100 })),
-          cors: Type.Optional(
-            Type.Object(
-              { origins: Type.Array(Type.String({ pattern: '^https?://[^/]+$', maxLength: 300 }), { minItems: 1, maxItems: 50 }) },
-              { additionalProperties: false, description: 'Browser origins allowed to call the admin API (CORS is off without this).' },
-            ),
-          ),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    store: Type.Optional(StoreSchema),
-    labels: Type.Optional(
-      Type.Object(
-        {
-          stable: Type.Optional(Type.String({ pattern: '^[^/:]+$', maxLength: 200 })),
-          canary: Type.Optional(Type.String({ pattern: '^[^/:]+$', maxLength: 200 })),
-        },
-        { additionalProperties: false, description: 'Version label names that pin a side: /labels/{name}.' },
-      ),
-    ),
-    proxy: Type.Optional(
-      Type.Object(
-        {
-          deadlineMs: Type.Optional(Millis(1, 3_600_000, 'Whole-request deadline; then 504.')),
-          connectTimeoutMs: Type.Optional(Millis(1, 600_000, 'TCP connect timeout to a replica.')),
-          maxBodyBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 2 ** 31, description: 'Larger request bodies get 413.' })),
-          retryBufferBytes: Type.Optional(
-            Type.Integer({ minimum: 0, maximum: 2 ** 31, description: 'Bodies up to this size are kept so a failed attempt can be retried.' }),
-          ),
-          connectionsPerReplica: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
-          keepAliveTimeoutMs: Type.Optional(Millis(1, 600_000, 'Idle keep-alive time of upstream connections.')),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    healthCheck: Type.Optional(HealthCheck),
-    resilience: Type.Optional(Resilience),
-    dns: Type.Optional(
-      Type.Object(
-        {
-          servers: Type.Optional(
-            Type.Array(Type.String({ pattern: '^[0-9A-Fa-f.:\\[\\]]+$', maxLength: 60 }), {
-              maxItems: 10,
-              description: 'DNS servers ("10.0.0.2", "10.0.0.2:5353", "[::1]:53") for replica host names; default: the system resolver.',
-            }),
-          ),
-          refreshMs: Type.Optional(Millis(100, 3_600_000, 'How often replica host names are resolved again.')),
-        },
-        { additionalProperties: false, description: 'A replica URL naming a host (http) stands for one replica per address of that host.' },
-      ),
-    ),
-    shutdown: Type.Optional(
-      Type.Object(
-        {
-          readinessDelayMs: Type.Optional(Millis(0, 600_000, 'On SIGTERM, /readyz fails this long before the listeners close, so load balancers stop sending first.')),
-          drainTimeoutMs: Type.Optional(Millis(0, 3_600_000, 'Longest wait for in-flight requests to finish before the remaining connections are cut.')),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    runtime: Type.Optional(
-      Type.Object(
-        {
-          heapGrowthPercent: Type.Optional(
-            Type.Integer({
-              minimum: 0,
-              maximum: 300,
-              description:
-                'How far the heap may grow past its live objects before a full garbage collection, in percent; 0 leaves it to V8 (up to 300). Lower keeps memory down under many connections at some CPU cost.',
-            }),
-          ),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    logging: Type.Optional(
-      Type.Object(
-        {
-          access: Type.Optional(
-            Type.Union([Type.Literal('off'), Type.Literal('errors'), Type.Literal('all')], {
-              description: 'Access log lines: none, only requests that ended in a 5xx or failed, or every request (sampled by sampleRate).',
-            }),
-          ),
-          sampleRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Share of requests logged when access is all.' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    listeners: Defaulted(Listeners, {}),
+    admin: Defaulted(Admin, {}),
+    store: Defaulted(StoreSchema, {}),
+    labels: Defaulted(Labels, {}),
+    proxy: Defaulted(Proxy, {}),
+    healthCheck: Defaulted(HealthCheck, {}),
+    resilience: Defaulted(Resilience, {}),
+    dns: Defaulted(Dns, {}),
+    shutdown: Defaulted(Shutdown, {}),
+    runtime: Defaulted(Runtime, {}),
+    logging: Defaulted(Logging, {}),
     models: Type.Record(Type.String({ pattern: MODEL_NAME_PATTERN }), ModelConfig, {
       minProperties: 1,
       additionalProperties: false,
@@ -281,6 +406,5 @@ export const GatewayConfigSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** A configuration document as written (defaults not filled). */
 export type GatewayConfigInput = Static<typeof GatewayConfigSchema>;
-export type HealthCheckInput = Static<typeof HealthCheck>;
-export { Version };

@@ -1,10 +1,12 @@
 /**
  * The policy document: how one model's traffic is split between its stable and canary versions.
- * One schema gives the config file's `policy`, the admin API's body and the TypeScript type; the
- * same with every field required is the document as stored and shown.
- * Shape checks live here; checks that need the model's pools live in validate.ts.
+ * One schema gives the config file's `policy`, the admin API's body, the defaults of the fields a
+ * policy may leave out and the TypeScript types, as written and as filled in; the same with every
+ * field required is the document as stored and shown. Shape checks live here; checks that need
+ * the model's pools live in validate.ts.
  */
 import Type, { type Static } from 'typebox';
+import { Defaulted, type Filled } from '../schema-defaults.js';
 
 /** RFC 9110 token: what a header or cookie name may contain. */
 const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
@@ -24,7 +26,7 @@ const matchFields = {
       description: 'JavaScript regular expression tested against the value; a match sends the request to `to`.',
     }),
   ),
-  to: Type.Optional(TargetSide),
+  to: Type.Optional(Type.With(TargetSide, { description: 'Which side of the policy a match sends the request to; `canary` when left out.' })),
 };
 
 export const HeaderRule = Type.Object(
@@ -49,8 +51,8 @@ export const CookieRule = Type.Object(
 
 export const StickyKey = Type.Object(
   {
-    header: Type.Optional(Type.String({ pattern: TOKEN, maxLength: 256 })),
-    cookie: Type.Optional(Type.String({ pattern: TOKEN, maxLength: 256 })),
+    header: Type.Optional(Type.String({ pattern: TOKEN, maxLength: 256, description: 'Request header holding the cohort key, e.g. a user id.' })),
+    cookie: Type.Optional(Type.String({ pattern: TOKEN, maxLength: 256, description: 'Cookie holding the cohort key, read when the header is absent.' })),
   },
   {
     additionalProperties: false,
@@ -75,22 +77,30 @@ export const RolloutPlan = Type.Object(
 
 export const Policy = Type.Object(
   {
-    stable: Version,
-    canary: Type.Optional(Type.Union([Version, Type.Null()])),
-    percent: Type.Optional(
+    stable: Type.With(Version, { description: 'Version that serves unpinned traffic not sent to the canary; a pool must serve it.' }),
+    canary: Defaulted(
+      Type.Union([Version, Type.Null()], { description: 'Version under test (a pool must serve it, other than stable), or null for none.' }),
+      null,
+    ),
+    percent: Defaulted(
       Type.Number({
         minimum: 0,
         maximum: 100,
         description: 'Share of unpinned traffic for the canary, in steps of 0.01 (10,000 cohort buckets).',
       }),
+      0,
     ),
-    headerRules: Type.Optional(Type.Array(HeaderRule, { maxItems: 10000 })),
-    cookieRules: Type.Optional(Type.Array(CookieRule, { maxItems: 1000 })),
-    sticky: Type.Optional(Type.Union([StickyKey, Type.Null()])),
+    headerRules: Defaulted(
+      Type.Array(HeaderRule, { maxItems: 10000, description: 'Header rules, tested in order before cookie rules, sticky cohorts and the split.' }),
+      [],
+    ),
+    cookieRules: Defaulted(Type.Array(CookieRule, { maxItems: 1000, description: 'Cookie rules, tested in order after the header rules.' }), []),
+    sticky: Defaulted(Type.Union([StickyKey, Type.Null()]), null),
+    // No `default`: the model's name stands in, which the schema cannot know (validate.ts fills it).
     salt: Type.Optional(
       Type.String({ minLength: 1, maxLength: 256, description: 'Cohort hash salt; defaults to the model name.' }),
     ),
-    plan: Type.Optional(Type.Union([RolloutPlan, Type.Null()])),
+    plan: Defaulted(Type.Union([RolloutPlan, Type.Null()]), null),
   },
   { additionalProperties: false },
 );
@@ -105,5 +115,5 @@ export type RolloutPlan = Static<typeof RolloutPlan>;
 /** A policy with every optional field filled in: what the store keeps, the snapshot compiles and the admin API shows. */
 export const PolicyDocument = Type.Required(Policy, { additionalProperties: false, description: 'A policy with every field filled in.' });
 
-type Document = Static<typeof PolicyDocument>;
-export type PolicyDocument = { readonly [K in keyof Document]: Document[K] extends Array<infer E> ? readonly E[] : Document[K] };
+/** The same as a type, the salt included (its default, the model's name, is filled in code). */
+export type PolicyDocument = Filled<typeof Policy> & { readonly salt: string };

@@ -1,8 +1,9 @@
 /**
  * A policy is accepted whole or not at all: shape (schema) first, then what only the model's pools
- * can tell (does a pool serve that version?). The result is a complete document with defaults filled.
+ * can tell (does a pool serve that version?). The result is a complete document, the schema's defaults filled.
  */
 import safeRegex from 'safe-regex2';
+import { fillDefaults } from '../schema-defaults.js';
 import { compileSchema, issuesFromAjv, type Issue } from '../validation.js';
 import { Policy, type CookieRule, type HeaderRule, type PolicyDocument, type PolicyInput } from './schema.js';
 
@@ -21,17 +22,17 @@ export type PolicyResult =
 /** `base` prefixes every issue path, so a policy inside a config file reports `/models/m/policy/...`. */
 export function validatePolicy(input: unknown, context: PolicyContext, base = ''): PolicyResult {
   if (!checkShape(input)) return { ok: false, issues: issuesFromAjv(checkShape.errors, base) };
+  const policy = fillDefaults(Policy, input);
   const issues: Issue[] = [];
   const known = [...context.versions].sort((a, b) => a - b).join(', ') || 'none';
-  const canary = input.canary ?? null;
-  const percent = input.percent ?? 0;
-  if (!context.versions.has(input.stable)) {
-    issues.push({ path: `${base}/stable`, message: `no pool serves version ${input.stable} of ${context.model} (pools: ${known})` });
+  const { stable, canary, percent, sticky, plan } = policy;
+  if (!context.versions.has(stable)) {
+    issues.push({ path: `${base}/stable`, message: `no pool serves version ${stable} of ${context.model} (pools: ${known})` });
   }
   if (canary !== null) {
     if (!context.versions.has(canary)) {
       issues.push({ path: `${base}/canary`, message: `no pool serves version ${canary} of ${context.model} (pools: ${known})` });
-    } else if (canary === input.stable) {
+    } else if (canary === stable) {
       issues.push({ path: `${base}/canary`, message: 'must differ from stable (use null for no canary)' });
     }
   } else if (percent !== 0) {
@@ -40,13 +41,11 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
   if (Math.abs(percent * 100 - Math.round(percent * 100)) > 1e-9) {
     issues.push({ path: `${base}/percent`, message: 'must be a multiple of 0.01 (the split has 10,000 buckets)' });
   }
-  (input.headerRules ?? []).forEach((rule, i) => checkRule(rule, `${base}/headerRules/${i}`, issues));
-  (input.cookieRules ?? []).forEach((rule, i) => checkRule(rule, `${base}/cookieRules/${i}`, issues));
-  const sticky = input.sticky ?? null;
+  policy.headerRules.forEach((rule, i) => checkRule(rule, `${base}/headerRules/${i}`, issues));
+  policy.cookieRules.forEach((rule, i) => checkRule(rule, `${base}/cookieRules/${i}`, issues));
   if (sticky !== null && sticky.header === undefined && sticky.cookie === undefined) {
     issues.push({ path: `${base}/sticky`, message: 'needs a header or a cookie to read the cohort key from (or null for none)' });
   }
-  const plan = input.plan ?? null;
   if (plan !== null) {
     if (canary === null) issues.push({ path: `${base}/plan`, message: 'needs a canary to roll out (set canary, or plan: null)' });
     plan.steps.forEach((step, i) => {
@@ -61,19 +60,20 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
   return {
     ok: true,
     policy: {
-      stable: input.stable,
+      stable,
       canary,
       percent: Math.round(percent * 100) / 100,
-      headerRules: input.headerRules ?? [],
-      cookieRules: input.cookieRules ?? [],
+      headerRules: policy.headerRules,
+      cookieRules: policy.cookieRules,
       sticky,
-      salt: input.salt ?? context.model,
+      // The one default the schema cannot hold: it depends on which model the policy is for.
+      salt: policy.salt ?? context.model,
       plan,
     },
   };
 }
 
-function checkRule(rule: HeaderRule | CookieRule, path: string, issues: Issue[]): void {
+function checkRule(rule: Readonly<HeaderRule | CookieRule>, path: string, issues: Issue[]): void {
   if (rule.equals !== undefined && rule.regex !== undefined) {
     issues.push({ path, message: 'set either equals or regex, not both' });
   }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { TEST_TOKEN } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
-import { startStack, type Stack } from '../../helpers/stack.js';
+import { MODEL, startStack, type Stack } from '../../helpers/stack.js';
 
 let stack: Stack;
 const client = new TestClient(2);
@@ -64,4 +64,19 @@ test('the event stream payloads are documented: the stats tick with replicas, th
   // Every other event of the stream too, each under its name.
   for (const name of ['PolicyEvent', 'HealthEvent', 'RollbackEvent', 'StoreEvent']) assert.ok(doc.components.schemas[name]?.properties?.['at'] !== undefined, name);
   assert.ok(doc.components.schemas['ReplicaEvent'] !== undefined);
+});
+
+test('the policy defaults the document shows are what a PUT that leaves the fields out stores, filled by the gateway', async () => {
+  const auth = { authorization: `Bearer ${TEST_TOKEN}` };
+  const doc = (await client.get(`${stack.gw.admin}/api/openapi.json`, auth)).json<{
+    paths: Record<string, Record<string, { requestBody: { content: { 'application/json': { schema: { properties: Record<string, { default?: unknown }> } } } } }>>;
+  }>();
+  const body = doc.paths['/api/models/{model}/policy']!['put']!.requestBody.content['application/json'].schema;
+  const documented = Object.entries(body.properties).filter(([, field]) => field.default !== undefined);
+  assert.deepEqual(documented.map(([name]) => name).sort(), ['canary', 'cookieRules', 'headerRules', 'percent', 'plan', 'sticky']);
+  const reply = await client.send('PUT', `${stack.gw.admin}/api/models/${MODEL}/policy`, JSON.stringify({ stable: 1 }), { ...auth, 'content-type': 'application/json' });
+  assert.equal(reply.status, 200, reply.text);
+  const stored = reply.json<{ policy: Record<string, unknown> }>().policy;
+  for (const [name, field] of documented) assert.deepEqual(stored[name], field.default, name);
+  assert.equal(stored['salt'], MODEL, 'no static default: the model name');
 });

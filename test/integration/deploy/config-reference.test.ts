@@ -1,13 +1,16 @@
 /**
- * docs/configuration.md is generated from the configuration schema and the loader's defaults
- * (scripts/docs/config-reference.ts, `npm run docs:config`). It must be what the script renders now, so
- * that a schema change without a regenerated reference fails here.
+ * docs/configuration.md is generated from the configuration schema (scripts/docs/config-reference.ts,
+ * `npm run docs:config`), which also gives the loader its defaults. It must be what the script
+ * renders now, so that a schema change without a regenerated reference fails here, and the defaults
+ * it shows must be what the loader fills in.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildConfigReference, CONFIG_REFERENCE_PATH, renderConfigReference } from '../../../scripts/docs/config-reference.js';
-import { DEFAULT_HEALTH_CHECK, DEFAULT_PROXY, DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
+import { parse as parseYaml } from 'yaml';
+import { resolveConfig } from '../../../gateway/src/config/load.js';
+import { CONFIG_REFERENCE_PATH, renderConfigReference } from '../../../scripts/docs/config-reference.js';
 import { GatewayConfigSchema } from '../../../gateway/src/config/schema.js';
+import { loadedAt, loadMinimal, REDIS_STORE, schemaDefaults } from '../../helpers/config-defaults.js';
 import { readRepoFile } from './repo-files.js';
 
 /** The rows of the reference's tables: field path -> [type, default, meaning]. */
@@ -31,12 +34,6 @@ test(`${CONFIG_REFERENCE_PATH} is up to date with the schema (run npm run docs:c
   }
 });
 
-test('the generator\'s own notes all name a field the schema has and does not describe', () => {
-  const { unusedNotes, shadowedNotes } = buildConfigReference();
-  assert.deepEqual(unusedNotes, [], 'notes in scripts/docs/config-reference.ts for fields that no longer exist');
-  assert.deepEqual(shadowedNotes, [], 'notes in scripts/docs/config-reference.ts that the schema\'s description now replaces');
-});
-
 test('every field of the schema has a row with its type and a meaning', () => {
   const table = rows(renderConfigReference());
   const schema = GatewayConfigSchema as unknown as { properties: Record<string, { properties?: Record<string, unknown> }> };
@@ -55,24 +52,29 @@ test('every field of the schema has a row with its type and a meaning', () => {
 
 test('the defaults shown are the loader\'s', () => {
   const table = rows(renderConfigReference());
-  const shown = (path: string) => table.get(path)?.[1];
-  for (const [key, value] of Object.entries(DEFAULT_PROXY)) assert.equal(shown(`proxy.${key}`), `\`${value}\``, `proxy.${key}`);
-  for (const [key, value] of Object.entries(DEFAULT_HEALTH_CHECK)) assert.equal(shown(`healthCheck.${key}`), `\`${value}\``, `healthCheck.${key}`);
-  for (const [group, values] of Object.entries(DEFAULT_RESILIENCE)) {
-    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
-      assert.equal(shown(`resilience.${group}.${key}`), `\`${String(value)}\``, `resilience.${group}.${key}`);
-    }
+  const memory = loadMinimal();
+  // A Redis store with its TLS sections given: the fields only it has.
+  const redis = loadMinimal({ store: REDIS_STORE });
+  const shownAs = (value: unknown) => `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
+  const withDefault = [...table].filter(([, [, shown]]) => shown.startsWith('`'));
+  for (const [path, [, shown]] of withDefault) {
+    const loaded = loadedAt(memory, path) ?? loadedAt(redis, path);
+    assert.equal(shown, shownAs(loaded), `${path}: the reference shows ${shown}, the loader fills ${shownAs(loaded)}`);
   }
-  // Inline defaults of the loader.
-  assert.equal(shown('listeners.rest.host'), '`0.0.0.0`');
-  assert.equal(shown('listeners.admin.host'), '`127.0.0.1`');
-  assert.equal(shown('listeners.admin.port'), '`9901`');
-  assert.equal(shown('store.keyPrefix'), '`canary-gateway:`');
-  assert.equal(shown('store.connectTimeoutMs'), '`2000`');
-  assert.equal(shown('labels.canary'), '`canary`');
-  assert.equal(shown('models.<model>.policy.percent'), '`0`');
-  assert.equal(shown('models.<model>.policy.salt'), 'the model name');
-  assert.equal(shown('models'), '**required**');
+  // Every default the schema has is shown (a model's sections, as the top-level ones).
+  const shownPaths = new Set(withDefault.map(([path]) => path));
+  const repeated = [...table].filter(([, [, shown]]) => shown.startsWith('the top-level')).map(([path]) => `${path}.`);
+  const missing = schemaDefaults()
+    .filter((d) => !shownPaths.has(d.path) && !repeated.some((prefix) => d.path.startsWith(prefix)))
+    .map((d) => d.path);
+  assert.deepEqual(missing, [], 'schema defaults the reference does not show');
+  // A model's own sections stand in for nothing by themselves: the top-level ones do.
+  const config = loadMinimal({ healthCheck: { intervalMs: 700 }, resilience: { drain: { minRequests: 3 } } });
+  assert.equal(table.get('models.<model>.healthCheck')?.[1], 'the top-level `healthCheck`');
+  assert.equal(config.models[0]?.healthCheck.intervalMs, 700);
+  assert.equal(table.get('models.<model>.resilience')?.[1], 'the top-level `resilience`');
+  assert.equal(config.models[0]?.resilience.drain.minRequests, 3);
+  assert.equal(table.get('models')?.[1], '**required**');
 });
 
 test('bounds and descriptions come from the schema', () => {
@@ -88,4 +90,29 @@ test('every environment variable the gateway reads is listed', async () => {
   const { ENV_VARIABLES } = await import('../../../gateway/src/config/env.js');
   const markdown = renderConfigReference();
   for (const name of [...Object.keys(ENV_VARIABLES), 'LOG_LEVEL']) assert.ok(markdown.includes(`| \`${name}\` |`), name);
+});
+
+test('the README\'s complete example shows the defaults, where it does not show a choice on purpose', () => {
+  const readme = readRepoFile('README.md');
+  const from = readme.indexOf('```yaml', readme.indexOf('A complete example'));
+  assert.ok(from > 0, 'the README has its complete example');
+  const example = parseYaml(readme.slice(from + '```yaml'.length, readme.indexOf('```', from + 3))) as Record<string, unknown>;
+  resolveConfig(example, 'README.md', {});
+  const defaults = new Map(schemaDefaults().map((d) => [d.path, d.value]));
+  // On purpose: tokens to show their shape, a Redis store, a model's policy and override; and
+  // the fields that have no default (a Redis URL, CORS origins).
+  const chosen = (path: string) => path.startsWith('admin.') || path === 'store.type' || path.startsWith('models.') || !defaults.has(path);
+  const shown: Array<[string, unknown]> = [];
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) walk(inner, path === '' ? key : `${path}.${key}`);
+    } else if (!chosen(path)) {
+      shown.push([path, value]);
+    }
+  };
+  walk(example, '');
+  assert.ok(shown.length >= 20, `${shown.length} settings checked`);
+  for (const [path, value] of shown) {
+    assert.deepEqual(value, defaults.get(path), `README.md shows ${path}: ${JSON.stringify(value)}, the default is ${JSON.stringify(defaults.get(path))}`);
+  }
 });

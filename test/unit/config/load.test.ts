@@ -3,7 +3,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ConfigError, loadConfigFile, resolveConfig } from '../../../gateway/src/config/load.js';
+import { ConfigError, DEFAULT_HEALTH_CHECK, DEFAULT_PROXY, DEFAULT_RESILIENCE, loadConfigFile, resolveConfig } from '../../../gateway/src/config/load.js';
+import { GatewayConfigSchema, MEMORY_STORE_FIELDS } from '../../../gateway/src/config/schema.js';
+import { loadedAt, loadMinimal, PROBE_MODEL, REDIS_STORE, schemaDefaults } from '../../helpers/config-defaults.js';
 
 const minimal = {
   models: {
@@ -13,6 +15,8 @@ const minimal = {
     },
   },
 };
+
+const MINIMAL_MODEL = { pools: { '1': { replicas: ['http://127.0.0.1:8601'] } }, policy: { stable: 1 } };
 
 function issues(doc: unknown, env: NodeJS.ProcessEnv = {}): Array<{ path: string; message: string }> {
   try {
@@ -192,4 +196,59 @@ test('admin tokens: from the file and the environment, names and tokens unique',
   assert.deepEqual(issues(twice).map((i) => i.path), ['/admin/tokens/1/token']);
   assert.deepEqual(issues({ ...minimal, admin: { tokens: [{ name: 'a', token: 'short', role: 'operator' }] } }).map((i) => i.path), ['/admin/tokens/0/token']);
   assert.deepEqual(issues({ ...minimal, admin: { tokens: [{ name: 'a', token: 'a-long-enough-token', role: 'root' }] } }).map((i) => i.path), ['/admin/tokens/0/role']);
+});
+
+test('an absent or empty section loads as the schema\'s defaults, field by field, in every section', () => {
+  const defaults = schemaDefaults();
+  const sections = Object.keys(GatewayConfigSchema.properties).filter((key) => key !== 'models');
+  for (const section of sections) assert.ok(defaults.some((d) => d.path.startsWith(`${section}.`)), `${section} has defaults to check`);
+  const absent = loadMinimal();
+  const empty = loadMinimal(Object.fromEntries(sections.map((section) => [section, {}])));
+  // Only a Redis store has the Redis fields, and only given TLS sections have TLS fields.
+  const redis = loadMinimal({ store: REDIS_STORE });
+  assert.deepEqual(Object.keys(absent.store).sort(), [...MEMORY_STORE_FIELDS].sort(), 'a memory store keeps only the fields that apply to it');
+  for (const { path, value } of defaults) {
+    for (const [name, config] of [['absent', absent], ['empty', empty]] as const) {
+      const loaded = path.startsWith('store.') && !(MEMORY_STORE_FIELDS as readonly string[]).includes(path.slice(6)) ? loadedAt(redis, path) : loadedAt(config, path);
+      assert.deepEqual(loaded, value, `${path} (section ${name})`);
+    }
+  }
+  assert.ok(defaults.length >= 60, `${defaults.length} defaults found: the walk reaches every section`);
+  assert.deepEqual(absent.models[0]!.healthCheck, DEFAULT_HEALTH_CHECK);
+  assert.deepEqual(absent.models[0]!.resilience, DEFAULT_RESILIENCE);
+  assert.deepEqual(absent.proxy, DEFAULT_PROXY);
+  assert.equal(absent.models[0]!.policy.salt, PROBE_MODEL, 'the one policy default not in the schema: the model name');
+});
+
+test('a value is settled by the schema\'s default, then the top-level section, then the model\'s own, then the environment', () => {
+  const model = MINIMAL_MODEL;
+  const config = resolveConfig(
+    {
+      healthCheck: { timeoutMs: 3000, healthyThreshold: 4 },
+      resilience: { breaker: { windowSeconds: 20 }, analysis: { enabled: false } },
+      listeners: { rest: { host: '10.1.1.1', port: 8000 } },
+      logging: { access: 'errors' },
+      models: {
+        own: { ...model, healthCheck: { intervalMs: 500, healthyThreshold: 1 }, resilience: { breaker: { volumeThreshold: 3 } } },
+        inherits: model,
+      },
+    },
+    'test',
+    { GATEWAY_REST_PORT: '9000', ACCESS_LOG: 'all' },
+  );
+  const [own, inherits] = config.models;
+  assert.deepEqual(own!.healthCheck, { intervalMs: 500, timeoutMs: 3000, healthyThreshold: 1, unhealthyThreshold: DEFAULT_HEALTH_CHECK.unhealthyThreshold });
+  assert.deepEqual(inherits!.healthCheck, { ...DEFAULT_HEALTH_CHECK, timeoutMs: 3000, healthyThreshold: 4 });
+  assert.deepEqual(own!.resilience.breaker, { ...DEFAULT_RESILIENCE.breaker, windowSeconds: 20, volumeThreshold: 3 });
+  assert.deepEqual(own!.resilience.analysis, { ...DEFAULT_RESILIENCE.analysis, enabled: false }, 'a group the model leaves out is the top-level one');
+  assert.deepEqual(inherits!.resilience.breaker, { ...DEFAULT_RESILIENCE.breaker, windowSeconds: 20 });
+  assert.deepEqual(config.rest, { host: '10.1.1.1', port: 9000 });
+  assert.deepEqual(config.logging, { access: 'all', sampleRate: 1 });
+});
+
+test('a store without a type is the memory store, and refuses Redis fields as such', () => {
+  assert.deepEqual(resolveConfig({ ...minimal, store: { auditMaxEntries: 50 } }, 'test', {}).store, { type: 'memory', auditMaxEntries: 50, resyncIntervalMs: 5_000 });
+  assert.deepEqual(issues({ ...minimal, store: { url: 'redis://a:1' } }).map((i) => i.path), ['/store/url']);
+  const viaEnv = resolveConfig({ ...minimal, store: { auditMaxEntries: 50 } }, 'test', { REDIS_URL: 'redis://a:1' }).store;
+  assert.ok(viaEnv.type === 'redis' && viaEnv.auditMaxEntries === 50 && viaEnv.url === 'redis://a:1');
 });
