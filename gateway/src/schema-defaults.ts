@@ -37,3 +37,19 @@ export function fillDefaults<T extends TSchema>(schema: T, value: Static<T>): Fi
   // the cast holds for a value the schema has already accepted.
   return Value.Default(schema, Value.Clone(value)) as Filled<T>;
 }
+
+/**
+ * The same schema with no `default` anywhere: for values shown as they were written (an audit
+ * entry), which a serializer filling defaults would otherwise complete with fields never stored.
+ */
+export function withoutDefaults<T extends TSchema>(schema: T): T {
+  const copy = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(copy);
+    if (value === null || typeof value !== 'object') return value;
+    const out: Record<PropertyKey, unknown> = {};
+    // Reflect.ownKeys: TypeBox marks schemas with symbol keys, which a JSON copy would lose.
+    for (const key of Reflect.ownKeys(value)) if (key !== 'default') out[key] = copy((value as Record<PropertyKey, unknown>)[key]);
+    return out;
+  };
+  return copy(schema) as T;
+}

@@ -6,6 +6,7 @@
  * but typebox and the other pure schemas: the UI's type-check (DOM, no Node types) compiles it too.
  */
 import Type, { type Static } from 'typebox';
+import { withoutDefaults } from '../../schema-defaults.js';
 import { Policy, PolicyDocument, RolloutPlan, type CookieRule, type HeaderRule, type StickyKey, type TargetSide } from '../../policy/schema.js';
 import { ChangeReason, RolloutProgress } from '../../policy/stored.js';
 
@@ -50,7 +51,8 @@ export const Session = Type.Object({
 export const AuditedState = Type.Object({
   // Open, unlike the policy a client sends: an entry is shown as written then, and one of an older
   // gateway may lack fields added since or hold one dropped since (left out of the answer).
-  policy: Type.Object(Policy.properties, { description: 'The policy as written then.' }),
+  // Without defaults: the serializer would fill what an older gateway never stored.
+  policy: withoutDefaults(Type.Object(Policy.properties, { description: 'The policy as written then.' })),
   paused: Type.Boolean(),
   rolledBack: Type.Boolean(),
   rollout: Type.Union([RolloutProgress, Type.Null()]),
