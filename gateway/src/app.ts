@@ -21,6 +21,7 @@ import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './contr
 import { ReplicaManager } from './controlplane/replicas.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
+import { Admission } from './dataplane/admission.js';
 import { endLingering } from './dataplane/local-reply.js';
 import { createRestHandler } from './dataplane/rest-handler.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
@@ -153,8 +154,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   statsClock.unref();
 
   const lifecycle = { draining: false };
+  const admission = new Admission(config.proxy.maxRequestsInFlight, config.proxy.maxBufferedBytes);
   const handleRest = createRestHandler({
     snapshots,
+    admission,
     settings: config.proxy,
     lifecycle,
     accessLog: config.logging,
@@ -165,7 +168,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     {
       // Slow clients may not hold a connection open longer than a request may take.
       requestTimeout: config.proxy.deadlineMs,
-      headersTimeout: Math.min(config.proxy.deadlineMs, 15_000),
+      headersTimeout: Math.min(config.proxy.deadlineMs, config.proxy.headersTimeoutMs),
       // Node enforces both timeouts only when it sweeps its connections (default every 30 s), so a
       // slowloris client would keep its socket up to 30 s past them.
       connectionsCheckingInterval: 1_000,
@@ -209,7 +212,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     tokens: adminTokens,
     corsOrigins: config.adminCorsOrigins,
     version: VERSION,
-    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events }) },
+    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events, admission }) },
   });
 
   /** Stops taking requests on the REST port and waits (bounded) for those in flight. */

@@ -181,8 +181,33 @@ export const Proxy = Type.Object(
       Type.Integer({ minimum: 0, maximum: 2 ** 31, description: 'Bodies up to this size are kept so a failed attempt can be retried.' }),
       4 * 1024 * 1024,
     ),
-    connectionsPerReplica: Defaulted(Type.Integer({ minimum: 1, maximum: 10000, description: 'Keep-alive connections the gateway may open to one replica.' }), 128),
+    connectionsPerReplica: Defaulted(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10000,
+        description:
+          'Connections the gateway may open to one replica, and so the most requests in flight there: a replica at it is passed over, and a version whose every replica is at it answers 503 at once (an unpinned canary request goes to stable).',
+      }),
+      128,
+    ),
     keepAliveTimeoutMs: Defaulted(Millis(1, 600_000, 'Idle keep-alive time of upstream connections.'), 4_000),
+    maxRequestsInFlight: Defaulted(
+      Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Requests the gateway handles at once, every model together; a request past it is answered 503 at once.' }),
+      10_000,
+    ),
+    maxBufferedBytes: Defaulted(
+      Type.Integer({
+        minimum: 1024 * 1024,
+        maximum: 2 ** 40,
+        description:
+          'Request body bytes the gateway keeps in memory at once (retry buffers, the heads of bodies it answers itself); a request that would go past it is answered 503 at once.',
+      }),
+      256 * 1024 * 1024,
+    ),
+    headersTimeoutMs: Defaulted(
+      Millis(100, 600_000, 'A request whose headers have not all arrived by then loses its connection, as libevent does (at most deadlineMs). Its body must arrive within deadlineMs, counted from its first byte: then 408.'),
+      15_000,
+    ),
   },
   { additionalProperties: false, description: 'How requests are forwarded to replicas.' },
 );

@@ -375,8 +375,8 @@ export class Exchange {
       return;
     }
     // A body still arriving at the deadline: the client's fault if it is slow to send, the
-    // replica's if it stopped reading (the body then waits in the gateway, paused by backpressure).
-    const replicaStalled = uploading && (this.#req.isPaused() || this.#req.readableLength > 0);
+    // replica's if it stopped reading (what the client sent then waits, unread, in the gateway).
+    const replicaStalled = uploading && this.#req.readableLength > 0;
     this.#fail(new DeadlineError('deadline exceeded', uploading && !replicaStalled));
   }
 

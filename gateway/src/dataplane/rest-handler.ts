@@ -20,6 +20,7 @@ import { isV1Path, parseTfPath, type TfTarget } from '../tfserving/path.js';
 import { decide, decideUnpinned } from './decide.js';
 import { Exchange, SERVED_VERSION, tooLargeMessage, type ServedResponse } from './exchange.js';
 import { replyEmpty, replyError, replyPage } from './local-reply.js';
+import { fullMessage, type Admission, type Hold } from './admission.js';
 import { readBody, readBodyPrefix, type BodyOutcome, type PrefixOutcome } from './request-body.js';
 import { RequestIds } from './request-id.js';
 import type { SnapshotHolder } from './snapshot.js';
@@ -35,6 +36,8 @@ const ORIGIN_RE = /https?:\/\//;
 
 export interface RestHandlerOptions {
   readonly snapshots: SnapshotHolder;
+  /** The gateway's limits on requests in flight and body bytes in memory, shared with every listener. */
+  readonly admission: Admission;
   readonly settings: ProxySettings;
   /** Set during a graceful shutdown: every answer then closes its connection. */
   readonly lifecycle: { readonly draining: boolean };
@@ -45,7 +48,7 @@ export interface RestHandlerOptions {
 }
 
 export function createRestHandler(options: RestHandlerOptions): RestHandler {
-  const { snapshots, settings, lifecycle, onBug } = options;
+  const { snapshots, settings, lifecycle, onBug, admission } = options;
   const ids = new RequestIds();
   const access = accessLogger(options.accessLog, options.log);
 
@@ -65,6 +68,12 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     // Draining: the client reconnects, and its next request goes to another instance.
     if (lifecycle.draining) res.shouldKeepAlive = false;
     if (access !== undefined) access(req, res, requestId);
+    const hold = admission.enter();
+    if (hold === undefined) {
+      replyError(res, 503, fullMessage(admission), requestId, true);
+      return;
+    }
+    res.on('close', hold.leave);
     const method = req.method ?? 'GET';
     // What libevent does before TF Serving's code sees the request: method filter, strict URI parse.
     if (!ALLOWED_METHODS.has(method)) {
@@ -94,7 +103,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     const target = parsed.target;
     const model = snapshots.current.models.get(target.model);
     if (model === undefined) {
-      answerLocally(req, res, target, unknownModelError(target), requestId, settings, onBug);
+      answerLocally(req, res, hold, target, unknownModelError(target), requestId, settings, onBug);
       return;
     }
     let resolution = decide(model, target, req.headers);
@@ -109,11 +118,11 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       const version = target.version ?? '';
       const message =
         target.operation === 'status' ? noSuchVersion(target.model, version) : servableNotFoundSpecific(target.model, version);
-      answerLocally(req, res, target, { status: 404, message }, requestId, settings, onBug);
+      answerLocally(req, res, hold, target, { status: 404, message }, requestId, settings, onBug);
       return;
     }
     if (resolution === 'unknown-label') {
-      answerLocally(req, res, target, { status: 400, message: unrecognizedLabel(target.label ?? '') }, requestId, settings, onBug);
+      answerLocally(req, res, hold, target, { status: 400, message: unrecognizedLabel(target.label ?? '') }, requestId, settings, onBug);
       return;
     }
     if (resolution.reason === 'fallback' && model.canary !== null && model.canary.degraded) {
@@ -131,12 +140,12 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       settings,
       arrivedAt,
     });
-    readBody(req, settings.maxBodyBytes, settings.retryBufferBytes, (outcome) => {
+    readBody(req, hold, settings.maxBodyBytes, settings.retryBufferBytes, (outcome) => {
       try {
         if (outcome.kind === 'none') exchange.start(null, undefined);
         else if (outcome.kind === 'buffer') exchange.start(outcome.body, undefined);
         else if (outcome.kind === 'stream') exchange.start(outcome.body, outcome.length);
-        else replyBodyProblem(res, outcome, requestId);
+        else replyBodyProblem(res, outcome, requestId, admission);
       } catch (err) {
         onBug(err, req, requestId);
         replyError(res, 500, 'Internal error in the gateway', requestId);
@@ -162,6 +171,7 @@ function unknownModelError(target: TfTarget): LocalError {
 function answerLocally(
   req: IncomingMessage,
   res: ServerResponse,
+  hold: Hold,
   target: TfTarget,
   error: LocalError,
   requestId: string,
@@ -177,9 +187,9 @@ function answerLocally(
   // at most the first LOCAL_CHECK_BYTES of it (inflated): a whole check of a 32 MiB body would hold
   // the event loop for seconds. A bigger body gets TF's answer for a syntax error in that head,
   // else the lookup's answer (README: where the contract leaves room).
-  readBodyPrefix(req, settings.maxBodyBytes, LOCAL_CHECK_BYTES, (outcome) => {
-    if (outcome.kind === 'too-large' || outcome.kind === 'aborted') {
-      replyBodyProblem(res, outcome, requestId);
+  readBodyPrefix(req, hold, settings.maxBodyBytes, LOCAL_CHECK_BYTES, (outcome) => {
+    if (outcome.kind === 'too-large' || outcome.kind === 'aborted' || outcome.kind === 'over-budget') {
+      replyBodyProblem(res, outcome, requestId, hold.admission);
       return;
     }
     const head = outcome.kind === 'none' ? EMPTY : outcome.head;
@@ -197,9 +207,11 @@ function answerLocally(
 export const LOCAL_CHECK_BYTES = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 
-function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome | PrefixOutcome, requestId: string): void {
+function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome | PrefixOutcome, requestId: string, admission: Admission): void {
   if (outcome.kind === 'too-large') {
     replyError(res, 413, tooLargeMessage(outcome.limit), requestId, true);
+  } else if (outcome.kind === 'over-budget') {
+    replyError(res, 503, fullMessage(admission), requestId, true);
   } else {
     res.destroy();
   }

@@ -7,6 +7,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, type Histogram, Registry } from 'prom-client';
 import { breakerState } from '../dataplane/breaker.js';
+import type { Admission } from '../dataplane/admission.js';
 import type { PoolRegistry } from '../dataplane/pool-registry.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica } from '../dataplane/replica.js';
@@ -39,6 +40,7 @@ export interface MetricsSources {
   readonly snapshots: SnapshotHolder;
   readonly store: PolicyStore;
   readonly events: GatewayEvents;
+  readonly admission: Admission;
 }
 
 type Labels<L extends string> = Partial<Record<L, string | number>>;
@@ -201,6 +203,22 @@ export function createMetrics(sources: MetricsSources): Registry {
   scraped(registry, 'gauge', 'canary_gateway_store_up', '1 while the policy store is reachable.',
     ['store'],
     (emit) => emit({ store: store.kind }, store.isAvailable() ? 1 : 0),
+  );
+  const { admission } = sources;
+  scraped(registry, 'gauge', 'canary_gateway_requests_in_flight', 'Requests the gateway is handling now (proxy.maxRequestsInFlight is the most).',
+    [],
+    (emit) => emit({}, admission.requests),
+  );
+  scraped(registry, 'gauge', 'canary_gateway_buffered_request_bytes', 'Request body bytes kept in memory now (proxy.maxBufferedBytes is the most).',
+    [],
+    (emit) => emit({}, admission.bytes),
+  );
+  scraped(registry, 'counter', 'canary_gateway_admission_refused_total', 'Requests answered 503 at once because the gateway was at a limit: requests (in flight) or bytes (of bodies in memory).',
+    ['limit'],
+    (emit) => {
+      emit({ limit: 'requests' }, admission.refused.requests);
+      emit({ limit: 'bytes' }, admission.refused.bytes);
+    },
   );
   return registry;
 }
