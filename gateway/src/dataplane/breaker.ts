@@ -31,6 +31,8 @@ export type BreakerSettings = ResilienceSettings['breaker'];
 
 /** The ticket of an attempt the breaker did not admit. */
 export const REFUSED = -1;
+/** The ticket of an attempt sent in panic, past the breaker (see VersionPool.panicPick): its outcome is not the breaker's. */
+export const UNGUARDED = -2;
 
 export class ReplicaBreaker {
   /** Told of every state change, after it happened. */

@@ -37,7 +37,7 @@ import {
   UpstreamStatusError,
   VersionNotLoadedError,
 } from './attempt-errors.js';
-import { REFUSED } from './breaker.js';
+import { REFUSED, UNGUARDED } from './breaker.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
@@ -104,9 +104,9 @@ class Attempt implements Dispatcher.DispatchHandler {
     return this.ticket !== REFUSED;
   }
 
-  /** Sends the attempt if the replica's breaker admits it (`dispatched` says whether). */
-  send(): void {
-    this.ticket = this.replica.breaker.admit();
+  /** Sends the attempt if the replica's breaker admits it (`dispatched` says whether); in panic, past it. */
+  send(panic: boolean): void {
+    this.ticket = panic ? UNGUARDED : this.replica.breaker.admit();
     if (this.ticket !== REFUSED) this.replica.dispatcher.dispatch(this.options, this);
   }
 
@@ -170,6 +170,7 @@ export class Exchange {
   #finished = false;
   #nextPool: VersionPool | undefined;
   #nextReplica: Replica | undefined;
+  #nextPanic = false;
 
   constructor(input: ExchangeInput) {
     this.#req = input.req;
@@ -203,6 +204,11 @@ export class Exchange {
       this.#pool = this.#model.stable;
       replica = this.#pool.pick();
     }
+    let panic = false;
+    if (replica === undefined && this.#pool === this.#model.stable) {
+      replica = this.#pool.panicPick();
+      panic = replica !== undefined;
+    }
     if (replica === undefined) {
       const pool = this.#pool;
       const message = pool.saturated ? busyMessage(pool) : noReplicaMessage(pool);
@@ -211,14 +217,14 @@ export class Exchange {
       replyError(this.#res, 503, message, this.#requestId);
       return;
     }
-    this.#send(replica);
+    this.#send(replica, panic);
   }
 
   isCurrent(attempt: Attempt): boolean {
     return this.#current === attempt && !this.#finished;
   }
 
-  #send(replica: Replica): void {
+  #send(replica: Replica, panic: boolean): void {
     this.#attempts++;
     const pool = this.#pool;
     const attempt = new Attempt(this, replica, pool, {
@@ -229,7 +235,7 @@ export class Exchange {
     });
     this.#current = attempt;
     this.#arm(true);
-    attempt.send();
+    attempt.send(panic);
     if (!attempt.dispatched) {
       // The breaker opened between the pick and now, and refused: nothing was sent.
       const refused = new BreakerOpenError('breaker open');
@@ -403,7 +409,12 @@ export class Exchange {
     const pool = toStable ? this.#model.stable : this.#pool;
     const budget = pool.resilience.retry;
     if (!pool.stats.retryAllowed(budget.budgetPercent, budget.minRetriesPerSecond)) return false;
-    const replica = pool.pick(current.replica);
+    let replica = pool.pick(current.replica);
+    this.#nextPanic = false;
+    if (replica === undefined && pool === this.#model.stable) {
+      replica = pool.panicPick(current.replica);
+      this.#nextPanic = replica !== undefined;
+    }
     if (replica === undefined) return false;
     this.#nextPool = pool;
     this.#nextReplica = replica;
@@ -417,7 +428,7 @@ export class Exchange {
     this.#nextReplica = undefined;
     this.#pool = pool;
     pool.stats.recordRetry();
-    this.#send(replica);
+    this.#send(replica, this.#nextPanic);
   }
 
   /** A body already (partly) sent as a stream cannot be sent again. */

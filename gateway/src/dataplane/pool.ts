@@ -160,6 +160,25 @@ export class VersionPool {
     return up.find((r) => r !== exclude && r.admits());
   }
 
+  /**
+   * Panic routing (as Envoy's panic threshold): when breakers and ejections leave no replica to
+   * pick while some pass their health checks, a pick among those healthy ones, breakers and
+   * ejections aside, rather than a 503 for every request. For a model's stable pool only (the
+   * exchange decides): a canary has stable to fall back to. Counted in the stats.
+   */
+  panicPick(exclude?: Replica): Replica | undefined {
+    if (this.#up.length > 0) return undefined;
+    let best: Replica | undefined;
+    let seen = 0;
+    for (const r of this.#replicas) {
+      if (r === exclude || r.health !== 'up' || r.outstanding >= r.capacity) continue;
+      // The least loaded of the healthy ones, ties broken at random: the panic should not pile on one.
+      if (best === undefined || r.outstanding < best.outstanding || (r.outstanding === best.outstanding && Math.random() * ++seen < 1)) best = r;
+    }
+    if (best !== undefined) this.stats.panicTotal++;
+    return best;
+  }
+
   /** Whether every replica that may take traffic is at its limit of requests in flight (a busy pool, not a broken one). */
   get saturated(): boolean {
     return this.#up.length > 0 && this.#up.every((r) => r.outstanding >= r.capacity);

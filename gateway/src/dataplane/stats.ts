@@ -85,6 +85,8 @@ export class PoolStats {
   durationSumSeconds = 0;
   readonly failuresByKind: Record<FailureKind, number> = { connect: 0, reset: 0, timeout: 0, status: 0, breaker: 0 };
   retriesTotal = 0;
+  /** Requests routed in panic (see VersionPool.panicPick). */
+  panicTotal = 0;
 
   constructor(windowSeconds = 60) {
     this.#capacity = windowSeconds + 1;

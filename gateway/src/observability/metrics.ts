@@ -154,6 +154,10 @@ export function createMetrics(sources: MetricsSources): Registry {
     ['model', 'version', 'protocol'],
     (emit) => eachPool((pool, labels) => emit({ ...labels, ...perRequest }, pool.stats.retriesTotal)),
   );
+  scraped(registry, 'counter', 'canary_gateway_panic_routed_total', "Requests sent to a stable pool's healthy replicas past their breakers and ejections, because those left none to pick (panic routing).",
+    ['model', 'version'],
+    (emit) => eachPool((pool, labels) => emit(labels, pool.stats.panicTotal)),
+  );
   scraped(registry, 'gauge', 'canary_gateway_pool_draining', '1 while a canary pool drains to stable (error rate over the drain threshold).',
     ['model', 'version'],
     (emit) => eachPool((pool, labels) => emit(labels, pool.draining ? 1 : 0)),

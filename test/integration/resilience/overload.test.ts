@@ -319,3 +319,40 @@ test('a replica that stops reading a streamed body is the replica\'s failure (50
   assert.match(metrics, /canary_gateway_upstream_failures_total\{[^}]*kind="timeout"[^}]*\} 1/, 'a timeout of the replica');
   assert.equal((await poolView(gw, client, 1)).replicas[0]?.consecutiveFailures, 1);
 });
+
+test('panic routing: breakers and ejections leave no stable replica while they pass their health checks: the healthy ones are tried, not 503 for all', async (t) => {
+  const { startReplica } = await import('../../helpers/simulator.js');
+  const sims = [await startReplica({ model: MODEL, versions: [1] }), await startReplica({ model: MODEL, versions: [1] })];
+  const client = new TestClient(8);
+  const gw = await startTestGateway({
+    models: {
+      [MODEL]: {
+        pools: { '1': { replicas: sims.map((s) => s.url) } },
+        policy: { stable: 1 },
+        healthCheck: { intervalMs: 200, timeoutMs: 1_000 },
+        // Two failures open a breaker for a minute; ejection may take the whole pool.
+        resilience: {
+          breaker: { volumeThreshold: 2, errorThresholdPercentage: 50, resetTimeoutMs: 60_000 },
+          ejection: { consecutiveFailures: 2, baseMs: 60_000, maxEjectedPercent: 100 },
+          retry: { minRetriesPerSecond: 0, budgetPercent: 0 },
+        },
+      },
+    },
+  });
+  t.after(async () => {
+    await client.close();
+    await gw.close();
+    await Promise.all(sims.map((s) => s.close()));
+  });
+  const url = `${gw.rest}/v1/models/${MODEL}:predict`;
+  for (const sim of sims) sim.setFaults({ errorRate: 1, errorStatus: 500 });
+  for (let i = 0; i < 8; i++) await client.post(url, BODY);
+  const pool = await poolView(gw, client, 1);
+  assert.ok(pool.replicas.every((r) => r.breaker === 'open'), `both breakers open: ${JSON.stringify(pool.replicas)}`);
+  // The replicas recover; their breakers stay open for a minute, yet they pass their health checks.
+  for (const sim of sims) sim.setFaults({ errorRate: 0 });
+  const replies = await Promise.all(Array.from({ length: 10 }, () => client.post(url, BODY)));
+  assert.deepEqual(replies.map((r) => r.status), Array(10).fill(200), 'served by the healthy replicas in panic');
+  assert.match((await client.get(`${gw.admin}/metrics`)).text, /canary_gateway_panic_routed_total\{model="half_plus_two",version="1"\} (1\d|[2-9]\d)/);
+  assert.ok((await poolView(gw, client, 1)).replicas.every((r) => r.breaker === 'open'), 'the panic did not touch the breakers');
+});
