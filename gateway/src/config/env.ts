@@ -3,6 +3,7 @@
  * deployment (ports, the admin token, the store), so one config file serves them all.
  */
 import type { Static } from 'typebox';
+import { readFileSync } from 'node:fs';
 import type { Issue } from '../validation.js';
 import { Listeners, Logging, StoreSchema } from './schema.js';
 
@@ -51,6 +52,7 @@ export const ENV_VARIABLES = {
   REDIS_URL: 'redis://[:password@]host:port[/db]; setting it selects the Redis store.',
   REDIS_KEY_PREFIX: `Prefix of every Redis key and channel (default ${StoreSchema.properties.keyPrefix.default}).`,
   REDIS_PASSWORD: 'Password of the Redis servers (store.password), kept out of the file; wins over a password in the url.',
+  REDIS_PASSWORD_FILE: 'A file holding that password (a Docker or Kubernetes secret mounted as a file), read at start; REDIS_PASSWORD wins.',
   REDIS_SENTINEL_PASSWORD: 'Password of the Redis sentinels themselves (store.sentinelPassword).',
   ACCESS_LOG: `Access log lines: ${either(ACCESS_LOG_LEVELS)} (default ${Logging.properties.access.default}).`,
 } as const;
@@ -78,6 +80,19 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     }
     return value;
   };
+  /** A secret mounted as a file: its content, without the line end an editor or `echo` leaves. */
+  const secretFile = (name: string): string | undefined => {
+    const file = text(name);
+    if (file === undefined) return undefined;
+    try {
+      const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      if (value === '') issues.push({ path: name, message: `${file} is empty` });
+      return value === '' ? undefined : value;
+    } catch (err) {
+      issues.push({ path: name, message: `cannot be read: ${(err as Error).message}` });
+      return undefined;
+    }
+  };
   const oneOf = <T extends string>(name: string, values: readonly T[]): T | undefined => {
     const value = text(name);
     if (value === undefined) return undefined;
@@ -101,7 +116,7 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
     store,
     redisUrl,
     redisKeyPrefix: text('REDIS_KEY_PREFIX'),
-    redisPassword: text('REDIS_PASSWORD'),
+    redisPassword: text('REDIS_PASSWORD') ?? secretFile('REDIS_PASSWORD_FILE'),
     redisSentinelPassword: text('REDIS_SENTINEL_PASSWORD'),
     accessLog,
   };

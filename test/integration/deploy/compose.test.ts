@@ -5,7 +5,7 @@
  * local stand-ins (simulated TF Serving replicas, a stub admin port).
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -89,21 +89,42 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test('redis: append-only persistence on a named volume, checked with redis-cli ping', () => {
+  test('redis: append-only persistence on a named volume, a password from a compose secret, checked with an authenticated redis-cli ping', () => {
     const redis = services['redis'];
     assert.ok(redis, 'a service named redis (the gateway config names it)');
     assert.equal(imageName(redis), 'redis');
     assert.ok(imageTag(redis) !== '' && imageTag(redis) !== 'latest', 'redis image pinned to a version');
     const args = commandArgs(redis.command);
-    assert.equal(args[0], 'redis-server');
-    const appendonly = args.indexOf('--appendonly');
-    assert.ok(appendonly > 0 && args[appendonly + 1] === 'yes', 'redis-server --appendonly yes');
+    // sh -c 'exec redis-server ...': the password is read from the secret's file at start.
+    const line = args[0] === 'sh' && args[1] === '-c' ? unescapeCompose(args[2] ?? '') : args.join(' ');
+    assert.match(line, /^exec redis-server /);
+    assert.match(line, /--appendonly yes/);
+    assert.match(line, /--requirepass "\$\(cat \/run\/secrets\/redis_password\)"/, 'requirepass from the secret file');
+    assert.deepEqual(redis.secrets, ['redis_password']);
+    assert.deepEqual(compose.secrets?.['redis_password'], { environment: 'REDIS_PASSWORD' });
     const data = mounts(redis).find((m) => m.target === '/data');
     assert.ok(data, 'something mounted at /data (where the official image writes)');
     assert.equal(data.bind, false, '/data is a named volume');
     assert.ok(namedVolumes.has(data.source), `volume ${data.source} is declared under volumes:`);
-    assert.match(healthcheckTest('redis').join(' '), /redis-cli ping/);
+    const check = unescapeCompose(healthcheckTest('redis').join(' '));
+    assert.match(check, /REDISCLI_AUTH="\$\(cat \/run\/secrets\/redis_password\)" redis-cli ping/);
     assert.equal(redis.ports, undefined, 'redis is not published on the host');
+  });
+
+  test('the gateway reads the Redis password from the same secret (REDIS_PASSWORD_FILE, read by the loader)', async (t) => {
+    const gateway = services['gateway'];
+    assert.ok(gateway);
+    assert.deepEqual(gateway.secrets, ['redis_password']);
+    const env = gateway.environment as Record<string, string>;
+    assert.equal(env['REDIS_PASSWORD_FILE'], '/run/secrets/redis_password');
+    // The loader with that variable: the password is the file's content (without its line end).
+    const dir = mkdtempSync(join(tmpdir(), 'compose-secret-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const secret = join(dir, 'redis_password');
+    writeFileSync(secret, 'compose-secret-password-123\n');
+    const config = loadConfigFile(repoPath('deploy/gateway.yaml'), { REDIS_PASSWORD_FILE: secret });
+    assert.ok(config.store.type === 'redis' && config.store.password === 'compose-secret-password-123');
+    assert.throws(() => loadConfigFile(repoPath('deploy/gateway.yaml'), { REDIS_PASSWORD_FILE: join(dir, 'missing') }), /REDIS_PASSWORD_FILE:? cannot be read/);
   });
 
   test('the init service exports the models into a named volume with a script from the repository, and exits', () => {

@@ -109,6 +109,7 @@ export interface ComposeService {
     readonly start_period?: string;
   };
   readonly container_name?: string;
+  readonly secrets?: readonly string[];
   readonly restart?: string;
   readonly stop_grace_period?: string;
   readonly platform?: string;
@@ -118,6 +119,7 @@ export interface ComposeService {
 export interface ComposeFile {
   readonly services: Readonly<Record<string, ComposeService>>;
   readonly volumes?: Readonly<Record<string, unknown>>;
+  readonly secrets?: Readonly<Record<string, { readonly environment?: string; readonly file?: string }>>;
   readonly [key: string]: unknown;
 }
 
