@@ -9,8 +9,9 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -197,4 +198,69 @@ test('local answers to 1, 16 and 32 MiB bodies (plain and gzip; predict, classif
     durationMs: Math.round(performance.now() - started),
   });
   assert.deepEqual(failures, []);
+});
+
+test('1,000 slow uploads (buffered and streamed sizes) cost bounded memory and no other client its answers', async () => {
+  const started = performance.now();
+  const failures: string[] = [];
+  const pid = child.pid ?? 0;
+  const rssMiB = (): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN) / 1024;
+  const received = (): number => sims.reduce((n, s) => n + (s.counters().byOperation.predict ?? 0), 0);
+  const before = rssMiB();
+  const predictsBefore = received();
+  await eventLoopMaxMs();
+  // 500 announce 1 MiB (kept whole for a retry), 500 announce 16 MiB (streamed past the 4 MiB
+  // retry buffer); each sends its headers and 1 KiB, then 16 bytes every 500 ms.
+  const sockets: Socket[] = [];
+  for (let i = 0; i < 1000; i++) {
+    const socket = connect({ port: restPort, host: '127.0.0.1' });
+    socket.on('error', () => undefined);
+    socket.resume();
+    const length = i % 2 === 0 ? 1 * MiB : 16 * MiB;
+    socket.write(`POST /v1/models/${MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n${' '.repeat(1024)}`);
+    sockets.push(socket);
+  }
+  const dribble = setInterval(() => {
+    for (const s of sockets) if (!s.destroyed) s.write(' '.repeat(16));
+  }, 500);
+  // A well-behaved client meanwhile: one prediction every 20 ms for 8 s.
+  const latencies: number[] = [];
+  let maxRss = before;
+  const deadline = performance.now() + 8_000;
+  try {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      const reply = await client.post(`${rest}/v1/models/${MODEL}:predict`, '{"instances": [1.0]}');
+      latencies.push(performance.now() - t0);
+      if (reply.status !== 200) failures.push(`a client's prediction got ${reply.status}: ${reply.text.slice(0, 120)}`);
+      maxRss = Math.max(maxRss, rssMiB());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  } finally {
+    clearInterval(dribble);
+    for (const s of sockets) s.destroy();
+  }
+  const loop = await eventLoopMaxMs();
+  latencies.sort((a, b) => a - b);
+  const p99 = latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN;
+  const max = latencies[latencies.length - 1] ?? Number.NaN;
+  const reachedReplicas = received() - predictsBefore - latencies.length;
+  if (reachedReplicas !== 0) failures.push(`${reachedReplicas} slow uploads reached a replica`);
+  if (maxRss - before > 256 + 64) failures.push(`RSS grew by ${(maxRss - before).toFixed(0)} MiB`);
+  if (max >= STALL_BOUND_MS) failures.push(`a client's prediction took ${max.toFixed(0)} ms`);
+  const figures = `RSS ${before.toFixed(0)} -> max ${maxRss.toFixed(0)} MiB; the other client: ${latencies.length} predictions, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms; event loop max ${loop.toFixed(1)} ms`;
+  recordScenario({
+    suite: SUITE,
+    scenario: '1,000 slow uploads',
+    load: `1,000 connections uploading 16 bytes every 500 ms (500 announcing 1 MiB, 500 announcing 16 MiB) for 8 s; another client predicting every 20 ms (${latencies.length} requests)`,
+    fault: 'slow uploads: each sent its headers and 1 KiB, then dribbled',
+    requests: latencies.length + 1000,
+    failures: failures.length,
+    reasons: Object.fromEntries(failures.map((f) => [f, 1])),
+    target: 'every prediction of the other client answered 200 with p99 < 100 ms; RSS growth < 320 MiB (the 256 MiB budget + slack); no slow upload reaches a replica',
+    met: failures.length === 0 && p99 < 100,
+    notes: figures,
+    durationMs: Math.round(performance.now() - started),
+  });
+  assert.deepEqual(failures, [], figures);
 });
