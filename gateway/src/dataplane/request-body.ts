@@ -28,6 +28,51 @@ const ABORTED = { kind: 'aborted' } as const;
 const OVER_BUDGET = { kind: 'over-budget' } as const;
 
 /**
+ * The body's framing, from the headers alone: no body, one already too large by its declared
+ * length, or the declared length (-1 for a chunked body, checked as it comes).
+ */
+function framing(req: IncomingMessage, maxBodyBytes: number): number | typeof NONE | { readonly kind: 'too-large'; readonly limit: number } {
+  const declaredText = req.headers['content-length'];
+  if (declaredText === undefined && req.headers['transfer-encoding'] === undefined) return NONE;
+  // node:http has already rejected a malformed or duplicated Content-Length.
+  const declared = declaredText === undefined ? -1 : Number(declaredText);
+  if (declared > maxBodyBytes) return { kind: 'too-large', limit: maxBodyBytes };
+  return declared === 0 ? NONE : declared;
+}
+
+/**
+ * Hands the body's chunks to `onChunk` until it returns an outcome (the reading stops there, the
+ * request paused), the body ends (`onEnd`'s outcome) or the client goes away.
+ */
+function consume<T>(req: IncomingMessage, onChunk: (chunk: Buffer) => T | undefined, onEnd: () => T, done: (outcome: T | typeof ABORTED) => void): void {
+  const cleanup = (): void => {
+    req.off('data', onData);
+    req.off('end', end);
+    req.off('error', abort);
+    req.off('close', abort);
+  };
+  const onData = (chunk: Buffer): void => {
+    const outcome = onChunk(chunk);
+    if (outcome === undefined) return;
+    cleanup();
+    req.pause();
+    done(outcome);
+  };
+  const end = (): void => {
+    cleanup();
+    done(onEnd());
+  };
+  const abort = (): void => {
+    cleanup();
+    done(ABORTED);
+  };
+  req.on('data', onData);
+  req.on('end', end);
+  req.on('error', abort);
+  req.on('close', abort);
+}
+
+/**
  * `keep` is how much may be gathered in memory (the retry buffer). A body of up to `keep` bytes is
  * gathered whole before it goes anywhere; a bigger one too, up to `keep`, then streams: a client
  * that stalls its upload holds at most `keep` bytes of the memory budget and no connection to a
@@ -35,52 +80,24 @@ const OVER_BUDGET = { kind: 'over-budget' } as const;
  * bytes a client really sent count against the budget.
  */
 export function readBody(req: IncomingMessage, hold: Hold, maxBodyBytes: number, keep: number, done: (outcome: BodyOutcome) => void): void {
-  const declaredText = req.headers['content-length'];
-  if (declaredText === undefined && req.headers['transfer-encoding'] === undefined) return done(NONE);
-  // node:http has already rejected a malformed or duplicated Content-Length.
-  const declared = declaredText === undefined ? -1 : Number(declaredText);
-  if (declared > maxBodyBytes) return done({ kind: 'too-large', limit: maxBodyBytes });
-  if (declared === 0) return done(NONE);
-
+  const declared = framing(req, maxBodyBytes);
+  if (typeof declared !== 'number') return done(declared);
   const chunks: Buffer[] = [];
   let size = 0;
-  const cleanup = (): void => {
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onAbort);
-    req.off('close', onAbort);
-  };
-  const onData = (chunk: Buffer): void => {
-    if (!hold.reserve(chunk.length)) {
-      cleanup();
-      req.pause();
-      done(OVER_BUDGET);
-      return;
-    }
-    size += chunk.length;
-    chunks.push(chunk);
-    if (size <= keep) return;
-    cleanup();
-    req.pause();
-    // A declared length was checked above; a chunked body is checked as it comes.
-    if (size > maxBodyBytes) {
-      done({ kind: 'too-large', limit: maxBodyBytes });
-    } else {
-      done({ kind: 'stream', body: Readable.from(continueStream(chunks, size, req, maxBodyBytes), { objectMode: false }), length: declared >= 0 ? declared : undefined });
-    }
-  };
-  const onEnd = (): void => {
-    cleanup();
-    done(size === 0 ? NONE : { kind: 'buffer', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) });
-  };
-  const onAbort = (): void => {
-    cleanup();
-    done(ABORTED);
-  };
-  req.on('data', onData);
-  req.on('end', onEnd);
-  req.on('error', onAbort);
-  req.on('close', onAbort);
+  consume<BodyOutcome>(
+    req,
+    (chunk) => {
+      if (!hold.reserve(chunk.length)) return OVER_BUDGET;
+      size += chunk.length;
+      chunks.push(chunk);
+      if (size <= keep) return undefined;
+      // A declared length was checked by framing(); a chunked body is checked as it comes.
+      if (size > maxBodyBytes) return { kind: 'too-large', limit: maxBodyBytes };
+      return { kind: 'stream', body: Readable.from(continueStream(chunks, size, req, maxBodyBytes), { objectMode: false }), length: declared >= 0 ? declared : undefined };
+    },
+    () => (size === 0 ? NONE : { kind: 'buffer', body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size) }),
+    done,
+  );
 }
 
 async function* continueStream(head: Buffer[], size: number, req: IncomingMessage, max: number): AsyncGenerator<Buffer> {
@@ -106,40 +123,21 @@ export type PrefixOutcome =
  * client sends. `complete` says whether the head is the whole body.
  */
 export function readBodyPrefix(req: IncomingMessage, hold: Hold, maxBodyBytes: number, keep: number, done: (outcome: PrefixOutcome) => void): void {
-  const declaredText = req.headers['content-length'];
-  if (declaredText === undefined && req.headers['transfer-encoding'] === undefined) return done(NONE);
-  const declared = declaredText === undefined ? -1 : Number(declaredText);
-  if (declared > maxBodyBytes) return done({ kind: 'too-large', limit: maxBodyBytes });
-  if (declared === 0) return done(NONE);
+  const declared = framing(req, maxBodyBytes);
+  if (typeof declared !== 'number') return done(declared);
   const headBytes = Math.min(keep, declared >= 0 ? declared : keep);
   if (!hold.reserve(headBytes)) return done(OVER_BUDGET);
   const head = Buffer.allocUnsafe(headBytes);
   let kept = 0;
   let size = 0;
-  const cleanup = (): void => {
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onAbort);
-    req.off('close', onAbort);
-  };
-  const onData = (chunk: Buffer): void => {
-    size += chunk.length;
-    if (kept < head.length) kept += chunk.copy(head, kept, 0, Math.min(chunk.length, head.length - kept));
-    if (size <= maxBodyBytes) return;
-    cleanup();
-    req.pause();
-    done({ kind: 'too-large', limit: maxBodyBytes });
-  };
-  const onEnd = (): void => {
-    cleanup();
-    done(size === 0 ? NONE : { kind: 'prefix', head: head.subarray(0, kept), complete: size === kept });
-  };
-  const onAbort = (): void => {
-    cleanup();
-    done(ABORTED);
-  };
-  req.on('data', onData);
-  req.on('end', onEnd);
-  req.on('error', onAbort);
-  req.on('close', onAbort);
+  consume<PrefixOutcome>(
+    req,
+    (chunk) => {
+      size += chunk.length;
+      if (kept < head.length) kept += chunk.copy(head, kept, 0, Math.min(chunk.length, head.length - kept));
+      return size > maxBodyBytes ? { kind: 'too-large', limit: maxBodyBytes } : undefined;
+    },
+    () => (size === 0 ? NONE : { kind: 'prefix', head: head.subarray(0, kept), complete: size === kept }),
+    done,
+  );
 }
