@@ -14,9 +14,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { startTestGateway, TEST_TOKEN, waitFor, type TestGateway } from '../../helpers/gateway.js';
-import { startHeldReplica } from '../../helpers/held-replica.js';
+import { startHeldReplica, type HeldReplica } from '../../helpers/held-replica.js';
 import { TestClient } from '../../helpers/http.js';
 
 const MODEL = 'half_plus_two';
@@ -37,19 +37,35 @@ async function poolView(gw: TestGateway, client: TestClient, version: number): P
   return pool;
 }
 
-test('a replica takes at most connectionsPerReplica requests; a full version answers 503 at once and no replica is blamed', async (t) => {
+/** One held replica of version 1 behind a gateway with these proxy (and resilience) settings; closed after the test. */
+async function heldStack(
+  t: TestContext,
+  proxy: Record<string, unknown>,
+  resilience?: Record<string, unknown>,
+): Promise<{ held: HeldReplica; client: TestClient; gw: TestGateway; url: string }> {
   const held = await startHeldReplica(MODEL, 1);
   const client = new TestClient(8);
   const gw = await startTestGateway({
-    proxy: { connectionsPerReplica: 2 },
-    models: { [MODEL]: { pools: { '1': { replicas: [held.url] } }, policy: { stable: 1 }, healthCheck: { intervalMs: 200, timeoutMs: 1_000 } } },
+    proxy,
+    models: {
+      [MODEL]: {
+        pools: { '1': { replicas: [held.url] } },
+        policy: { stable: 1 },
+        healthCheck: { intervalMs: 200, timeoutMs: 1_000 },
+        ...(resilience === undefined ? {} : { resilience }),
+      },
+    },
   });
   t.after(async () => {
     await client.close();
     await gw.close();
     await held.close();
   });
-  const url = `${gw.rest}/v1/models/${MODEL}:predict`;
+  return { held, client, gw, url: `${gw.rest}/v1/models/${MODEL}:predict` };
+}
+
+test('a replica takes at most connectionsPerReplica requests; a full version answers 503 at once and no replica is blamed', async (t) => {
+  const { held, client, gw, url } = await heldStack(t, { connectionsPerReplica: 2 });
   const first = client.post(url, BODY);
   const second = client.post(url, BODY);
   const a = await held.next();
@@ -110,18 +126,7 @@ test('an unpinned canary request finds the canary full: it goes to stable', asyn
 });
 
 test('maxRequestsInFlight: one request past it gets 503 at once; admitted again once one ends', async (t) => {
-  const held = await startHeldReplica(MODEL, 1);
-  const client = new TestClient(8);
-  const gw = await startTestGateway({
-    proxy: { maxRequestsInFlight: 2 },
-    models: { [MODEL]: { pools: { '1': { replicas: [held.url] } }, policy: { stable: 1 }, healthCheck: { intervalMs: 200, timeoutMs: 1_000 } } },
-  });
-  t.after(async () => {
-    await client.close();
-    await gw.close();
-    await held.close();
-  });
-  const url = `${gw.rest}/v1/models/${MODEL}:predict`;
+  const { held, client, gw, url } = await heldStack(t, { maxRequestsInFlight: 2 });
   const one = client.post(url, BODY);
   const two = client.post(url, BODY);
   const a = await held.next();
@@ -142,18 +147,8 @@ test('maxRequestsInFlight: one request past it gets 503 at once; admitted again 
 });
 
 test('maxBufferedBytes: bodies a client really sent count; past the budget, 503 at once, and the budget comes back', async (t) => {
-  const held = await startHeldReplica(MODEL, 1);
-  const client = new TestClient(8);
   const MiB = 1024 * 1024;
-  const gw = await startTestGateway({
-    proxy: { maxBufferedBytes: MiB, retryBufferBytes: 4 * MiB },
-    models: { [MODEL]: { pools: { '1': { replicas: [held.url] } }, policy: { stable: 1 }, healthCheck: { intervalMs: 200, timeoutMs: 1_000 } } },
-  });
-  t.after(async () => {
-    await client.close();
-    await gw.close();
-    await held.close();
-  });
+  const { held, client, gw } = await heldStack(t, { maxBufferedBytes: MiB, retryBufferBytes: 4 * MiB });
   const port = Number(new URL(gw.rest).port);
   // A client that announced 3 MiB and sent 700 KiB of it, then stalls: 700 KiB of the 1 MiB budget.
   const stalled = connect({ port, host: '127.0.0.1' });
@@ -225,24 +220,7 @@ test('a replica that resets in the middle of its answer counts as a failure', as
 });
 
 test('the deadline counts from the first byte: a slow upload plus a slow answer is a 504 at the deadline', async (t) => {
-  const held = await startHeldReplica(MODEL, 1);
-  const client = new TestClient(4);
-  const gw = await startTestGateway({
-    proxy: { deadlineMs: 1_500 },
-    models: {
-      [MODEL]: {
-        pools: { '1': { replicas: [held.url] } },
-        policy: { stable: 1 },
-        healthCheck: { intervalMs: 200, timeoutMs: 1_000 },
-        resilience: { retry: { attemptTimeoutMs: 10_000 } },
-      },
-    },
-  });
-  t.after(async () => {
-    await client.close();
-    await gw.close();
-    await held.close();
-  });
+  const { held, gw } = await heldStack(t, { deadlineMs: 1_500 }, { retry: { attemptTimeoutMs: 10_000 } });
   const port = Number(new URL(gw.rest).port);
   const socket = connect({ port, host: '127.0.0.1' });
   t.after(() => socket.destroy());

@@ -11,8 +11,8 @@ import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { RedisStore } from '../../../gateway/src/controlplane/store/redis.js';
-import { RevisionConflictError, type PolicyWrite, type SeedEntry, type StoredPolicy } from '../../../gateway/src/controlplane/store/types.js';
-import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
+import { RevisionConflictError, type StoredPolicy } from '../../../gateway/src/controlplane/store/types.js';
+import { policy, seed, write } from '../../helpers/store-fixtures.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 
 const ADMIN_PASSWORD = 'redis-admin-password-1';
@@ -44,21 +44,6 @@ after(async () => {
   await redis.stop();
 });
 
-function policy(percent: number): PolicyDocument {
-  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null };
-}
-const seed = (): ReadonlyMap<string, SeedEntry> =>
-  new Map([['m', { policy: policy(5), paused: false, rolledBack: false, rollout: null, revision: 1, actor: 'config', provisional: true }]]);
-const write = (percent: number, expectedRevision: number): PolicyWrite => ({
-  model: 'm',
-  policy: policy(percent),
-  paused: false,
-  rolledBack: false,
-  rollout: null,
-  expectedRevision,
-  actor: 'tester',
-  reason: 'manual',
-});
 
 /** A user made by the README's line minus `drop`; returns its name and key prefix. */
 async function aclUser(drop?: string): Promise<{ username: string; prefix: string }> {

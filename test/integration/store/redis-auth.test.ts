@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { pino } from 'pino';
 import { RedisStore, type RedisStoreOptions } from '../../../gateway/src/controlplane/store/redis.js';
-import { StoreUnavailableError, type PolicyWrite, type SeedEntry } from '../../../gateway/src/controlplane/store/types.js';
-import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
+import { StoreUnavailableError } from '../../../gateway/src/controlplane/store/types.js';
 import { startTestGateway, TEST_TOKEN } from '../../helpers/gateway.js';
 import { TestClient } from '../../helpers/http.js';
+import { seed, write } from '../../helpers/store-fixtures.js';
 import { startRedis, startSentinel, type RedisServer, type SentinelServer } from '../../helpers/redis.js';
 
 const PASSWORD = 'redis-test-password-1';
@@ -24,21 +24,6 @@ const opened = new Set<RedisStore>();
 let prefixes = 0;
 const silent = pino({ level: 'silent' });
 
-function policy(percent: number): PolicyDocument {
-  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null };
-}
-const seed = (): ReadonlyMap<string, SeedEntry> =>
-  new Map([['m', { policy: policy(5), paused: false, rolledBack: false, rollout: null, revision: 1, actor: 'config', provisional: true }]]);
-const write = (percent: number, expectedRevision: number): PolicyWrite => ({
-  model: 'm',
-  policy: policy(percent),
-  paused: false,
-  rolledBack: false,
-  rollout: null,
-  expectedRevision,
-  actor: 'tester',
-  reason: 'manual',
-});
 
 function open(options: Partial<RedisStoreOptions>): RedisStore {
   const store = new RedisStore({
