@@ -42,6 +42,7 @@ import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from './pool.js';
 import type { Replica } from './replica.js';
+import { firstRoute, isRoute, retryRoute, type Route } from './routing.js';
 import type { CompiledModel, Decision } from './snapshot.js';
 
 type Body = Buffer | Readable | null;
@@ -168,9 +169,8 @@ export class Exchange {
   #timingAttempt = false;
   #responded = false;
   #finished = false;
-  #nextPool: VersionPool | undefined;
-  #nextReplica: Replica | undefined;
-  #nextPanic = false;
+  /** Where the planned retry goes. */
+  #next: Route | undefined;
 
   constructor(input: ExchangeInput) {
     this.#req = input.req;
@@ -198,35 +198,26 @@ export class Exchange {
       this.#fail(new DeadlineError('deadline exceeded', true));
       return;
     }
-    let replica = this.#pool.pick();
-    if (replica === undefined && this.#decision.side === 'canary' && !this.#decision.pinned) {
-      // The canary lost its last replica (or its room) between the decision and now.
-      this.#pool = this.#model.stable;
-      replica = this.#pool.pick();
-    }
-    let panic = false;
-    if (replica === undefined && this.#pool === this.#model.stable) {
-      replica = this.#pool.panicPick();
-      panic = replica !== undefined;
-    }
-    if (replica === undefined) {
-      const pool = this.#pool;
-      const message = pool.saturated ? busyMessage(pool) : noReplicaMessage(pool);
+    const route = firstRoute(this.#model, this.#decision);
+    if (!isRoute(route)) {
+      const pool = route.pool;
+      this.#pool = pool;
       this.#finish(503);
-      pool.stats.record(0, !pool.saturated);
-      replyError(this.#res, 503, message, this.#requestId);
+      pool.stats.record(0, !route.busy);
+      replyError(this.#res, 503, route.busy ? busyMessage(pool) : noReplicaMessage(pool), this.#requestId);
       return;
     }
-    this.#send(replica, panic);
+    this.#pool = route.pool;
+    this.#send(route);
   }
 
   isCurrent(attempt: Attempt): boolean {
     return this.#current === attempt && !this.#finished;
   }
 
-  #send(replica: Replica, panic: boolean): void {
+  #send(route: Route): void {
     this.#attempts++;
-    const pool = this.#pool;
+    const { pool, replica } = route;
     const attempt = new Attempt(this, replica, pool, {
       path: this.#clientPath ?? pool.paths[this.#operation],
       method: this.#req.method as Dispatcher.HttpMethod,
@@ -235,7 +226,7 @@ export class Exchange {
     });
     this.#current = attempt;
     this.#arm(true);
-    attempt.send(panic);
+    attempt.send(route.panic);
     if (!attempt.dispatched) {
       // The breaker opened between the pick and now, and refused: nothing was sent.
       const refused = new BreakerOpenError('breaker open');
@@ -397,38 +388,22 @@ export class Exchange {
 
   /**
    * Decides whether the failed attempt gets a second one and where; remembers the target.
-   * `connection`: the replica could not take the request (else: it answered 5xx).
+   * `reconnectable`: the replica could not take the request (else: it answered 5xx).
    */
-  #planRetry(connection: boolean): boolean {
+  #planRetry(reconnectable: boolean): boolean {
     const current = this.#current;
     if (current === undefined || this.#attempts >= 2 || this.#responded || !this.#replayable(current)) return false;
     if (performance.now() >= this.#deadlineAt - 1) return false;
-    const decision = this.#decision;
-    if (decision.pinned && !connection) return false;
-    const toStable = !decision.pinned && decision.side === 'canary' && this.#pool !== this.#model.stable;
-    const pool = toStable ? this.#model.stable : this.#pool;
-    const budget = pool.resilience.retry;
-    if (!pool.stats.retryAllowed(budget.budgetPercent, budget.minRetriesPerSecond)) return false;
-    let replica = pool.pick(current.replica);
-    this.#nextPanic = false;
-    if (replica === undefined && pool === this.#model.stable) {
-      replica = pool.panicPick(current.replica);
-      this.#nextPanic = replica !== undefined;
-    }
-    if (replica === undefined) return false;
-    this.#nextPool = pool;
-    this.#nextReplica = replica;
-    return true;
+    this.#next = retryRoute(this.#model, this.#decision, this.#pool, current.replica, reconnectable);
+    return this.#next !== undefined;
   }
 
   #retry(): void {
-    const pool = this.#nextPool as VersionPool;
-    const replica = this.#nextReplica as Replica;
-    this.#nextPool = undefined;
-    this.#nextReplica = undefined;
-    this.#pool = pool;
-    pool.stats.recordRetry();
-    this.#send(replica, this.#nextPanic);
+    const next = this.#next as Route;
+    this.#next = undefined;
+    this.#pool = next.pool;
+    next.pool.stats.recordRetry();
+    this.#send(next);
   }
 
   /** A body already (partly) sent as a stream cannot be sent again. */
