@@ -23,7 +23,11 @@ export type Resolution =
   /** URL label that is neither the stable nor the canary label (or canary label without a canary). */
   | 'unknown-label';
 
-export function decide(model: CompiledModel, target: TfTarget, headers: HeaderBag): Resolution {
+/**
+ * `cookies`: whether cookie rules and a sticky cookie apply (REST: yes; gRPC metadata has no
+ * cookies of a browser's, so they do not).
+ */
+export function decide(model: CompiledModel, target: TfTarget, headers: HeaderBag, cookies = true): Resolution {
   if (target.version !== undefined) {
     return model.decisions.byVersion.get(target.version) ?? 'unknown-version';
   }
@@ -34,18 +38,18 @@ export function decide(model: CompiledModel, target: TfTarget, headers: HeaderBa
     }
     return 'unknown-label';
   }
-  return decideUnpinned(model, headers);
+  return decideUnpinned(model, headers, cookies);
 }
 
-export function decideUnpinned(model: CompiledModel, headers: HeaderBag): Decision {
+export function decideUnpinned(model: CompiledModel, headers: HeaderBag, cookies = true): Decision {
   const stable = model.decisions.stable;
   const canary = model.decisions.canary;
   if (canary === undefined) return stable.split;
   let side =
     model.headerIndex === undefined ? evaluateRules(model.headerRules, headers, undefined) : evaluateIndexed(model.headerIndex, headers);
   let reason: 'header' | 'cookie' | 'sticky' | 'split' = 'header';
-  const cookieHeader = model.needsCookies ? first(headers['cookie']) : undefined;
-  if (side === undefined && model.cookieRules.length > 0) {
+  const cookieHeader = cookies && model.needsCookies ? first(headers['cookie']) : undefined;
+  if (side === undefined && cookies && model.cookieRules.length > 0) {
     side = evaluateRules(model.cookieRules, undefined, cookieHeader);
     reason = 'cookie';
   }

@@ -1,0 +1,316 @@
+/**
+ * The gRPC listener (TF Serving's port 8500): PredictionService and ModelService calls, each
+ * balanced on its own across the replicas of the version decided for it (HTTP/2 pins a client's
+ * connection, never its calls), and grpc.health.v1 for the gateway itself.
+ *
+ * A call is read whole (unary: one message, at most proxy.maxBodyBytes, counted against the
+ * admission budget), its ModelSpec read from the protobuf bytes (model-spec.ts), decided exactly as
+ * a REST request (dataplane/decide.ts: version, label, header rules on the metadata, sticky key,
+ * split; cookie rules do not apply), and sent on with the chosen version written into it. What the
+ * gateway answers itself is TF Serving's answer, code and message, as Trailers-Only.
+ */
+import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import type { Logger } from 'pino';
+import type { ProxySettings } from '../../config/load.js';
+import { fullMessage, type Admission } from '../../dataplane/admission.js';
+import { decide, decideUnpinned } from '../../dataplane/decide.js';
+import type { VersionPool } from '../../dataplane/pool.js';
+import type { Replica } from '../../dataplane/replica.js';
+import { RequestIds } from '../../dataplane/request-id.js';
+import type { SnapshotHolder } from '../../dataplane/snapshot.js';
+import { HTTP_STATUS_OF, noSuchVersion, noVersionsOfModel, servableNotFoundLatest, servableNotFoundSpecific, unrecognizedLabel, type TfErrorCode } from '../../tfserving/errors.js';
+import { GrpcCall } from './call.js';
+import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
+import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
+import { encodeGrpcMessage, framed, FramingError, GRPC_CONTENT_TYPE, GRPC_STATUS, parseTimeout, unaryMessage } from './wire.js';
+
+const inflate = promisify(gunzip);
+
+type Operation = 'predict' | 'classify' | 'regress' | 'multiinference' | 'metadata' | 'status';
+
+const METHODS: ReadonlyMap<string, Operation> = new Map([
+  ['/tensorflow.serving.PredictionService/Predict', 'predict'],
+  ['/tensorflow.serving.PredictionService/Classify', 'classify'],
+  ['/tensorflow.serving.PredictionService/Regress', 'regress'],
+  ['/tensorflow.serving.PredictionService/MultiInference', 'multiinference'],
+  ['/tensorflow.serving.PredictionService/GetModelMetadata', 'metadata'],
+  ['/tensorflow.serving.ModelService/GetModelStatus', 'status'],
+]);
+
+const RELOAD_CONFIG = '/tensorflow.serving.ModelService/HandleReloadConfigRequest';
+const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
+const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
+
+/** What the gateway answers HandleReloadConfigRequest: it would reconfigure one replica picked at random. */
+export const RELOAD_CONFIG_ANSWER = {
+  code: GRPC_STATUS.UNIMPLEMENTED,
+  message: 'HandleReloadConfigRequest is not forwarded by canary-gateway: it would reconfigure one replica picked at random; send it to each replica',
+} as const;
+
+export interface GrpcListenerOptions {
+  readonly snapshots: SnapshotHolder;
+  readonly admission: Admission;
+  readonly settings: ProxySettings;
+  readonly log: Logger;
+  /** Readiness as /readyz has it: what grpc.health.v1 reports. */
+  readonly ready: () => boolean;
+  readonly upstreamOf: (replica: Replica) => GrpcUpstream;
+  /** What a client got from a pool, by gRPC code (for the pool's stats and /metrics). */
+  readonly record: (pool: VersionPool, code: number, durationMs: number) => void;
+}
+
+export function createGrpcServer(options: GrpcListenerOptions): Http2Server {
+  const server = createServer({
+    settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
+    // HTTP/2 rapid reset (CVE-2023-44487): nghttp2 limits RST_STREAM floods (burst 1000, 33/s).
+    maxSessionMemory: 64,
+  });
+  const handler = new GrpcHandler(options);
+  server.on('stream', (stream, headers) => handler.handle(stream, headers));
+  server.on('session', (session) => {
+    session.on('error', () => undefined);
+    session.once('connect', () => session.setLocalWindowSize(STREAM_WINDOW_BYTES * 4));
+  });
+  return server;
+}
+
+class GrpcHandler {
+  readonly #o: GrpcListenerOptions;
+  readonly #ids = new RequestIds();
+
+  constructor(options: GrpcListenerOptions) {
+    this.#o = options;
+  }
+
+  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    const requestId = this.#ids.from(headers['x-request-id']);
+    try {
+      this.#handle(stream, headers, requestId);
+    } catch (err) {
+      this.#o.log.error({ err, requestId, path: headers[':path'] }, 'gRPC handler failed');
+      answer(stream, GRPC_STATUS.INTERNAL, 'Internal error in the gateway', requestId);
+    }
+  }
+
+  #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
+    stream.on('error', () => undefined);
+    const contentType = headers['content-type'];
+    if (headers[':method'] !== 'POST' || typeof contentType !== 'string' || !contentType.startsWith(GRPC_CONTENT_TYPE)) {
+      // What a gRPC server answers a request that is not gRPC.
+      if (!stream.destroyed) stream.respond({ ':status': 415, 'grpc-status': String(GRPC_STATUS.UNKNOWN), 'grpc-message': encodeGrpcMessage(`Content-Type "${String(contentType)}" is not supported`) }, { endStream: true });
+      return;
+    }
+    if (headers['te'] !== 'trailers') {
+      answer(stream, GRPC_STATUS.UNKNOWN, 'Missing :te header', requestId);
+      return;
+    }
+    const path = headers[':path'] ?? '';
+    if (path === HEALTH_CHECK || path === HEALTH_WATCH) {
+      this.#health(stream, path === HEALTH_WATCH, requestId);
+      return;
+    }
+    if (path === RELOAD_CONFIG) {
+      answer(stream, RELOAD_CONFIG_ANSWER.code, RELOAD_CONFIG_ANSWER.message, requestId);
+      return;
+    }
+    const operation = METHODS.get(path);
+    if (operation === undefined) {
+      answer(stream, GRPC_STATUS.UNIMPLEMENTED, '', requestId);
+      return;
+    }
+    const hold = this.#o.admission.enter();
+    if (hold === undefined) {
+      answer(stream, GRPC_STATUS.UNAVAILABLE, fullMessage(this.#o.admission), requestId);
+      return;
+    }
+    stream.once('close', hold.leave);
+    const arrivedAt = performance.now();
+    const { settings } = this.#o;
+    const timeout = parseTimeout(headers['grpc-timeout']);
+    const deadlineAt = arrivedAt + Math.min(timeout ?? Infinity, settings.deadlineMs);
+    const limit = settings.maxBodyBytes;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const readTimer = setTimeout(() => {
+      done = true;
+      answer(stream, GRPC_STATUS.DEADLINE_EXCEEDED, 'Deadline Exceeded', requestId);
+    }, Math.max(0, deadlineAt - arrivedAt));
+    stream.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > limit + 5) {
+        done = true;
+        clearTimeout(readTimer);
+        answer(stream, GRPC_STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${size - 5} vs. ${limit})`, requestId);
+        return;
+      }
+      if (!hold.reserve(chunk.length)) {
+        done = true;
+        clearTimeout(readTimer);
+        answer(stream, GRPC_STATUS.UNAVAILABLE, fullMessage(this.#o.admission), requestId);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    stream.once('end', () => {
+      if (done) return;
+      done = true;
+      clearTimeout(readTimer);
+      const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
+      void this.#route(stream, headers, operation, body, requestId, arrivedAt, deadlineAt).catch((err: unknown) => {
+        this.#o.log.error({ err, requestId, path }, 'gRPC handler failed');
+        answer(stream, GRPC_STATUS.INTERNAL, 'Internal error in the gateway', requestId);
+      });
+    });
+    stream.once('close', () => clearTimeout(readTimer));
+  }
+
+  async #route(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    operation: Operation,
+    body: Buffer,
+    requestId: string,
+    arrivedAt: number,
+    deadlineAt: number,
+  ): Promise<void> {
+    let message;
+    try {
+      message = unaryMessage(body);
+    } catch (err) {
+      if (!(err instanceof FramingError)) throw err;
+      answer(stream, GRPC_STATUS.INTERNAL, err.message, requestId);
+      return;
+    }
+    let payload = message.payload;
+    if (message.compressed) {
+      const encoding = headers['grpc-encoding'];
+      if (encoding !== 'gzip') {
+        answer(stream, GRPC_STATUS.UNIMPLEMENTED, `Compression algorithm "${String(encoding)}" is not supported`, requestId);
+        return;
+      }
+      try {
+        // Inflated only to read the ModelSpec; bounded as the message itself is.
+        payload = await inflate(payload, { maxOutputLength: this.#o.settings.maxBodyBytes });
+      } catch {
+        answer(stream, GRPC_STATUS.INTERNAL, 'Failed to decompress the request message', requestId);
+        return;
+      }
+    }
+    let spec: ModelSpec | undefined;
+    let taskModels: readonly string[];
+    try {
+      ({ spec, taskModels } = readModelSpec(payload, operation === 'multiinference'));
+    } catch (err) {
+      if (!(err instanceof MalformedMessageError)) throw err;
+      // What a gRPC C++ server answers a request it cannot parse.
+      answer(stream, GRPC_STATUS.INTERNAL, '', requestId);
+      return;
+    }
+    const local = localAnswer(operation, spec, taskModels);
+    if (local !== undefined) {
+      answer(stream, GRPC_STATUS[local.code], local.message, requestId);
+      return;
+    }
+    const named = spec as ModelSpec;
+    const model = this.#o.snapshots.current.models.get(named.name);
+    const version = named.version === undefined ? undefined : String(named.version);
+    // GetModelStatus ignores version_label, as TF Serving does: only a version narrows it.
+    const label = operation === 'status' ? undefined : named.versionLabel;
+    if (model === undefined) {
+      const e = unknownModel(operation, named.name, version, label);
+      answer(stream, GRPC_STATUS[e.code], e.message, requestId);
+      return;
+    }
+    const target = { model: named.name, version, label, operation: operation === 'multiinference' ? 'predict' : operation } as const;
+    let resolution = decide(model, target, headers, false);
+    if (operation === 'status' && version === undefined) resolution = decideUnpinned(model, headers, false);
+    if (resolution === 'unknown-version') {
+      answer(stream, GRPC_STATUS.NOT_FOUND, operation === 'status' ? noSuchVersion(named.name, version ?? '') : servableNotFoundSpecific(named.name, version ?? ''), requestId);
+      return;
+    }
+    if (resolution === 'unknown-label') {
+      answer(stream, GRPC_STATUS.INVALID_ARGUMENT, unrecognizedLabel(label ?? ''), requestId);
+      return;
+    }
+    // The replica serves exactly the version decided (a status request without a version lists them all).
+    const pinnedBody = operation === 'status' && version === undefined ? body : framed(withVersion(payload, operation === 'multiinference', resolution.pool.version));
+    new GrpcCall({
+      stream,
+      headers,
+      model,
+      decision: resolution,
+      body: pinnedBody,
+      requestId,
+      settings: this.#o.settings,
+      arrivedAt,
+      deadlineAt,
+      upstreamOf: this.#o.upstreamOf,
+      answer: (code, text) => answer(stream, code, text, requestId),
+      record: this.#o.record,
+    }).start();
+  }
+
+  /** grpc.health.v1: SERVING while the gateway is ready; Watch sends every change until cancelled. */
+  #health(stream: ServerHttp2Stream, watch: boolean, requestId: string): void {
+    // Any service name is the gateway's: TF Serving has no per-version health service.
+    stream.resume();
+    stream.once('end', () => {
+      if (stream.destroyed) return;
+      const status = (): Buffer => framed(Buffer.from([0x08, this.#o.ready() ? 1 : 2]));
+      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'x-request-id': requestId }, { waitForTrailers: true });
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+      let last = status();
+      stream.write(last);
+      if (!watch) {
+        stream.end();
+        return;
+      }
+      const poll = setInterval(() => {
+        const next = status();
+        if (!next.equals(last)) {
+          last = next;
+          stream.write(next);
+        }
+      }, 1_000);
+      stream.once('close', () => clearInterval(poll));
+    });
+  }
+}
+
+/** TF Serving's answers to a ModelSpec it cannot use, before any model lookup. */
+function localAnswer(operation: Operation, spec: ModelSpec | undefined, taskModels: readonly string[]): { code: TfErrorCode; message: string } | undefined {
+  if (spec === undefined) return { code: 'INVALID_ARGUMENT', message: operation === 'status' ? 'Missing ModelSpec' : 'ModelSpec has no name specified.' };
+  if (spec.name === '') return { code: 'INVALID_ARGUMENT', message: 'ModelSpec has no name specified.' };
+  if (taskModels.some((m) => m !== spec.name)) {
+    return { code: 'INVALID_ARGUMENT', message: 'All ModelSpecs in a MultiInferenceRequest must access the same model name.' };
+  }
+  return undefined;
+}
+
+function unknownModel(operation: Operation, model: string, version: string | undefined, label: string | undefined): { code: TfErrorCode; message: string } {
+  if (operation === 'status') return { code: 'NOT_FOUND', message: version === undefined ? noVersionsOfModel(model) : noSuchVersion(model, version) };
+  if (label !== undefined) return { code: 'INVALID_ARGUMENT', message: unrecognizedLabel(label) };
+  return { code: 'NOT_FOUND', message: version === undefined ? servableNotFoundLatest(model) : servableNotFoundSpecific(model, version) };
+}
+
+/** A status of the gateway's own, as TF Serving sends errors: Trailers-Only. */
+function answer(stream: ServerHttp2Stream, code: number, message: string, requestId: string): void {
+  if (stream.destroyed || stream.headersSent) return;
+  stream.respond(
+    { ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message), 'x-request-id': requestId },
+    { endStream: true },
+  );
+  // The client may still be sending: what it sends is not needed.
+  stream.resume();
+}
+
+/** A gRPC code as the HTTP status class REST would report it (for the shared stats). */
+export function httpStatusOfGrpc(code: number): number {
+  if (code === GRPC_STATUS.OK) return 200;
+  const name = (Object.keys(GRPC_STATUS) as Array<keyof typeof GRPC_STATUS>).find((k) => GRPC_STATUS[k] === code);
+  return name === undefined || name === 'OK' ? 500 : HTTP_STATUS_OF[name];
+}
