@@ -44,7 +44,7 @@ export const SUITES: Readonly<Record<string, SuiteInfo>> = {
   },
   'default-limits': {
     title: 'Hostile clients at the default limits',
-    tests: 'test/adversarial/default-limits.test.ts',
+    tests: 'test/adversarial/default-limits*.test.ts',
     intro:
       'A gateway process with every limit at its default (maxBodyBytes 32 MiB, retryBufferBytes 4 MiB...) in front of simulated replicas. ' +
       'Each scenario is what one client, careless or hostile, can send at those limits. ' +

@@ -3,6 +3,7 @@
  * swapped whole when one changes. Nothing in it is edited after it is built. Pools are shared
  * between snapshots (they hold connections and health, which outlive a policy change).
  */
+import { compileRuleRegex, type RuleRegex } from '../policy/rule-regex.js';
 import type { CookieRule, HeaderRule, PolicyDocument, TargetSide } from '../policy/schema.js';
 import type { StoredPolicy } from '../policy/stored.js';
 import { canaryBuckets, saltState } from './cohort.js';
@@ -26,7 +27,8 @@ export interface CompiledRule {
   /** Lowercased header name, or the cookie name as written. */
   readonly name: string;
   readonly equals: string | undefined;
-  readonly regex: RegExp | undefined;
+  /** Linear-time (RE2); tests only values up to RULE_VALUE_MAX_LENGTH. */
+  readonly regex: RuleRegex | undefined;
   readonly to: TargetSide;
 }
 
@@ -97,7 +99,7 @@ export function compileModel(
       index,
       name,
       equals: rule.equals,
-      regex: rule.regex === undefined ? undefined : new RegExp(rule.regex),
+      regex: rule.regex === undefined ? undefined : ruleRegex(input.name, rule.regex),
       to: rule.to ?? 'canary',
     });
   const cookieRules = policy.cookieRules.map((r, i) => compileRule(r, r.cookie, i));
@@ -142,6 +144,13 @@ export function compileModel(
             },
     },
   });
+}
+
+/** The compiled pattern (shared, see rule-regex.ts); validation refused the policy otherwise. */
+function ruleRegex(model: string, pattern: string): RuleRegex {
+  const compiled = compileRuleRegex(pattern);
+  if (!compiled.ok) throw new Error(`policy of ${model} has a rule regex that does not compile (${compiled.message})`);
+  return compiled.regex;
 }
 
 /** Below this many rules a plain scan is cheaper than a lookup per request header. */

@@ -11,19 +11,35 @@ import { Defaulted, type Filled } from '../schema-defaults.js';
 /** RFC 9110 token: what a header or cookie name may contain. */
 const TOKEN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
 
+/**
+ * Longest header or cookie value a rule tests, in characters (node decodes header bytes one per
+ * character): a longer value matches no regex, and no `equals` either, which is at most this long.
+ */
+export const RULE_VALUE_MAX_LENGTH = 1024;
+
+/**
+ * RE2 instructions (re2js's programSize) all the regexes of one policy may compile to, header and
+ * cookie rules together: what bounds the cost of checking a policy and of one request's rules
+ * (policy/rule-regex.ts).
+ */
+export const POLICY_REGEX_INSTRUCTIONS = 4096;
+
 export const TargetSide = Type.Union([Type.Literal('canary'), Type.Literal('stable')], {
   description: 'Which side of the policy a matching request goes to.',
 });
 
 const matchFields = {
   equals: Type.Optional(
-    Type.String({ maxLength: 1024, description: 'Exact value that sends the request to `to`.' }),
+    Type.String({ maxLength: RULE_VALUE_MAX_LENGTH, description: 'Exact value that sends the request to `to`.' }),
   ),
   regex: Type.Optional(
     Type.String({
       minLength: 1,
       maxLength: 256,
-      description: 'JavaScript regular expression tested against the value; a match sends the request to `to`.',
+      description:
+        'Regular expression in RE2 syntax (linear-time: no lookaround or backreferences) tested against the value; a match sends the request to `to`. ' +
+        `A value longer than ${RULE_VALUE_MAX_LENGTH.toLocaleString('en-US')} characters never matches. ` +
+        `A policy's regexes compile to at most ${POLICY_REGEX_INSTRUCTIONS.toLocaleString('en-US')} RE2 instructions in all.`,
     }),
   ),
   to: Type.Optional(Type.With(TargetSide, { description: 'Which side of the policy a match sends the request to; `canary` when left out.' })),

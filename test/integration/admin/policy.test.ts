@@ -73,6 +73,9 @@ test('an invalid policy: 400 naming each bad field, and the old policy stays in 
     [{ stable: 1, canary: 2, percent: 150 }, ['/percent']],
     [{ stable: 1, canary: 9, percent: 10 }, ['/canary']],
     [{ stable: 1, canary: 2, percent: 10, headerRules: [{ header: 'x-a', regex: '(' }] }, ['/headerRules/0/regex']],
+    // Valid JavaScript, but not linear-time RE2: lookahead, backreference.
+    [{ stable: 1, canary: 2, percent: 10, headerRules: [{ header: 'x-a' }, { header: 'x-b', regex: '^(?=admin)' }] }, ['/headerRules/1/regex']],
+    [{ stable: 1, canary: 2, percent: 10, cookieRules: [{ cookie: 'c', regex: '(a)\\1' }] }, ['/cookieRules/0/regex']],
     [{ stable: 1, canary: 2, percnt: 10 }, ['/percnt']],
     [{ canary: 2, percent: '10' }, ['/percent', '/stable']],
   ];
@@ -82,6 +85,7 @@ test('an invalid policy: 400 naming each bad field, and the old policy stays in 
     const error = reply.json<{ error: string; details: Array<{ path: string; message: string }> }>();
     assert.deepEqual(error.details.map((d) => d.path).sort(), paths, JSON.stringify(error));
     assert.ok(error.details.every((d) => d.message.length > 0));
+    if (paths[0]?.endsWith('/regex') === true) assert.match(error.details[0]!.message, /^is not a valid regular expression in RE2 syntax/);
   }
   const notJson = await client.send('PUT', `${stack.gw.admin}/api/models/${MODEL}/policy`, '{"stable": ', { ...auth, 'content-type': 'application/json' });
   assert.equal(notJson.status, 400);

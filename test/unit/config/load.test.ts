@@ -82,6 +82,11 @@ test('errors name the field: schema, replica URLs, policy', () => {
   const found = issues(policy);
   assert.equal(found[0]!.path, '/models/half_plus_two/policy/canary');
   assert.match(found[0]!.message, /no pool serves version 5/);
+  const lookahead = structuredClone(minimal) as { models: { half_plus_two: { policy: Record<string, unknown> } } };
+  lookahead.models.half_plus_two.policy['headerRules'] = [{ header: 'x-user', regex: '^(?!guest)' }];
+  const regexIssues = issues(lookahead);
+  assert.deepEqual(regexIssues.map((i) => i.path), ['/models/half_plus_two/policy/headerRules/0/regex']);
+  assert.match(regexIssues[0]!.message, /^is not a valid regular expression in RE2 syntax \(no lookahead, lookbehind or backreferences\): invalid or unsupported Perl syntax/);
 
   assert.deepEqual(issues({ models: {} }).map((i) => i.path), ['/models']);
   const badName = issues({ models: { 'bad/name': minimal.models.half_plus_two } });

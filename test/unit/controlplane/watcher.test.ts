@@ -134,3 +134,15 @@ test('a write on a store that lost the policy in force starts from what is in fo
   assert.deepEqual([written.revision, written.policy.percent], [5, 45]);
   assert.deepEqual([ctx.inForce()?.revision, ctx.inForce()?.policy.percent], [5, 45]);
 });
+
+test('a stored policy with a regex RE2 cannot run (written by an older gateway) is refused: the policy in force stays', () => {
+  const { watcher, inForce } = setup();
+  assert.equal(watcher.apply(stored(3, 30), 'write'), true);
+  const rules = (regex: string) => ({ headerRules: [{ header: 'x-user', regex }], cookieRules: [] });
+  const lookahead = stored(4, 40, { policy: { ...stored(4, 40).policy, ...rules('^(?!guest)') } });
+  assert.equal(watcher.apply(lookahead, 'message'), false);
+  assert.deepEqual([inForce()?.revision, inForce()?.policy.percent], [3, 30]);
+  const linear = stored(5, 50, { policy: { ...stored(5, 50).policy, ...rules('^(\\w|\\d)*$') } });
+  assert.equal(watcher.apply(linear, 'message'), true);
+  assert.equal(inForce()?.headerRules[0]?.regex?.test(`${'a'.repeat(1023)}!`), false);
+});
