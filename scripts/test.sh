@@ -11,6 +11,7 @@ declare -A PACKAGE_OF=(
   [chromium]=chromium           # the admin UI's end-to-end suite (playwright-core drives it)
   [prometheus]=prometheus       # the alerting test scrapes a real gateway
   [promtool]=prometheus         # `promtool test rules` on deploy/prometheus
+  [openssl]=openssl             # the TLS suites make their certificates with it
 )
 root="${BASH_SOURCE[0]%/*}/.."
 cd "$root" || exit 1

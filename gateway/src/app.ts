@@ -4,8 +4,10 @@
  * `listen` runs the first health pass (so no replica takes traffic before it proved AVAILABLE) and
  * then listens. Tests build gateways with this and port 0.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
 import type { AdminTokenSpec, GatewayConfig } from './config/load.js';
@@ -30,6 +32,9 @@ import type { PolicyDocument } from './policy/schema.js';
 import type { RolloutProgress, StoredPolicy } from './policy/stored.js';
 import { rawLibeventPage } from './tfserving/libevent.js';
 import { VERSION } from './version.js';
+import { listenerTls } from './tls/listener.js';
+import type { TlsReloader } from './tls/reloader.js';
+import { ReplicaTls } from './tls/replica.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -63,6 +68,8 @@ export interface Gateway {
    * settings need a restart; what could not be applied is returned (and logged).
    */
   reload(next: GatewayConfig): Promise<string[]>;
+  /** Reads the certificate files again (SIGHUP); they are also reloaded when they change. */
+  reloadCertificates(why: string): void;
   /** Readiness as /readyz reports it. */
   readiness(): Readiness;
   /**
@@ -83,8 +90,13 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     ? [{ name: 'admin', token: generateToken(), role: 'operator' }]
     : config.adminTokens;
   const events = new GatewayEvents();
-  const pools = new PoolRegistry(config.models, config.proxy);
-  const health = new HealthChecker();
+  // Certificates first: files that no longer load stop the start before anything is opened.
+  const replicaTls = new ReplicaTls(config.replicaTls, '/replicaTls', log);
+  const restTls = config.rest.tls === undefined ? undefined : listenerTls(config.rest.tls, '/listeners/rest/tls', 'REST listener', log);
+  const adminTls = config.admin.tls === undefined ? undefined : listenerTls(config.admin.tls, '/listeners/admin/tls', 'admin listener', log);
+  const pools = new PoolRegistry(config.models, config.proxy, (timeoutMs) => replicaTls.connector(timeoutMs));
+  // undici's default connect timeout, as before TLS settings: a check's own timeout bounds it anyway.
+  const health = new HealthChecker(replicaTls.connector(10_000));
   health.on('change', (change) => {
     const line = { model: change.model, version: change.version, replica: change.replica, from: change.from, detail: change.detail };
     if (change.to === 'down') log.warn(line, 'replica down');
@@ -164,20 +176,27 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     onBug: (err, req, requestId) => log.error({ err, requestId, method: req.method, url: req.url }, 'request handler failed'),
   });
-  const rest = createServer(
-    {
-      // Slow clients may not hold a connection open longer than a request may take.
-      requestTimeout: config.proxy.deadlineMs,
-      headersTimeout: Math.min(config.proxy.deadlineMs, config.proxy.headersTimeoutMs),
-      // Node enforces both timeouts only when it sweeps its connections (default every 30 s), so a
-      // slowloris client would keep its socket up to 30 s past them.
-      connectionsCheckingInterval: 1_000,
-      // libevent serves an HTTP/1.1 request without Host; node would answer a bare 400 of its own.
-      requireHostHeader: false,
-      keepAliveTimeout: 65_000,
-    },
-    handleRest,
-  );
+  const restOptions = {
+    // Slow clients may not hold a connection open longer than a request may take.
+    requestTimeout: config.proxy.deadlineMs,
+    headersTimeout: Math.min(config.proxy.deadlineMs, config.proxy.headersTimeoutMs),
+    // Node enforces both timeouts only when it sweeps its connections (default every 30 s), so a
+    // slowloris client would keep its socket up to 30 s past them.
+    connectionsCheckingInterval: 1_000,
+    // libevent serves an HTTP/1.1 request without Host; node would answer a bare 400 of its own.
+    requireHostHeader: false,
+    keepAliveTimeout: 65_000,
+  } satisfies ServerOptions;
+  const certificates: TlsReloader[] = replicaTls.reloader === undefined ? [] : [replicaTls.reloader];
+  let rest: Server;
+  if (restTls === undefined) {
+    rest = createServer(restOptions, handleRest);
+  } else {
+    // A client that never finishes its handshake is held no longer than one that never sends its headers.
+    const https = createHttpsServer({ ...restOptions, ...restTls.serverOptions, handshakeTimeout: restOptions.headersTimeout }, handleRest);
+    certificates.push(restTls.reloading(https));
+    rest = https;
+  }
   rest.on('clientError', answerUnparsable);
   // A client that asks before sending its body is told 413 before it sends a byte of one over the
   // limit; node would otherwise say 100 Continue to everything.
@@ -213,7 +232,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     corsOrigins: config.adminCorsOrigins,
     version: VERSION,
     ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events, admission }) },
+    ...(adminTls === undefined ? {} : { https: adminTls.serverOptions }),
   });
+  if (adminTls !== undefined) certificates.push(adminTls.reloading(admin.server));
 
   /** Stops taking requests on the REST port and waits (bounded) for those in flight. */
   const drain = async (): Promise<void> => {
@@ -236,6 +257,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   /** Everything but the REST listener, which the caller has closed. */
   const closeRest = async (): Promise<void> => {
     clearInterval(statsClock);
+    for (const c of certificates) c.close();
     replicas.stop();
     controller.stop();
     watcher.stop();
@@ -258,9 +280,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     events,
     watcher,
     readiness,
+    reloadCertificates(why) {
+      for (const c of certificates) c.reload(why);
+    },
     async reload(next) {
       const refused = await replicas.apply(next.models);
-      const restartOnly: string[] = (['rest', 'admin', 'store', 'adminTokens', 'labels', 'proxy', 'logging', 'dns', 'shutdown'] as const).filter(
+      const restartOnly: string[] = (['rest', 'admin', 'store', 'adminTokens', 'labels', 'proxy', 'logging', 'dns', 'replicaTls', 'shutdown'] as const).filter(
         (k) => !isDeepStrictEqual(next[k], config[k]),
       );
       // A model's checks and resilience settings are built into its replicas and controller at start.
@@ -291,6 +316,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       await health.start();
       controller.start();
       replicas.start();
+      for (const c of certificates) c.watch();
       await new Promise<void>((resolve, reject) => {
         rest.once('error', reject);
         rest.listen(config.rest.port, config.rest.host, () => {
@@ -336,7 +362,10 @@ type ConnectionSocket = Duplex & {
  * written over it would cut its answer.
  */
 function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket): void {
-  if (error.code === 'ECONNRESET' || error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+  // node:https reports a failed handshake here too (refused, timed out, plain HTTP on the TLS
+  // port): there is no TLS session for a page to travel in.
+  const failedHandshake = socket instanceof TLSSocket && error.code?.startsWith('HPE_') !== true;
+  if (error.code === 'ECONNRESET' || error.code === 'ERR_HTTP_REQUEST_TIMEOUT' || failedHandshake) {
     socket.destroy();
     return;
   }

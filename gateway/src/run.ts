@@ -3,11 +3,10 @@
  * Shared by the CLI and the demo.
  */
 import { buildGateway, type Gateway } from './app.js';
-import { watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
 import { ConfigError, loadConfigFile, type GatewayConfig } from './config/load.js';
 import { createLogger } from './observability/logger.js';
 import { applyHeapGrowth } from './runtime/heap.js';
+import { watchFiles } from './runtime/watch-files.js';
 
 export function formatConfigError(err: ConfigError): string {
   const lines = err.issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`);
@@ -54,10 +53,9 @@ export function waitForSignal(gateway: Gateway, extra: () => Promise<void> = asy
 
 
 /**
- * Reloads the configuration file's replica lists and pools on SIGHUP and when the file changes.
- * The directory is watched, not the file: Kubernetes updates a mounted ConfigMap by swapping a
- * symlink (`..data`), which a watch on the file itself would miss. A file with an error is
- * reported and changes nothing.
+ * Reloads the configuration file's replica lists and pools on SIGHUP and when the file changes
+ * (runtime/watch-files.ts says how). A file with an error is reported and changes nothing. SIGHUP
+ * also reloads the certificates, which the gateway otherwise reloads when their files change.
  */
 export function reloadOnChange(file: string, gateway: Gateway): () => void {
   let timer: NodeJS.Timeout | undefined;
@@ -76,20 +74,17 @@ export function reloadOnChange(file: string, gateway: Gateway): () => void {
       })();
     }, 200);
   };
-  const onHup = (): void => reload('SIGHUP');
+  const onHup = (): void => {
+    reload('SIGHUP');
+    gateway.reloadCertificates('SIGHUP');
+  };
   process.on('SIGHUP', onHup);
-  const name = basename(file);
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(resolve(file)), (_event, changed) => {
-      if (changed === name || changed === '..data') reload('file changed');
-    });
-  } catch (err) {
-    gateway.log.warn({ file, err: (err as Error).message }, 'cannot watch the configuration file: reload with SIGHUP');
-  }
+  const unwatch = watchFiles([file], () => reload('file changed'), (_directory, err) =>
+    gateway.log.warn({ file, err: err.message }, 'cannot watch the configuration file: reload with SIGHUP'),
+  );
   return () => {
     clearTimeout(timer);
     process.off('SIGHUP', onHup);
-    watcher?.close();
+    unwatch();
   };
 }

@@ -129,9 +129,12 @@ function isObject(node: SchemaNode): boolean {
   return node.type === 'object' && (node.properties !== undefined || node.patternProperties !== undefined);
 }
 
-/** A nested object with the fields of a top-level section (a model's healthCheck, resilience). */
+/**
+ * A model's section with the fields of a top-level one (healthCheck, resilience), which it overrides
+ * field by field. Elsewhere the same fields mean nothing of the kind (store.tls is not replicaTls).
+ */
 function repeatsSection(node: SchemaNode, path: string): string | undefined {
-  if (!path.includes('.') || node.properties === undefined) return undefined;
+  if (!path.startsWith('models.<model>.') || node.properties === undefined) return undefined;
   const fields = JSON.stringify(node.properties);
   return Object.entries(GatewayConfigSchema.properties as Record<string, SchemaNode>).find(([, section]) => JSON.stringify(section.properties) === fields)?.[0];
 }

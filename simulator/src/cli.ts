@@ -2,8 +2,9 @@
  * Command-line flags of tfserving-sim -> SimulatorOptions (kept apart from main.ts so that tests
  * can check the parsing without starting a server).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BEHAVIOURS, ERROR_STATUSES, VERSION_STATES, type Behaviour, type FaultSettings, type SimulatorHandle, type SimulatorOptions, type VersionSpec } from './server.js';
+import { BEHAVIOURS, ERROR_STATUSES, VERSION_STATES, type Behaviour, type FaultSettings, type SimulatorHandle, type SimulatorOptions, type SimulatorTls, type VersionSpec } from './server.js';
 
 export const USAGE = `Usage: tfserving-sim [options]
 
@@ -28,6 +29,9 @@ A TensorFlow Serving REST replica (half_plus_two / half_plus_three) with fault i
   --fault-scope <s>        inference (inference + metadata, default) | all (status too)
   --cors                   CORS headers on every /v1 answer (--rest_api_enable_cors_support)
   --no-control             do not serve /_sim/control and /_sim/counters
+  --tls-cert <file>        HTTPS with this PEM certificate (with --tls-key)
+  --tls-key <file>         the certificate's PEM private key
+  --tls-client-ca <file>   require client certificates chaining to these PEM CAs (mutual TLS)
   -h, --help               this text
 
 Run-time control: GET/PUT http://host:port/_sim/control, GET/DELETE http://host:port/_sim/counters.`;
@@ -75,6 +79,9 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
       'fault-scope': { type: 'string' },
       cors: { type: 'boolean' },
       'no-control': { type: 'boolean' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-client-ca': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -103,6 +110,7 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
   for (const [v, state] of pairs(values.state, '--state')) versionStates[v] = state.toUpperCase() as VersionSpec;
   const labels: Record<string, string> = Object.fromEntries(pairs(values.label, '--label'));
   const port = number(values.port, '--port') ?? 8501;
+  const tls = tlsFromFiles(values['tls-cert'], values['tls-key'], values['tls-client-ca']);
   return {
     host: values.host ?? '127.0.0.1',
     port,
@@ -115,6 +123,27 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
     loadDelayMs: number(values['load-delay-ms'], '--load-delay-ms') ?? 0,
     cors: values.cors === true,
     controlEndpoint: values['no-control'] !== true,
+    ...(tls === undefined ? {} : { tls }),
+  };
+}
+
+function tlsFromFiles(cert: string | undefined, key: string | undefined, clientCa: string | undefined): SimulatorTls | undefined {
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined) throw new UsageError('--tls-client-ca needs --tls-cert and --tls-key');
+    return undefined;
+  }
+  if (cert === undefined || key === undefined) throw new UsageError('--tls-cert and --tls-key go together');
+  const read = (file: string, flag: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new UsageError(`${flag}: cannot read ${file}: ${(e as Error).message}`);
+    }
+  };
+  return {
+    cert: read(cert, '--tls-cert'),
+    key: read(key, '--tls-key'),
+    ...(clientCa === undefined ? {} : { clientCa: read(clientCa, '--tls-client-ca') }),
   };
 }
 

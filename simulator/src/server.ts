@@ -9,7 +9,9 @@
  * has its 404 page.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import net, { type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import {
   HTTP_STATUS_OF,
   JSON_CONTENT_TYPE,
@@ -80,6 +82,16 @@ export interface SimulatorOptions {
   readonly controlEndpoint?: boolean;
   /** Source of randomness for the fault rates (tests can make it deterministic). Default Math.random. */
   readonly random?: () => number;
+  /** HTTPS instead of HTTP, as TF Serving behind a TLS sidecar or mesh; PEM texts. */
+  readonly tls?: SimulatorTls;
+}
+
+export interface SimulatorTls {
+  /** The replica's certificate (then any intermediates). */
+  readonly cert: string;
+  readonly key: string;
+  /** With it, clients must present a certificate chaining to one of these (mutual TLS). */
+  readonly clientCa?: string;
 }
 
 export type CountedOperation = TfOperation | 'other';
@@ -176,6 +188,7 @@ class Simulator {
   private readonly random: () => number;
   private readonly loadDelayMs: number;
   private readonly server: http.Server;
+  private readonly tls: boolean;
   private readonly sockets = new Set<Socket>();
   private readonly inFlight = new Map<Socket, number>();
   private readonly pendingPages = new Map<Socket, string>();
@@ -212,10 +225,22 @@ class Simulator {
     };
     this.apply(validatePatch(initial));
 
-    this.server = http.createServer({ requestTimeout: 0 });
+    const tls = options.tls;
+    this.tls = tls !== undefined;
+    this.server =
+      tls === undefined
+        ? http.createServer({ requestTimeout: 0 })
+        : https.createServer({
+            requestTimeout: 0,
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }),
+          });
     // No "Keep-Alive: timeout=N" header, as libevent sends none; idle sockets are closed below.
     this.server.keepAliveTimeout = 0;
-    this.server.on('connection', (socket: Socket) => this.onConnection(socket));
+    // Requests arrive on the TLS socket, not on the TCP one under it; close() destroys both.
+    this.server.on(this.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.onConnection(socket));
+    if (this.tls) this.server.on('connection', (socket: Socket) => this.track(socket));
     this.server.on('timeout', (socket: Socket) => {
       if ((this.inFlight.get(socket) ?? 0) === 0) socket.destroy();
     });
@@ -272,7 +297,7 @@ class Simulator {
 
   private url(): string {
     const host = net.isIPv6(this.host) ? `[${this.host}]` : this.host;
-    return `http://${host}:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://${host}:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -376,6 +401,11 @@ class Simulator {
   // -------------------------------------------------------------------------------------------
   // Connections
 
+  private track(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+  }
+
   private onConnection(socket: Socket): void {
     this.sockets.add(socket);
     this.inFlight.set(socket, 0);
@@ -466,7 +496,11 @@ class Simulator {
     }
     if (faults.resetRate > 0 && this.random() < faults.resetRate) {
       this.counters.faults.resets++;
-      req.socket.resetAndDestroy();
+      // A reset is the TCP socket's: under TLS, the one the TLS socket wraps (`_parent`,
+      // undocumented but stable); a TLS socket itself refuses resetAndDestroy.
+      const tcp = req.socket instanceof TLSSocket ? (req.socket as TLSSocket & { _parent?: Socket })._parent : req.socket;
+      if (tcp === undefined) req.socket.destroy();
+      else tcp.resetAndDestroy();
       return;
     }
     if (faults.hang) {

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { buildGateway, type Gateway } from '../../gateway/src/app.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
 import { createLogger, type Logger } from '../../gateway/src/observability/logger.js';
+import type { ListenerTlsFiles } from '../../gateway/src/tls/pem.js';
 
 export const TEST_TOKEN = 'test-admin-token-0123456789';
 export const VIEWER_TOKEN = 'test-viewer-token-0123456789';
@@ -21,17 +22,18 @@ export interface TestGateway {
 
 /**
  * `document` is a configuration without listeners or admin section; `adminCors` sets the admin
- * API's allowed origins.
+ * API's allowed origins, `restTls` and `adminTls` the listeners' TLS (their URLs are then https).
  */
 export async function startTestGateway(
-  document: Record<string, unknown> & { adminCors?: string[] },
+  document: Record<string, unknown> & { adminCors?: string[]; restTls?: ListenerTlsFiles; adminTls?: ListenerTlsFiles },
   logger: Logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'warn'),
 ): Promise<TestGateway> {
-  const { adminCors, ...rest } = document;
+  const { adminCors, restTls, adminTls, ...rest } = document;
+  const listener = (tls: ListenerTlsFiles | undefined) => ({ host: '127.0.0.1', port: 0, ...(tls === undefined ? {} : { tls }) });
   const config = resolveConfig(
     {
       ...rest,
-      listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+      listeners: { rest: listener(restTls), admin: listener(adminTls) },
       admin: {
         tokens: [
           { name: 'test-operator', token: TEST_TOKEN, role: 'operator' },
@@ -48,8 +50,8 @@ export async function startTestGateway(
     const addresses = await gateway.listen();
     return {
       gateway,
-      rest: url(addresses.rest),
-      admin: url(addresses.admin),
+      rest: url(addresses.rest, restTls !== undefined),
+      admin: url(addresses.admin, adminTls !== undefined),
       close: () => gateway.close(),
     };
   } catch (err) {
@@ -58,8 +60,8 @@ export async function startTestGateway(
   }
 }
 
-function url(address: AddressInfo): string {
-  return `http://127.0.0.1:${address.port}`;
+function url(address: AddressInfo, tls: boolean): string {
+  return `${tls ? 'https' : 'http'}://127.0.0.1:${address.port}`;
 }
 
 /** Polls `condition` every 25 ms until it holds or `timeoutMs` passes; then fails with `what`. */

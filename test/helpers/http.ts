@@ -2,6 +2,7 @@
  * A small HTTP client for tests over real sockets (undici), with its own connection pool so a
  * suite can close every connection it opened.
  */
+import type { ConnectionOptions } from 'node:tls';
 import { Agent, request } from 'undici';
 
 export interface Reply {
@@ -15,8 +16,9 @@ export interface Reply {
 export class TestClient {
   readonly agent: Agent;
 
-  constructor(connections = 64) {
-    this.agent = new Agent({ connections, keepAliveTimeout: 5_000 });
+  /** `tls`: for https URLs, e.g. the CA to trust and a client certificate. */
+  constructor(connections = 64, tls?: ConnectionOptions) {
+    this.agent = new Agent({ connections, keepAliveTimeout: 5_000, ...(tls === undefined ? {} : { connect: tls }) });
   }
 
   async send(method: string, url: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {

@@ -89,7 +89,7 @@ export function replicaArgs(options: SpawnReplicaOptions): string[] {
   return args;
 }
 
-const LINE_RE = /^tfserving-sim listening on (http:\/\/127\.0\.0\.1:(\d+)) model=\S+ versions=\S+ behaviour=\S+$/;
+const LINE_RE = /^tfserving-sim listening on (https?:\/\/127\.0\.0\.1:(\d+)) model=\S+ versions=\S+ behaviour=\S+$/;
 
 /**
  * Runs the CLI (process.execPath on dist/simulator/src/main.js) and waits for its

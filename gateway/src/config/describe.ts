@@ -4,7 +4,7 @@
  * what they meant before rolling it out. Secrets never appear: tokens by name and role only, a
  * Redis URL without its password.
  */
-import type { GatewayConfig, ModelSpec, StoreSettings } from './load.js';
+import type { GatewayConfig, ListenerSettings, ModelSpec, StoreSettings } from './load.js';
 import { ENV_VARIABLES } from './env.js';
 
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -50,6 +50,25 @@ function describePolicy(model: ModelSpec): string {
   return parts.join(', ');
 }
 
+function describeListener(name: string, listener: ListenerSettings): string {
+  const tls = listener.tls === undefined ? '' : listener.tls.clientCaFile === undefined ? ' (TLS)' : ' (TLS, client certificates required)';
+  return `${name} ${listener.host}:${listener.port}${tls}`;
+}
+
+/** Said when some replica is https or the section sets anything: the default for none is no line. */
+function describeReplicaTls(config: GatewayConfig): string | undefined {
+  const tls = config.replicaTls;
+  const https = config.models.some((m) => m.pools.some((p) => p.replicas.some((r) => r.startsWith('https:'))));
+  if (!https && tls.caFile === undefined && tls.certFile === undefined && tls.servername === undefined && tls.rejectUnauthorized) return undefined;
+  const parts = [
+    `CA ${tls.caFile ?? "Node's bundled"}`,
+    `client certificate ${tls.certFile ?? 'none'}`,
+    ...(tls.servername === undefined ? [] : [`server name ${tls.servername}`]),
+    ...(tls.rejectUnauthorized ? [] : ['server certificates NOT verified']),
+  ];
+  return `  replicas   TLS: ${parts.join(', ')}`;
+}
+
 export function describeConfig(file: string, config: GatewayConfig, env: NodeJS.ProcessEnv): string {
   const tokens =
     config.adminTokens.length === 0
@@ -57,13 +76,15 @@ export function describeConfig(file: string, config: GatewayConfig, env: NodeJS.
       : config.adminTokens.map((t) => `${t.name} (${t.role})`).join(', ');
   const lines = [
     `${file}: valid`,
-    `  listeners  REST ${config.rest.host}:${config.rest.port}, admin ${config.admin.host}:${config.admin.port}`,
+    `  listeners  ${describeListener('REST', config.rest)}, ${describeListener('admin', config.admin)}`,
     `  store      ${describeStore(config.store)}`,
     `  tokens     ${tokens}`,
     `  CORS       ${config.adminCorsOrigins.length === 0 ? 'off' : config.adminCorsOrigins.join(', ')}`,
     `  labels     stable "${config.labels.stable}", canary "${config.labels.canary}"`,
     `  models     ${config.models.length}`,
   ];
+  const replicaTls = describeReplicaTls(config);
+  if (replicaTls !== undefined) lines.splice(lines.length - 1, 0, replicaTls);
   for (const model of config.models) {
     const pools = model.pools.map((p) => `${p.version} (${plural(p.replicas.length, 'replica')})`).join(', ');
     lines.push(`    ${model.name}`, `      pools   ${pools}`, `      policy  ${describePolicy(model)}`);

@@ -14,6 +14,7 @@ import { fillDefaults, type Filled } from '../schema-defaults.js';
 import { compileSchema, escapePointer, issuesFromAjv, ValidationError, type Issue } from '../validation.js';
 import { GatewayConfigSchema, HealthCheck, MEMORY_STORE_FIELDS, Proxy, Resilience, type GatewayConfigInput, type StoreSchema } from './schema.js';
 import { readEnvOverrides, type EnvOverrides } from './env.js';
+import { loadClientTls, loadListenerTls, readClientTlsFiles, type ClientTlsSettings } from '../tls/pem.js';
 
 /** The file with its defaults filled in: what every loaded section below is cut from. */
 type FilledConfig = Filled<typeof GatewayConfigSchema>;
@@ -51,14 +52,9 @@ export interface ModelSpec {
 
 type StoreFile = Filled<typeof StoreSchema>;
 type StoreCommon = Pick<StoreFile, (typeof MEMORY_STORE_FIELDS)[number]>;
-type RedisTlsFile = NonNullable<StoreFile['tls']>;
 
 /** TLS to Redis, the files read: PEM texts in place of their names. */
-export type RedisTlsSettings = Omit<RedisTlsFile, 'caFile' | 'certFile' | 'keyFile'> & {
-  readonly ca?: string;
-  readonly cert?: string;
-  readonly key?: string;
-};
+export type RedisTlsSettings = ClientTlsSettings;
 
 export type StoreSettings =
   | (StoreCommon & { readonly type: 'memory' })
@@ -130,6 +126,7 @@ export function resolveConfig(document: unknown, source: string, environment: No
   }
   const store = resolveStore(file.store ?? {}, config.store, issues);
   const adminTokens = resolveTokens(config.admin.tokens, env, issues);
+  checkTlsFiles(config, issues);
   if (issues.length > 0) throw new ConfigError(source, issues);
   const { listeners, admin, store: _store, healthCheck: _healthCheck, resilience: _resilience, models: _models, ...sections } = config;
   return {
@@ -207,8 +204,8 @@ function resolveStore(given: StoreInput, store: StoreFile, issues: Issue[]): Sto
   }
   if (store.url !== undefined && store.cluster === undefined && store.sentinels === undefined) checkRedisUrl(store.url, issues);
   const { tls: tlsFiles, sentinelTls: sentinelTlsFiles, ...rest } = store;
-  const tls = tlsFiles === undefined ? undefined : resolveTls(tlsFiles, '/store/tls', issues);
-  const sentinelTls = sentinelTlsFiles === undefined ? undefined : resolveTls(sentinelTlsFiles, '/store/sentinelTls', issues);
+  const tls = tlsFiles === undefined ? undefined : readClientTlsFiles(tlsFiles, '/store/tls', issues);
+  const sentinelTls = sentinelTlsFiles === undefined ? undefined : readClientTlsFiles(sentinelTlsFiles, '/store/sentinelTls', issues);
   return { ...rest, type: 'redis', ...(tls === undefined ? {} : { tls }), ...(sentinelTls === undefined ? {} : { sentinelTls }) };
 }
 
@@ -227,31 +224,18 @@ function checkRedisUrl(url: string, issues: Issue[]): void {
   }
 }
 
-/** Reads the PEM files now, so that one missing is a configuration error naming it, not a connection failure later. */
-function resolveTls(input: RedisTlsFile, path: string, issues: Issue[]): RedisTlsSettings {
-  if ((input.certFile === undefined) !== (input.keyFile === undefined)) {
-    issues.push({ path: `${path}/${input.certFile === undefined ? 'certFile' : 'keyFile'}`, message: 'is required with ' + (input.certFile === undefined ? 'keyFile' : 'certFile') });
+/**
+ * The listeners' and the replicas' certificate files are read and checked now, so that a missing
+ * file or a key that is not the certificate's is a configuration error naming the field, not a
+ * failed start or handshake later. The loaded settings keep the file names: the gateway reads the
+ * files again at start and whenever they change.
+ */
+function checkTlsFiles(config: FilledConfig, issues: Issue[]): void {
+  for (const name of ['rest', 'admin'] as const) {
+    const tls = config.listeners[name].tls;
+    if (tls !== undefined) loadListenerTls(tls, `/listeners/${name}/tls`, issues);
   }
-  const read = (field: 'caFile' | 'certFile' | 'keyFile'): string | undefined => {
-    const file = input[field];
-    if (file === undefined) return undefined;
-    try {
-      return readFileSync(file, 'utf8');
-    } catch (err) {
-      issues.push({ path: `${path}/${field}`, message: `cannot be read: ${(err as Error).message}` });
-      return undefined;
-    }
-  };
-  const ca = read('caFile');
-  const cert = read('certFile');
-  const key = read('keyFile');
-  return {
-    ...(ca === undefined ? {} : { ca }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    ...(input.servername === undefined ? {} : { servername: input.servername }),
-    rejectUnauthorized: input.rejectUnauthorized,
-  };
+  loadClientTls(config.replicaTls, '/replicaTls', issues);
 }
 
 /** Tokens from the file, then ADMIN_TOKEN (operator "admin") and ADMIN_VIEWER_TOKEN (viewer "viewer"). */

@@ -12,6 +12,23 @@ import { Defaulted } from '../schema-defaults.js';
 const Port = (description: string) => Type.Integer({ minimum: 0, maximum: 65535, description });
 const Host = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
 const Millis = (min: number, max: number, description: string) => Type.Integer({ minimum: min, maximum: max, description });
+const FilePath = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });
+
+/** HTTPS on a listener; the same settings for every listener (gateway/src/tls/ serves them). */
+export const ListenerTls = Type.Object(
+  {
+    certFile: FilePath("PEM file of the listener's certificate, then any intermediate certificates."),
+    keyFile: FilePath("PEM file of the certificate's private key (not encrypted)."),
+    clientCaFile: Type.Optional(
+      FilePath('PEM file of the authorities client certificates must chain to: with it, a client without such a certificate is refused (mutual TLS).'),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'HTTPS on this listener, TLS 1.2 or later (without it: plain HTTP). The files are read again when they change and on SIGHUP; files that do not load are logged and the ones in force stay.',
+  },
+);
 
 /** One listener: what it serves, the address and port it binds by default, the variables that override them. */
 const Listener = (what: string, description: string, defaults: { host: string; port: number }, env: string) =>
@@ -19,6 +36,7 @@ const Listener = (what: string, description: string, defaults: { host: string; p
     {
       host: Defaulted(Host(`Address the ${what} listener binds (\`${env}_HOST\` overrides it).`), defaults.host),
       port: Defaulted(Port(`Port of the ${what} listener (\`${env}_PORT\` overrides it).`), defaults.port),
+      tls: Type.Optional(ListenerTls),
     },
     { additionalProperties: false, description },
   );
@@ -97,9 +115,8 @@ const HostPort = Type.Object(
   { additionalProperties: false },
 );
 
-const FilePath = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description });
-
-export const RedisTls = Type.Object(
+/** TLS as a client: to Redis, to https replicas. */
+export const ClientTls = Type.Object(
   {
     caFile: Type.Optional(FilePath('PEM file of the certificate authorities to trust (without it: Node\'s bundled ones).')),
     certFile: Type.Optional(FilePath('PEM file of a client certificate (mutual TLS), with keyFile.')),
@@ -108,7 +125,7 @@ export const RedisTls = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 255,
-        description: 'Name the server certificate must carry (and SNI), when it is not the host connected to (Cluster nodes are announced by address).',
+        description: 'Name the server certificate must carry (and SNI), when it is not the host connected to (a node announced by its address).',
       }),
     ),
     rejectUnauthorized: Defaulted(Type.Boolean({ description: 'The server certificate must be valid; false accepts any: for tests only.' }), true),
@@ -138,12 +155,12 @@ export const StoreSchema = Type.Object(
     db: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 1_000_000, description: 'Database number (without it: the one in url, else 0; not with cluster, which has only 0). Wins over /db in url.' }),
     ),
-    tls: Type.Optional(Type.With(RedisTls, { description: 'TLS to the Redis servers (master and replicas, or every Cluster node); `{}` for the defaults.' })),
+    tls: Type.Optional(Type.With(ClientTls, { description: 'TLS to the Redis servers (master and replicas, or every Cluster node, which are announced by address); `{}` for the defaults.' })),
     sentinelUsername: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'ACL user of the sentinels themselves, with sentinelPassword.' })),
     sentinelPassword: Type.Optional(
       Secret('Password of the sentinels themselves (their requirepass), if they have one; the master\'s is password. `REDIS_SENTINEL_PASSWORD` overrides it.'),
     ),
-    sentinelTls: Type.Optional(Type.With(RedisTls, { description: 'TLS to the sentinels (they may listen in plain text while the master uses TLS, hence apart).' })),
+    sentinelTls: Type.Optional(Type.With(ClientTls, { description: 'TLS to the sentinels (they may listen in plain text while the master uses TLS, hence apart).' })),
     keyPrefix: Defaulted(
       Type.String({ maxLength: 200, description: 'Prefix of every key and channel, so environments can share one Redis (`REDIS_KEY_PREFIX` overrides it).' }),
       'canary-gateway:',
@@ -418,6 +435,13 @@ export const GatewayConfigSchema = Type.Object(
     healthCheck: Defaulted(HealthCheck, {}),
     resilience: Defaulted(Resilience, {}),
     dns: Defaulted(Dns, {}),
+    replicaTls: Defaulted(
+      Type.With(ClientTls, {
+        description:
+          'TLS to https replicas, for requests and health checks alike; plain http replicas ignore it. The files are read again when they change and on SIGHUP.',
+      }),
+      {},
+    ),
     shutdown: Defaulted(Shutdown, {}),
     runtime: Defaulted(Runtime, {}),
     logging: Defaulted(Logging, {}),

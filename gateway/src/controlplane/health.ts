@@ -11,7 +11,7 @@
  * would only cost retries. A check that times out or cannot connect is judged as usual.
  */
 import { EventEmitter } from 'node:events';
-import { Agent } from 'undici';
+import { Agent, type buildConnector } from 'undici';
 import type { HealthCheckSettings } from '../config/load.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica, ReplicaHealth } from '../dataplane/replica.js';
@@ -53,9 +53,15 @@ interface ProbeResult {
 
 export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
   readonly #targets = new Map<Replica, Target>();
-  readonly #agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, pipelining: 1 });
+  readonly #agent: Agent;
   #started = false;
   #stopped = false;
+
+  /** `connect` opens the checks' connections (TLS to https replicas, as the traffic's); default: undici's own. */
+  constructor(connect?: buildConnector.connector) {
+    super();
+    this.#agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, pipelining: 1, ...(connect === undefined ? {} : { connect }) });
+  }
 
   /** Starts checking a replica of `pool` (at once, if the checker is running). */
   add(pool: VersionPool, replica: Replica, settings: HealthCheckSettings): Promise<void> {

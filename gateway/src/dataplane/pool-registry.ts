@@ -21,11 +21,12 @@ export class PoolRegistry {
   #observer: PoolObserver | undefined;
 
   /** Pools start empty: the replica manager fills them once it has resolved their addresses. */
-  constructor(models: readonly ModelSpec[], settings: ProxySettings) {
+  constructor(models: readonly ModelSpec[], settings: ProxySettings, connector?: ReplicaOptions['connector']) {
     this.#options = {
       connections: settings.connectionsPerReplica,
       keepAliveTimeoutMs: settings.keepAliveTimeoutMs,
       connectTimeoutMs: settings.connectTimeoutMs,
+      ...(connector === undefined ? {} : { connector }),
     };
     for (const model of models) {
       this.#resilience.set(model.name, model.resilience);

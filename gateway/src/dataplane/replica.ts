@@ -3,7 +3,7 @@
  * health checker and outlier ejection share. The health checker is the only writer of `health`;
  * the pool owns the ejection fields; the proxy only counts outstanding requests.
  */
-import { Pool } from 'undici';
+import { Pool, type buildConnector } from 'undici';
 import type { ResilienceSettings } from '../config/load.js';
 import { ReplicaBreaker } from './breaker.js';
 
@@ -13,6 +13,8 @@ export interface ReplicaOptions {
   readonly connections: number;
   readonly keepAliveTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** Opens connections within a timeout (TLS to https replicas: tls/replica.ts); default: undici's own. */
+  readonly connector?: (timeoutMs: number) => buildConnector.connector;
 }
 
 export class Replica {
@@ -51,7 +53,7 @@ export class Replica {
       connections: options.connections,
       pipelining: 1,
       keepAliveTimeout: options.keepAliveTimeoutMs,
-      connect: { timeout: options.connectTimeoutMs },
+      connect: options.connector?.(options.connectTimeoutMs) ?? { timeout: options.connectTimeoutMs },
       // The exchange's own timer enforces the attempt timeout and the deadline; undici's timers
       // would only repeat them, at two timer objects per request.
       headersTimeout: 0,

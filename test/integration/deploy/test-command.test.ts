@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { readRepoFile, repoPath, run } from './repo-files.js';
 
 const SCRIPT = repoPath('scripts/test.sh');
-const PROGRAMS = ['redis-server', 'chromium', 'prometheus', 'promtool'];
+const PROGRAMS = ['redis-server', 'chromium', 'prometheus', 'promtool', 'openssl'];
 
 /** A PATH directory holding only node and npm (what the script may need after the check). */
 function bareBin(): string {
@@ -38,7 +38,7 @@ test('not root, programs missing: one line naming the apt-get command, non-zero 
   const match = /^test setup: missing (.+): run `sudo apt-get install -y (.+)` \(as root on Debian\/Ubuntu, npm test installs them itself\)$/.exec(lines[0] as string);
   assert.ok(match, lines[0]);
   assert.equal(match[1], match[2], 'the command installs exactly what is missing');
-  assert.deepEqual(match[2]?.split(' ').sort(), ['chromium', 'prometheus', 'redis-server'], 'each Debian package once');
+  assert.deepEqual(match[2]?.split(' ').sort(), ['chromium', 'openssl', 'prometheus', 'redis-server'], 'each Debian package once');
 });
 
 test('without apt-get on PATH (not Debian), even as root: the same message instead of an install attempt', async (t) => {

@@ -113,6 +113,9 @@ test('CLI flags map onto simulator options', () => {
   assert.equal(optionsFromArgs(['--help']), 'help');
   assert.throws(() => optionsFromArgs(['--version', 'x']), /version numbers are non-negative integers/);
   assert.throws(() => optionsFromArgs(['--unknown']));
+  assert.throws(() => optionsFromArgs(['--tls-cert', 'a.crt']), /--tls-cert and --tls-key go together/);
+  assert.throws(() => optionsFromArgs(['--tls-client-ca', 'ca.crt']), /--tls-client-ca needs --tls-cert and --tls-key/);
+  assert.throws(() => optionsFromArgs(['--tls-cert', '/nonexistent/a.crt', '--tls-key', '/nonexistent/a.key']), /--tls-cert: cannot read \/nonexistent\/a\.crt/);
 });
 
 test('control patches are validated as a whole', () => {

@@ -4,6 +4,7 @@
  * `{error, details}` with each detail naming a field. Every route needs a bearer token; writes
  * need an operator's. Writes go to the store only; the watcher makes them take effect.
  */
+import type { ServerOptions } from 'node:https';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError } from 'fastify';
 import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
@@ -28,6 +29,8 @@ export interface AdminOptions {
   /** Browser origins allowed by CORS; empty: CORS off. */
   readonly corsOrigins: readonly string[];
   readonly version: string;
+  /** HTTPS (tls/listener.ts); without it, plain HTTP. */
+  readonly https?: ServerOptions;
 }
 
 declare module 'fastify' {
@@ -47,6 +50,7 @@ export async function buildAdminApi(options: AdminOptions) {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: true } },
     bodyLimit: 4 * 1024 * 1024,
     forceCloseConnections: true,
+    https: options.https ?? null,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const tokens = new TokenRegistry(options.tokens);
 
