@@ -5,6 +5,7 @@
  * then listens. Tests build gateways with this and port 0.
  */
 import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { TLSSocket } from 'node:tls';
@@ -26,6 +27,8 @@ import { PoolRegistry } from './dataplane/pool-registry.js';
 import { Admission } from './dataplane/admission.js';
 import { endLingering } from './dataplane/local-reply.js';
 import { createRestHandler } from './dataplane/rest-handler.js';
+import { createGrpcServer, httpStatusOfGrpc, type GrpcServer } from './protocols/grpc/listener.js';
+import { GrpcUpstream } from './protocols/grpc/upstream.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import type { PolicyDocument } from './policy/schema.js';
@@ -36,6 +39,9 @@ import { listenerTls } from './tls/listener.js';
 import type { TlsReloader } from './tls/reloader.js';
 import { ReplicaTls } from './tls/replica.js';
 
+/** HTTP/2 sessions the gateway keeps to each replica's gRPC port (calls are spread over them). */
+const GRPC_SESSIONS_PER_REPLICA = 2;
+
 export interface GatewayOptions {
   readonly config: GatewayConfig;
   readonly logger?: Logger;
@@ -45,6 +51,7 @@ export interface GatewayOptions {
 
 export interface ListeningAddresses {
   readonly rest: AddressInfo;
+  readonly grpc: AddressInfo;
   readonly admin: AddressInfo;
 }
 
@@ -55,6 +62,7 @@ export interface Gateway {
   readonly adminTokens: readonly AdminTokenSpec[];
   readonly adminTokenGenerated: boolean;
   readonly rest: Server;
+  readonly grpc: GrpcServer;
   readonly admin: AdminApi;
   readonly snapshots: SnapshotHolder;
   readonly pools: PoolRegistry;
@@ -94,6 +102,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const replicaTls = new ReplicaTls(config.replicaTls, '/replicaTls', log);
   const restTls = config.rest.tls === undefined ? undefined : listenerTls(config.rest.tls, '/listeners/rest/tls', 'REST listener', log);
   const adminTls = config.admin.tls === undefined ? undefined : listenerTls(config.admin.tls, '/listeners/admin/tls', 'admin listener', log);
+  const grpcTls = config.grpc.tls === undefined ? undefined : listenerTls(config.grpc.tls, '/listeners/grpc/tls', 'gRPC listener', log);
   const pools = new PoolRegistry(config.models, config.proxy, (timeoutMs) => replicaTls.connector(timeoutMs));
   // undici's default connect timeout, as before TLS settings: a check's own timeout bounds it anyway.
   const health = new HealthChecker(replicaTls.connector(10_000));
@@ -236,10 +245,37 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   if (adminTls !== undefined) certificates.push(adminTls.reloading(admin.server));
 
+  const grpcUpstreamOptions = {
+    sessions: GRPC_SESSIONS_PER_REPLICA,
+    connectTimeoutMs: config.proxy.connectTimeoutMs,
+    idleTimeoutMs: config.proxy.keepAliveTimeoutMs,
+  };
+  const grpc = createGrpcServer(
+    {
+      snapshots,
+      admission,
+      settings: config.proxy,
+      log,
+      ready: () => readiness().ready,
+      upstreamOf: (replica) => {
+        // Opened at the replica's first gRPC call, closed with the replica.
+        if (replica.grpcUpstream instanceof GrpcUpstream) return replica.grpcUpstream;
+        const upstream = new GrpcUpstream(replica.grpcOrigin, replica.grpcOrigin.startsWith('https:') ? { ...grpcUpstreamOptions, tls: () => replicaTls.http2Options() } : grpcUpstreamOptions);
+        replica.grpcUpstream = upstream;
+        return upstream;
+      },
+      record: (pool, code, durationMs) => pool.stats.recordResponse('grpc', httpStatusOfGrpc(code), durationMs),
+    },
+    grpcTls?.serverOptions,
+  );
+  if (grpcTls !== undefined) certificates.push(grpcTls.reloading(grpc.server as Http2SecureServer));
+
   /** Stops taking requests on the REST port and waits (bounded) for those in flight. */
   const drain = async (): Promise<void> => {
     lifecycle.draining = true;
-    const closed = new Promise<void>((resolve) => rest.close(() => resolve()));
+    // gRPC clients are told GOAWAY: calls in flight finish, new ones go to another gateway.
+    const grpcClosed = grpc.drain();
+    const closed = Promise.all([new Promise<void>((resolve) => rest.close(() => resolve())), grpcClosed]).then(() => undefined);
     // Keep-alive connections that fall idle are closed as they do; busy ones finish first.
     const sweep = setInterval(() => rest.closeIdleConnections(), 50);
     const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.shutdown.drainTimeoutMs).unref());
@@ -249,6 +285,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     if (outcome === 'timeout') {
       log.warn({ drainTimeoutMs: config.shutdown.drainTimeoutMs }, 'drain timeout: cutting the remaining connections');
       rest.closeAllConnections();
+      grpc.cut();
       await closed;
     }
   };
@@ -272,6 +309,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     adminTokens,
     adminTokenGenerated,
     rest,
+    grpc,
     admin,
     snapshots,
     pools,
@@ -324,13 +362,21 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
           resolve();
         });
       });
+      await new Promise<void>((resolve, reject) => {
+        grpc.server.once('error', reject);
+        grpc.server.listen(config.grpc.port, config.grpc.host, () => {
+          grpc.server.off('error', reject);
+          resolve();
+        });
+      });
       await admin.listen({ port: config.admin.port, host: config.admin.host });
-      return { rest: rest.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
+      return { rest: rest.address() as AddressInfo, grpc: grpc.server.address() as AddressInfo, admin: admin.server.address() as AddressInfo };
     },
     close() {
       shuttingDown = true;
       closing ??= (async () => {
         lifecycle.draining = true;
+        grpc.cut();
         await new Promise<void>((resolve) => {
           rest.close(() => resolve());
           rest.closeAllConnections();

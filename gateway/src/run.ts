@@ -28,8 +28,10 @@ export async function startGateway(config: GatewayConfig): Promise<Gateway> {
 export function printStarted(gateway: Gateway): void {
   const rest = gateway.rest.address();
   const admin = gateway.admin.server.address();
+  const grpc = gateway.grpc.server.address();
   const where = (a: typeof rest) => (a !== null && typeof a === 'object' ? `${a.address}:${a.port}` : String(a));
-  process.stdout.write(`canary-gateway: REST on ${where(rest)}, admin API on ${where(admin)}\n`);
+  // gRPC last: scripts read the first two.
+  process.stdout.write(`canary-gateway: REST on ${where(rest)}, admin API on ${where(admin)}, gRPC on ${where(grpc)}\n`);
   if (gateway.adminTokenGenerated) {
     const token = gateway.adminTokens[0]?.token ?? '';
     process.stdout.write(`canary-gateway: admin token (generated; set ADMIN_TOKEN to choose one): ${token}\n`);

@@ -70,7 +70,11 @@ export function issuesFromAjv(errors: readonly ErrorObject[] | null | undefined,
   const issues: Issue[] = [];
   for (const [path, messages] of byPath) {
     const types = messages.filter((m) => m.startsWith('must be ') && !/[<>=]/.test(m));
-    if (types.length > 1) {
+    if (anyOfPaths.has(path.slice(base.length)) && types.length > 0 && types.length < messages.length) {
+      // The value has the type of one alternative and breaks it (a string not matching a
+      // pattern): that is the news; "must be object" from the other alternative is not.
+      for (const m of messages) if (!types.includes(m)) issues.push({ path, message: m });
+    } else if (types.length > 1) {
       const rest = messages.filter((m) => !types.includes(m));
       issues.push({ path, message: `must be ${types.map((t) => t.slice(8)).join(' or ')}` });
       for (const m of rest) issues.push({ path, message: m });

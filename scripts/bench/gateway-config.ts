@@ -35,7 +35,7 @@ export function manyRules(count: number): HeaderRule[] {
 
 export function gatewayConfig(variant: GatewayVariant): Record<string, unknown> {
   return {
-    listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+    listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     store: { type: 'memory' },
     models: {
       half_plus_two: {

@@ -86,7 +86,7 @@ export async function startBenchCluster(options: BenchClusterOptions): Promise<B
     const gateways: BenchGateway[] = [];
     for (let i = 0; i < options.gateways; i++) {
       const { child, match } = await spawnNode(MAIN, ['--config', configFile], /REST on [\d.]+:(\d+), admin API on [\d.]+:(\d+)/, {
-        env: { ...process.env, ADMIN_TOKEN: BENCH_TOKEN, LOG_LEVEL: 'warn', GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1' },
+        env: { ...process.env, ADMIN_TOKEN: BENCH_TOKEN, LOG_LEVEL: 'warn', GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_GRPC_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1', GATEWAY_GRPC_HOST: '127.0.0.1' },
         nodeArgs: GATEWAY_NODE_FLAGS,
       });
       children.push(child);

@@ -255,7 +255,7 @@ before(async () => {
   writeFileSync(
     file,
     JSON.stringify({
-      listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+      listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
       admin: { tokens: [{ name: 'adversarial-operator', token: TOKEN, role: 'operator' }] },
       store: { type: 'memory' },
       proxy: { deadlineMs: DEADLINE_MS, maxBodyBytes: LIMIT, retryBufferBytes: 64 * 1024 },

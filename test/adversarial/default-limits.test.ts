@@ -46,7 +46,7 @@ before(async () => {
   writeFileSync(
     file,
     JSON.stringify({
-      listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+      listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
       models: { [MODEL]: { pools: { '1': { replicas: sims.map((s) => s.url) } }, policy: { stable: 1 } } },
     }),
   );

@@ -169,7 +169,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
  */
 function chaosConfig(redisUrl: string, stable: readonly ReplicaProcess[], canary: readonly ReplicaProcess[]): Record<string, unknown> {
   return {
-    listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+    listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     admin: { tokens: [{ name: 'chaos-operator', token: CHAOS_TOKEN, role: 'operator' }] },
     store: { type: 'redis', url: redisUrl, keyPrefix: 'chaos:', resyncIntervalMs: 500, connectTimeoutMs: 500, commandTimeoutMs: 500 },
     shutdown: { readinessDelayMs: 600, drainTimeoutMs: 5_000 },

@@ -53,9 +53,12 @@ export const REDIS_STORE = { type: 'redis', sentinels: [{ host: '10.0.0.9', port
 /** Where a loaded configuration keeps what a file's field sets, where it is not under the same name. */
 const PLACES: ReadonlyArray<[string, (config: GatewayConfig) => unknown]> = [
   ['listeners.rest', (c) => c.rest],
+  ['listeners.grpc', (c) => c.grpc],
   ['listeners.admin', (c) => c.admin],
   ['admin.tokens', (c) => c.adminTokens],
   ['admin.cors.origins', (c) => c.adminCorsOrigins],
+  // The minimal file's first model, its first pool (the loader lists pools by version).
+  [`models.<model>.pools.<version>`, (c) => c.models[0]?.pools[0]],
   [`models.<model>`, (c) => c.models[0]],
   // The top-level sections that only stand in for a model's own: seen in a model that has none.
   ['healthCheck', (c) => c.models[0]?.healthCheck],

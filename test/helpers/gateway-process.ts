@@ -27,7 +27,7 @@ export interface GatewayProcess {
 export async function spawnGateway(document: Record<string, unknown>): Promise<GatewayProcess> {
   const workDir = mkdtempSync(join(tmpdir(), 'cg-gateway-'));
   const file = join(workDir, 'gateway.json');
-  writeFileSync(file, JSON.stringify({ ...document, listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } }));
+  writeFileSync(file, JSON.stringify({ ...document, listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } }));
   try {
     const { child, match } = await spawnNode(MAIN, ['--config', file], /REST on [\d.]+:(\d+), admin API on [\d.]+:(\d+)/, {
       env: { PATH: process.env['PATH'], LOG_LEVEL: 'warn', GATEWAY_STORE: 'memory' },

@@ -17,23 +17,25 @@ export interface TestGateway {
   readonly rest: string;
   /** Base URL of the admin port. */
   readonly admin: string;
+  /** host:port of the gRPC port. */
+  readonly grpc: string;
   close(): Promise<void>;
 }
 
 /**
  * `document` is a configuration without listeners or admin section; `adminCors` sets the admin
- * API's allowed origins, `restTls` and `adminTls` the listeners' TLS (their URLs are then https).
+ * API's allowed origins, `restTls`, `grpcTls` and `adminTls` the listeners' TLS (their URLs are then https).
  */
 export async function startTestGateway(
-  document: Record<string, unknown> & { adminCors?: string[]; restTls?: ListenerTlsFiles; adminTls?: ListenerTlsFiles },
+  document: Record<string, unknown> & { adminCors?: string[]; restTls?: ListenerTlsFiles; adminTls?: ListenerTlsFiles; grpcTls?: ListenerTlsFiles },
   logger: Logger = createLogger(process.env['TEST_LOG_LEVEL'] ?? 'warn'),
 ): Promise<TestGateway> {
-  const { adminCors, restTls, adminTls, ...rest } = document;
+  const { adminCors, restTls, adminTls, grpcTls, ...rest } = document;
   const listener = (tls: ListenerTlsFiles | undefined) => ({ host: '127.0.0.1', port: 0, ...(tls === undefined ? {} : { tls }) });
   const config = resolveConfig(
     {
       ...rest,
-      listeners: { rest: listener(restTls), admin: listener(adminTls) },
+      listeners: { rest: listener(restTls), grpc: listener(grpcTls), admin: listener(adminTls) },
       admin: {
         tokens: [
           { name: 'test-operator', token: TEST_TOKEN, role: 'operator' },
@@ -52,6 +54,7 @@ export async function startTestGateway(
       gateway,
       rest: url(addresses.rest, restTls !== undefined),
       admin: url(addresses.admin, adminTls !== undefined),
+      grpc: `127.0.0.1:${addresses.grpc.port}`,
       close: () => gateway.close(),
     };
   } catch (err) {

@@ -58,7 +58,7 @@ function describeListener(name: string, listener: ListenerSettings): string {
 /** Said when some replica is https or the section sets anything: the default for none is no line. */
 function describeReplicaTls(config: GatewayConfig): string | undefined {
   const tls = config.replicaTls;
-  const https = config.models.some((m) => m.pools.some((p) => p.replicas.some((r) => r.startsWith('https:'))));
+  const https = config.models.some((m) => m.pools.some((p) => p.replicas.some((r) => r.url.startsWith('https:'))));
   if (!https && tls.caFile === undefined && tls.certFile === undefined && tls.servername === undefined && tls.rejectUnauthorized) return undefined;
   const parts = [
     `CA ${tls.caFile ?? "Node's bundled"}`,
@@ -76,7 +76,7 @@ export function describeConfig(file: string, config: GatewayConfig, env: NodeJS.
       : config.adminTokens.map((t) => `${t.name} (${t.role})`).join(', ');
   const lines = [
     `${file}: valid`,
-    `  listeners  ${describeListener('REST', config.rest)}, ${describeListener('admin', config.admin)}`,
+    `  listeners  ${describeListener('REST', config.rest)}, ${describeListener('gRPC', config.grpc)}, ${describeListener('admin', config.admin)}`,
     `  store      ${describeStore(config.store)}`,
     `  tokens     ${tokens}`,
     `  CORS       ${config.adminCorsOrigins.length === 0 ? 'off' : config.adminCorsOrigins.join(', ')}`,

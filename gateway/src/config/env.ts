@@ -13,6 +13,8 @@ type AccessLog = Static<typeof Logging.properties.access>;
 export interface EnvOverrides {
   readonly restHost?: string;
   readonly restPort?: number;
+  readonly grpcHost?: string;
+  readonly grpcPort?: number;
   readonly adminHost?: string;
   readonly adminPort?: number;
   readonly adminToken?: string;
@@ -32,7 +34,7 @@ function choices<T extends string>(union: { readonly anyOf: ReadonlyArray<{ read
 
 const STORE_TYPES = choices(StoreSchema.properties.type);
 const ACCESS_LOG_LEVELS = choices(Logging.properties.access);
-const { rest, admin } = Listeners.properties;
+const { rest, grpc, admin } = Listeners.properties;
 
 /** "a, b or c" */
 function either(values: readonly string[]): string {
@@ -44,6 +46,8 @@ export const ENV_VARIABLES = {
   GATEWAY_CONFIG: 'Path of the configuration file (same as --config).',
   GATEWAY_REST_HOST: `Address the REST (data) listener binds (default ${rest.properties.host.default}).`,
   GATEWAY_REST_PORT: `Port of the REST (data) listener (default ${rest.properties.port.default}).`,
+  GATEWAY_GRPC_HOST: `Address the gRPC (data) listener binds (default ${grpc.properties.host.default}).`,
+  GATEWAY_GRPC_PORT: `Port of the gRPC (data) listener (default ${grpc.properties.port.default}).`,
   GATEWAY_ADMIN_HOST: `Address the admin listener binds (default ${admin.properties.host.default}).`,
   GATEWAY_ADMIN_PORT: `Port of the admin listener (default ${admin.properties.port.default}).`,
   ADMIN_TOKEN: 'Operator token (read and write) for the admin API, named "admin" in the audit trail; at least 16 characters.',
@@ -109,6 +113,8 @@ export function readEnvOverrides(env: NodeJS.ProcessEnv): { ok: true; value: Env
   const value: EnvOverrides = {
     restHost: text('GATEWAY_REST_HOST'),
     restPort: port('GATEWAY_REST_PORT'),
+    grpcHost: text('GATEWAY_GRPC_HOST'),
+    grpcPort: port('GATEWAY_GRPC_PORT'),
     adminHost: text('GATEWAY_ADMIN_HOST'),
     adminPort: port('GATEWAY_ADMIN_PORT'),
     adminToken: token('ADMIN_TOKEN'),

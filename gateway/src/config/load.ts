@@ -12,7 +12,7 @@ import { validatePolicy } from '../policy/validate.js';
 import type { PolicyDocument } from '../policy/schema.js';
 import { fillDefaults, type Filled } from '../schema-defaults.js';
 import { compileSchema, escapePointer, issuesFromAjv, ValidationError, type Issue } from '../validation.js';
-import { GatewayConfigSchema, HealthCheck, MEMORY_STORE_FIELDS, Proxy, Resilience, type GatewayConfigInput, type StoreSchema } from './schema.js';
+import { GatewayConfigSchema, HealthCheck, MEMORY_STORE_FIELDS, PoolConfig, Proxy, Resilience, type GatewayConfigInput, type StoreSchema } from './schema.js';
 import { readEnvOverrides, type EnvOverrides } from './env.js';
 import { loadClientTls, loadListenerTls, readClientTlsFiles, type ClientTlsSettings } from '../tls/pem.js';
 
@@ -35,11 +35,20 @@ export type AdminRole = AdminTokenSpec['role'];
 export const DEFAULT_HEALTH_CHECK: HealthCheckSettings = fillDefaults(HealthCheck, {});
 export const DEFAULT_RESILIENCE: ResilienceSettings = fillDefaults(Resilience, {});
 export const DEFAULT_PROXY: ProxySettings = fillDefaults(Proxy, {});
+/** The replicas' gRPC port when neither a replica nor its pool says (TF Serving's default). */
+export const DEFAULT_GRPC_PORT: number = PoolConfig.properties.grpcPort.default;
+
+/** One replica as configured: its REST origin (`http://host:port`, a host name standing for each of its addresses) and gRPC port. */
+export interface ReplicaSpec {
+  readonly url: string;
+  readonly grpcPort: number;
+}
 
 export interface PoolSpec {
   readonly version: number;
-  /** Normalised origins (`http://host:port`). */
-  readonly replicas: readonly string[];
+  readonly replicas: readonly ReplicaSpec[];
+  /** The gRPC port of replicas given without one (the admin API's too). */
+  readonly grpcPort: number;
 }
 
 export interface ModelSpec {
@@ -73,6 +82,7 @@ type PlainSections = Omit<FilledConfig, 'listeners' | 'admin' | 'store' | 'healt
 
 export interface GatewayConfig extends PlainSections {
   readonly rest: ListenerSettings;
+  readonly grpc: ListenerSettings;
   readonly admin: ListenerSettings;
   /** Empty: the gateway generates an operator token at start and prints it once. */
   readonly adminTokens: readonly AdminTokenSpec[];
@@ -132,6 +142,7 @@ export function resolveConfig(document: unknown, source: string, environment: No
   return {
     ...sections,
     rest: listeners.rest,
+    grpc: listeners.grpc,
     admin: listeners.admin,
     adminTokens,
     adminCorsOrigins: admin.cors?.origins ?? [],
@@ -150,6 +161,7 @@ function withEnvironment(file: GatewayConfigInput, env: EnvOverrides): GatewayCo
     listeners: {
       ...file.listeners,
       rest: { ...file.listeners?.rest, ...defined({ host: env.restHost, port: env.restPort }) },
+      grpc: { ...file.listeners?.grpc, ...defined({ host: env.grpcHost, port: env.grpcPort }) },
       admin: { ...file.listeners?.admin, ...defined({ host: env.adminHost, port: env.adminPort }) },
     },
     logging: { ...file.logging, ...defined({ access: env.accessLog }) },
@@ -265,9 +277,11 @@ function resolveModel(name: string, model: GatewayConfigInput['models'][string],
   for (const [key, pool] of Object.entries(model.pools)) {
     const version = Number(key);
     const seen = new Set<string>();
-    const replicas: string[] = [];
-    pool.replicas.forEach((raw, i) => {
-      const path = `${base}/pools/${key}/replicas/${i}`;
+    const replicas: ReplicaSpec[] = [];
+    const grpcPort = pool.grpcPort ?? DEFAULT_GRPC_PORT;
+    pool.replicas.forEach((entry, i) => {
+      const raw = typeof entry === 'string' ? entry : entry.url;
+      const path = `${base}/pools/${key}/replicas/${i}${typeof entry === 'string' ? '' : '/url'}`;
       const origin = replicaOrigin(raw);
       if (typeof origin !== 'string') {
         issues.push({ path, message: origin.error });
@@ -275,10 +289,10 @@ function resolveModel(name: string, model: GatewayConfigInput['models'][string],
         issues.push({ path, message: `repeats ${origin}` });
       } else {
         seen.add(origin);
-        replicas.push(origin);
+        replicas.push({ url: origin, grpcPort: typeof entry === 'string' ? grpcPort : entry.grpcPort });
       }
     });
-    pools.push({ version, replicas });
+    pools.push({ version, replicas, grpcPort });
   }
   pools.sort((a, b) => a.version - b.version);
   const result = validatePolicy(model.policy, { model: name, versions: new Set(pools.map((p) => p.version)) }, `${base}/policy`);

@@ -47,12 +47,21 @@ export const Listeners = Type.Object(
       Listener('REST', "TF Serving's REST API: where clients send `/v1/models/...` requests.", { host: '0.0.0.0', port: 8501 }, 'GATEWAY_REST'),
       {},
     ),
+    grpc: Defaulted(
+      Listener(
+        'gRPC',
+        "TF Serving's gRPC API (PredictionService, ModelService) over HTTP/2, every call balanced on its own; grpc.health.v1 for the gateway.",
+        { host: '0.0.0.0', port: 8500 },
+        'GATEWAY_GRPC',
+      ),
+      {},
+    ),
     admin: Defaulted(
       Listener('admin', 'Admin API, admin UI, `/metrics`, `/healthz` and `/readyz`. Keep it off public networks.', { host: '127.0.0.1', port: 9901 }, 'GATEWAY_ADMIN'),
       {},
     ),
   },
-  { additionalProperties: false, description: 'The two ports the gateway opens.' },
+  { additionalProperties: false, description: 'The ports the gateway opens.' },
 );
 
 export const HealthCheck = Type.Object(
@@ -386,13 +395,27 @@ export const ReplicaUrl = Type.String({
   description: 'Base URL of one TF Serving REST endpoint, e.g. http://10.0.0.7:8501.',
 });
 
+const GrpcPort = (description: string) => Type.Integer({ minimum: 1, maximum: 65535, description });
+
+export const ReplicaEntry = Type.Union([
+  ReplicaUrl,
+  Type.Object(
+    {
+      url: ReplicaUrl,
+      grpcPort: GrpcPort("This replica's gRPC port, on the host of its url."),
+    },
+    { additionalProperties: false, description: 'A replica whose gRPC port is not the pool\'s grpcPort.' },
+  ),
+]);
+
 export const PoolConfig = Type.Object(
   {
-    replicas: Type.Array(ReplicaUrl, {
+    replicas: Type.Array(ReplicaEntry, {
       minItems: 1,
       maxItems: 10000,
       description: 'Replicas of the pool. A host name that resolves to several addresses (a headless Service) stands for one replica per address.',
     }),
+    grpcPort: Defaulted(GrpcPort("The replicas' gRPC port (TF Serving's --port), on the host of each replica URL: gRPC calls go there."), 8500),
   },
   { additionalProperties: false, description: 'The pool serving one version of the model.' },
 );

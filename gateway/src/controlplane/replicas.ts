@@ -9,8 +9,8 @@
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import type { DnsSettings, HealthCheckSettings, ModelSpec } from '../config/load.js';
-import type { PoolRegistry } from '../dataplane/pool-registry.js';
+import { DEFAULT_GRPC_PORT, type DnsSettings, type HealthCheckSettings, type ModelSpec, type ReplicaSpec } from '../config/load.js';
+import type { PoolRegistry, ReplicaAddress } from '../dataplane/pool-registry.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica } from '../dataplane/replica.js';
 import type { HealthChecker } from './health.js';
@@ -29,7 +29,9 @@ export interface ReplicaManagerOptions {
 interface Desired {
   readonly model: string;
   readonly version: number;
-  urls: readonly string[];
+  replicas: readonly ReplicaSpec[];
+  /** The gRPC port of replicas the admin API names by URL alone. */
+  grpcPort: number;
   healthCheck: HealthCheckSettings;
 }
 
@@ -65,7 +67,7 @@ export class ReplicaManager {
         continue;
       }
       const versions = new Set(model.pools.map((p) => p.version));
-      for (const spec of model.pools) await this.#set(model.name, spec.version, spec.replicas, model.healthCheck);
+      for (const spec of model.pools) await this.#set(model.name, spec.version, spec.replicas, spec.grpcPort, model.healthCheck);
       for (const version of this.#options.pools.versions(model.name)) {
         if (versions.has(version)) continue;
         try {
@@ -78,13 +80,19 @@ export class ReplicaManager {
     return refused;
   }
 
-  /** The admin API's change: one pool's replica URLs, the pool created if the version is new. */
+  /**
+   * The admin API's change: one pool's replica URLs, the pool created if the version is new. A URL
+   * the pool had keeps its gRPC port; a new one gets the pool's (its configuration's grpcPort).
+   */
   async setReplicas(model: string, version: number, urls: readonly string[], healthCheck: HealthCheckSettings): Promise<VersionPool> {
     const pool = this.#options.pools.pools(model)?.get(version);
     if (urls.length === 0 && pool !== undefined && this.#inUse(model, version)) {
       throw new ReplicaChangeError(`version ${version} of ${model} is in use by the policy: it cannot be left without replicas`);
     }
-    return this.#set(model, version, urls, healthCheck);
+    const existing = this.#desired.get(key(model, version));
+    const grpcPort = existing?.grpcPort ?? DEFAULT_GRPC_PORT;
+    const known = new Map(existing?.replicas.map((r) => [r.url, r.grpcPort]));
+    return this.#set(model, version, urls.map((url) => ({ url, grpcPort: known.get(url) ?? grpcPort })), grpcPort, healthCheck);
   }
 
   /** Drops a version's pool, unless the policy in force routes to it. */
@@ -110,7 +118,7 @@ export class ReplicaManager {
   async refresh(): Promise<void> {
     for (const desired of this.#desired.values()) {
       if (this.#stopped) return;
-      if (desired.urls.some((url) => expands(url))) await this.#sync(desired);
+      if (desired.replicas.some((r) => expands(r.url))) await this.#sync(desired);
     }
   }
 
@@ -124,11 +132,12 @@ export class ReplicaManager {
     return compiled !== undefined && (compiled.stable.version === version || compiled.canary?.version === version);
   }
 
-  async #set(model: string, version: number, urls: readonly string[], healthCheck: HealthCheckSettings): Promise<VersionPool> {
+  async #set(model: string, version: number, replicas: readonly ReplicaSpec[], grpcPort: number, healthCheck: HealthCheckSettings): Promise<VersionPool> {
     const k = key(model, version);
     const existing = this.#desired.get(k);
-    const desired: Desired = existing ?? { model, version, urls, healthCheck };
-    desired.urls = urls;
+    const desired: Desired = existing ?? { model, version, replicas, grpcPort, healthCheck };
+    desired.replicas = replicas;
+    desired.grpcPort = grpcPort;
     desired.healthCheck = healthCheck;
     this.#desired.set(k, desired);
     return this.#sync(desired);
@@ -148,14 +157,17 @@ export class ReplicaManager {
   }
 
   async #syncNow(desired: Desired): Promise<VersionPool> {
-    const origins = new Set<string>();
-    for (const url of desired.urls) for (const origin of await this.#resolve(url)) origins.add(origin);
+    // Each address once; a name and an address naming the same replica are one replica.
+    const addresses = new Map<string, ReplicaAddress>();
+    for (const spec of desired.replicas) {
+      for (const origin of await this.#resolve(spec.url)) if (!addresses.has(origin)) addresses.set(origin, { origin, grpcPort: spec.grpcPort });
+    }
     const known = this.#options.pools.pools(desired.model)?.has(desired.version) === true;
     const pool = this.#options.pools.ensurePool(desired.model, desired.version);
     if (!known) this.#options.watcher.recompile();
     // Leaving replicas keep serving until the new ones have had their first check (run now, in
     // parallel; a new replica takes traffic once one passes), as a rolling update needs.
-    const change = this.#options.pools.sync(pool, [...origins], true);
+    const change = this.#options.pools.sync(pool, [...addresses.values()], true);
     await Promise.all(change.added.map((replica) => this.#options.health.add(pool, replica, desired.healthCheck)));
     this.#options.pools.retire(pool, change.removed);
     this.#leave(change.removed);

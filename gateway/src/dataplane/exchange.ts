@@ -115,7 +115,7 @@ class Attempt implements Dispatcher.DispatchHandler {
   conclude(failure: AttemptFailure | undefined): boolean {
     if (this.concluded) return false;
     this.concluded = true;
-    this.pool.conclude(this.replica, this.ticket, performance.now() - this.sentAt, failure);
+    this.pool.conclude(this.replica, this.ticket, performance.now() - this.sentAt, failure, 'rest');
     return true;
   }
 
@@ -203,7 +203,7 @@ export class Exchange {
       const pool = route.pool;
       this.#pool = pool;
       this.#finish(503);
-      pool.stats.record(0, !route.busy);
+      pool.stats.recordNoReplica('rest', !route.busy);
       replyError(this.#res, 503, route.busy ? busyMessage(pool) : noReplicaMessage(pool), this.#requestId);
       return;
     }
@@ -402,7 +402,7 @@ export class Exchange {
     const next = this.#next as Route;
     this.#next = undefined;
     this.#pool = next.pool;
-    next.pool.stats.recordRetry();
+    next.pool.stats.recordRetry('rest');
     this.#send(next);
   }
 
@@ -463,7 +463,7 @@ export class Exchange {
   #finish(status: number): void {
     this.#finished = true;
     clearTimeout(this.#timer);
-    this.#pool.stats.recordResponse(status, performance.now() - this.#arrivedAt);
+    this.#pool.stats.recordResponse('rest', status, performance.now() - this.#arrivedAt);
   }
 }
 

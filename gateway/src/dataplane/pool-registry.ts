@@ -8,6 +8,12 @@ import type { ModelSpec, ProxySettings, ResilienceSettings } from '../config/loa
 import { VersionPool, type PoolObserver } from './pool.js';
 import { Replica, type ReplicaOptions } from './replica.js';
 
+/** One replica to have: its REST origin (an address, names resolved) and its gRPC port. */
+export interface ReplicaAddress {
+  readonly origin: string;
+  readonly grpcPort: number;
+}
+
 export interface PoolChange {
   readonly pool: VersionPool;
   readonly added: readonly Replica[];
@@ -71,24 +77,25 @@ export class PoolRegistry {
   }
 
   /**
-   * Makes a pool's replicas exactly `origins`: the Replicas of origins that stay are kept, new
-   * ones are created (no traffic before their first good health check), the others leave the pool.
-   * With `retainRemoved` the others stay in it, still taking traffic, until `retire`: a pool whose
-   * replicas are all replaced at once is not left with nothing to route to while the new ones
-   * pass their first check.
+   * Makes a pool's replicas exactly `wanted` (REST origin and gRPC port: a replica's identity): the
+   * Replicas that stay are kept, new ones are created (no traffic before their first good health
+   * check), the others leave the pool. With `retainRemoved` the others stay in it, still taking
+   * traffic, until `retire`: a pool whose replicas are all replaced at once is not left with
+   * nothing to route to while the new ones pass their first check.
    */
-  sync(pool: VersionPool, origins: readonly string[], retainRemoved = false): PoolChange {
-    const current = new Map(pool.replicas.map((r) => [r.origin, r]));
-    const wanted = new Set(origins);
+  sync(pool: VersionPool, wanted: readonly ReplicaAddress[], retainRemoved = false): PoolChange {
+    const identity = (origin: string, grpcPort: number): string => `${origin} ${grpcPort}`;
+    const current = new Map(pool.replicas.map((r) => [identity(r.origin, r.grpcPort), r]));
+    const keys = new Set(wanted.map((w) => identity(w.origin, w.grpcPort)));
     const added: Replica[] = [];
-    const next = origins.map((origin) => {
-      const existing = current.get(origin);
+    const next = wanted.map((w) => {
+      const existing = current.get(identity(w.origin, w.grpcPort));
       if (existing !== undefined) return existing;
-      const replica = new Replica(origin, this.#options, pool.resilience.breaker);
+      const replica = new Replica(w.origin, w.grpcPort, this.#options, pool.resilience.breaker);
       added.push(replica);
       return replica;
     });
-    const removed = pool.replicas.filter((r) => !wanted.has(r.origin));
+    const removed = pool.replicas.filter((r) => !keys.has(identity(r.origin, r.grpcPort)));
     if (added.length > 0 || removed.length > 0) pool.setReplicas(retainRemoved ? [...next, ...removed] : next);
     return { pool, added, removed };
   }

@@ -10,7 +10,7 @@ import { operationSuffix, type TfOperation } from '../tfserving/path.js';
 import type { AttemptFailure } from './attempt-errors.js';
 import { REFUSED, type BreakerState } from './breaker.js';
 import type { Replica } from './replica.js';
-import { PoolStats } from './stats.js';
+import { PoolStats, type Protocol } from './stats.js';
 
 export type ReplicaSignal =
   | { readonly kind: 'breaker'; readonly state: BreakerState }
@@ -191,17 +191,19 @@ export class VersionPool {
    * that says nothing about the replica (kind null) counts as an answer in the stats and leaves its
    * failure streak alone. An attempt its breaker refused was never sent: only counted as such.
    */
-  conclude(replica: Replica, ticket: number, latencyMs: number, failure: AttemptFailure | undefined): void {
+  conclude(replica: Replica, ticket: number, latencyMs: number, failure: AttemptFailure | undefined, protocol: Protocol): void {
     replica.outstanding--;
+    const counters = this.stats.byProtocol[protocol];
     if (ticket === REFUSED) {
-      this.stats.failuresByKind.breaker++;
+      counters.failuresByKind.breaker++;
       return;
     }
     replica.breaker.report(ticket, failure);
     const kind = failure?.kind ?? null;
     if (failure === undefined || kind !== null) this.noteOutcome(replica, kind !== null);
     this.stats.record(latencyMs, kind !== null);
-    if (kind !== null) this.stats.failuresByKind[kind]++;
+    counters.attempts++;
+    if (kind !== null) counters.failuresByKind[kind]++;
   }
 
   /** Outlier ejection bookkeeping, after every attempt at `replica`. */

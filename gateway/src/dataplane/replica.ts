@@ -17,8 +17,19 @@ export interface ReplicaOptions {
   readonly connector?: (timeoutMs: number) => buildConnector.connector;
 }
 
+/** Something a replica owns that must close with it (its gRPC sessions). */
+export interface Closable {
+  close(): Promise<void>;
+}
+
 export class Replica {
+  /** Its REST endpoint, `http(s)://host:port`: the replica's identity, with its gRPC port. */
   readonly origin: string;
+  /** Its gRPC endpoint: the same host, the gRPC port. */
+  readonly grpcOrigin: string;
+  readonly grpcPort: number;
+  /** Its HTTP/2 sessions, opened on its first gRPC call (protocols/grpc/upstream.ts). */
+  grpcUpstream: Closable | undefined = undefined;
   readonly dispatcher: Pool;
   readonly breaker: ReplicaBreaker;
   /** Requests sent and not yet finished: what power-of-two-choices compares. */
@@ -46,8 +57,12 @@ export class Replica {
    */
   recheck: (() => void) | undefined = undefined;
 
-  constructor(origin: string, options: ReplicaOptions, breaker: ResilienceSettings['breaker']) {
+  constructor(origin: string, grpcPort: number, options: ReplicaOptions, breaker: ResilienceSettings['breaker']) {
     this.origin = origin;
+    this.grpcPort = grpcPort;
+    const url = new URL(origin);
+    url.port = String(grpcPort);
+    this.grpcOrigin = url.origin;
     this.capacity = options.connections;
     this.dispatcher = new Pool(origin, {
       connections: options.connections,
@@ -75,6 +90,6 @@ export class Replica {
   close(): Promise<void> {
     clearTimeout(this.ejectionTimer);
     this.breaker.shutdown();
-    return this.dispatcher.destroy();
+    return Promise.all([this.dispatcher.destroy(), this.grpcUpstream?.close()]).then(() => undefined);
   }
 }

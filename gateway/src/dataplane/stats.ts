@@ -38,6 +38,23 @@ export function bucketMidMs(bucket: number): number {
 /** How an attempt at a replica failed. */
 export type FailureKind = 'connect' | 'reset' | 'timeout' | 'status' | 'breaker';
 
+/** The protocols a request can come in by; the stats window judges them together. */
+export type Protocol = 'rest' | 'grpc';
+export const PROTOCOLS: readonly Protocol[] = ['rest', 'grpc'];
+
+/** One protocol's counts since start (for /metrics). */
+export class ProtocolCounters {
+  /** Responses by status class (gRPC codes as their HTTP status): index 1..5 for 1xx..5xx. */
+  readonly responses = new Float64Array(6);
+  /** Client-visible durations: counts per latency bucket, and their sum in seconds. */
+  readonly durations = new Float64Array(LATENCY_BUCKETS);
+  durationSumSeconds = 0;
+  /** Attempts at this pool's replicas, failed or not. */
+  attempts = 0;
+  readonly failuresByKind: Record<FailureKind, number> = { connect: 0, reset: 0, timeout: 0, status: 0, breaker: 0 };
+  retries = 0;
+}
+
 export interface WindowStats {
   /** Seconds covered (complete seconds, plus the current one when asked). */
   readonly seconds: number;
@@ -77,14 +94,8 @@ export class PoolStats {
   closedSeconds = 0;
   totalRequests = 0;
   totalErrors = 0;
-  // Since start, for /metrics: what clients got from this pool, and how each attempt failed.
-  /** Responses by status class: index 1..5 for 1xx..5xx. */
-  readonly responses = new Float64Array(6);
-  /** Client-visible durations: cumulative counts in the same buckets, and their sum in seconds. */
-  readonly durations = new Float64Array(LATENCY_BUCKETS);
-  durationSumSeconds = 0;
-  readonly failuresByKind: Record<FailureKind, number> = { connect: 0, reset: 0, timeout: 0, status: 0, breaker: 0 };
-  retriesTotal = 0;
+  /** Since start, for /metrics, by protocol: what clients got, and how attempts went. */
+  readonly byProtocol: Readonly<Record<Protocol, ProtocolCounters>> = { rest: new ProtocolCounters(), grpc: new ProtocolCounters() };
   /** Requests routed in panic (see VersionPool.panicPick). */
   panicTotal = 0;
 
@@ -113,16 +124,23 @@ export class PoolStats {
     this.#diverted[this.#head]!++;
   }
 
-  recordRetry(): void {
-    this.#retries[this.#head]!++;
-    this.retriesTotal++;
+  /** A request its pool had no replica for: an attempt that failed (or a busy pool's, which did not). */
+  recordNoReplica(protocol: Protocol, failed: boolean): void {
+    this.record(0, failed);
+    this.byProtocol[protocol].attempts++;
   }
 
-  /** What a client got from this pool, and how long the whole request took. */
-  recordResponse(status: number, durationMs: number): void {
-    this.responses[(status / 100) | 0]!++;
-    this.durations[latencyBucket(durationMs * 1000)]!++;
-    this.durationSumSeconds += durationMs / 1000;
+  recordRetry(protocol: Protocol): void {
+    this.#retries[this.#head]!++;
+    this.byProtocol[protocol].retries++;
+  }
+
+  /** What a client got from this pool (an HTTP status; gRPC's code as its HTTP status), and how long the whole request took. */
+  recordResponse(protocol: Protocol, status: number, durationMs: number): void {
+    const counters = this.byProtocol[protocol];
+    counters.responses[(status / 100) | 0]!++;
+    counters.durations[latencyBucket(durationMs * 1000)]!++;
+    counters.durationSumSeconds += durationMs / 1000;
   }
 
   /**

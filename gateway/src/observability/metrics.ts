@@ -12,18 +12,12 @@ import type { PoolRegistry } from '../dataplane/pool-registry.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica } from '../dataplane/replica.js';
 import type { CompiledModel, SnapshotHolder } from '../dataplane/snapshot.js';
-import { bucketUpperMs, LATENCY_BUCKETS, type FailureKind } from '../dataplane/stats.js';
+import { bucketUpperMs, LATENCY_BUCKETS, PROTOCOLS, type FailureKind, type Protocol, type ProtocolCounters } from '../dataplane/stats.js';
 import type { GatewayEvents } from '../controlplane/events.js';
 import type { PolicyStore } from '../controlplane/store/types.js';
 
 /** Bucket bounds of the request duration histogram, in seconds. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-/**
- * The `protocol` label of the per-request metrics. Every request arrives over REST today and the
- * pools' counters have no protocol split; the gRPC listener will split them and label its own
- * `grpc`, so dashboards and alerts already aggregate over (or select) the label.
- */
-export const METRICS_PROTOCOL = 'rest';
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'];
 const FAILURE_KINDS: readonly FailureKind[] = ['connect', 'reset', 'timeout', 'status', 'breaker'];
 const BREAKER_STATES = ['closed', 'half-open', 'open'] as const;
@@ -91,10 +85,11 @@ function durationHistogram(registry: Registry, pools: PoolRegistry): void {
   const name = 'canary_gateway_request_duration_seconds';
   const samples = (): Array<{ metricName: string; labels: Labels<string>; value: number }> => {
     const out: Array<{ metricName: string; labels: Labels<string>; value: number }> = [];
-    for (const pool of pools.allPools()) {
-      const labels = { model: pool.model, version: pool.versionText, protocol: METRICS_PROTOCOL };
+    for (const pool of pools.allPools()) for (const protocol of PROTOCOLS) {
+      const counters = pool.stats.byProtocol[protocol];
+      const labels = { model: pool.model, version: pool.versionText, protocol };
       const counts = new Array<number>(DURATION_BUCKETS.length + 1).fill(0);
-      for (let b = 0; b < LATENCY_BUCKETS; b++) counts[LE_OF_FINE[b] as number]! += pool.stats.durations[b] ?? 0;
+      for (let b = 0; b < LATENCY_BUCKETS; b++) counts[LE_OF_FINE[b] as number]! += counters.durations[b] ?? 0;
       let total = 0;
       DURATION_BUCKETS.forEach((le, i) => {
         total += counts[i] as number;
@@ -102,7 +97,7 @@ function durationHistogram(registry: Registry, pools: PoolRegistry): void {
       });
       total += counts[DURATION_BUCKETS.length] as number;
       out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: total });
-      out.push({ metricName: `${name}_sum`, labels, value: pool.stats.durationSumSeconds });
+      out.push({ metricName: `${name}_sum`, labels, value: counters.durationSumSeconds });
       out.push({ metricName: `${name}_count`, labels, value: total });
     }
     return out;
@@ -124,9 +119,12 @@ export function createMetrics(sources: MetricsSources): Registry {
   const rollbacks = new Map<string, number>();
   sources.events.on('rollback', (e) => rollbacks.set(e.model, (rollbacks.get(e.model) ?? 0) + 1));
 
-  const perRequest = { protocol: METRICS_PROTOCOL };
   const eachPool = (f: (pool: VersionPool, labels: { model: string; version: string }) => void): void => {
     for (const pool of pools.allPools()) f(pool, { model: pool.model, version: pool.versionText });
+  };
+  /** Per pool and protocol: the counters since start and the labels. */
+  const eachCounters = (f: (counters: ProtocolCounters, labels: { model: string; version: string; protocol: Protocol }) => void): void => {
+    for (const pool of pools.allPools()) for (const protocol of PROTOCOLS) f(pool.stats.byProtocol[protocol], { model: pool.model, version: pool.versionText, protocol });
   };
   const eachReplica = (f: (replica: Replica, labels: { model: string; version: string; replica: string }) => void): void => {
     for (const pool of pools.allPools()) {
@@ -139,20 +137,20 @@ export function createMetrics(sources: MetricsSources): Registry {
 
   scraped(registry, 'counter', 'canary_gateway_requests_total', 'Requests answered, by the version that served them and the status class the client got.',
     ['model', 'version', 'code', 'protocol'],
-    (emit) => eachPool((pool, labels) => STATUS_CLASSES.forEach((code, i) => emit({ ...labels, ...perRequest, code }, pool.stats.responses[i + 1] ?? 0))),
+    (emit) => eachCounters((counters, labels) => STATUS_CLASSES.forEach((code, i) => emit({ ...labels, code }, counters.responses[i + 1] ?? 0))),
   );
   durationHistogram(registry, pools);
   scraped(registry, 'counter', 'canary_gateway_attempts_total', "Attempts at the version's replicas, failed or not (a request its pool had no replica for counts as a failed one): the denominator of the version's error ratio.",
     ['model', 'version', 'protocol'],
-    (emit) => eachPool((pool, labels) => emit({ ...labels, ...perRequest }, pool.stats.totalRequests)),
+    (emit) => eachCounters((counters, labels) => emit(labels, counters.attempts)),
   );
   scraped(registry, 'counter', 'canary_gateway_upstream_failures_total', 'Failed attempts at replicas, by kind (connect, reset, timeout, status = a 5xx, breaker = refused by an open breaker).',
     ['model', 'version', 'kind', 'protocol'],
-    (emit) => eachPool((pool, labels) => FAILURE_KINDS.forEach((kind) => emit({ ...labels, ...perRequest, kind }, pool.stats.failuresByKind[kind]))),
+    (emit) => eachCounters((counters, labels) => FAILURE_KINDS.forEach((kind) => emit({ ...labels, kind }, counters.failuresByKind[kind]))),
   );
   scraped(registry, 'counter', 'canary_gateway_retries_total', 'Retries, by the version they landed on.',
     ['model', 'version', 'protocol'],
-    (emit) => eachPool((pool, labels) => emit({ ...labels, ...perRequest }, pool.stats.retriesTotal)),
+    (emit) => eachCounters((counters, labels) => emit(labels, counters.retries)),
   );
   scraped(registry, 'counter', 'canary_gateway_panic_routed_total', "Requests sent to a stable pool's healthy replicas past their breakers and ejections, because those left none to pick (panic routing).",
     ['model', 'version'],

@@ -3,7 +3,7 @@
  * traffic pools' and the health checker's alike), replaced when the files change, so a renewed
  * client certificate is presented from the next connection on, without a restart.
  */
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { buildConnector } from 'undici';
 import type { Logger } from '../observability/logger.js';
 import { ValidationError, type Issue } from '../validation.js';
@@ -54,6 +54,16 @@ export class ReplicaTls {
         };
       }
       built.connect(options, callback);
+    };
+  }
+
+  /** For an HTTP/2 session to a replica's gRPC port over TLS (ALPN h2), with the context in force now. */
+  http2Options(): ConnectionOptions {
+    return {
+      secureContext: this.#context,
+      rejectUnauthorized: this.#files.rejectUnauthorized,
+      ALPNProtocols: ['h2'],
+      ...(this.#files.servername === undefined ? {} : { servername: this.#files.servername }),
     };
   }
 

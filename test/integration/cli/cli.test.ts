@@ -72,7 +72,7 @@ test('unknown flags are refused with the usage text', async () => {
 });
 
 test('the demo (npm start without arguments) starts, routes between versions, and stops on SIGTERM', async () => {
-  const child = run([], { GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1' }, DEMO);
+  const child = run([], { GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_GRPC_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1', GATEWAY_GRPC_HOST: '127.0.0.1' }, DEMO);
   const client = new TestClient(8);
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -157,7 +157,7 @@ test('validate: the README example is valid, and the summary says what it declar
   const result = await finish(run(['validate', '--config', file]), 15_000);
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /gateway\.yaml: valid\n/);
-  assert.match(result.stdout, /listeners +REST 0\.0\.0\.0:8501, admin 127\.0\.0\.1:9901/);
+  assert.match(result.stdout, /listeners +REST 0\.0\.0\.0:8501, gRPC 0\.0\.0\.0:8500, admin 127\.0\.0\.1:9901/);
   assert.match(result.stdout, /store +redis redis:\/\/10\.0\.0\.5:6379\/0/);
   assert.match(result.stdout, /tokens +alice \(operator\), grafana \(viewer\)/);
   assert.match(result.stdout, /half_plus_two\n +pools +1 \(\d+ replicas?\), 2 \(\d+ replicas?\)/);
@@ -229,7 +229,7 @@ test('validate opens no port and never touches the store', async (t) => {
   writeFileSync(
     file,
     [
-      `listeners: { rest: { host: 127.0.0.1, port: ${port} }, admin: { host: 127.0.0.1, port: ${port} } }`,
+      `listeners: { rest: { host: 127.0.0.1, port: ${port} }, grpc: { host: 127.0.0.1, port: ${port} }, admin: { host: 127.0.0.1, port: ${port} } }`,
       `store: { type: redis, url: "redis://127.0.0.1:${port}" }`,
       'models:',
       '  m1:',

@@ -98,7 +98,7 @@ test('the pools point at headless Services of the example, by cluster DNS name, 
   assert.deepEqual(model.pools.map((p) => p.version), [1, 2]);
   for (const pool of model.pools) {
     assert.equal(pool.replicas.length, 1, 'one DNS name per pool: the gateway expands it into one replica per address');
-    const url = new URL(pool.replicas[0] as string);
+    const url = new URL(pool.replicas[0]?.url ?? '');
     const m = /^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\.cluster\.local$/.exec(url.hostname);
     assert.ok(m, `${url.hostname} is <service>.<namespace>.svc.cluster.local`);
     const service = find('Service', m[1] as string);

@@ -58,8 +58,10 @@ test('request counts per version and status class follow the traffic; the other 
   assert.equal(text.split('\n').filter((l) => l.startsWith('canary_gateway_version_role{')).length, 2, 'one role per version named');
   // Every line of the per-request metrics carries the protocol the requests came in over.
   const perRequest = text.split('\n').filter((l) => /^canary_gateway_(requests_total|request_duration_seconds_(bucket|sum|count)|attempts_total|upstream_failures_total|retries_total)\{/.test(l));
-  assert.equal(perRequest.length, 2 * (5 + 16 + 2 + 1 + 5 + 1), 'two versions: 5 status classes, 16 buckets, sum, count, attempts, 5 failure kinds, retries');
-  assert.deepEqual(perRequest.filter((l) => !l.includes('protocol="rest"')), []);
+  assert.equal(perRequest.length, 2 * 2 * (5 + 16 + 2 + 1 + 5 + 1), 'two versions, two protocols: 5 status classes, 16 buckets, sum, count, attempts, 5 failure kinds, retries');
+  assert.deepEqual(perRequest.filter((l) => !l.includes('protocol="rest"') && !l.includes('protocol="grpc"')), []);
+  // These requests came over REST: the gRPC series exist (for dashboards) and count nothing.
+  assert.deepEqual(perRequest.filter((l) => l.includes('protocol="grpc"') && !/ 0$/.test(l)), []);
   assert.match(text, /^process_cpu_seconds_total /m, "Node's process metrics");
   assert.match(text, /# TYPE canary_gateway_request_duration_seconds histogram/);
 });

@@ -104,7 +104,7 @@ test('the configuration file: a change (and SIGHUP) adds and removes replicas in
     writeFileSync(
       file,
       JSON.stringify({
-        listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+        listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
         healthCheck: { intervalMs: 200, timeoutMs: 150 },
         models: { [MODEL]: { pools: { '1': { replicas: urls } }, policy: { stable: 1 } } },
       }),
@@ -182,7 +182,7 @@ test('a DNS name with several addresses is several replicas, resolved again as t
 test('a reload applies replica changes and names the settings it cannot apply without a restart', async () => {
   const sims = [await startSimulator({ model: MODEL, versions: [1] }), await startSimulator({ model: MODEL, versions: [1] })];
   const document = (urls: string[], healthCheck: Record<string, number>, listener: Record<string, unknown> = { host: '127.0.0.1', port: 0 }) => ({
-    listeners: { rest: listener, admin: listener },
+    listeners: { rest: listener, grpc: listener, admin: listener },
     admin: {
       tokens: [
         { name: 'test-operator', token: TEST_TOKEN, role: 'operator' },

@@ -29,7 +29,7 @@ test('SIGTERM under steady load: no request in flight fails, exit 0 within the d
     writeFileSync(
       file,
       JSON.stringify({
-        listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+        listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
         shutdown: { readinessDelayMs: 1_000, drainTimeoutMs: 5_000 },
         models: { half_plus_two: { pools: { '1': { replicas: sims.map((s) => s.url) } }, policy: { stable: 1 } } },
       }),

@@ -107,7 +107,7 @@ test('canary-gateway validate: which listeners speak TLS, how replicas are reach
 
   writeFileSync(file, JSON.stringify({ models: { m: { pools: { '1': { replicas: ['http://10.0.0.1:8501'] } }, policy: { stable: 1 } } } }));
   const plain = await run();
-  assert.match(plain.out, /listeners {2}REST 0\.0\.0\.0:8501, admin 127\.0\.0\.1:9901\n/);
+  assert.match(plain.out, /listeners {2}REST 0\.0\.0\.0:8501, gRPC 0\.0\.0\.0:8500, admin 127\.0\.0\.1:9901\n/);
   assert.doesNotMatch(plain.out, /replicas {3}TLS/, 'no https replica, no TLS settings: nothing to say');
 
   writeFileSync(file, JSON.stringify({ listeners: { rest: { tls: { certFile: server.certFile, keyFile: other.keyFile } } }, models: MODELS }));

@@ -85,7 +85,7 @@ test('certificates swapped as Kubernetes does, broken files, and SIGHUP: new con
   writeFileSync(
     file,
     JSON.stringify({
-      listeners: { rest: { host: '127.0.0.1', port: 0, tls }, admin: { host: '127.0.0.1', port: 0, tls } },
+      listeners: { rest: { host: '127.0.0.1', port: 0, tls }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0, tls } },
       healthCheck: { intervalMs: 500, timeoutMs: 400 },
       models: { [MODEL]: { pools: { '1': { replicas: [replica.url] } }, policy: { stable: 1 } } },
     }),

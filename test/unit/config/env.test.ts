@@ -8,6 +8,8 @@ import { loadedAt, loadMinimal, MINIMAL_FILE, REDIS_STORE } from '../../helpers/
 const OVERRIDES: Readonly<Record<string, string>> = {
   GATEWAY_REST_HOST: 'listeners.rest.host',
   GATEWAY_REST_PORT: 'listeners.rest.port',
+  GATEWAY_GRPC_HOST: 'listeners.grpc.host',
+  GATEWAY_GRPC_PORT: 'listeners.grpc.port',
   GATEWAY_ADMIN_HOST: 'listeners.admin.host',
   GATEWAY_ADMIN_PORT: 'listeners.admin.port',
   REDIS_KEY_PREFIX: 'store.keyPrefix',

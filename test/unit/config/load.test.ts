@@ -37,9 +37,9 @@ test('defaults fill everything but the models', () => {
   assert.deepEqual(config.adminTokens, []);
   assert.deepEqual(config.store, { type: 'memory', auditMaxEntries: 10_000, resyncIntervalMs: 5_000 });
   const model = config.models[0]!;
-  assert.deepEqual(model.pools.map((p) => [p.version, p.replicas]), [
-    [1, ['http://127.0.0.1:8601']],
-    [2, ['http://127.0.0.1:8603']],
+  assert.deepEqual(model.pools.map((p) => [p.version, p.replicas, p.grpcPort]), [
+    [1, [{ url: 'http://127.0.0.1:8601', grpcPort: 8500 }], 8500],
+    [2, [{ url: 'http://127.0.0.1:8603', grpcPort: 8500 }], 8500],
   ]);
   assert.equal(model.policy.percent, 10);
   assert.equal(model.policy.salt, 'half_plus_two');

@@ -193,7 +193,7 @@ test('shutdown drops the reset timer and the listener', () => {
 
 test("the pool follows its replicas' breakers: out of rotation while open, observer told, windows rotated by its tick", async () => {
   const settings = { ...DEFAULT_RESILIENCE, breaker: SETTINGS };
-  const replicas = [0, 1].map((i) => new Replica(`http://127.0.0.1:${9100 + i}`, { connections: 1, keepAliveTimeoutMs: 1_000, connectTimeoutMs: 1_000 }, SETTINGS));
+  const replicas = [0, 1].map((i) => new Replica(`http://127.0.0.1:${9100 + i}`, 8500, { connections: 1, keepAliveTimeoutMs: 1_000, connectTimeoutMs: 1_000 }, SETTINGS));
   try {
     for (const r of replicas) r.health = 'up';
     const pool = new VersionPool('m', 1, replicas, settings);

@@ -11,7 +11,7 @@ import type { TfTarget } from '../../../gateway/src/tfserving/path.js';
 const options = { connections: 1, keepAliveTimeoutMs: 1000, connectTimeoutMs: 1000 };
 const replicas: Replica[] = [];
 function pool(version: number, healthy = true): VersionPool {
-  const r = new Replica(`http://127.0.0.1:${9000 + version}`, options, DEFAULT_RESILIENCE.breaker);
+  const r = new Replica(`http://127.0.0.1:${9000 + version}`, 8500, options, DEFAULT_RESILIENCE.breaker);
   r.health = healthy ? 'up' : 'down';
   replicas.push(r);
   return new VersionPool('m', version, [r], DEFAULT_RESILIENCE);

@@ -32,13 +32,13 @@ test('the retry budget: a share of recent requests, with a floor per second', ()
   let allowed = 0;
   for (let i = 0; i < 100; i++) {
     if (stats.retryAllowed(20, 1)) {
-      stats.recordRetry();
+      stats.recordRetry('rest');
       allowed++;
     }
   }
   assert.equal(allowed, 2, 'no traffic: only the floor (1 a second, over two seconds)');
   for (let i = 0; i < 1000; i++) stats.record(1, false);
-  while (stats.retryAllowed(20, 1)) stats.recordRetry();
+  while (stats.retryAllowed(20, 1)) stats.recordRetry('rest');
   assert.equal(stats.window(1, true).retries, 200, '20% of 1000 requests');
   stats.tick();
   stats.tick();

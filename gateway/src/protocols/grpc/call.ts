@@ -79,7 +79,7 @@ class GrpcAttempt {
   conclude(failure: AttemptFailure | undefined): void {
     if (this.concluded) return;
     this.concluded = true;
-    this.pool.conclude(this.replica, this.ticket, performance.now() - this.sentAt, failure);
+    this.pool.conclude(this.replica, this.ticket, performance.now() - this.sentAt, failure, 'grpc');
   }
 }
 
@@ -112,7 +112,7 @@ export class GrpcCall {
     const route = firstRoute(this.#in.model, this.#in.decision);
     if (!isRoute(route)) {
       this.#pool = route.pool;
-      route.pool.stats.record(0, !route.busy);
+      route.pool.stats.recordNoReplica('grpc', !route.busy);
       this.#end(GRPC_STATUS.UNAVAILABLE, route.busy ? busyMessage(route.pool) : noReplicaMessage(route.pool));
       return;
     }
@@ -270,7 +270,7 @@ export class GrpcCall {
     const next = retryRoute(this.#in.model, this.#in.decision, attempt.pool, attempt.replica, reconnectable);
     if (next === undefined) return false;
     attempt.stream?.close(NGHTTP2_CANCEL);
-    next.pool.stats.recordRetry();
+    next.pool.stats.recordRetry('grpc');
     this.#send(next);
     return true;
   }

@@ -9,7 +9,7 @@
  * split; cookie rules do not apply), and sent on with the chosen version written into it. What the
  * gateway answers itself is TF Serving's answer, code and message, as Trailers-Only.
  */
-import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { createSecureServer, createServer, type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -40,6 +40,8 @@ const METHODS: ReadonlyMap<string, Operation> = new Map([
 ]);
 
 const RELOAD_CONFIG = '/tensorflow.serving.ModelService/HandleReloadConfigRequest';
+/** Calls one client connection may have open at once (more are refused by HTTP/2 itself). */
+const MAX_CONCURRENT_STREAMS = 1000;
 const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
 const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
 
@@ -61,19 +63,44 @@ export interface GrpcListenerOptions {
   readonly record: (pool: VersionPool, code: number, durationMs: number) => void;
 }
 
-export function createGrpcServer(options: GrpcListenerOptions): Http2Server {
-  const server = createServer({
-    settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
-    // HTTP/2 rapid reset (CVE-2023-44487): nghttp2 limits RST_STREAM floods (burst 1000, 33/s).
+/** The gRPC listener's server, and its connections' life: drained (GOAWAY) on shutdown, cut at the end. */
+export interface GrpcServer {
+  readonly server: Http2Server | Http2SecureServer;
+  /** Stops accepting: every session is told GOAWAY, calls in flight finish; resolves once all are closed. */
+  drain(): Promise<void>;
+  /** Ends every session now. */
+  cut(): void;
+}
+
+export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServerOptions): GrpcServer {
+  const http2Options = {
+    settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: MAX_CONCURRENT_STREAMS },
+    // Bounded per connection (MiB), so many streams of large messages cannot grow memory without end.
     maxSessionMemory: 64,
-  });
+  };
+  // HTTP/2 rapid reset (CVE-2023-44487): nghttp2 (1.57 and later, in Node 20) rate-limits RST_STREAM floods.
+  const server = tls === undefined ? createServer(http2Options) : createSecureServer({ ...http2Options, ...tls, ALPNProtocols: ['h2'] });
   const handler = new GrpcHandler(options);
+  const sessions = new Set<ServerHttp2Session>();
   server.on('stream', (stream, headers) => handler.handle(stream, headers));
   server.on('session', (session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
     session.on('error', () => undefined);
     session.once('connect', () => session.setLocalWindowSize(STREAM_WINDOW_BYTES * 4));
   });
-  return server;
+  return {
+    server,
+    drain: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.close();
+      }),
+    cut: () => {
+      for (const session of sessions) session.destroy();
+      server.close();
+    },
+  };
 }
 
 class GrpcHandler {

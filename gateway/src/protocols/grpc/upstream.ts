@@ -18,8 +18,8 @@ export interface GrpcUpstreamOptions {
   readonly connectTimeoutMs: number;
   /** An idle session is closed after this. */
   readonly idleTimeoutMs: number;
-  /** For an https:// origin: CA, client certificate, server name. */
-  readonly tls?: ConnectionOptions;
+  /** For an https:// origin: CA, client certificate, server name, as in force when a session opens. */
+  readonly tls?: () => ConnectionOptions;
 }
 
 export class GrpcUpstream {
@@ -50,7 +50,7 @@ export class GrpcUpstream {
   #connect(slot: number): ClientHttp2Session {
     const options: SecureClientSessionOptions = {
       settings: { initialWindowSize: STREAM_WINDOW_BYTES, enablePush: false },
-      ...(this.#options.tls ?? {}),
+      ...(this.#options.tls?.() ?? {}),
     };
     const session = connect(this.origin, options);
     const forget = (): void => {
