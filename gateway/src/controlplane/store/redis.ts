@@ -562,6 +562,8 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
     this.#log.info({ models: stored.length }, 'policy store available');
     if (this.#phase === 'starting') this.#endStart(stored);
     else this.#emitSafely('available');
+    // Hints that came while the store was not available yet (the seed's own, say): read them now.
+    for (const model of this.#hinted.keys()) if (!this.#reading.has(model)) void this.#readHinted(model);
   }
 
   #endStart(stored: StoredPolicy[] | undefined): void {
@@ -657,8 +659,12 @@ export class RedisStore extends EventEmitter<StoreEvents> implements PolicyStore
         try {
           [stored] = await this.load([model]);
         } catch (error) {
-          // While the store is unavailable nothing is lost: becoming available again resyncs.
-          if (!(error instanceof StoreUnavailableError)) this.#log.warn({ model, err: errorText(error) }, 'could not read a policy after its change message');
+          if (error instanceof StoreUnavailableError) {
+            // Kept, and read again once the store is available (the seed is over).
+            if (hinted > (this.#hinted.get(model) ?? 0)) this.#hinted.set(model, hinted);
+            return;
+          }
+          this.#log.warn({ model, err: errorText(error) }, 'could not read a policy after its change message');
           continue;
         }
         // What the store holds is announced whatever the hint said (the watcher takes only newer
