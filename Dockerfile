@@ -55,8 +55,8 @@ COPY --from=build /app/dist/gateway ./dist/gateway
 COPY --from=build /app/dist/admin-ui ./dist/admin-ui
 # The node user of the base image, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
-# 8501: TF Serving's REST API (data plane); 9901: admin API, admin UI, /metrics, /healthz, /readyz.
-EXPOSE 8501 9901
+# 8501: TF Serving's REST API, 8500: its gRPC API (data plane); 9901: admin API, admin UI, /metrics, /healthz, /readyz.
+EXPOSE 8501 8500 9901
 # Liveness from inside the container: the admin port's /healthz (no token needed). The admin port is
 # GATEWAY_ADMIN_PORT or 9901; loopback reaches it whether the admin listener binds 127.0.0.1 (the
 # default) or 0.0.0.0. Slim images have no curl: Node's fetch does it.

@@ -213,6 +213,10 @@ describe('docker-compose.yml', () => {
       assert.ok(last - first >= 2, `a range of host ports for port ${target} (room for --scale gateway=3)`);
     }
     assert.equal(ports.find((p) => p.target === 9901)?.hostIp, '127.0.0.1', 'the admin port on the host loopback only');
+    const grpc = ports.find((p) => p.target === 8500)?.published;
+    assert.ok(grpc !== undefined && grpc[1] - grpc[0] >= 2, 'gRPC published, a range (room for --scale gateway=3)');
+    const rest = ports.find((p) => p.target === 8501)?.published ?? [0, 0];
+    assert.ok(grpc[1] < rest[0] || grpc[0] > rest[1], 'its range apart from the REST range');
   });
 
   test('the gateway waits for a healthy Redis and healthy replicas', () => {
@@ -261,9 +265,10 @@ describe('deploy/gateway.yaml', () => {
     const byName = new Map(replicas().map((r) => [r.name, r.version]));
     const named = new Set<string>();
     for (const pool of model.pools) {
-      for (const origin of pool.replicas) {
+      for (const { url: origin, grpcPort } of pool.replicas) {
         const url = new URL(origin);
         assert.equal(url.port, '8501', `${origin}: TF Serving's REST port`);
+        assert.equal(grpcPort, 8500, `${origin}: TF Serving's gRPC port`);
         const version = byName.get(url.hostname);
         assert.ok(version !== undefined, `${origin}: ${url.hostname} is a tensorflow/serving service`);
         assert.equal(version, pool.version, `${url.hostname} serves version ${version}, listed in pool ${pool.version}`);
@@ -489,7 +494,7 @@ describe('Dockerfile', () => {
     assert.equal(of('HEALTHCHECK').length, 1);
     assert.match(of('HEALTHCHECK')[0]!.args, /--interval=\d+s/);
     const exposed = of('EXPOSE').flatMap((i) => i.args.split(' '));
-    assert.ok(exposed.includes('8501') && exposed.includes('9901'), `EXPOSE ${exposed.join(' ')}`);
+    assert.ok(exposed.includes('8501') && exposed.includes('8500') && exposed.includes('9901'), `EXPOSE ${exposed.join(' ')}`);
     const labels = of('LABEL').map((i) => i.args).join(' ');
     for (const key of ['org.opencontainers.image.title', 'org.opencontainers.image.licenses', 'org.opencontainers.image.version']) {
       assert.ok(labels.includes(key), `LABEL ${key}`);
