@@ -182,9 +182,9 @@ test('the admin token comes from a Secret; the pod runs as the image\'s non-root
   assert.match(execForm(hc.args.slice(hc.args.indexOf('CMD '))).join(' '), /\/healthz/);
 });
 
-test('Services: clients on the REST port, the admin port on its own cluster-internal Service', () => {
+test('Services: clients on the REST and gRPC ports, the admin port on its own cluster-internal Service', () => {
   const rest = find('Service', 'canary-gateway');
-  assert.deepEqual((rest.spec.ports as Any[]).map((p) => p.port), [8501], 'the client Service does not expose the admin port');
+  assert.deepEqual((rest.spec.ports as Any[]).map((p) => p.port), [8501, 8500], 'the client Service has the data ports, not the admin port');
   const admin = find('Service', 'canary-gateway-admin');
   assert.deepEqual((admin.spec.ports as Any[]).map((p) => p.port), [9901]);
   assert.ok(admin.spec.type === undefined || admin.spec.type === 'ClusterIP');
