@@ -63,11 +63,11 @@ export class GrpcPort {
 
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', () => undefined);
-    // HttpServerFilter: the method first, then te; the content-type is not looked at.
+    // HttpServerFilter: the method first, then te; the content-type is not looked at. A te other
+    // than "trailers" never gets here: nghttp2 resets such a stream itself.
     let malformed: string | null = null;
     if (headers[':method'] !== 'POST') malformed = 'Bad method header';
-    else if (headers['te'] === undefined) malformed = 'Missing :te header';
-    else if (headers['te'] !== 'trailers') malformed = 'Bad :te header';
+    else if (headers['te'] !== 'trailers') malformed = 'Missing :te header';
     const method = malformed === null ? this.methods.get(headers[':path'] ?? '') : undefined;
     if (method === undefined) {
       this.replica.countRequest('grpc', 'other');
