@@ -8,24 +8,25 @@ import { BEHAVIOURS, ERROR_STATUSES, VERSION_STATES, type Behaviour, type FaultS
 
 export const USAGE = `Usage: tfserving-sim [options]
 
-A TensorFlow Serving REST replica (half_plus_two / half_plus_three) with fault injection.
+A TensorFlow Serving replica (half_plus_two / half_plus_three): REST, optionally gRPC, with fault injection.
 
   --host <addr>            interface to bind (default 127.0.0.1)
-  --port <n>               port, 0 for any free one (default 8501)
+  --port <n>               REST port, 0 for any free one (default 8501)
+  --grpc-port <n>          also serve gRPC on this port, 0 for any free one (default: no gRPC)
   --model <name>           model name (default half_plus_two)
   --version <n>            a version number; repeat for several (default 1)
   --versions <n,n,...>     version numbers, comma-separated
   --behaviour <b>          ${BEHAVIOURS.join(' | ')} (default half_plus_two), for every version
   --state <v>=<STATE>      initial state of version v (${VERSION_STATES.join(', ')}); repeatable
   --label <name>=<v>       version label; repeatable
-  --load-delay-ms <n>      keep the port closed this long, as TF does while loading models
+  --load-delay-ms <n>      keep the ports closed this long, as TF does while loading models
   --error-rate <0..1>      fraction of requests answered with an injected error
   --error-status <code>    HTTP status of injected errors (${ERROR_STATUSES.join(', ')}; default 500)
   --error-message <text>   message of injected errors
   --latency-ms <n>         delay added to every request in scope
   --jitter-ms <n>          extra random delay, uniform in [0, n]
   --hang                   read requests in scope and never answer them
-  --reset-rate <0..1>      fraction of requests whose connection is reset, unanswered
+  --reset-rate <0..1>      fraction of requests reset unanswered (REST: the connection; gRPC: the stream)
   --fault-scope <s>        inference (inference + metadata, default) | all (status too)
   --cors                   CORS headers on every /v1 answer (--rest_api_enable_cors_support)
   --no-control             do not serve /_sim/control and /_sim/counters
@@ -61,6 +62,7 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
     options: {
       host: { type: 'string' },
       port: { type: 'string' },
+      'grpc-port': { type: 'string' },
       model: { type: 'string' },
       version: { type: 'string', multiple: true },
       versions: { type: 'string' },
@@ -111,9 +113,11 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
   const labels: Record<string, string> = Object.fromEntries(pairs(values.label, '--label'));
   const port = number(values.port, '--port') ?? 8501;
   const tls = tlsFromFiles(values['tls-cert'], values['tls-key'], values['tls-client-ca']);
+  const grpcPort = number(values['grpc-port'], '--grpc-port');
   return {
     host: values.host ?? '127.0.0.1',
     port,
+    ...(grpcPort === undefined ? {} : { grpcPort }),
     model: values.model ?? 'half_plus_two',
     versions: versions.length > 0 ? versions : [1],
     behaviour: behaviour as Behaviour,
@@ -147,7 +151,9 @@ function tlsFromFiles(cert: string | undefined, key: string | undefined, clientC
   };
 }
 
+/** `tfserving-sim listening on http://h:p [grpc://h:p] model=... versions=... behaviour=...` */
 export function listeningLine(sim: SimulatorHandle): string {
-  return `tfserving-sim listening on ${sim.url} model=${sim.model} versions=${Object.keys(sim.settings().versions).join(',')} behaviour=${sim.behaviour}`;
+  const grpc = sim.grpcAddress === null ? '' : ` grpc://${sim.grpcAddress}`;
+  return `tfserving-sim listening on ${sim.url}${grpc} model=${sim.model} versions=${Object.keys(sim.settings().versions).join(',')} behaviour=${sim.behaviour}`;
 }
 

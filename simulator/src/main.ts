@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
- * tfserving-sim: one TF Serving REST replica on a port. Prints a single line to stdout once the
- * port accepts connections, nothing per request; exits 0 on SIGTERM/SIGINT, and when the parent
+ * tfserving-sim: one TF Serving replica on a REST port and, with --grpc-port, a gRPC port. Prints a
+ * single line to stdout once the ports accept connections, nothing per request; exits 0 on SIGTERM/SIGINT, and when the parent
  * that spawned it with an IPC channel goes away (so test and demo children never outlive it).
  */
 import { USAGE, UsageError, listeningLine, optionsFromArgs } from './cli.js';

@@ -1,11 +1,12 @@
 /**
- * The reference SavedModels of TF Serving's test data, as far as a REST client can observe them:
+ * The reference SavedModels of TF Serving's test data, as far as a client can observe them:
  * their signature defs (read from tensorflow_serving/servables/tensorflow/testdata:
  * saved_model_half_plus_two_2_versions and saved_model_half_plus_three) and the graphs behind them
  * (y = 0.5x + 2 / 0.5x + 3 in float32, x parsed from tf.Examples by a ParseExample node).
  *
- * The Predict, Classify and Regress paths follow predict_util.cc, classifier.cc and regressor.cc
- * with the server's default flags (signature method-name check off).
+ * The Predict, Classify, Regress and MultiInference paths follow predict_util.cc, classifier.cc,
+ * regressor.cc and multi_inference.cc with the server's default flags (signature method-name check
+ * off); the REST and gRPC ports both compute here.
  */
 import type { ExampleInput } from '../../gateway/src/tfserving/json-body.js';
 import type { TfErrorCode } from '../../gateway/src/tfserving/errors.js';
@@ -16,7 +17,7 @@ import { dataTypeString, shapeString, type DType, type NamedTensor, type Tensor,
 export type Behaviour = 'half_plus_two' | 'half_plus_three';
 export const BEHAVIOURS: readonly Behaviour[] = ['half_plus_two', 'half_plus_three'];
 
-type ShapeSpec = { readonly unknownRank: true } | { readonly dims: readonly number[] } | null;
+export type ShapeSpec = { readonly unknownRank: true } | { readonly dims: readonly number[] } | null;
 
 export interface TensorInfo {
   /** The graph tensor the alias is bound to, e.g. "x:0". */
@@ -34,8 +35,8 @@ export interface SignatureDef {
 const BATCH_1: ShapeSpec = { dims: [-1, 1] };
 const UNKNOWN_RANK: ShapeSpec = { unknownRank: true };
 const PREDICT = 'tensorflow/serving/predict';
-const CLASSIFY = 'tensorflow/serving/classify';
-const REGRESS = 'tensorflow/serving/regress';
+export const CLASSIFY = 'tensorflow/serving/classify';
+export const REGRESS = 'tensorflow/serving/regress';
 
 const info = (name: string, dtype: DType, shape: ShapeSpec): TensorInfo => ({ name, dtype, shape });
 const sig = (input: [string, TensorInfo], output: [string, TensorInfo], methodName: string): SignatureDef => ({
@@ -100,6 +101,23 @@ const err = (code: TfErrorCode, message: string): { ok: false; error: TfError } 
 
 const NODE_SUFFIX = '\n\t [[{{node ParseExample/ParseExample}}]]';
 
+/** One task of a MultiInference request (InferenceTask), as TensorFlowMultiInferenceRunner reads it. */
+export interface InferenceTaskSpec {
+  readonly modelName: string;
+  readonly signatureName: string;
+  readonly methodName: string;
+}
+
+export type InferenceTaskResult =
+  | { readonly signatureName: string; readonly kind: 'classification'; readonly classes: Array<Array<[string, number]>> }
+  | { readonly signatureName: string; readonly kind: 'regression'; readonly values: number[] };
+
+/** What PreProcessClassification / PreProcessRegression pick from a signature. */
+interface RunTarget {
+  readonly input: string;
+  readonly outputs: readonly string[];
+}
+
 export class Model {
   private readonly def: ModelDef;
   private readonly byName: Map<string, SignatureDef>;
@@ -109,6 +127,11 @@ export class Model {
     this.def = MODELS[behaviour];
     this.byName = new Map(this.def.signatures);
     this.signatureJsonCache = protoJson({ signature_def: Object.fromEntries(this.def.signatures.map(([n, s]) => [n, signatureJson(s)])) });
+  }
+
+  /** The SavedModel's signature defs, in the order the metadata answers list them. */
+  get signatures(): ReadonlyArray<readonly [string, SignatureDef]> {
+    return this.def.signatures;
   }
 
   signature(name: string): SignatureDef | undefined {
@@ -124,27 +147,30 @@ export class Model {
   // -------------------------------------------------------------------------------------------
   // Graph
 
-  /** DirectSession::Run on the half_plus_* graph for one feed and the given fetches. */
-  private run(feedName: string, feed: Tensor, fetches: readonly string[]): Result<Tensor[]> {
-    const expected = feedDtype(feedName);
-    if (expected === undefined) return err('INVALID_ARGUMENT', `Tensor ${feedName}, specified in either feed_devices or fetch_devices was not in the Graph`);
-    if (expected !== feed.dtype) {
-      return err('INVALID_ARGUMENT', `Expects arg[0] to be ${dataTypeString(expected)} but ${dataTypeString(feed.dtype)} is provided`);
+  /** DirectSession::Run on the half_plus_* graph: feeds checked in order, then the fetches computed. */
+  private run(feeds: ReadonlyArray<readonly [string, Tensor]>, fetches: readonly string[]): Result<Tensor[]> {
+    for (let i = 0; i < feeds.length; i++) {
+      const [name, feed] = feeds[i] as readonly [string, Tensor];
+      const expected = feedDtype(name);
+      if (expected === undefined) return err('INVALID_ARGUMENT', `Tensor ${name}, specified in either feed_devices or fetch_devices was not in the Graph`);
+      if (expected !== feed.dtype) {
+        return err('INVALID_ARGUMENT', `Expects arg[${i}] to be ${dataTypeString(expected)} but ${dataTypeString(feed.dtype)} is provided`);
+      }
     }
-    let x: Tensor | null = null;
-    let x2: Tensor | null = null;
-    if (feedName === 'x:0') x = feed;
-    else if (feedName === 'x2:0') x2 = feed;
+    const fed = (name: string): Tensor | null => feeds.find(([n]) => n === name)?.[1] ?? null;
+    let x = fed('x:0');
+    let x2 = fed('x2:0');
+    const example = fed('tf_example:0');
     const parsed = (): Result<null> => {
-      if (feedName !== 'tf_example:0' || feed.dtype !== 'DT_STRING') {
+      if (example === null || example.dtype !== 'DT_STRING') {
         return err('INVALID_ARGUMENT', "You must feed a value for placeholder tensor 'tf_example' with dtype string and shape [?]\n\t [[{{node tf_example}}]]");
       }
-      if (feed.shape.length !== 1) {
-        return err('INVALID_ARGUMENT', `Expected serialized to be a vector, got shape: ${shapeString(feed.shape)}${NODE_SUFFIX}`);
+      if (example.shape.length !== 1) {
+        return err('INVALID_ARGUMENT', `Expected serialized to be a vector, got shape: ${shapeString(example.shape)}${NODE_SUFFIX}`);
       }
-      const out = parseExamples(feed.values, this.def.features);
+      const out = parseExamples(example.values, this.def.features);
       if (!out.ok) return err('INVALID_ARGUMENT', out.message + NODE_SUFFIX);
-      const n = feed.values.length;
+      const n = example.values.length;
       x ??= { dtype: 'DT_FLOAT', shape: [n, 1], values: out.values[0] as number[] };
       if (this.def.features.length > 1) x2 ??= { dtype: 'DT_FLOAT', shape: [n, 1], values: out.values[1] as number[] };
       return ok(null);
@@ -187,71 +213,211 @@ export class Model {
     return ok(s.inputs.map(([alias, t]) => ({ name: alias, dtype: t.dtype })));
   }
 
-  /** RunPredict after the JSON was turned into tensors keyed by input alias. */
-  predict(signatureName: string, inputs: Map<string, Tensor>): Result<NamedTensor[]> {
+  /**
+   * RunPredict once the request's tensors are read, keyed by input alias (null: a TensorProto that
+   * Tensor::FromProto rejects). `outputFilter` is PredictRequest.output_filter (empty: every output).
+   */
+  predict(signatureName: string, inputs: ReadonlyMap<string, Tensor | null>, outputFilter: readonly string[] = []): Result<NamedTensor[]> {
     const s = this.signature(signatureName);
     if (s === undefined) return err('FAILED_PRECONDITION', `Serving signature key "${signatureName || DEFAULT_SIGNATURE}" not found.`);
-    const [alias, input] = s.inputs[0] as readonly [string, TensorInfo];
-    const fed = inputs.get(alias);
-    if (fed === undefined || inputs.size !== s.inputs.length) {
-      return err('INVALID_ARGUMENT', inputSizeMessage([...inputs.keys()], s.inputs.map(([a]) => a)));
+    // VerifyRequestInputsSize (the reference signatures have no defaults).
+    if (inputs.size !== s.inputs.length) return err('INVALID_ARGUMENT', inputSizeMessage([...inputs.keys()], s.inputs.map(([a]) => a)));
+    // saved_model::GetInputValues
+    const feeds: Array<readonly [string, Tensor]> = [];
+    for (const [alias, info] of s.inputs) {
+      const fed = inputs.get(alias);
+      if (fed === undefined) {
+        return err(
+          'INVALID_ARGUMENT',
+          `Signature input alias: ${alias}(feed name: ${info.name}) not found in request and no default value provided. ` +
+            `Inputs expected to be in the request {${[...inputs.keys()].sort(compareBytes).join(',')}}, or default input alias set: `,
+        );
+      }
+      if (fed === null || fed.values.length !== elementCount(fed.shape)) return err('INVALID_ARGUMENT', `tensor parsing error: ${alias}`);
+      feeds.push([info.name, fed]);
     }
-    if (fed.values.length !== elementCount(fed.shape)) return err('INVALID_ARGUMENT', `tensor parsing error: ${alias}`);
-    const out = this.run(input.name, fed, s.outputs.map(([, t]) => t.name));
+    const outputs: Array<readonly [string, TensorInfo]> = [];
+    for (const alias of outputFilter) {
+      const info = s.outputs.find(([a]) => a === alias)?.[1];
+      if (info === undefined) {
+        const known = s.outputs.map(([a]) => a).sort(compareBytes).join(',');
+        return err('INVALID_ARGUMENT', `output tensor alias not found in signature: ${alias} Outputs expected to be in the set {${known}}.`);
+      }
+      if (outputs.some(([a]) => a === alias)) return err('INVALID_ARGUMENT', `duplicate output tensor alias: ${alias}`);
+      outputs.push([alias, info]);
+    }
+    if (outputs.length === 0) outputs.push(...s.outputs);
+    const out = this.run(feeds, outputs.map(([, t]) => t.name));
     if (!out.ok) return out;
-    return ok(s.outputs.map(([name], i) => ({ name, tensor: out.value[i] as Tensor })));
+    return ok(outputs.map(([name], i) => ({ name, tensor: out.value[i] as Tensor })));
   }
 
   // -------------------------------------------------------------------------------------------
-  // Classify / Regress
+  // Classify / Regress / MultiInference
 
-  /** TensorflowRegressionServiceImpl::Regress once the servable is found. */
+  /** TensorflowRegressionServiceImpl::Regress for a JSON request: its examples serialized first. */
   regress(signatureName: string, input: ExampleInput): Result<number[]> {
-    const name = signatureName === '' ? DEFAULT_SIGNATURE : signatureName;
-    const s = this.byName.get(name);
-    if (s === undefined) return err('INVALID_ARGUMENT', `No signature was found with the name: ${name}`);
-    if (s.inputs.length !== 1) return err('INVALID_ARGUMENT', 'Expected one input Tensor.');
-    if (s.outputs.length !== 1) return err('INVALID_ARGUMENT', 'Expected one output Tensor.');
-    const inputInfo = s.inputs.find(([a]) => a === 'inputs')?.[1];
-    if (inputInfo === undefined) return err('INVALID_ARGUMENT', `No regression inputs found in SignatureDef: ${signatureDebugString(s)}`);
-    const outputInfo = s.outputs.find(([a]) => a === 'outputs')?.[1];
-    if (outputInfo === undefined) return err('INVALID_ARGUMENT', `No regression outputs found in SignatureDef: ${signatureDebugString(s)}`);
-    const out = this.run(inputInfo.name, serializedExamples(input), [outputInfo.name]);
-    if (!out.ok) return out;
-    const t = out.value[0] as Tensor;
-    return ok(t.values as number[]);
+    return this.regressSerialized(signatureName, serializedExamples(input));
   }
 
-  /** TensorflowClassificationServiceImpl::Classify once the servable is found: [label, score] lists. */
+  /** TensorflowClassificationServiceImpl::Classify for a JSON request: [label, score] lists. */
   classify(signatureName: string, input: ExampleInput): Result<Array<Array<[string, number]>>> {
-    const name = signatureName === '' ? DEFAULT_SIGNATURE : signatureName;
-    const s = this.byName.get(name);
-    if (s === undefined) return err('INVALID_ARGUMENT', `No signature was found with the name: ${name}`);
-    if (s.inputs.length !== 1) return err('INVALID_ARGUMENT', 'Expected one input Tensor.');
-    if (s.outputs.length !== 1 && s.outputs.length !== 2) {
-      return err('INVALID_ARGUMENT', `Expected one or two output Tensors, found ${s.outputs.length}`);
-    }
-    const inputInfo = s.inputs.find(([a]) => a === 'inputs')?.[1];
-    if (inputInfo === undefined) return err('INVALID_ARGUMENT', `No classification inputs found in SignatureDef: ${signatureDebugString(s)}`);
-    const scores = s.outputs.find(([a]) => a === 'scores')?.[1];
-    if (scores === undefined) {
-      return err(
-        'INVALID_ARGUMENT',
-        `Expected classification signature outputs to contain at least one of "classes" or "scores". Signature was: ${signatureDebugString(s)}`,
-      );
-    }
-    const out = this.run(inputInfo.name, serializedExamples(input), [scores.name]);
+    return this.classifySerialized(signatureName, serializedExamples(input));
+  }
+
+  /** RunRegress once the servable is found, on the serialized examples (InputToSerializedExampleTensor). */
+  regressSerialized(signatureName: string, examples: readonly Buffer[]): Result<number[]> {
+    const s = this.signatureFor(signatureName);
+    if (!s.ok) return s;
+    const target = preProcessRegression(s.value);
+    if (!target.ok) return target;
+    const out = this.runOnExamples([target.value.input], target.value.outputs, examples);
     if (!out.ok) return out;
-    const t = out.value[0] as Tensor;
-    const perExample = t.shape[1] ?? 1;
-    const results: Array<Array<[string, number]>> = [];
-    for (let i = 0; i < (t.shape[0] ?? 0); i++) {
-      const classes: Array<[string, number]> = [];
-      for (let c = 0; c < perExample; c++) classes.push(['', t.values[i * perExample + c] as number]);
-      results.push(classes);
+    return regressionResult(s.value, target.value.outputs, out.value, examples.length);
+  }
+
+  /** RunClassify once the servable is found, on the serialized examples. */
+  classifySerialized(signatureName: string, examples: readonly Buffer[]): Result<Array<Array<[string, number]>>> {
+    const s = this.signatureFor(signatureName);
+    if (!s.ok) return s;
+    const target = preProcessClassification(s.value);
+    if (!target.ok) return target;
+    const out = this.runOnExamples([target.value.input], target.value.outputs, examples);
+    if (!out.ok) return out;
+    return classificationResult(s.value, target.value.outputs, out.value, examples.length);
+  }
+
+  /**
+   * TensorFlowMultiInferenceRunner::Infer: every task's signature checked, then ONE run feeding the
+   * examples to every task's input and fetching every task's outputs, then one result per task.
+   */
+  multiInference(tasks: readonly InferenceTaskSpec[], examples: readonly Buffer[]): Result<InferenceTaskResult[]> {
+    let modelName = '';
+    const seen = new Set<string>();
+    const inputs = new Set<string>();
+    const fetches = new Set<string>();
+    const planned: Array<{ signatureName: string; signature: SignatureDef; classify: boolean }> = [];
+    for (const task of tasks) {
+      if (task.modelName === '') return err('INVALID_ARGUMENT', 'Found ModelSpec with an empty model name.');
+      if (modelName === '') modelName = task.modelName;
+      else if (modelName !== task.modelName) return err('INVALID_ARGUMENT', 'All ModelSpecs in a MultiInferenceRequest must access the same model name.');
+      const signatureName = task.signatureName === '' ? DEFAULT_SIGNATURE : task.signatureName;
+      if (seen.has(signatureName)) return err('INVALID_ARGUMENT', `Duplicate evaluation of signature: ${signatureName}`);
+      seen.add(signatureName);
+      const signature = this.byName.get(signatureName);
+      if (signature === undefined) return err('INVALID_ARGUMENT', `Requested signature not found in model graph: ${signatureName}`);
+      let target: Result<RunTarget>;
+      if (task.methodName === CLASSIFY) target = preProcessClassification(signature);
+      else if (task.methodName === REGRESS) target = preProcessRegression(signature);
+      else return err('UNIMPLEMENTED', `Unsupported signature method_name: ${task.methodName}`);
+      if (!target.ok) return target;
+      inputs.add(target.value.input);
+      for (const o of target.value.outputs) fetches.add(o);
+      planned.push({ signatureName, signature, classify: task.methodName === CLASSIFY });
+    }
+    // std::set order, as TF builds the feed and fetch lists.
+    const outputNames = [...fetches].sort(compareBytes);
+    const out = this.runOnExamples([...inputs].sort(compareBytes), outputNames, examples);
+    if (!out.ok) return out;
+    const results: InferenceTaskResult[] = [];
+    for (const { signatureName, signature, classify } of planned) {
+      if (classify) {
+        const classes = classificationResult(signature, outputNames, out.value, examples.length);
+        if (!classes.ok) return classes;
+        results.push({ signatureName, kind: 'classification', classes: classes.value });
+      } else {
+        const values = regressionResult(signature, outputNames, out.value, examples.length);
+        if (!values.ok) return values;
+        results.push({ signatureName, kind: 'regression', values: values.value });
+      }
     }
     return ok(results);
   }
+
+  private signatureFor(signatureName: string): Result<SignatureDef> {
+    const name = signatureName === '' ? DEFAULT_SIGNATURE : signatureName;
+    const s = this.byName.get(name);
+    return s === undefined ? err('INVALID_ARGUMENT', `No signature was found with the name: ${name}`) : ok(s);
+  }
+
+  /** PerformOneShotTensorComputation: the examples as one string vector fed to every input. */
+  private runOnExamples(inputNames: readonly string[], outputNames: readonly string[], examples: readonly Buffer[]): Result<Tensor[]> {
+    if (examples.length === 0) return err('INVALID_ARGUMENT', 'Input is empty.');
+    const tensor: Tensor = { dtype: 'DT_STRING', shape: [examples.length], values: examples };
+    return this.run(
+      inputNames.map((name) => [name, tensor] as const),
+      outputNames,
+    );
+  }
+}
+
+/** PreProcessClassification (the server's default: no method-name check). */
+function preProcessClassification(s: SignatureDef): Result<RunTarget> {
+  if (s.inputs.length !== 1) return err('INVALID_ARGUMENT', 'Expected one input Tensor.');
+  if (s.outputs.length !== 1 && s.outputs.length !== 2) {
+    return err('INVALID_ARGUMENT', `Expected one or two output Tensors, found ${s.outputs.length}`);
+  }
+  const input = s.inputs.find(([a]) => a === 'inputs')?.[1];
+  if (input === undefined) return err('INVALID_ARGUMENT', `No classification inputs found in SignatureDef: ${signatureDebugString(s)}`);
+  const classes = s.outputs.find(([a]) => a === 'classes')?.[1];
+  const scores = s.outputs.find(([a]) => a === 'scores')?.[1];
+  if (classes === undefined && scores === undefined) {
+    return err(
+      'INVALID_ARGUMENT',
+      `Expected classification signature outputs to contain at least one of "classes" or "scores". Signature was: ${signatureDebugString(s)}`,
+    );
+  }
+  return ok({ input: input.name, outputs: [classes, scores].filter((t): t is TensorInfo => t !== undefined).map((t) => t.name) });
+}
+
+/** PreProcessRegression. */
+function preProcessRegression(s: SignatureDef): Result<RunTarget> {
+  if (s.inputs.length !== 1) return err('INVALID_ARGUMENT', 'Expected one input Tensor.');
+  if (s.outputs.length !== 1) return err('INVALID_ARGUMENT', 'Expected one output Tensor.');
+  const input = s.inputs.find(([a]) => a === 'inputs')?.[1];
+  if (input === undefined) return err('INVALID_ARGUMENT', `No regression inputs found in SignatureDef: ${signatureDebugString(s)}`);
+  const output = s.outputs.find(([a]) => a === 'outputs')?.[1];
+  if (output === undefined) return err('INVALID_ARGUMENT', `No regression outputs found in SignatureDef: ${signatureDebugString(s)}`);
+  return ok({ input: input.name, outputs: [output.name] });
+}
+
+/** PostProcessClassificationResult: per example, its (label, score) classes. The graphs have no classes tensor. */
+function classificationResult(s: SignatureDef, names: readonly string[], outputs: readonly Tensor[], numExamples: number): Result<Array<Array<[string, number]>>> {
+  const scoresName = s.outputs.find(([a]) => a === 'scores')?.[1].name;
+  const index = scoresName === undefined ? -1 : names.indexOf(scoresName);
+  const results: Array<Array<[string, number]>> = [];
+  if (index < 0) {
+    for (let i = 0; i < numExamples; i++) results.push([]);
+    return ok(results);
+  }
+  const t = outputs[index] as Tensor;
+  if (t.shape.length !== 2) return err('INVALID_ARGUMENT', `Expected Tensor shape: [batch_size num_classes] but got ${shapeString(t.shape)}`);
+  if (t.shape[0] !== numExamples) return err('INVALID_ARGUMENT', `Expected scores output batch size of ${numExamples}. Got: ${String(t.shape[0])}`);
+  const perExample = t.shape[1] as number;
+  for (let i = 0; i < numExamples; i++) {
+    const classes: Array<[string, number]> = [];
+    for (let c = 0; c < perExample; c++) classes.push(['', t.values[i * perExample + c] as number]);
+    results.push(classes);
+  }
+  return ok(results);
+}
+
+/** PostProcessRegressionResult: one float per example. */
+function regressionResult(s: SignatureDef, names: readonly string[], outputs: readonly Tensor[], numExamples: number): Result<number[]> {
+  const name = s.outputs.find(([a]) => a === 'outputs')?.[1].name;
+  if (name === undefined) return err('FAILED_PRECONDITION', `No regression outputs found in SignatureDef: ${signatureDebugString(s)}`);
+  const t = outputs[names.indexOf(name)];
+  if (t === undefined) return err('INVALID_ARGUMENT', `Could not find output tensor '${name}'`);
+  if (!(t.shape.length === 1 || (t.shape.length === 2 && t.shape[1] === 1))) {
+    return err('INVALID_ARGUMENT', `Expected output Tensor shape to be either [batch_size] or [batch_size, 1] but got ${shapeString(t.shape)}`);
+  }
+  if (numExamples !== t.shape[0]) return err('INVALID_ARGUMENT', `Input batch size did not match output batch size: ${numExamples} vs. ${String(t.shape[0])}`);
+  return ok(t.values as number[]);
+}
+
+/** std::set<std::string> order: bytewise. */
+function compareBytes(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 function feedDtype(tensorName: string): DType | undefined {
@@ -284,14 +450,13 @@ function inputSizeMessage(sent: string[], expected: string[]): string {
   );
 }
 
-/** InputToSerializedExampleTensor: a string vector, the context's bytes prefixed to each example. */
-function serializedExamples(input: ExampleInput): Tensor {
+/** InputToSerializedExampleTensor for a JSON request: each example serialized, the context's bytes prefixed. */
+function serializedExamples(input: ExampleInput): Buffer[] {
   const context = input.context === null ? null : serializeExample(input.context);
-  const values = input.examples.map((e) => {
+  return input.examples.map((e) => {
     const bytes = serializeExample(e);
     return context === null ? bytes : Buffer.concat([context, bytes]);
   });
-  return { dtype: 'DT_STRING', shape: [values.length], values };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,15 +13,55 @@ import {
   type JsonValue,
 } from '../../gateway/src/tfserving/rapidjson.js';
 
+/** The dtypes the reference graphs declare and a JSON request can carry. */
 export type DType = 'DT_FLOAT' | 'DT_STRING';
+
+/**
+ * Numeric dtypes a gRPC client can send in a TensorProto although no reference graph takes them:
+ * they are read (shape, element count) and then refused by the graph's feed-type check.
+ */
+export type OtherDType =
+  | 'DT_DOUBLE'
+  | 'DT_INT32'
+  | 'DT_UINT8'
+  | 'DT_INT16'
+  | 'DT_INT8'
+  | 'DT_INT64'
+  | 'DT_BOOL'
+  | 'DT_BFLOAT16'
+  | 'DT_UINT16'
+  | 'DT_HALF'
+  | 'DT_UINT32'
+  | 'DT_UINT64';
+
+/** A dtype a request can feed. */
+export type FeedDType = DType | OtherDType;
 
 export type Tensor =
   | { readonly dtype: 'DT_FLOAT'; readonly shape: readonly number[]; readonly values: readonly number[] }
-  | { readonly dtype: 'DT_STRING'; readonly shape: readonly number[]; readonly values: readonly Buffer[] };
+  | { readonly dtype: 'DT_STRING'; readonly shape: readonly number[]; readonly values: readonly Buffer[] }
+  | { readonly dtype: OtherDType; readonly shape: readonly number[]; readonly values: readonly number[] };
+
+const TYPE_NAMES: Readonly<Record<FeedDType, string>> = {
+  DT_FLOAT: 'float',
+  DT_STRING: 'string',
+  DT_DOUBLE: 'double',
+  DT_INT32: 'int32',
+  DT_UINT8: 'uint8',
+  DT_INT16: 'int16',
+  DT_INT8: 'int8',
+  DT_INT64: 'int64',
+  DT_BOOL: 'bool',
+  DT_BFLOAT16: 'bfloat16',
+  DT_UINT16: 'uint16',
+  DT_HALF: 'half',
+  DT_UINT32: 'uint32',
+  DT_UINT64: 'uint64',
+};
 
 /** tensorflow::DataTypeString. */
-export function dataTypeString(dtype: DType): string {
-  return dtype === 'DT_FLOAT' ? 'float' : 'string';
+export function dataTypeString(dtype: FeedDType): string {
+  return TYPE_NAMES[dtype];
 }
 
 /** TensorShape::DebugString / json_tensor.cc ShapeToString: "[2,1]". */

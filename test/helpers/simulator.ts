@@ -30,6 +30,8 @@ export interface SpawnReplicaOptions {
   readonly controlEndpoint?: boolean;
   /** A port to use instead of 0 (e.g. one reserved to watch a load delay). */
   readonly port?: number;
+  /** Also serve gRPC (--grpc-port): 0 for a free port. */
+  readonly grpcPort?: number;
   /** More raw flags. */
   readonly extraArgs?: readonly string[];
   /** How long to wait for the listening line (on top of loadDelayMs). Default 10 s. */
@@ -39,6 +41,10 @@ export interface SpawnReplicaOptions {
 export interface SpawnedReplica {
   readonly url: string;
   readonly port: number;
+  /** The gRPC port, when started with one. */
+  readonly grpcPort: number | null;
+  /** 127.0.0.1:<grpcPort>, what gRPC clients take, when started with a gRPC port. */
+  readonly grpcAddress: string | null;
   readonly pid: number;
   /** The line the CLI printed. */
   readonly line: string;
@@ -68,6 +74,7 @@ function installExitHook(): void {
 /** The CLI flags equivalent to the options. */
 export function replicaArgs(options: SpawnReplicaOptions): string[] {
   const args = ['--host', '127.0.0.1', '--port', String(options.port ?? 0)];
+  if (options.grpcPort !== undefined) args.push('--grpc-port', String(options.grpcPort));
   if (options.model !== undefined) args.push('--model', options.model);
   for (const v of options.versions ?? []) args.push('--version', String(v));
   if (options.behaviour !== undefined) args.push('--behaviour', options.behaviour);
@@ -89,7 +96,7 @@ export function replicaArgs(options: SpawnReplicaOptions): string[] {
   return args;
 }
 
-const LINE_RE = /^tfserving-sim listening on (https?:\/\/127\.0\.0\.1:(\d+)) model=\S+ versions=\S+ behaviour=\S+$/;
+const LINE_RE = /^tfserving-sim listening on (https?:\/\/127\.0\.0\.1:(\d+))(?: grpc:\/\/(127\.0\.0\.1:(\d+)))? model=\S+ versions=\S+ behaviour=\S+$/;
 
 /**
  * Runs the CLI (process.execPath on dist/simulator/src/main.js) and waits for its
@@ -152,6 +159,8 @@ export function spawnReplica(options: SpawnReplicaOptions = {}): Promise<Spawned
       resolveStart({
         url: m[1] as string,
         port: Number(m[2]),
+        grpcPort: m[4] === undefined ? null : Number(m[4]),
+        grpcAddress: m[3] ?? null,
         pid: child.pid as number,
         line,
         child,

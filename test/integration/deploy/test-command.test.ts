@@ -12,7 +12,9 @@ import { test } from 'node:test';
 import { readRepoFile, repoPath, run } from './repo-files.js';
 
 const SCRIPT = repoPath('scripts/test.sh');
-const PROGRAMS = ['redis-server', 'chromium', 'prometheus', 'promtool', 'openssl'];
+const PROGRAMS = ['redis-server', 'chromium', 'prometheus', 'promtool', 'openssl', 'protoc'];
+/** What the gRPC wire check needs besides protoc: the well-known .proto files and grpcio for Debian's python3. */
+const OTHER_PACKAGES = ['libprotobuf-dev', 'python3-grpcio', 'python3-protobuf'];
 
 /** A PATH directory holding only node and npm (what the script may need after the check). */
 function bareBin(): string {
@@ -38,7 +40,8 @@ test('not root, programs missing: one line naming the apt-get command, non-zero 
   const match = /^test setup: missing (.+): run `sudo apt-get install -y (.+)` \(as root on Debian\/Ubuntu, npm test installs them itself\)$/.exec(lines[0] as string);
   assert.ok(match, lines[0]);
   assert.equal(match[1], match[2], 'the command installs exactly what is missing');
-  assert.deepEqual(match[2]?.split(' ').sort(), ['chromium', 'openssl', 'prometheus', 'redis-server'], 'each Debian package once');
+  // The files and Python modules are found by absolute path, so a bare PATH does not hide them.
+  assert.deepEqual(match[2]?.split(' ').sort(), ['chromium', 'openssl', 'prometheus', 'protobuf-compiler', 'redis-server'], 'each Debian package once');
 });
 
 test('without apt-get on PATH (not Debian), even as root: the same message instead of an install attempt', async (t) => {
@@ -52,6 +55,7 @@ test('without apt-get on PATH (not Debian), even as root: the same message inste
 test('what the script checks for is what the suites run, and npm test and .ci/run both go through it', () => {
   const script = readFileSync(SCRIPT, 'utf8');
   for (const program of PROGRAMS) assert.match(script, new RegExp(`\\[${program}\\]=`), `${program} is provisioned`);
+  for (const pkg of OTHER_PACKAGES) assert.match(script, new RegExp(`\\]=${pkg}(\\s|$)`, 'm'), `${pkg} is provisioned`);
   const pkg = JSON.parse(readRepoFile('package.json')) as { scripts: Record<string, string> };
   assert.equal(pkg.scripts['test'], 'bash scripts/test.sh');
   assert.match(readRepoFile('.ci/run'), /^npm test$/m, '.ci/run runs the README test command');

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { tfServingClient } from '../../helpers/grpc-client.js';
 import { SIMULATOR_MAIN, spawnReplica } from '../../helpers/simulator.js';
 import { errorOf, freePort, get, isRefused, post, sleep } from './http-client.js';
 
@@ -21,6 +22,22 @@ test('prints one listening line with the real port, serves TF REST, exits 0 on S
   assert.equal(replica.stdout(), replica.line + '\n');
   assert.equal(await replica.stop(), 0);
   assert.equal(await isRefused(replica.port), true);
+});
+
+test('--grpc-port: the line gains grpc://host:port, which serves the same replica over gRPC', T, async (t) => {
+  const replica = await spawnReplica({ grpcPort: 0, versions: [3] });
+  t.after(() => replica.stop());
+  assert.ok(replica.grpcPort !== null && replica.grpcPort !== replica.port);
+  assert.equal(
+    replica.line,
+    `tfserving-sim listening on http://127.0.0.1:${replica.port} grpc://127.0.0.1:${replica.grpcPort} model=half_plus_two versions=3 behaviour=half_plus_two`,
+  );
+  const client = tfServingClient(replica.grpcAddress as string);
+  t.after(() => client.close());
+  const r = await client.call<{ model_version_status: unknown }>('ModelService', 'GetModelStatus', { model_spec: { name: 'half_plus_two' } });
+  assert.deepEqual(r.model_version_status, [{ version: '3', state: 'AVAILABLE', status: {} }]);
+  assert.equal(await replica.stop(), 0);
+  assert.equal(await isRefused(replica.grpcPort), true);
 });
 
 test('SIGINT exits 0 too', T, async () => {
@@ -57,7 +74,7 @@ test('flags choose the model, versions, behaviour, states, labels and faults', T
 });
 
 test('bad arguments: exit 2 with a message on stderr and nothing on stdout', T, async () => {
-  for (const args of [['--bogus'], ['--behaviour', 'half_plus_four'], ['--state', '1=SLEEPING', '--port', '0'], ['--error-rate', 'lots']]) {
+  for (const args of [['--bogus'], ['--behaviour', 'half_plus_four'], ['--state', '1=SLEEPING', '--port', '0'], ['--error-rate', 'lots'], ['--grpc-port', '70000']]) {
     const child = spawn(process.execPath, [SIMULATOR_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -70,10 +87,11 @@ test('bad arguments: exit 2 with a message on stderr and nothing on stdout', T, 
   }
 });
 
-test('a port in use: exit 1', T, async (t) => {
+test('a port in use, REST or gRPC: exit 1', T, async (t) => {
   const first = await spawnReplica();
   t.after(() => first.stop());
   await assert.rejects(spawnReplica({ port: first.port }), /exited early \(code 1/);
+  await assert.rejects(spawnReplica({ grpcPort: first.port }), /exited early \(code 1/);
 });
 
 test('the load delay keeps the port closed and the line unprinted until it opens', T, async (t) => {

@@ -153,9 +153,11 @@ test('counters: total, per API, per version, per status; resettable', T, async (
   await post(sim.url, '/v1/models/other:predict', BODY);
   const c = sim.counters();
   assert.equal(c.total, 7);
-  assert.deepEqual(c.byOperation, { status: 1, metadata: 1, predict: 3, classify: 0, regress: 1, other: 1 });
+  assert.deepEqual(c.byProtocol, { rest: 7, grpc: 0 });
+  assert.deepEqual(c.byOperation, { status: 1, metadata: 1, predict: 3, classify: 0, regress: 1, multiInference: 0, reloadConfig: 0, other: 1 });
   assert.deepEqual(c.byVersion, { '2': 2, '1': 2 });
   assert.deepEqual(c.byStatus, { '200': 5, '404': 2 });
+  assert.deepEqual(c.byGrpcStatus, {});
   sim.resetCounters();
   assert.equal(sim.counters().total, 0);
 });

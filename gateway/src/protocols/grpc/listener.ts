@@ -24,7 +24,9 @@ import { HTTP_STATUS_OF, noSuchVersion, noVersionsOfModel, servableNotFoundLates
 import { GrpcCall } from './call.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
-import { encodeGrpcMessage, framed, FramingError, GRPC_CONTENT_TYPE, GRPC_STATUS, parseTimeout, unaryMessage } from './wire.js';
+import { frameMessage, GRPC_CONTENT_TYPE, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
+import { statusCodeName } from '../../tfserving/protos.js';
+import { FramingError, GRPC_STATUS, unaryMessage } from './wire.js';
 
 const inflate = promisify(gunzip);
 
@@ -123,10 +125,9 @@ class GrpcHandler {
 
   #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
     stream.on('error', () => undefined);
-    const contentType = headers['content-type'];
-    if (headers[':method'] !== 'POST' || typeof contentType !== 'string' || !contentType.startsWith(GRPC_CONTENT_TYPE)) {
-      // What a gRPC server answers a request that is not gRPC.
-      if (!stream.destroyed) stream.respond({ ':status': 415, 'grpc-status': String(GRPC_STATUS.UNKNOWN), 'grpc-message': encodeGrpcMessage(`Content-Type "${String(contentType)}" is not supported`) }, { endStream: true });
+    // As grpc C++'s HTTP server filter: the method, then te; the content-type is not looked at.
+    if (headers[':method'] !== 'POST') {
+      answer(stream, GRPC_STATUS.UNKNOWN, 'Bad method header', requestId);
       return;
     }
     if (headers['te'] !== 'trailers') {
@@ -155,8 +156,9 @@ class GrpcHandler {
     stream.once('close', hold.leave);
     const arrivedAt = performance.now();
     const { settings } = this.#o;
-    const timeout = parseTimeout(headers['grpc-timeout']);
-    const deadlineAt = arrivedAt + Math.min(timeout ?? Infinity, settings.deadlineMs);
+    const timeoutHeader = headers['grpc-timeout'];
+    const timeout = parseGrpcTimeout(typeof timeoutHeader === 'string' ? timeoutHeader : undefined);
+    const deadlineAt = arrivedAt + Math.min(timeout ?? Number.POSITIVE_INFINITY, settings.deadlineMs);
     const limit = settings.maxBodyBytes;
     const chunks: Buffer[] = [];
     let size = 0;
@@ -165,13 +167,16 @@ class GrpcHandler {
       done = true;
       answer(stream, GRPC_STATUS.DEADLINE_EXCEEDED, 'Deadline Exceeded', requestId);
     }, Math.max(0, deadlineAt - arrivedAt));
+    let declared = -1;
     stream.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > limit + 5) {
+      // Refused as soon as the message's prefix says it is too long, as grpc does.
+      if (declared < 0 && size >= MESSAGE_PREFIX_BYTES) declared = (chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk])).readUInt32BE(1);
+      if (declared > limit || size > limit + MESSAGE_PREFIX_BYTES) {
         done = true;
         clearTimeout(readTimer);
-        answer(stream, GRPC_STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${size - 5} vs. ${limit})`, requestId);
+        answer(stream, GRPC_STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${Math.max(declared, size - MESSAGE_PREFIX_BYTES)} vs. ${limit})`, requestId);
         return;
       }
       if (!hold.reserve(chunk.length)) {
@@ -264,7 +269,7 @@ class GrpcHandler {
       return;
     }
     // The replica serves exactly the version decided (a status request without a version lists them all).
-    const pinnedBody = operation === 'status' && version === undefined ? body : framed(withVersion(payload, operation === 'multiinference', resolution.pool.version));
+    const pinnedBody = operation === 'status' && version === undefined ? body : frameMessage(withVersion(payload, operation === 'multiinference', resolution.pool.version));
     new GrpcCall({
       stream,
       headers,
@@ -287,7 +292,7 @@ class GrpcHandler {
     stream.resume();
     stream.once('end', () => {
       if (stream.destroyed) return;
-      const status = (): Buffer => framed(Buffer.from([0x08, this.#o.ready() ? 1 : 2]));
+      const status = (): Buffer => frameMessage(Buffer.from([0x08, this.#o.ready() ? 1 : 2]));
       stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'x-request-id': requestId }, { waitForTrailers: true });
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       let last = status();
@@ -327,10 +332,7 @@ function unknownModel(operation: Operation, model: string, version: string | und
 /** A status of the gateway's own, as TF Serving sends errors: Trailers-Only. */
 function answer(stream: ServerHttp2Stream, code: number, message: string, requestId: string): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond(
-    { ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message), 'x-request-id': requestId },
-    { endStream: true },
-  );
+  stream.respond({ ...trailersOnlyHeaders(statusCodeName(code) ?? 'UNKNOWN', tfGrpcMessage(message)), 'x-request-id': requestId }, { endStream: true });
   // The client may still be sending: what it sends is not needed.
   stream.resume();
 }

@@ -13,6 +13,7 @@
  */
 import { AttemptFailure, VersionNotLoadedError } from '../../dataplane/attempt-errors.js';
 import type { FailureKind } from '../../dataplane/stats.js';
+import { percentDecode } from '../../tfserving/grpc-wire.js';
 import { GRPC_STATUS } from './wire.js';
 
 export class GrpcStatusFailure extends AttemptFailure {
@@ -44,12 +45,7 @@ export function grpcOutcome(code: number, message: string, notLoaded: string): A
   return new GrpcStatusFailure(code, message);
 }
 
-/** `grpc-message` back to text (percent-decoding; a malformed escape is kept as written, as grpc does). */
+/** `grpc-message` back to text. */
 export function decodeGrpcMessage(value: string | string[] | undefined): string {
-  if (typeof value !== 'string' || !value.includes('%')) return typeof value === 'string' ? value : '';
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
+  return typeof value === 'string' ? percentDecode(value).toString('utf8') : '';
 }

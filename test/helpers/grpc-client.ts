@@ -1,0 +1,120 @@
+/**
+ * gRPC clients for TF Serving as users write them: @grpc/grpc-js with the project's .proto files
+ * loaded by @grpc/proto-loader, plus a raw node:http2 call for the tests that look at the wire
+ * (frames, headers, flags). Every call is bounded in time.
+ */
+import http2 from 'node:http2';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { PROTO_FILES, PROTOS_DIR } from '../../gateway/src/tfserving/protos.js';
+
+const packageDefinition = protoLoader.loadSync([...PROTO_FILES], {
+  includeDirs: [PROTOS_DIR],
+  keepCase: true,
+  longs: String,
+  enums: String,
+  defaults: false,
+  oneofs: true,
+});
+const loaded = grpc.loadPackageDefinition(packageDefinition) as unknown as {
+  tensorflow: { serving: { PredictionService: grpc.ServiceClientConstructor; ModelService: grpc.ServiceClientConstructor } };
+};
+
+export type Service = 'PredictionService' | 'ModelService';
+
+export interface TfServingClient {
+  /** Calls a unary method by name; resolves with the response or rejects with the grpc-js ServiceError. */
+  call<T = Record<string, unknown>>(service: Service, method: string, request: object, options?: { deadlineMs?: number; metadata?: grpc.Metadata }): Promise<T>;
+  close(): void;
+}
+
+/** Clients of both services on one channel-per-service to `address` (host:port), plaintext. */
+export function tfServingClient(address: string): TfServingClient {
+  const clients = {
+    PredictionService: new loaded.tensorflow.serving.PredictionService(address, grpc.credentials.createInsecure()),
+    ModelService: new loaded.tensorflow.serving.ModelService(address, grpc.credentials.createInsecure()),
+  };
+  return {
+    call<T>(service: Service, method: string, request: object, options: { deadlineMs?: number; metadata?: grpc.Metadata } = {}): Promise<T> {
+      const client = clients[service];
+      const fn = client[method] as unknown as (
+        request: object,
+        metadata: grpc.Metadata,
+        options: grpc.CallOptions,
+        callback: (error: grpc.ServiceError | null, response?: T) => void,
+      ) => grpc.ClientUnaryCall;
+      if (typeof fn !== 'function') throw new Error(`${service} has no method ${method}`);
+      return new Promise<T>((resolve, reject) => {
+        fn.call(client, request, options.metadata ?? new grpc.Metadata(), { deadline: Date.now() + (options.deadlineMs ?? 5000) }, (error, response) => {
+          if (error !== null) reject(error);
+          else resolve(response as T);
+        });
+      });
+    },
+    close() {
+      clients.PredictionService.close();
+      clients.ModelService.close();
+    },
+  };
+}
+
+/** A grpc-js error's code and details, for assert.rejects. */
+export function grpcError(code: grpc.status, details: string): (e: unknown) => boolean {
+  return (e: unknown) => {
+    const error = e as grpc.ServiceError;
+    if (error.code !== code || error.details !== details) {
+      throw new Error(`expected ${grpc.status[code]} ${JSON.stringify(details)}, got ${grpc.status[error.code] ?? String(error.code)} ${JSON.stringify(error.details)}`);
+    }
+    return true;
+  };
+}
+
+export interface RawAnswer {
+  /** Response headers (the first HEADERS frame). */
+  readonly headers: http2.IncomingHttpHeaders;
+  /** True when that HEADERS frame carried END_STREAM: a Trailers-Only answer. */
+  readonly headersEndStream: boolean;
+  readonly data: Buffer;
+  /** Trailers (a second HEADERS frame), if any. */
+  readonly trailers: http2.IncomingHttpHeaders | null;
+  /** The RST_STREAM code when the server reset the stream. */
+  readonly rstCode: number;
+}
+
+/** One request over node:http2 with exactly the headers given (plus :method POST unless set). */
+export function rawCall(address: string, path: string, body: Buffer, headers: http2.OutgoingHttpHeaders, timeoutMs = 5000): Promise<RawAnswer> {
+  return new Promise<RawAnswer>((resolve, reject) => {
+    const session = http2.connect(`http://${address}`);
+    session.on('error', reject);
+    const timer = setTimeout(() => {
+      session.destroy();
+      reject(new Error(`${path}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const stream = session.request({ ':method': 'POST', ':path': path, ...headers }, { endStream: false });
+    let responseHeaders: http2.IncomingHttpHeaders = {};
+    let headersEndStream = false;
+    let trailers: http2.IncomingHttpHeaders | null = null;
+    const chunks: Buffer[] = [];
+    stream.on('response', (h, flags) => {
+      responseHeaders = plain(h);
+      headersEndStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    });
+    stream.on('trailers', (t) => {
+      trailers = plain(t);
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('error', () => undefined);
+    stream.on('close', () => {
+      clearTimeout(timer);
+      const rstCode = stream.rstCode ?? 0;
+      session.close();
+      resolve({ headers: responseHeaders, headersEndStream, data: Buffer.concat(chunks), trailers, rstCode });
+    });
+    stream.end(body);
+  });
+}
+
+/** Headers as a plain object: without Node's sensitive-headers symbol, so they compare with deepEqual. */
+function plain(headers: http2.IncomingHttpHeaders): http2.IncomingHttpHeaders {
+  return Object.fromEntries(Object.entries(headers)) as http2.IncomingHttpHeaders;
+}
