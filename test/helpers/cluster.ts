@@ -5,7 +5,7 @@
 import { startSimulator, type SimulatorHandle } from '../../simulator/src/server.js';
 import type { Logger } from '../../gateway/src/observability/logger.js';
 import { startTestGateway, type TestGateway } from './gateway.js';
-import { MODEL } from './stack.js';
+import { MODEL, replicaEntry } from './stack.js';
 
 export interface ClusterOptions {
   readonly redisUrl: string;
@@ -39,7 +39,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const gw = await startTestGateway({
       models: {
         [MODEL]: {
-          pools: { '1': { replicas: [sims[0]!.url, sims[1]!.url] }, '2': { replicas: [sims[2]!.url] } },
+          pools: { '1': { replicas: [replicaEntry(sims[0]!), replicaEntry(sims[1]!)] }, '2': { replicas: [replicaEntry(sims[2]!)] } },
           policy: policy ?? options.policy ?? { stable: 1, canary: 2, percent: 10 },
           // Generous timeouts, as in stack.ts: the simulators share the test's (possibly stalled) event loop.
           healthCheck: { intervalMs: 200, timeoutMs: 1_000, unhealthyThreshold: 3 },
@@ -59,9 +59,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     return gw;
   };
   try {
-    sims.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two' }));
-    sims.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two' }));
-    sims.push(await startSimulator({ model: MODEL, versions: [2], behaviour: 'half_plus_three' }));
+    sims.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', grpcPort: 0 }));
+    sims.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', grpcPort: 0 }));
+    sims.push(await startSimulator({ model: MODEL, versions: [2], behaviour: 'half_plus_three', grpcPort: 0 }));
     for (let i = 0; i < (options.gateways ?? 2); i++) await addGateway();
     return { sims, gateways, addGateway, close };
   } catch (err) {

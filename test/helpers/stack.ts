@@ -39,13 +39,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   try {
     for (let i = 0; i < (options.stableReplicas ?? 2); i++) {
-      stable.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', ...options.simulator?.(1, i) }));
+      stable.push(await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', grpcPort: 0, ...options.simulator?.(1, i) }));
     }
     for (let i = 0; i < (options.canaryReplicas ?? 1); i++) {
-      canary.push(await startSimulator({ model: MODEL, versions: [2], behaviour: 'half_plus_three', ...options.simulator?.(2, i) }));
+      canary.push(await startSimulator({ model: MODEL, versions: [2], behaviour: 'half_plus_three', grpcPort: 0, ...options.simulator?.(2, i) }));
     }
-    const pools: Record<string, unknown> = { '1': { replicas: stable.map((s) => s.url) } };
-    if (canary.length > 0) pools['2'] = { replicas: canary.map((s) => s.url) };
+    const pools: Record<string, unknown> = { '1': { replicas: stable.map(replicaEntry) } };
+    if (canary.length > 0) pools['2'] = { replicas: canary.map(replicaEntry) };
     gw = await startTestGateway({
       models: {
         [MODEL]: {
@@ -68,6 +68,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await close();
     throw err;
   }
+}
+
+/** A simulator as a pool's replica entry: its REST URL, and its gRPC port when it has one. */
+export function replicaEntry(sim: SimulatorHandle): string | { url: string; grpcPort: number } {
+  return sim.grpcPort === null ? sim.url : { url: sim.url, grpcPort: sim.grpcPort };
 }
 
 /** Which version answered a half_plus_two/half_plus_three prediction of x = 1. */
