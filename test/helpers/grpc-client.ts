@@ -28,11 +28,11 @@ export interface TfServingClient {
   close(): void;
 }
 
-/** Clients of both services on one channel-per-service to `address` (host:port), plaintext. */
-export function tfServingClient(address: string): TfServingClient {
+/** Clients of both services on one channel-per-service to `address` (host:port), plaintext; `options` are grpc-js channel options. */
+export function tfServingClient(address: string, options: grpc.ChannelOptions = {}): TfServingClient {
   const clients = {
-    PredictionService: new loaded.tensorflow.serving.PredictionService(address, grpc.credentials.createInsecure()),
-    ModelService: new loaded.tensorflow.serving.ModelService(address, grpc.credentials.createInsecure()),
+    PredictionService: new loaded.tensorflow.serving.PredictionService(address, grpc.credentials.createInsecure(), options),
+    ModelService: new loaded.tensorflow.serving.ModelService(address, grpc.credentials.createInsecure(), options),
   };
   return {
     call<T>(service: Service, method: string, request: object, options: { deadlineMs?: number; metadata?: grpc.Metadata } = {}): Promise<T> {

@@ -39,8 +39,8 @@ export interface GrpcCallInput {
   readonly headers: IncomingHttpHeaders;
   readonly model: CompiledModel;
   readonly decision: Decision;
-  /** The request body to send, framed (the rewritten message). */
-  readonly body: Buffer;
+  /** The request body to send to a replica of `pool`, framed: the message naming the pool's version. */
+  readonly bodyFor: (pool: VersionPool) => Buffer;
   readonly requestId: string;
   readonly settings: ProxySettings;
   readonly arrivedAt: number;
@@ -68,6 +68,7 @@ class GrpcAttempt {
   stream: ClientHttp2Stream | undefined;
   /** Response headers held until the first message or the trailers. */
   held: HeaderMap | undefined;
+  trailers: HeaderMap | undefined;
   relayed = false;
 
   constructor(route: Route) {
@@ -144,10 +145,12 @@ export class GrpcCall {
     attempt.stream = upstream;
     upstream.on('response', (headers) => this.#onResponse(attempt, headers));
     upstream.on('data', (chunk: Buffer) => this.#onData(attempt, chunk));
-    upstream.on('trailers', (trailers) => this.#onTrailers(attempt, trailers));
+    // Trailers can arrive while the message is still buffered: acted on at the end of the data.
+    upstream.on('trailers', (trailers) => (attempt.trailers = trailers));
+    upstream.on('end', () => this.#onEnd(attempt));
     upstream.on('error', (err: Error) => this.#onBroken(attempt, fromTransport(err)));
     upstream.on('close', () => this.#onClose(attempt));
-    upstream.end(this.#in.body);
+    upstream.end(this.#in.bodyFor(route.pool));
   }
 
   #headersFor(): OutgoingHttpHeaders {
@@ -195,9 +198,14 @@ export class GrpcCall {
     }
   }
 
-  #onTrailers(attempt: GrpcAttempt, trailers: HeaderMap): void {
-    if (!this.#isCurrent(attempt)) return;
-    this.#settle(attempt, attempt.held ?? { ':status': 200 }, trailers);
+  /** Every message has been read: the trailers say how the call ended (none: the replica broke off). */
+  #onEnd(attempt: GrpcAttempt): void {
+    if (!this.#isCurrent(attempt) || attempt.concluded) return;
+    if (attempt.trailers === undefined) {
+      this.#onBroken(attempt, new ConnectionReset('replica ended the stream without a status'));
+      return;
+    }
+    this.#settle(attempt, attempt.held ?? { ':status': 200 }, attempt.trailers);
   }
 
   /** The replica's status is known (`statusHeaders` carry it): the attempt's outcome, then retry or relay. */

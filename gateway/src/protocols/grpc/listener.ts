@@ -268,14 +268,21 @@ class GrpcHandler {
       answer(stream, GRPC_STATUS.INVALID_ARGUMENT, unrecognizedLabel(label ?? ''), requestId);
       return;
     }
-    // The replica serves exactly the version decided (a status request without a version lists them all).
-    const pinnedBody = operation === 'status' && version === undefined ? body : frameMessage(withVersion(payload, operation === 'multiinference', resolution.pool.version));
+    // The replica serves exactly the version of its pool (a retry on stable gets stable's); a
+    // status request without a version lists them all, as sent.
+    const asSent = operation === 'status' && version === undefined;
+    let rewritten: { version: number; body: Buffer } | undefined;
+    const bodyFor = (pool: VersionPool): Buffer => {
+      if (asSent) return body;
+      if (rewritten?.version !== pool.version) rewritten = { version: pool.version, body: frameMessage(withVersion(payload, operation === 'multiinference', pool.version)) };
+      return rewritten.body;
+    };
     new GrpcCall({
       stream,
       headers,
       model,
       decision: resolution,
-      body: pinnedBody,
+      bodyFor,
       requestId,
       settings: this.#o.settings,
       arrivedAt,
