@@ -58,3 +58,12 @@ export function retryRoute(model: CompiledModel, decision: Decision, current: Ve
   if (!pool.stats.retryAllowed(budget.budgetPercent, budget.minRetriesPerSecond)) return undefined;
   return pickIn(model, pool, failed);
 }
+
+export function noReplicaMessage(pool: VersionPool): string {
+  return `No healthy replica of model ${pool.model} version ${pool.versionText} is available`;
+}
+
+/** Every replica of the pool has as many requests in flight as it may (proxy.connectionsPerReplica). */
+export function busyMessage(pool: VersionPool): string {
+  return `Every replica of model ${pool.model} version ${pool.versionText} is at its limit of requests in flight`;
+}

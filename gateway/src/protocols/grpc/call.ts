@@ -25,8 +25,7 @@ import {
 import { REFUSED, UNGUARDED } from '../../dataplane/breaker.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
-import { busyMessage, noReplicaMessage } from '../../dataplane/exchange.js';
-import { firstRoute, isRoute, retryRoute, type Route } from '../../dataplane/routing.js';
+import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
 import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
 import { decodeGrpcMessage, grpcOutcome } from './status.js';
 import type { GrpcUpstream } from './upstream.js';

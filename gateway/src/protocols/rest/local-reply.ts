@@ -5,8 +5,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { errorBody, JSON_CONTENT_TYPE } from '../tfserving/errors.js';
-import { DEFAULT_CONTENT_TYPE, libeventErrorPage, reasonPhrase } from '../tfserving/libevent.js';
+import { errorBody, JSON_CONTENT_TYPE } from '../../tfserving/errors.js';
+import { DEFAULT_CONTENT_TYPE, libeventErrorPage, reasonPhrase } from '../../tfserving/libevent.js';
 
 export function replyError(res: ServerResponse, status: number, message: string, requestId: string, close = false): void {
   if (res.headersSent || res.destroyed) return;

@@ -5,7 +5,7 @@
  * model up (bad JSON to an unknown model is a 400, not a 404).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AccessLogSettings, ProxySettings } from '../config/load.js';
+import type { AccessLogSettings, ProxySettings } from '../../config/load.js';
 import type { Logger } from 'pino';
 import {
   noSuchVersion,
@@ -13,17 +13,17 @@ import {
   servableNotFoundLatest,
   servableNotFoundSpecific,
   unrecognizedLabel,
-} from '../tfserving/errors.js';
-import { checkRequestJson, checkRequestJsonHead, inflateTfHead } from '../tfserving/json-body.js';
-import { ALLOWED_METHODS, libeventPathAndQuery } from '../tfserving/libevent.js';
-import { isV1Path, parseTfPath, type TfTarget } from '../tfserving/path.js';
-import { decide, decideUnpinned } from './decide.js';
+} from '../../tfserving/errors.js';
+import { checkRequestJson, checkRequestJsonHead, inflateTfHead } from '../../tfserving/json-body.js';
+import { ALLOWED_METHODS, libeventPathAndQuery } from '../../tfserving/libevent.js';
+import { isV1Path, parseTfPath, type TfTarget } from '../../tfserving/path.js';
+import { decide, decideUnpinned } from '../../dataplane/decide.js';
 import { Exchange, SERVED_VERSION, tooLargeMessage, type ServedResponse } from './exchange.js';
 import { replyEmpty, replyError, replyPage } from './local-reply.js';
-import { fullMessage, type Admission, type Hold } from './admission.js';
+import { fullMessage, type Admission, type Hold } from '../../dataplane/admission.js';
 import { readBody, readBodyPrefix, type BodyOutcome, type PrefixOutcome } from './request-body.js';
-import { RequestIds } from './request-id.js';
-import type { SnapshotHolder } from './snapshot.js';
+import { RequestIds } from '../../dataplane/request-id.js';
+import type { SnapshotHolder } from '../../dataplane/snapshot.js';
 
 export type RestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 

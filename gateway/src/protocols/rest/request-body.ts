@@ -7,8 +7,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
-import type { Hold } from './admission.js';
-import { BodyTooLargeError } from './attempt-errors.js';
+import type { Hold } from '../../dataplane/admission.js';
+import { BodyTooLargeError } from '../../dataplane/attempt-errors.js';
 
 export interface BodyLimits {
   readonly maxBodyBytes: number;

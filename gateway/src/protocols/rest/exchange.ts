@@ -23,8 +23,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import type { ProxySettings } from '../config/load.js';
-import type { TfOperation } from '../tfserving/path.js';
+import type { ProxySettings } from '../../config/load.js';
+import type { TfOperation } from '../../tfserving/path.js';
 import {
   AttemptFailure,
   AttemptTimeoutError,
@@ -36,14 +36,14 @@ import {
   fromTransport,
   UpstreamStatusError,
   VersionNotLoadedError,
-} from './attempt-errors.js';
-import { REFUSED, UNGUARDED } from './breaker.js';
+} from '../../dataplane/attempt-errors.js';
+import { REFUSED, UNGUARDED } from '../../dataplane/breaker.js';
 import { connectionTokens, isHopByHop } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
-import type { VersionPool } from './pool.js';
-import type { Replica } from './replica.js';
-import { firstRoute, isRoute, retryRoute, type Route } from './routing.js';
-import type { CompiledModel, Decision } from './snapshot.js';
+import type { VersionPool } from '../../dataplane/pool.js';
+import type { Replica } from '../../dataplane/replica.js';
+import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
+import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
 
 type Body = Buffer | Readable | null;
 
@@ -485,15 +485,6 @@ function saysNotLoaded(held: HeldAnswer, message: string): boolean {
     return false;
   }
   return typeof parsed === 'object' && parsed !== null && (parsed as { error?: unknown }).error === message;
-}
-
-export function noReplicaMessage(pool: VersionPool): string {
-  return `No healthy replica of model ${pool.model} version ${pool.versionText} is available`;
-}
-
-/** Every replica of the pool has as many requests in flight as it may (proxy.connectionsPerReplica). */
-export function busyMessage(pool: VersionPool): string {
-  return `Every replica of model ${pool.model} version ${pool.versionText} is at its limit of requests in flight`;
 }
 
 export function tooLargeMessage(limit: number): string {
