@@ -265,6 +265,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         return upstream;
       },
       record: (pool, code, durationMs) => pool.stats.recordResponse('grpc', httpStatusOfGrpc(code), durationMs),
+      accessLog: config.logging,
     },
     grpcTls?.serverOptions,
   );

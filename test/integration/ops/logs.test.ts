@@ -120,3 +120,41 @@ test('access: all with sampleRate logs about that share; errors logs only 5xx; o
     await failing.close();
   }
 });
+
+test('access lines say their protocol: gRPC calls are logged like REST requests, a client error at info', async () => {
+  const { tfServingClient } = await import('../../helpers/grpc-client.js');
+  const sim = await startSimulator({ model: 'half_plus_two', versions: [1], grpcPort: 0 });
+  const { logger, lines } = capturingLogger('info');
+  const gw = await startTestGateway(
+    {
+      logging: { access: 'all' },
+      models: { half_plus_two: { pools: { '1': { replicas: [{ url: sim.url, grpcPort: sim.grpcPort }] } }, policy: { stable: 1 }, healthCheck: { intervalMs: 500, timeoutMs: 500 } } },
+    },
+    logger,
+  );
+  const client = tfServingClient(gw.grpc);
+  const rest = new TestClient(2);
+  try {
+    const request = { model_spec: { name: 'half_plus_two' }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '1' }] }, float_val: [1] } } };
+    await client.call('PredictionService', 'Predict', request);
+    await assert.rejects(client.call('PredictionService', 'Predict', { model_spec: { name: 'nope' } }));
+    await rest.post(`${gw.rest}/v1/models/half_plus_two:predict`, BODY);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const access = lines.filter((l) => l.msg === 'request');
+    const grpcLines = access.filter((l) => l['protocol'] === 'grpc');
+    assert.deepEqual(
+      grpcLines.map((l) => [l['method'], l['status'], l['version'], l['complete']]),
+      [
+        ['/tensorflow.serving.PredictionService/Predict', 0, '1', true],
+        ['/tensorflow.serving.PredictionService/Predict', 5, undefined, true],
+      ],
+    );
+    assert.ok(grpcLines.every((l) => typeof l['requestId'] === 'string' && l['level'] === 30), 'info: neither is a server-side failure');
+    assert.deepEqual(access.filter((l) => l['protocol'] === 'rest').map((l) => l['status']), [200]);
+  } finally {
+    client.close();
+    await rest.close();
+    await gw.close();
+    await sim.close();
+  }
+});

@@ -13,7 +13,8 @@ import { createSecureServer, createServer, type Http2SecureServer, type Http2Ser
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
-import type { ProxySettings } from '../../config/load.js';
+import type { AccessLogSettings, ProxySettings } from '../../config/load.js';
+import { createAccessLog, elapsedMs, type AccessLog } from '../../observability/access-log.js';
 import { fullMessage, type Admission } from '../../dataplane/admission.js';
 import { decide, decideUnpinned } from '../../dataplane/decide.js';
 import type { VersionPool } from '../../dataplane/pool.js';
@@ -63,6 +64,7 @@ export interface GrpcListenerOptions {
   readonly upstreamOf: (replica: Replica) => GrpcUpstream;
   /** What a client got from a pool, by gRPC code (for the pool's stats and /metrics). */
   readonly record: (pool: VersionPool, code: number, durationMs: number) => void;
+  readonly accessLog: AccessLogSettings;
 }
 
 /** The gRPC listener's server, and its connections' life: drained (GOAWAY) on shutdown, cut at the end. */
@@ -108,13 +110,16 @@ export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServe
 class GrpcHandler {
   readonly #o: GrpcListenerOptions;
   readonly #ids = new RequestIds();
+  readonly #access: AccessLog | undefined;
 
   constructor(options: GrpcListenerOptions) {
     this.#o = options;
+    this.#access = createAccessLog(options.accessLog, options.log);
   }
 
   handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     const requestId = this.#ids.from(headers['x-request-id']);
+    if (this.#access?.follow() === true) this.#logOnClose(this.#access, stream, headers, requestId);
     try {
       this.#handle(stream, headers, requestId);
     } catch (err) {
@@ -291,6 +296,29 @@ class GrpcHandler {
       answer: (code, text) => answer(stream, code, text, requestId),
       record: this.#o.record,
     }).start();
+  }
+
+  /** The gRPC side of the access log: what was sent (status, served version) read off the stream when it closes. */
+  #logOnClose(access: AccessLog, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
+    const started = performance.now();
+    stream.once('close', () => {
+      const sent = stream.sentTrailers?.['grpc-status'] ?? stream.sentHeaders?.['grpc-status'];
+      const status = sent === undefined ? -1 : Number(sent);
+      const version = stream.sentHeaders?.['x-model-version'];
+      const complete = status >= 0 && (stream.rstCode ?? 0) === 0;
+      access.write(
+        {
+          requestId,
+          protocol: 'grpc',
+          method: headers[':path'],
+          status: Math.max(0, status),
+          version: typeof version === 'string' ? version : undefined,
+          ms: elapsedMs(started),
+          complete,
+        },
+        !complete || httpStatusOfGrpc(status) >= 500,
+      );
+    });
   }
 
   /** grpc.health.v1: SERVING while the gateway is ready; Watch sends every change until cancelled. */

@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessLogSettings, ProxySettings } from '../../config/load.js';
 import type { Logger } from 'pino';
+import { createAccessLog, elapsedMs } from '../../observability/access-log.js';
 import {
   noSuchVersion,
   noVersionsOfModel,
@@ -217,35 +218,26 @@ function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome | PrefixOutc
   }
 }
 
-/**
- * Access log lines, off by default (a line per request is a cost on the hot path). `errors` logs
- * requests that ended in a 5xx or were cut; `all` logs a `sampleRate` share of them. Every line
- * carries the request id, as the replicas see it.
- */
-function accessLogger(
-  settings: AccessLogSettings,
-  log: Logger,
-): ((req: IncomingMessage, res: ServerResponse, requestId: string) => void) | undefined {
-  if (settings.access === 'off') return undefined;
-  const errorsOnly = settings.access === 'errors';
+/** The REST side of the access log: a line when the response closes. */
+function accessLogger(settings: AccessLogSettings, log: Logger): ((req: IncomingMessage, res: ServerResponse, requestId: string) => void) | undefined {
+  const access = createAccessLog(settings, log);
+  if (access === undefined) return undefined;
   return (req, res, requestId) => {
-    if (!errorsOnly && settings.sampleRate < 1 && Math.random() >= settings.sampleRate) return;
+    if (!access.follow()) return;
     const started = performance.now();
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 0;
-      if (errorsOnly && status < 500 && res.writableFinished) return;
-      const version = (res as ServedResponse)[SERVED_VERSION];
       const line = {
         requestId,
+        protocol: 'rest' as const,
         method: req.method,
         url: req.url,
         status,
-        version,
-        ms: Math.round((performance.now() - started) * 100) / 100,
+        version: (res as ServedResponse)[SERVED_VERSION],
+        ms: elapsedMs(started),
         complete: res.writableFinished,
       };
-      if (status >= 500 || !res.writableFinished) log.warn(line, 'request');
-      else log.info(line, 'request');
+      access.write(line, status >= 500 || !res.writableFinished);
     });
   };
 }
