@@ -98,8 +98,8 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
           pools: view.pools.map((pool) => {
             const v = m.versions.find((x) => x.version === pool.version);
             if (v === undefined) return pool;
-            const { version: _, role, healthyReplicas, availableReplicas, draining, replicas, ...stats } = v;
-            return { ...pool, role, healthyReplicas, availableReplicas, draining, replicas, stats };
+            const { version: _, role, healthyReplicas, availableReplicas, draining, replicas, requestsByProtocol, ...stats } = v;
+            return { ...pool, role, healthyReplicas, availableReplicas, draining, replicas, requestsByProtocol, stats };
           }),
         });
       }

@@ -121,6 +121,12 @@ function Versions({ model }: { model: ModelView }) {
                   <dd>{ms(pool.stats.p99Ms)}</dd>
                 </div>
                 <div>
+                  <dt title="requests answered since the gateway started, by protocol">REST · gRPC</dt>
+                  <dd>
+                    {pool.requestsByProtocol.rest} · {pool.requestsByProtocol.grpc}
+                  </dd>
+                </div>
+                <div>
                   <dt>healthy</dt>
                   <dd>
                     {pool.healthyReplicas}/{pool.replicas.length}

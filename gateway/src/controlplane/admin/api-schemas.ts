@@ -108,6 +108,11 @@ export const ReplicaView = Type.Object({
 
 export const PoolRole = Type.Union([Type.Literal('stable'), Type.Literal('canary'), Type.Literal('idle')]);
 
+export const RequestsByProtocol = Type.Object(
+  { rest: Type.Integer(), grpc: Type.Integer() },
+  { description: 'Requests answered by this version since the gateway started, by the protocol they came in by.' },
+);
+
 export const PoolView = Type.Object({
   version: Type.Integer(),
   role: PoolRole,
@@ -115,6 +120,7 @@ export const PoolView = Type.Object({
   availableReplicas: Type.Integer({ description: 'Healthy, breaker not open, not ejected.' }),
   draining: Type.Boolean({ description: 'Canary-bound requests go to stable (breakers or error rate).' }),
   stats: StatsView,
+  requestsByProtocol: RequestsByProtocol,
   replicas: Type.Array(ReplicaView),
 });
 
@@ -189,6 +195,7 @@ export const StatsEvent = Type.Object(
             availableReplicas: Type.Integer(),
             draining: Type.Boolean(),
             ...StatsView.properties,
+            requestsByProtocol: RequestsByProtocol,
             // Live per replica (in flight changes with every request, the last check with every
             // check): a page that showed them from its last GET would show stale numbers as live.
             replicas: Type.Array(ReplicaView),
@@ -296,6 +303,7 @@ export type ConflictBody = Static<typeof ConflictBody>;
 export type Role = Static<typeof Role>;
 export type Session = Static<typeof Session>;
 export type AuditEntry = Static<typeof AuditEntry>;
+export type RequestsByProtocol = Static<typeof RequestsByProtocol>;
 export type AuditList = Static<typeof AuditList>;
 export type ModelState = Static<typeof ModelState>;
 export type StatsView = Static<typeof StatsView>;

@@ -17,7 +17,7 @@ import { ErrorBody, HISTORY_TICKS, type HistorySample, type SnapshotEvent, type 
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseFrame } from './sse.js';
-import { modelState, modelView, policyView, replicaView, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { modelState, modelView, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -86,6 +86,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
           availableReplicas: pool.availableCount,
           draining: pool.draining,
           ...stats,
+          requestsByProtocol: requestsByProtocol(pool.stats),
           replicas: pool.replicas.map(replicaView),
         })),
       });

@@ -8,11 +8,11 @@ import type { PolicyDocument } from '../../policy/schema.js';
 import type { RolloutProgress } from '../../policy/stored.js';
 import type { PoolRegistry } from '../../dataplane/pool-registry.js';
 import type { CompiledModel } from '../../dataplane/snapshot.js';
-import type { WindowStats } from '../../dataplane/stats.js';
+import type { PoolStats, ProtocolCounters, WindowStats } from '../../dataplane/stats.js';
 import { breakerState } from '../../dataplane/breaker.js';
 import type { Replica } from '../../dataplane/replica.js';
 import type { AuditEntry as StoredAuditEntry } from '../store/types.js';
-import type { AuditEntry, ModelState, ModelView, PolicyView, ReplicaView, RolloutView, StatsView } from './api-schemas.js';
+import type { AuditEntry, ModelState, ModelView, PolicyView, ReplicaView, RequestsByProtocol, RolloutView, StatsView } from './api-schemas.js';
 
 /** Seconds of the sliding window the views and the stats ticks report. */
 export const STATS_WINDOW_SECONDS = 10;
@@ -58,9 +58,16 @@ export function modelView(compiled: CompiledModel, registry: PoolRegistry): Mode
       availableReplicas: pool.availableCount,
       draining: pool.draining,
       stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+      requestsByProtocol: requestsByProtocol(pool.stats),
       replicas: pool.replicas.map(replicaView),
     })),
   };
+}
+
+/** Requests a version answered since start, by protocol (every status class). */
+export function requestsByProtocol(stats: PoolStats): RequestsByProtocol {
+  const answered = (counters: ProtocolCounters): number => counters.responses.reduce((a, b) => a + b, 0);
+  return { rest: answered(stats.byProtocol.rest), grpc: answered(stats.byProtocol.grpc) };
 }
 
 /** A copy of a policy document (the one in force is frozen and typed read-only; a view is plain data). */
