@@ -1,5 +1,5 @@
-# canary-gateway image: the compiled gateway, the built admin UI and production dependencies only,
-# on Node 22 (Debian bookworm slim), running as the unprivileged `node` user (uid 1000).
+# canary-gateway image: the compiled gateway, the built admin UI, the .proto files and production
+# dependencies only, on Node 22 (Debian bookworm slim), running as the unprivileged `node` user (uid 1000).
 #
 #   docker build -t canary-gateway .
 #   docker run --rm -p 8501:8501 -p 9901:9901 -e GATEWAY_ADMIN_HOST=0.0.0.0 -e ADMIN_TOKEN=... \
@@ -53,6 +53,8 @@ COPY package.json ./
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/gateway ./dist/gateway
 COPY --from=build /app/dist/admin-ui ./dist/admin-ui
+# The .proto files: the gRPC listener reads TF Serving's status codes and messages from them at start.
+COPY protos ./protos
 # The node user of the base image, by number so Kubernetes' runAsNonRoot can verify it.
 USER 1000:1000
 # 8501: TF Serving's REST API, 8500: its gRPC API (data plane); 9901: admin API, admin UI, /metrics, /healthz, /readyz.

@@ -503,7 +503,7 @@ describe('Dockerfile', () => {
     assert.deepEqual(entrypoint, ['node', ...GATEWAY_NODE_FLAGS, 'dist/gateway/src/main.js'], 'exec form: node is PID 1 and gets SIGTERM');
   });
 
-  test('the runtime stage ships production dependencies and the built gateway and admin UI only', () => {
+  test('the runtime stage ships production dependencies, the built gateway and admin UI and the .proto files only', () => {
     const copies = of('COPY').map((i) => i.args);
     const fromStage = (dest: string) => copies.find((c) => c.startsWith('--from=') && c.split(' ').at(-1)?.replace(/\/$/, '') === dest);
     for (const dir of ['./dist/gateway', './dist/admin-ui']) {
@@ -521,6 +521,7 @@ describe('Dockerfile', () => {
     assert.ok(install.length > 0 && install.every((i) => /--omit=dev/.test(i.args)), 'installed with npm ci --omit=dev');
     assert.ok(!of('RUN').some((i) => /npm (ci|install)/.test(i.args)), 'nothing installed in the runtime stage itself');
     assert.ok(copies.some((c) => /^package\.json\b/.test(c)), 'package.json (the gateway reads its version from it)');
+    assert.ok(copies.some((c) => /^protos\b/.test(c)), 'protos/ (the gRPC listener loads them at start)');
   });
 
   test('the image as the runtime stage lays it out: no configuration is a clear error (no demo), validate checks the compose file', async (t) => {

@@ -94,6 +94,7 @@ test('canary-gateway validate: which listeners speak TLS, how replicas are reach
     JSON.stringify({
       listeners: {
         rest: { tls: { certFile: server.certFile, keyFile: server.keyFile } },
+        grpc: { tls: { certFile: server.certFile, keyFile: server.keyFile } },
         admin: { tls: { certFile: server.certFile, keyFile: server.keyFile, clientCaFile: ca.certFile } },
       },
       replicaTls: { caFile: ca.certFile, certFile: other.certFile, keyFile: other.keyFile },
@@ -102,7 +103,7 @@ test('canary-gateway validate: which listeners speak TLS, how replicas are reach
   );
   const valid = await run();
   assert.equal(valid.code, 0, valid.err);
-  assert.match(valid.out, /\n {2}listeners {2}REST 0\.0\.0\.0:8501 \(TLS\), admin 127\.0\.0\.1:9901 \(TLS, client certificates required\)\n/);
+  assert.match(valid.out, /\n {2}listeners {2}REST 0\.0\.0\.0:8501 \(TLS\), gRPC 0\.0\.0\.0:8500 \(TLS\), admin 127\.0\.0\.1:9901 \(TLS, client certificates required\)\n/);
   assert.ok(valid.out.includes(`\n  replicas   TLS: CA ${ca.certFile}, client certificate ${other.certFile}\n`), valid.out);
 
   writeFileSync(file, JSON.stringify({ models: { m: { pools: { '1': { replicas: ['http://10.0.0.1:8501'] } }, policy: { stable: 1 } } } }));
