@@ -30,14 +30,14 @@ export async function runDemo(): Promise<number> {
     await Promise.all(simulators.map((s) => s.close()));
   };
   try {
-    const started: Array<DemoReplica & { url: string }> = [];
+    const started: Array<DemoReplica & { url: string; grpcPort: number }> = [];
     for (const replica of REPLICAS) {
-      const sim = await startSimulator({ host: '127.0.0.1', port: 0, model: 'half_plus_two', versions: [replica.version], behaviour: replica.behaviour });
+      const sim = await startSimulator({ host: '127.0.0.1', port: 0, grpcPort: 0, model: 'half_plus_two', versions: [replica.version], behaviour: replica.behaviour });
       simulators.push(sim);
       await sim.listening;
-      started.push({ ...replica, url: sim.url });
+      started.push({ ...replica, url: sim.url, grpcPort: sim.grpcPort ?? 0 });
     }
-    const replicasOf = (version: number) => started.filter((s) => s.version === version).map((s) => s.url);
+    const replicasOf = (version: number): Array<{ url: string; grpcPort: number }> => started.filter((s) => s.version === version).map((s) => ({ url: s.url, grpcPort: s.grpcPort }));
     const config = resolveConfig(
       {
         models: {
@@ -52,10 +52,11 @@ export async function runDemo(): Promise<number> {
     );
     const gateway = await startGateway(config);
     for (const s of started) {
-      process.stdout.write(`demo: simulated replica ${s.url} serves half_plus_two version ${s.version} (${s.behaviour})\n`);
+      process.stdout.write(`demo: simulated replica ${s.url} (gRPC port ${s.grpcPort}) serves half_plus_two version ${s.version} (${s.behaviour})\n`);
     }
     printStarted(gateway);
     const rest = (gateway.rest.address() as AddressInfo).port;
+    const grpc = (gateway.grpc.server.address() as AddressInfo).port;
     const admin = (gateway.admin.server.address() as AddressInfo).port;
     process.stdout.write(
       [
@@ -64,6 +65,7 @@ export async function runDemo(): Promise<number> {
         'demo: try it (version 1 answers [2.5, 3.0, 4.5], version 2 answers [3.5, 4.0, 5.5]):',
         `  curl -si -X POST localhost:${rest}/v1/models/half_plus_two:predict -d '{"instances": [1.0, 2.0, 5.0]}'`,
         `  curl -si -X POST localhost:${rest}/v1/models/half_plus_two:predict -H 'x-canary: always' -d '{"instances": [1.0]}'`,
+        `  npm run predict:grpc -- localhost:${grpc} --header x-canary=always`,
         `  curl -s localhost:${admin}/api/models -H 'Authorization: Bearer ${gateway.adminTokens[0]?.token ?? '$ADMIN_TOKEN'}'`,
         '',
       ].join('\n'),

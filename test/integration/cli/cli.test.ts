@@ -1,7 +1,7 @@
 /**
  * The gateway as a process: a bad configuration stops it with a message naming the field, a bare
  * start refuses to guess, `validate` checks a file without starting anything, and the demo (`npm
- * start` without arguments) runs its stack, answers predictions and stops cleanly.
+ * start` without arguments) runs its stack, answers predictions over REST and gRPC and stops cleanly.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Metadata } from '@grpc/grpc-js';
+import { tfServingClient } from '../../helpers/grpc-client.js';
 import { TestClient } from '../../helpers/http.js';
 
 const MAIN = fileURLToPath(new URL('../../../gateway/src/main.js', import.meta.url));
@@ -81,12 +83,17 @@ test('the demo (npm start without arguments) starts, routes between versions, an
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     let rest: string | undefined;
     let token: string | undefined;
+    let grpc: string | undefined;
+    let grpcExample: string | undefined;
     const simulators: number[] = [];
     for await (const line of lines) {
       const sim = /simulated replica http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
       if (sim) simulators.push(Number(sim[1]));
       const restMatch = /REST on [\d.]+:(\d+)/.exec(line);
       if (restMatch) rest = `http://127.0.0.1:${restMatch[1]}`;
+      const grpcMatch = /gRPC on [\d.]+:(\d+)/.exec(line);
+      if (grpcMatch) grpc = `127.0.0.1:${grpcMatch[1]}`;
+      if (line.includes('npm run predict:grpc')) grpcExample = line;
       const tokenMatch = /admin token .*: (\S+)$/.exec(line);
       if (tokenMatch) token = tokenMatch[1];
       if (line.includes('curl -s localhost')) break;
@@ -102,6 +109,21 @@ test('the demo (npm start without arguments) starts, routes between versions, an
     const canary = await client.post(`${rest}/v1/models/half_plus_two:predict`, '{"instances": [1.0, 2.0, 5.0]}', { 'x-canary': 'always' });
     assert.deepEqual(canary.json(), { predictions: [3.5, 4.0, 5.5] });
     assert.equal(canary.headers['x-model-version'], '2');
+
+    // gRPC on its own port, routed by the same policy (the header rule read from metadata).
+    assert.ok(grpc !== undefined, 'the gRPC listener is printed');
+    assert.ok(grpcExample?.includes(`localhost:${grpc.split(':')[1]}`), `a gRPC example names the gRPC port: ${grpcExample}`);
+    const grpcClient = tfServingClient(grpc);
+    try {
+      const metadata = new Metadata();
+      metadata.set('x-canary', 'always');
+      const request = { model_spec: { name: 'half_plus_two' }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }] }, float_val: [1] } } };
+      const answer = await grpcClient.call<{ model_spec: { version: { value: string } }; outputs: Record<string, { float_val: number[] }> }>('PredictionService', 'Predict', request, { metadata });
+      assert.equal(answer.model_spec.version.value, '2');
+      assert.deepEqual(Object.values(answer.outputs).map((t) => t.float_val), [[3.5]]);
+    } finally {
+      grpcClient.close();
+    }
 
     child.kill('SIGTERM');
     const [code] = (await once(child, 'exit')) as [number | null];
