@@ -19,7 +19,8 @@ import { startTestGateway, TEST_TOKEN, VIEWER_TOKEN, waitFor, type TestGateway }
 import { inParallel, TestClient } from '../helpers/http.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { openEventStream, type EventStream } from '../helpers/sse.js';
-import { MODEL, versionOfPrediction } from '../helpers/stack.js';
+import { MODEL, replicaEntry, versionOfPrediction } from '../helpers/stack.js';
+import { tfServingClient } from '../helpers/grpc-client.js';
 import { streamSchemaViolations } from '../helpers/stream-schemas.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -179,9 +180,9 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install chromium), as .ci/run does`);
   redis = await startRedis();
   const sim = async (key: string, model: string, version: number, behaviour: 'half_plus_two' | 'half_plus_three' = 'half_plus_two') => {
-    const handle = await startSimulator({ host: '127.0.0.1', port: 0, model, versions: [version], behaviour });
+    const handle = await startSimulator({ host: '127.0.0.1', port: 0, grpcPort: 0, model, versions: [version], behaviour });
     (sims[key] ??= []).push(handle);
-    return handle.url;
+    return replicaEntry(handle);
   };
   const models = {
     [MODEL]: {
@@ -414,6 +415,31 @@ test('the replicas table is live: in flight follows the traffic, without a reloa
 
   // No polling on the model page either: over three ticks the charts move and nothing is asked.
   await assertNoPolling(page, 'the model page', () => page.locator('.chart path.line').first().getAttribute('d'));
+  await page.context().close();
+});
+
+test('gRPC calls show in the version card, apart from REST, live', { timeout: 60_000 }, async () => {
+  await resetModel();
+  const page = await newPage();
+  await signIn(page, TEST_TOKEN);
+  await openModel(page);
+  const figure = page.locator('.card.role-stable div', { has: page.locator('dt', { hasText: 'REST · gRPC' }) }).locator('dd');
+  const counts = async (): Promise<{ rest: number; grpc: number }> => {
+    const [restCount, grpcCount] = (await figure.innerText()).split('·').map((t) => Number(t.trim()));
+    return { rest: restCount ?? NaN, grpc: grpcCount ?? NaN };
+  };
+  await waitFor(async () => Number.isFinite((await counts()).grpc), 15_000, 'the REST · gRPC figure');
+  const start = await counts();
+  const grpc = tfServingClient(gw.grpc);
+  try {
+    const request = { model_spec: { name: MODEL, version_label: 'stable' }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }] }, float_val: [1] } } };
+    for (let i = 0; i < 5; i++) await grpc.call('PredictionService', 'Predict', request);
+  } finally {
+    grpc.close();
+  }
+  // The background load is REST only: the gRPC count moves by exactly the calls made here.
+  await waitFor(async () => (await counts()).grpc === start.grpc + 5, 15_000, `the stable card counts 5 more gRPC calls (from ${start.grpc})`);
+  assert.ok((await counts()).rest >= start.rest);
   await page.context().close();
 });
 

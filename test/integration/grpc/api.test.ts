@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { RELOAD_CONFIG_ANSWER } from '../../../gateway/src/protocols/grpc/listener.js';
 import { messageCodec } from '../../../gateway/src/tfserving/protos.js';
 import { grpcError, rawCall, tfServingClient, type TfServingClient } from '../../helpers/grpc-client.js';
+import { TEST_TOKEN } from '../../helpers/gateway.js';
 import { MODEL, startStack, type Stack } from '../../helpers/stack.js';
 
 let stack: Stack;
@@ -156,3 +157,25 @@ function encodePredict(request: object): Buffer {
 function decodePredict(bytes: Buffer): PredictResponse {
   return predictResponseCodec.decode(bytes);
 }
+
+test('the admin API counts each version\'s requests per protocol: gRPC calls apart from REST requests', async () => {
+  const view = async (): Promise<Record<string, { rest: number; grpc: number }>> => {
+    const res = await fetch(`${stack.gw.admin}/api/models/${MODEL}`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { pools: Array<{ version: number; requestsByProtocol: { rest: number; grpc: number } }> };
+    return Object.fromEntries(body.pools.map((p) => [String(p.version), p.requestsByProtocol]));
+  };
+  const start = await view();
+  const canary = new grpc.Metadata();
+  canary.set('x-canary', 'always');
+  for (let i = 0; i < 3; i++) await predictWithVersion(predict([1]), canary);
+  await predictWithVersion(predict([1]));
+  const rest = await fetch(`${stack.gw.rest}/v1/models/${MODEL}:predict`, { method: 'POST', body: '{"instances": [1.0]}', headers: { 'x-canary': 'never' } });
+  assert.equal(rest.status, 200);
+  await rest.text();
+  const end = await view();
+  assert.deepEqual(
+    { '1': { rest: end['1']!.rest - start['1']!.rest, grpc: end['1']!.grpc - start['1']!.grpc }, '2': { rest: end['2']!.rest - start['2']!.rest, grpc: end['2']!.grpc - start['2']!.grpc } },
+    { '1': { rest: 1, grpc: 1 }, '2': { rest: 0, grpc: 3 } },
+  );
+});
