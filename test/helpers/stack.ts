@@ -15,6 +15,7 @@ export interface StackOptions {
   readonly healthCheck?: Record<string, unknown>;
   readonly proxy?: Record<string, unknown>;
   readonly resilience?: Record<string, unknown>;
+  readonly shutdown?: Record<string, unknown>;
   /** The gateway's logger (a test that reads its lines passes a capturing one). */
   readonly logger?: Logger;
   /** Extra options for each simulator, by version. */
@@ -62,6 +63,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         },
       },
       ...(options.proxy === undefined ? {} : { proxy: options.proxy }),
+      ...(options.shutdown === undefined ? {} : { shutdown: options.shutdown }),
     }, options.logger);
     return { gw, stable, canary, predictUrl: `${gw.rest}/v1/models/${MODEL}:predict`, close };
   } catch (err) {

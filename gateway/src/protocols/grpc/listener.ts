@@ -23,9 +23,10 @@ import { RequestIds } from '../../dataplane/request-id.js';
 import type { SnapshotHolder } from '../../dataplane/snapshot.js';
 import { HTTP_STATUS_OF, noSuchVersion, noVersionsOfModel, servableNotFoundLatest, servableNotFoundSpecific, unrecognizedLabel, type TfErrorCode } from '../../tfserving/errors.js';
 import { GrpcCall } from './call.js';
+import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
-import { frameMessage, GRPC_CONTENT_TYPE, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
+import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
 import { statusCodeName } from '../../tfserving/protos.js';
 import { FramingError, GRPC_STATUS, unaryMessage } from './wire.js';
 
@@ -45,8 +46,6 @@ const METHODS: ReadonlyMap<string, Operation> = new Map([
 const RELOAD_CONFIG = '/tensorflow.serving.ModelService/HandleReloadConfigRequest';
 /** Calls one client connection may have open at once (more are refused by HTTP/2 itself). */
 const MAX_CONCURRENT_STREAMS = 1000;
-const HEALTH_CHECK = '/grpc.health.v1.Health/Check';
-const HEALTH_WATCH = '/grpc.health.v1.Health/Watch';
 
 /** What the gateway answers HandleReloadConfigRequest: it would reconfigure one replica picked at random. */
 export const RELOAD_CONFIG_ANSWER = {
@@ -98,9 +97,11 @@ export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServe
     drain: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        handler.health.close();
         for (const session of sessions) session.close();
       }),
     cut: () => {
+      handler.health.close();
       for (const session of sessions) session.destroy();
       server.close();
     },
@@ -111,9 +112,11 @@ class GrpcHandler {
   readonly #o: GrpcListenerOptions;
   readonly #ids = new RequestIds();
   readonly #access: AccessLog | undefined;
+  readonly health: HealthService;
 
   constructor(options: GrpcListenerOptions) {
     this.#o = options;
+    this.health = new HealthService(options.ready);
     this.#access = createAccessLog(options.accessLog, options.log);
   }
 
@@ -140,8 +143,8 @@ class GrpcHandler {
       return;
     }
     const path = headers[':path'] ?? '';
-    if (path === HEALTH_CHECK || path === HEALTH_WATCH) {
-      this.#health(stream, path === HEALTH_WATCH, requestId);
+    if (path === HEALTH_CHECK_PATH || path === HEALTH_WATCH_PATH) {
+      this.health.handle(stream, path === HEALTH_WATCH_PATH, requestId, (code, message) => answer(stream, code, message, requestId));
       return;
     }
     if (path === RELOAD_CONFIG) {
@@ -318,32 +321,6 @@ class GrpcHandler {
         },
         !complete || httpStatusOfGrpc(status) >= 500,
       );
-    });
-  }
-
-  /** grpc.health.v1: SERVING while the gateway is ready; Watch sends every change until cancelled. */
-  #health(stream: ServerHttp2Stream, watch: boolean, requestId: string): void {
-    // Any service name is the gateway's: TF Serving has no per-version health service.
-    stream.resume();
-    stream.once('end', () => {
-      if (stream.destroyed) return;
-      const status = (): Buffer => frameMessage(Buffer.from([0x08, this.#o.ready() ? 1 : 2]));
-      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'x-request-id': requestId }, { waitForTrailers: true });
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      let last = status();
-      stream.write(last);
-      if (!watch) {
-        stream.end();
-        return;
-      }
-      const poll = setInterval(() => {
-        const next = status();
-        if (!next.equals(last)) {
-          last = next;
-          stream.write(next);
-        }
-      }, 1_000);
-      stream.once('close', () => clearInterval(poll));
     });
   }
 }
