@@ -47,7 +47,7 @@ function forward(path: string): grpc.handleUnaryCall<Buffer, Buffer> {
 }
 
 // One definition for all methods of both services: every one of them is unary.
-const definition: grpc.ServiceDefinition = {};
+const definition: Record<string, grpc.MethodDefinition<Buffer, Buffer>> = {};
 const implementation: grpc.UntypedServiceImplementation = {};
 for (const method of tfServingMethods().values()) {
   const name = `${method.service}.${method.name}`;
