@@ -36,7 +36,7 @@ export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise
       await sleep(250);
       const run = await measureLoadgen(plan.ctx, target, { ...plan.run, rate });
       progress(
-        `[${section}] round ${round + 1}/${rounds} ${target.label} at ${fmtInt(rate)} ${unit}: p50 ${fmtMs(run.latencyMs.p50)}, p99 ${fmtMs(run.latencyMs.p99)}, p99.9 ${fmtMs(run.latencyMs.p999)} ms from the due time (generator late by p99 ${fmtMs(run.sendLagMs.p99)} ms)${run.targetCpuUsPerRequest === undefined || target.key === 'direct' ? '' : `, ${run.targetCpuUsPerRequest} µs CPU per call`}${run.failed > 0 ? `, ${run.failed} FAILED` : ''}${cpuText(run.cpu, 'generator')}`,
+        `[${section}] round ${round + 1}/${rounds} ${target.label} at ${fmtInt(rate)} ${unit}: p50 ${fmtMs(run.latencyMs.p50)}, p99 ${fmtMs(run.latencyMs.p99)}, p99.9 ${fmtMs(run.latencyMs.p999)} ms from the due time (generator late by p99 ${fmtMs(run.sendLagMs.p99)} ms)${run.targetCpuUsPerRequest === undefined || target.key === 'direct' ? '' : `, ${run.targetCpuUsPerRequest} µs CPU per call`}${run.failed > 0 ? `, ${run.failed} FAILED (${Object.entries(run.failures).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}${cpuText(run.cpu, 'generator')}`,
       );
       recordRun(rt, `${section} at ${fmtInt(rate)} ${unit}, round ${round + 1}, ${target.label}`, run.cpu);
       if (run.achievedRate < rate * 0.98) rt.notes.push(`${section}, ${target.label}: only ${fmtInt(run.achievedRate)} of ${fmtInt(rate)} ${unit} completed; the target (or the generator) fell behind.`);
@@ -63,6 +63,10 @@ export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise
       sendLagP99Ms: round3(median(list.map((r) => r.sendLagMs.p99))),
       achievedRate: median(list.map((r) => r.achievedRate)),
       failed: list.reduce((n, r) => n + r.failed, 0),
+      failures: list.reduce<Record<string, number>>((all, r) => {
+        for (const [what, n] of Object.entries(r.failures)) all[what] = (all[what] ?? 0) + n;
+        return all;
+      }, {}),
       runs: list,
     };
   });

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixedRateRounds } from './fixed-rate.js';
 import { REALISTIC_RULES } from './gateway-config.js';
-import { measureWrk, type Target } from './measure.js';
+import { measureLoadgen, type Target } from './measure.js';
 import { startNginx } from './nginx.js';
 import type { FixedRateSummary, LatencyAtRate } from './report.js';
 import { backendTarget, backendUrls, checkTarget, progress, startGateway, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
@@ -42,12 +42,12 @@ export async function latencySection(rt: Runtime): Promise<LatencyAtRate[]> {
     running.push(await startGateway(rt, 'gateway', 'canary-gateway', { replicas: backendUrls(rt, 2), headerRules: REALISTIC_RULES }));
     const targets: Target[] = [backendTarget(rt), ...running.map((r) => r.target)];
     for (const target of targets) await checkTarget(rt, target);
-    // Fresh processes: the JIT warms faster under full load than at a fixed rate. The backend has
-    // been serving since the start; each generator run has its own warm-up as well.
+    // Fresh processes: a warm-up at the highest rate first, so the JIT has compiled the hot path
+    // before the first measured run. Each generator run has its own warm-up as well.
     if (warmupS > 0) {
       for (const r of running) {
         progress(`[latency] warm-up ${r.target.label}, ${warmupS} s`);
-        await measureWrk(rt.ctx, r.target, connections, warmupS);
+        await measureLoadgen(rt.ctx, r.target, { rate: Math.max(...rates), durationS: warmupS, warmupS: 0, connections });
       }
     }
     const out: LatencyAtRate[] = [];

@@ -8,8 +8,8 @@ import { Pool } from 'undici';
 import { PREDICT_BODY, USER_AGENT } from './wrk.js';
 
 export interface Sender {
-  /** Sends one request; `done` is called once, with whether it succeeded. */
-  send(done: (ok: boolean) => void): void;
+  /** Sends one request; `done` is called once, with what failed if it did (undefined: success). */
+  send(done: (failure: string | undefined) => void): void;
   close(): Promise<void>;
 }
 
@@ -22,9 +22,9 @@ export function restSender(url: URL, connections: number): Sender {
       pool.request({ method: 'POST', path, body: PREDICT_BODY, headers }).then(
         async (res) => {
           await res.body.text();
-          done(res.statusCode === 200);
+          done(res.statusCode === 200 ? undefined : `HTTP ${res.statusCode}`);
         },
-        () => done(false),
+        (err: unknown) => done(`error ${(err as { code?: string }).code ?? String(err)}`),
       );
     },
     close: () => pool.close(),
@@ -59,15 +59,15 @@ export function grpcSender(url: URL, connections: number, body: Buffer): Sender 
       let stream: http2.ClientHttp2Stream;
       try {
         stream = session.request(headers);
-      } catch {
-        done(false);
+      } catch (err) {
+        done(`error ${(err as { code?: string }).code ?? String(err)}`);
         return;
       }
       // Trailers-Only answers carry grpc-status in the response headers.
       stream.on('response', read);
       stream.on('trailers', read);
       stream.on('error', () => undefined);
-      stream.on('close', () => done(status === '0'));
+      stream.on('close', () => done(status === '0' ? undefined : status === undefined ? `reset ${stream.rstCode}` : `grpc-status ${status}`));
       stream.resume();
       stream.end(body);
     },

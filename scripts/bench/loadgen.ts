@@ -64,9 +64,10 @@ async function main(): Promise<void> {
     if (index === skipped) process.stdout.write('loadgen window-start\n');
     const sent = performance.now();
     outstanding++;
-    sender.send((ok) => record(index, due, sent, ok));
+    sender.send((failure) => record(index, due, sent, failure));
   };
-  const record = (index: number, due: number, sent: number, success: boolean): void => {
+  const failures: Record<string, number> = {};
+  const record = (index: number, due: number, sent: number, failure: string | undefined): void => {
     const done = performance.now();
     outstanding--;
     const slot = index - skipped;
@@ -75,8 +76,11 @@ async function main(): Promise<void> {
       latency[slot] = done - due;
       service[slot] = done - sent;
       lag[slot] = sent - due;
-      if (success) ok++;
-      else failed++;
+      if (failure === undefined) ok++;
+      else {
+        failed++;
+        failures[failure] = (failures[failure] ?? 0) + 1;
+      }
       lastDone = Math.max(lastDone, done);
     }
     if (allSent && outstanding === 0) finish();
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
     requests: measured,
     ok,
     failed,
+    failures,
     achievedRate: Math.round(((ok + failed) / windowS) * 10) / 10,
     latencyMs: percentiles(latency),
     serviceMs: percentiles(service),

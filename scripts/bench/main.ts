@@ -238,7 +238,7 @@ function latencyNotes(rt: Runtime, what: string, targets: readonly FixedRateTarg
   if (lag > 0.5) rt.notes.push(`${what}: the generator itself was late by up to ${fmtMs(lag)} ms at p99; that lateness is in every target's p99.`);
   for (const t of targets) {
     if (t.addedP99Ms !== undefined && t.addedP99Ms < 0) rt.notes.push(`${what}: ${t.label}'s p99 came out below direct's: within the noise of this machine; run with more --latency-rounds.`);
-    if (t.failed > 0) rt.notes.push(`${what}: ${t.failed} ${t.label} requests failed.`);
+    if (t.failed > 0) rt.notes.push(`${what}: ${t.failed} ${t.label} requests failed (${Object.entries(t.failures).map(([why, n]) => `${why}: ${n}`).join(', ')}).`);
   }
 }
 
@@ -264,7 +264,8 @@ function estimateSeconds(o: Options): number {
 
 async function run(options: Options, children: Children, dir: string): Promise<void> {
   const nginxPath = findExecutable('nginx');
-  const wrkPath = findExecutable('wrk') as string;
+  // Only the sections measured with wrk need it (checked in main).
+  const wrkPath = findExecutable('wrk') ?? '';
   const startedAt = Date.now();
   const estimate = estimateSeconds(options);
   progress(`sections ${[...options.sections].join(', ')}; about ${Math.floor(estimate / 60)} min ${estimate % 60} s`);
@@ -323,7 +324,7 @@ async function run(options: Options, children: Children, dir: string): Promise<v
       machine: `${cpu.length} x ${cpu[0]?.model ?? 'cpu'}, Linux, node ${process.version}`,
       software: [
         nginxPath === undefined ? '' : toolVersion(nginxPath, ['-v']),
-        toolVersion(wrkPath, ['--version']).replace(/ Copyright.*/, ''),
+        wrkPath === '' ? '' : toolVersion(wrkPath, ['--version']).replace(/ Copyright.*/, ''),
         options.sections.has('grpc') ? toolVersion(findExecutable('h2load') as string, ['--version']) : '',
       ]
         .filter(Boolean)
@@ -387,7 +388,8 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const tools = options.sections.has('grpc') ? ['nginx', 'wrk', 'h2load'] : ['nginx', 'wrk'];
+  const wrkSections = ['throughput', 'replicas', 'rules', 'memory'] as const;
+  const tools = ['nginx', ...(wrkSections.some((name) => options.sections.has(name)) ? ['wrk'] : []), ...(options.sections.has('grpc') ? ['h2load'] : [])];
   const missing = tools.filter((name) => findExecutable(name) === undefined);
   if (missing.length > 0) {
     process.stderr.write(`bench: needs ${tools.join(', ')}; not found: ${missing.join(', ')}. Install them with: apt-get install nginx wrk nghttp2-client\n`);

@@ -45,6 +45,8 @@ export interface FixedRateTarget {
   readonly sendLagP99Ms: number;
   readonly achievedRate: number;
   readonly failed: number;
+  /** What failed, over the rounds: "HTTP 503", "grpc-status 14", ... */
+  readonly failures: Readonly<Record<string, number>>;
   readonly runs: readonly LoadgenMeasurement[];
 }
 
