@@ -28,14 +28,14 @@ const SMALL_OUTPUTS = 3;
 async function checkGrpcTarget(target: Target, body: Buffer): Promise<void> {
   const session = await connect(target.url);
   try {
-    // A fresh gateway routes once its first health checks have passed: give it a few seconds.
+    // A fresh gateway routes once its first health checks have passed: give it up to 10 s.
     for (let attempt = 0; ; attempt++) {
       const answer = await grpcCall(session, PREDICT_METHOD, body, 10_000);
       if (answer.status === '0' && answer.payload !== undefined && outputCount(answer.payload) === SMALL_OUTPUTS) {
         if (target.gateway && answer.headers['x-model-version'] === undefined) throw new Error(`${target.label} answered without x-model-version`);
         return;
       }
-      if (attempt >= 20 || answer.status !== '14') throw new Error(`${target.label} answered grpc-status ${String(answer.status)} to Predict: ${answer.message ?? ''}`);
+      if (attempt >= 40 || answer.status !== '14') throw new Error(`${target.label} answered grpc-status ${String(answer.status)} to Predict: ${answer.message ?? ''}`);
       await sleep(250);
     }
   } finally {
@@ -173,6 +173,9 @@ export async function grpcSection(rt: Runtime): Promise<GrpcSummary> {
       ctx,
       unit: 'calls/s',
     });
+    // An overloaded fixed-rate run can leave replicas marked down (health checks timed out behind
+    // the backlog): wait for the gateway to route again, as the check before measuring does.
+    await checkGrpcTarget(gateway, small);
     const large = await largeMessage(rt, direct, gateway);
     return { method: PREDICT_METHOD, requestBytes: small.length, clients: o.grpcClients, streams: o.grpcStreams, throughput, fixedRate, large };
   } finally {

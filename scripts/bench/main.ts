@@ -153,21 +153,22 @@ function checkTargets(report: Omit<BenchReport, 'targets' | 'notes'>): TargetChe
   const lgw = l?.targets.find((t) => t.key === 'gateway');
   const floor = l?.targets.find((t) => t.key === 'floor');
   const lnginx = l?.targets.find((t) => t.key === 'nginx');
+  // A ratio is undefined when its divisor is not above 0 (the floor's p99 below direct's: noise).
   const atMost = (target: string, value: number | undefined, limit: number, figure: string): void => {
-    checks.push({ target, figure: value === undefined ? (l === undefined ? '' : `n/a (${figure})`) : figure, met: value === undefined ? undefined : value <= limit });
+    checks.push({ target, figure: l === undefined ? '' : figure, met: value === undefined ? undefined : value <= limit });
   };
   atMost(
     `gateway p99 added over direct at ${rate} req/s <= ${TARGET_P99_VS_FLOOR}x the Node floor's`,
     l?.gatewayVsFloorP99,
     TARGET_P99_VS_FLOOR,
-    `${fmtRatio(l?.gatewayVsFloorP99)} (${fmtMs(lgw?.addedP99Ms ?? NaN)} vs ${fmtMs(floor?.addedP99Ms ?? NaN)} ms; nginx ${fmtMs(lnginx?.addedP99Ms ?? NaN)} ms, gateway ${fmtRatio(l?.gatewayVsNginxP99) || 'n/a'} of it)`,
+    `${fmtRatio(l?.gatewayVsFloorP99) || 'n/a'} (${fmtMs(lgw?.addedP99Ms ?? NaN)} vs ${fmtMs(floor?.addedP99Ms ?? NaN)} ms; nginx ${fmtMs(lnginx?.addedP99Ms ?? NaN)} ms, the gateway's ${fmtRatio(l?.gatewayVsNginxP99) || 'n/a'} of it)`,
   );
   atMost(`gateway p99 added over direct at ${rate} req/s <= ${TARGET_ADDED_P99_MS} ms`, lgw?.addedP99Ms, TARGET_ADDED_P99_MS, `${fmtMs(lgw?.addedP99Ms ?? NaN)} ms (p99 ${fmtMs(lgw?.p99Ms ?? NaN)} vs direct ${fmtMs(l?.targets[0]?.p99Ms ?? NaN)} ms)`);
   atMost(
     `gateway CPU per request at ${rate} req/s <= ${TARGET_CPU_VS_FLOOR}x the Node floor's`,
     l?.gatewayVsFloorCpu,
     TARGET_CPU_VS_FLOOR,
-    `${fmtRatio(l?.gatewayVsFloorCpu)} (${lgw?.cpuUsPerRequest ?? 'n/a'} vs ${floor?.cpuUsPerRequest ?? 'n/a'} µs)`,
+    `${fmtRatio(l?.gatewayVsFloorCpu) || 'n/a'} (${lgw?.cpuUsPerRequest ?? 'n/a'} vs ${floor?.cpuUsPerRequest ?? 'n/a'} µs)`,
   );
   const g = report.grpc?.throughput;
   const ggw = g?.find((t) => t.key === 'gateway');

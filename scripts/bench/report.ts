@@ -143,7 +143,7 @@ export interface MemorySummary {
 export interface TargetCheck {
   readonly target: string;
   readonly figure: string;
-  /** undefined: the section was not run. */
+  /** undefined: the section was not run (empty figure), or the figure has no meaning this time. */
   readonly met: boolean | undefined;
 }
 
@@ -208,7 +208,7 @@ export function markdown(report: BenchReport): string {
   }
   out.push(`| (e) node:cluster | ${report.cluster} |`, '');
   out.push('## Targets', '', '| target | figure | status |', '|---|---|---|');
-  for (const t of report.targets) out.push(`| ${t.target} | ${t.figure} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**MISSED**'} |`);
+  for (const t of report.targets) out.push(`| ${t.target} | ${t.figure} | ${t.met === undefined ? (t.figure === '' ? 'not measured' : 'n/a: a divisor not above 0 (noise)') : t.met ? 'met' : '**MISSED**'} |`);
   out.push('');
   if (report.notes.length > 0) out.push('## Notes', '', ...report.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
