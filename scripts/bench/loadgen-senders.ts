@@ -52,9 +52,12 @@ export function grpcSender(url: URL, connections: number, body: Buffer): Sender 
     send(done) {
       const session = sessions[next++ % sessions.length] as http2.ClientHttp2Session;
       let status: string | undefined;
+      let message = '';
       const read = (h: http2.IncomingHttpHeaders): void => {
         const value = h['grpc-status'];
         if (typeof value === 'string') status = value;
+        // The message's start says which error it was (e.g. no healthy replica, or admission).
+        if (typeof h['grpc-message'] === 'string') message = `: ${decodeURIComponent(h['grpc-message']).slice(0, 60)}`;
       };
       let stream: http2.ClientHttp2Stream;
       try {
@@ -67,7 +70,7 @@ export function grpcSender(url: URL, connections: number, body: Buffer): Sender 
       stream.on('response', read);
       stream.on('trailers', read);
       stream.on('error', () => undefined);
-      stream.on('close', () => done(status === '0' ? undefined : status === undefined ? `reset ${stream.rstCode}` : `grpc-status ${status}`));
+      stream.on('close', () => done(status === '0' ? undefined : status === undefined ? `reset ${stream.rstCode}` : `grpc-status ${status}${message}`));
       stream.resume();
       stream.end(body);
     },
