@@ -4,7 +4,7 @@
  */
 import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { readMessages } from '../../gateway/src/tfserving/grpc-wire.js';
+import { percentDecode, readMessages } from '../../gateway/src/tfserving/grpc-wire.js';
 import { USER_AGENT } from './wrk.js';
 
 export interface GrpcAnswer {
@@ -27,7 +27,7 @@ export function grpcCall(session: http2.ClientHttp2Session, path: string, body: 
     let message: string | undefined;
     const read = (h: http2.IncomingHttpHeaders): void => {
       if (typeof h['grpc-status'] === 'string') status = h['grpc-status'];
-      if (typeof h['grpc-message'] === 'string') message = decodeURIComponent(h['grpc-message']);
+      if (typeof h['grpc-message'] === 'string') message = percentDecode(h['grpc-message']).toString('utf8');
     };
     const chunks: Buffer[] = [];
     stream.on('response', (h) => {

@@ -5,6 +5,7 @@
  */
 import http2 from 'node:http2';
 import { Pool } from 'undici';
+import { percentDecode } from '../../gateway/src/tfserving/grpc-wire.js';
 import { PREDICT_BODY, USER_AGENT } from './wrk.js';
 
 export interface Sender {
@@ -57,7 +58,7 @@ export function grpcSender(url: URL, connections: number, body: Buffer): Sender 
         const value = h['grpc-status'];
         if (typeof value === 'string') status = value;
         // The message's start says which error it was (e.g. no healthy replica, or admission).
-        if (typeof h['grpc-message'] === 'string') message = `: ${decodeURIComponent(h['grpc-message']).slice(0, 60)}`;
+        if (typeof h['grpc-message'] === 'string') message = `: ${percentDecode(h['grpc-message']).toString('utf8').slice(0, 60)}`;
       };
       let stream: http2.ClientHttp2Stream;
       try {
