@@ -1,5 +1,5 @@
 /**
- * One measurement: load from its own process (wrk, or the open-loop generator) against one target,
+ * One measurement: load from its own process (wrk, h2load, or the open-loop generator) against one target,
  * with the CPU each party used meanwhile, so a saturated backend or load generator, or another
  * program on the machine, shows up next to the figure it spoils.
  */
@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { spawnNode } from '../lib/processes.js';
 import type { LoadgenResult } from './stats.js';
 import { cpuSeconds, machineBusySeconds, processTree } from './system.js';
-import { PREDICT_PATH, runWrk, type WrkResult } from './wrk.js';
 import { runH2load, type H2loadResult, type H2loadRun } from './h2load.js';
+import { PREDICT_PATH, runWrk, type WrkResult } from './wrk.js';
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.js', import.meta.url));
 

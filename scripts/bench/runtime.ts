@@ -4,10 +4,11 @@
  * alternated over the targets.
  */
 import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Agent } from 'undici';
-import { request } from 'undici';
+import { request, type Agent } from 'undici';
 import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { gatewayConfig, type GatewayVariant } from './gateway-config.js';
@@ -16,8 +17,6 @@ import type { Options } from './options.js';
 import { fmtInt, fmtMs, type RoundFigures, type TargetSummary } from './report.js';
 import { median, round3 } from './stats.js';
 import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 export const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
 export const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
