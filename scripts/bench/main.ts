@@ -6,9 +6,8 @@
  * reported. Then latency added at fixed rates next to nginx and a bare Node forwarder (the floor of
  * Node's HTTP stack), gRPC calls/s next to nginx grpc_pass and a grpc-js proxy, and the further
  * figures of issue 5: 2 vs 200 replicas, 1 vs 1,000 header rules, resident memory at 1,000
- * connections. Progress on stderr, the tables on
- * stdout and in bench-results/ (bench.json, bench.md, bench.svg). Exits 0 whether or not the
- * targets are met: it reports, CI does not run it.
+ * connections. Progress on stderr, the tables on stdout and in bench-results/ (bench.json,
+ * bench.md, bench.svg). Exits 0 whether or not the targets are met: it reports, CI does not run it.
  *
  *   npm run bench [-- --rounds 3 --duration 10 --sections throughput,latency,grpc,replicas,rules,memory]
  */
