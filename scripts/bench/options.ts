@@ -9,15 +9,16 @@ export const HELP = `Usage: npm run bench [-- options]
 Measures throughput through: direct to the backend, nginx (1 worker), fastify + @fastify/reply-from,
 http-proxy-3 and the gateway; latency added at fixed rates next to nginx and a bare Node forwarder;
 gRPC calls/s through the gateway, nginx grpc_pass and a grpc-js proxy; then the further figures.
-Needs nginx, wrk and h2load (apt-get install nginx wrk nghttp2-client). Progress on stderr, tables on stdout and in bench-results/.
+Needs nginx, wrk (throughput, replicas, rules, memory) and h2load (grpc):
+apt-get install nginx wrk nghttp2-client. Progress on stderr, tables on stdout and in bench-results/.
 
 Options (defaults in brackets):
   --sections LIST         throughput,latency,grpc,replicas,rules,memory [all]
   --rounds N              rounds over the targets [3]
   --duration S            seconds per target per round [10]
   --warmup S              seconds of warm-up per target, not counted [2]
-  --connections N         wrk connections [50]
-  --threads N             wrk threads [2]
+  --connections N         connections of wrk and of the latency section's generator [50]
+  --threads N             wrk and h2load threads [2]
   --rates LIST            open-loop rates of the latency section, req/s [2000,5000]
   --latency-duration S    seconds per latency run [8]
   --latency-rounds N      latency runs per target and rate, alternated [2]
