@@ -19,6 +19,7 @@ import { fmtInt, fmtMs, type GrpcRound, type GrpcSummary, type GrpcThroughputTar
 import { cpuText, medianCpu, progress, recordRun, sleep, startGateway, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
 import { median, round3 } from './stats.js';
 import { findExecutable, processTree } from './system.js';
+import { request } from 'undici';
 
 const SIMULATOR = fileURLToPath(new URL('../../simulator/src/main.js', import.meta.url));
 const LARGE_BYTES = 8 * 1024 * 1024;
@@ -43,7 +44,14 @@ async function checkGrpcTarget(target: Target, body: Buffer): Promise<void> {
   }
 }
 
-async function throughputRounds(rt: Runtime, ctx: MeasureContext, h2load: string, targets: readonly Target[], bodyFile: string): Promise<GrpcThroughputTarget[]> {
+/** Predict calls the simulator has answered with OK so far (its counters, over REST). */
+async function backendOk(rt: Runtime, simUrl: string): Promise<number> {
+  const res = await request(`${simUrl}/_sim/counters`, { dispatcher: rt.client });
+  const counters = (await res.body.json()) as { byGrpcStatus?: Record<string, number> };
+  return counters.byGrpcStatus?.['OK'] ?? 0;
+}
+
+async function throughputRounds(rt: Runtime, ctx: MeasureContext, h2load: string, targets: readonly Target[], bodyFile: string, simUrl: string): Promise<GrpcThroughputTarget[]> {
   const o = rt.options;
   const run = { path: PREDICT_METHOD, bodyFile, clients: o.grpcClients, streams: o.grpcStreams, threads: o.threads };
   if (o.warmupS > 0) {
@@ -57,10 +65,18 @@ async function throughputRounds(rt: Runtime, ctx: MeasureContext, h2load: string
     for (let k = 0; k < targets.length; k++) {
       const target = targets[(round + k) % targets.length] as Target;
       await sleep(250);
+      const before = await backendOk(rt, simUrl);
       const m = await measureH2load(ctx, h2load, target, { ...run, durationS: o.durationS });
-      progress(`[grpc] round ${round + 1}/${o.rounds} ${target.label}: ${fmtInt(m.rps)} calls/s, mean ${fmtMs(m.meanMs)} ms${m.failed > 0 ? `, ${m.failed} FAILED` : ''}${cpuText(m.cpu, 'h2load')}`);
+      // h2load counts a gRPC error as a success (HTTP 200): calls it counted that the simulator did
+      // not answer OK were answered by the target itself. Calls in flight at the end may be counted
+      // by one side only, hence the allowance.
+      const unanswered = Math.max(0, m.requests - (m.failed) - (await backendOk(rt, simUrl) - before) - o.grpcClients * o.grpcStreams);
+      const bad = m.failed + unanswered;
+      progress(
+        `[grpc] round ${round + 1}/${o.rounds} ${target.label}: ${fmtInt(m.rps)} calls/s, mean ${fmtMs(m.meanMs)} ms${bad > 0 ? `, ${m.failed} FAILED, ${unanswered} NOT ANSWERED BY THE SIMULATOR` : ''}${cpuText(m.cpu, 'h2load')}`,
+      );
       recordRun(rt, `grpc, round ${round + 1}, ${target.label}`, m.cpu);
-      runs.get(target.key)?.push({ rps: m.rps, meanMs: m.meanMs, failed: m.failed, cpu: m.cpu });
+      runs.get(target.key)?.push({ rps: m.rps, meanMs: m.meanMs, failed: m.failed, unanswered, cpu: m.cpu });
     }
   }
   const summaries = targets.map((target) => {
@@ -73,6 +89,7 @@ async function throughputRounds(rt: Runtime, ctx: MeasureContext, h2load: string
       meanMs: round3(median(list.map((r) => r.meanMs))),
       spreadPct: rps > 0 ? ((Math.max(...list.map((r) => r.rps)) - Math.min(...list.map((r) => r.rps))) / rps) * 100 : 0,
       failed: list.reduce((n, r) => n + r.failed, 0),
+      unanswered: list.reduce((n, r) => n + r.unanswered, 0),
       cpu: medianCpu(list.map((r) => r.cpu)),
       rounds: list,
     };
@@ -139,7 +156,7 @@ export async function grpcSection(rt: Runtime): Promise<GrpcSummary> {
   const running: Running[] = [];
   let simRunning: Running | undefined;
   try {
-    const sim = await spawnNode(SIMULATOR, ['--port', '0', '--grpc-port', '0', '--versions', '1,2', '--no-control'], /listening on (http:\/\/\S+) grpc:\/\/\S*:(\d+)/, { ipc: true });
+    const sim = await spawnNode(SIMULATOR, ['--port', '0', '--grpc-port', '0', '--versions', '1,2'], /listening on (http:\/\/\S+) grpc:\/\/\S*:(\d+)/, { ipc: true });
     rt.children.track(sim.child);
     // Stopped with the section's other processes, last (it is in front of none of them).
     simRunning = { child: sim.child, target: { key: 'simulator', label: 'simulator', url: sim.match[1] as string, pids: [sim.child.pid ?? 0], gateway: false } };
@@ -163,7 +180,7 @@ export async function grpcSection(rt: Runtime): Promise<GrpcSummary> {
     for (const target of targets) await checkGrpcTarget(target, small);
     const ctx: MeasureContext = { ...rt.ctx, backendPid: simPid };
 
-    const throughput = await throughputRounds(rt, ctx, h2load, targets, bodyFile);
+    const throughput = await throughputRounds(rt, ctx, h2load, targets, bodyFile, sim.match[1] as string);
     const fixedRate = await fixedRateRounds(rt, {
       section: 'grpc',
       targets,
