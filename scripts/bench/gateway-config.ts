@@ -4,9 +4,15 @@
  */
 import type { HeaderRule } from '../../gateway/src/policy/schema.js';
 
+/** A replica whose gRPC port is given (the simulator's, for the gRPC section). */
+export interface GrpcReplica {
+  readonly url: string;
+  readonly grpcPort: number;
+}
+
 export interface GatewayVariant {
-  /** Replica base URLs, used for both pools (the backend answers for any version). */
-  readonly replicas: readonly string[];
+  /** Replicas, used for both pools (the backend answers for any version). */
+  readonly replicas: readonly (string | GrpcReplica)[];
   readonly headerRules: readonly HeaderRule[];
 }
 

@@ -7,16 +7,19 @@
  * (coordinated omission); here a stall shows up in every request that was due during it.
  *
  *   node dist/scripts/bench/loadgen.js --url URL --rate 2000 --duration 10 --warmup 2 --connections 50
+ *     [--grpc-body FILE]   unary gRPC calls to the URL's path (HTTP/2), FILE the length-prefixed message
  *
- * Prints `loadgen ready` as its schedule starts, then `loadgen-result {json}` (a LoadgenResult), and
- * exits; exits with its parent too.
+ * Prints `loadgen ready` as its schedule starts, `loadgen window-start` as it sends the first
+ * measured request, `loadgen window-end` once the last measured one is answered (so the bench can
+ * read the target's CPU time over exactly the measured requests), then `loadgen-result {json}` (a
+ * LoadgenResult), and exits; exits with its parent too.
  */
+import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { Pool } from 'undici';
+import { grpcSender, restSender } from './loadgen-senders.js';
 import { percentiles, type LoadgenResult } from './stats.js';
-import { PREDICT_BODY, USER_AGENT } from './wrk.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -26,6 +29,7 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '2' },
       connections: { type: 'string', default: '50' },
+      'grpc-body': { type: 'string' },
     },
   });
   if (values.url === undefined) throw new Error('--url is required');
@@ -36,7 +40,8 @@ async function main(): Promise<void> {
   const connections = Number(values.connections);
   if (!(rate > 0) || !(durationS > 0) || !(warmupS >= 0) || !(connections >= 1)) throw new Error('bad --rate, --duration, --warmup or --connections');
 
-  const pool = new Pool(url.origin, { connections, pipelining: 1, keepAliveTimeout: 30_000 });
+  const grpcBody = values['grpc-body'];
+  const sender = grpcBody === undefined ? restSender(url, connections) : grpcSender(url, connections, readFileSync(grpcBody));
   const interval = 1000 / rate;
   const skipped = Math.round(warmupS * rate);
   const total = skipped + Math.round(durationS * rate);
@@ -47,36 +52,35 @@ async function main(): Promise<void> {
   let ok = 0;
   let failed = 0;
   let outstanding = 0;
+  let answered = 0;
   let firstDue = 0;
   let lastDone = 0;
-  const path = url.pathname + url.search;
-  const headers = { 'content-type': 'application/json', 'user-agent': USER_AGENT };
 
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
   let allSent = false;
 
   const fire = (index: number, due: number): void => {
+    if (index === skipped) process.stdout.write('loadgen window-start\n');
     const sent = performance.now();
     outstanding++;
-    pool.request({ method: 'POST', path, body: PREDICT_BODY, headers }).then(
-      async (res) => {
-        await res.body.text();
-        record(index, due, sent, res.statusCode === 200);
-      },
-      () => record(index, due, sent, false),
-    );
+    sender.send((failure) => record(index, due, sent, failure));
   };
-  const record = (index: number, due: number, sent: number, success: boolean): void => {
+  const failures: Record<string, number> = {};
+  const record = (index: number, due: number, sent: number, failure: string | undefined): void => {
     const done = performance.now();
     outstanding--;
     const slot = index - skipped;
     if (slot >= 0) {
+      if (++answered === measured) process.stdout.write('loadgen window-end\n');
       latency[slot] = done - due;
       service[slot] = done - sent;
       lag[slot] = sent - due;
-      if (success) ok++;
-      else failed++;
+      if (failure === undefined) ok++;
+      else {
+        failed++;
+        failures[failure] = (failures[failure] ?? 0) + 1;
+      }
       lastDone = Math.max(lastDone, done);
     }
     if (allSent && outstanding === 0) finish();
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
     process.exit(1);
   });
   await finished;
-  await pool.close();
+  await sender.close();
   const windowS = Math.max(durationS, (lastDone - firstDue) / 1000);
   const result: LoadgenResult = {
     rate,
@@ -111,6 +115,7 @@ async function main(): Promise<void> {
     requests: measured,
     ok,
     failed,
+    failures,
     achievedRate: Math.round(((ok + failed) / windowS) * 10) / 10,
     latencyMs: percentiles(latency),
     serviceMs: percentiles(service),

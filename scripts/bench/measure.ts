@@ -1,5 +1,5 @@
 /**
- * One measurement: load from its own process (wrk, or the open-loop generator) against one target,
+ * One measurement: load from its own process (wrk, h2load, or the open-loop generator) against one target,
  * with the CPU each party used meanwhile, so a saturated backend or load generator, or another
  * program on the machine, shows up next to the figure it spoils.
  */
@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnNode } from '../lib/processes.js';
 import type { LoadgenResult } from './stats.js';
 import { cpuSeconds, machineBusySeconds, processTree } from './system.js';
+import { runH2load, type H2loadResult, type H2loadRun } from './h2load.js';
 import { PREDICT_PATH, runWrk, type WrkResult } from './wrk.js';
 
 const LOADGEN = fileURLToPath(new URL('./loadgen.js', import.meta.url));
@@ -109,8 +110,31 @@ export async function measureWrk(ctx: MeasureContext, target: Target, connection
   }
 }
 
+export interface H2loadMeasurement extends H2loadResult {
+  readonly cpu: CpuShares | undefined;
+}
+
+/** h2load against `target` (its URL plus `path`). */
+export async function measureH2load(ctx: MeasureContext, h2load: string, target: Target, run: Omit<H2loadRun, 'url'> & { readonly path: string }): Promise<H2loadMeasurement> {
+  const window = cpuWindow(target, ctx.backendPid, 300, run.durationS * 1000 - 200);
+  try {
+    const result = await runH2load(h2load, { ...run, url: target.url + run.path }, (child) => {
+      ctx.track(child);
+      window.begin(child.pid ?? 0);
+    });
+    return { ...result, cpu: window.result() };
+  } finally {
+    window.cancel();
+  }
+}
+
 export interface LoadgenMeasurement extends LoadgenResult {
   readonly cpu: CpuShares | undefined;
+  /**
+   * CPU time of the target's processes from the first measured request's send to the last one's
+   * answer, per measured request, microseconds; undefined if the generator did not say when.
+   */
+  readonly targetCpuUsPerRequest: number | undefined;
 }
 
 export interface LoadgenRun {
@@ -118,28 +142,47 @@ export interface LoadgenRun {
   readonly durationS: number;
   readonly warmupS: number;
   readonly connections: number;
+  /** gRPC: the target's URL path is the method, this file the length-prefixed request message. */
+  readonly grpcBody?: string;
+  /** The URL path to call; the REST predict path if not given. */
+  readonly path?: string;
 }
 
 export async function measureLoadgen(ctx: MeasureContext, target: Target, run: LoadgenRun): Promise<LoadgenMeasurement> {
   const { child } = await spawnNode(
     LOADGEN,
-    ['--url', target.url + PREDICT_PATH, '--rate', String(run.rate), '--duration', String(run.durationS), '--warmup', String(run.warmupS), '--connections', String(run.connections)],
+    [
+      '--url', target.url + (run.path ?? PREDICT_PATH),
+      '--rate', String(run.rate),
+      '--duration', String(run.durationS),
+      '--warmup', String(run.warmupS),
+      '--connections', String(run.connections),
+      ...(run.grpcBody === undefined ? [] : ['--grpc-body', run.grpcBody]),
+    ],
     /^loadgen ready/,
     { ipc: true },
   );
   ctx.track(child);
   const window = cpuWindow(target, ctx.backendPid, run.warmupS * 1000 + 300, (run.warmupS + run.durationS) * 1000 - 200);
   window.begin(child.pid ?? 0);
+  const targetCpu = (): number => target.pids.reduce((n, pid) => n + cpuSeconds(pid), 0);
+  let windowStart: number | undefined;
+  let windowEnd: number | undefined;
   try {
     const line = await new Promise<string>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
       lines.on('line', (text) => {
-        if (text.startsWith('loadgen-result ')) resolve(text.slice('loadgen-result '.length));
+        if (text === 'loadgen window-start') windowStart = targetCpu();
+        else if (text === 'loadgen window-end') windowEnd = targetCpu();
+        else if (text.startsWith('loadgen-result ')) resolve(text.slice('loadgen-result '.length));
       });
       // 'close', not 'exit': the result line may still be in the pipe when the process is gone.
       child.once('close', (code) => reject(new Error(`the load generator exited (code ${String(code)}) without a result`)));
     });
-    return { ...(JSON.parse(line) as LoadgenResult), cpu: window.result() };
+    const result = JSON.parse(line) as LoadgenResult;
+    const targetCpuUsPerRequest =
+      windowStart === undefined || windowEnd === undefined || result.requests === 0 ? undefined : Math.round(((windowEnd - windowStart) / result.requests) * 1e7) / 10;
+    return { ...result, cpu: window.result(), targetCpuUsPerRequest };
   } finally {
     window.cancel();
   }

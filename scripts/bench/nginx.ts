@@ -1,6 +1,6 @@
 /**
  * nginx as a child process with a configuration of the bench's own: one worker, upstream
- * keep-alive to the backend, nothing logged per request, every path (pid, logs, temp files) in a
+ * keep-alive to the backend (HTTP/1.1 with proxy_pass, or gRPC with grpc_pass), nothing logged per request, every path (pid, logs, temp files) in a
  * directory of its own so the system's nginx is left alone.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +17,30 @@ export interface NginxProcess {
   readonly url: string;
 }
 
-export function nginxConfig(dir: string, port: number, upstreamPort: number, workers: number): string {
+/** What nginx proxies: HTTP/1.1 to an HTTP/1.1 upstream, or gRPC (h2c both sides) with grpc_pass. */
+export type NginxMode = 'http' | 'grpc';
+
+const HTTP_SERVER = (port: number): string => `  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }`;
+
+// Cleartext HTTP/2 on the listener (prior knowledge, as gRPC clients speak it) and to the upstream.
+// No body size limit: the gateway's own limit is 32 MiB, nginx's default of 1 MiB would refuse
+// large messages that the others pass.
+const GRPC_SERVER = (port: number): string => `  server {
+    listen 127.0.0.1:${port} http2;
+    client_max_body_size 0;
+    location / {
+      grpc_pass grpc://backend;
+    }
+  }`;
+
+export function nginxConfig(dir: string, port: number, upstreamPort: number, workers: number, mode: NginxMode = 'http'): string {
   return `# Written by npm run bench; runs in the foreground as the bench's child.
 daemon off;
 master_process on;
@@ -40,25 +63,18 @@ http {
     keepalive 128;
     keepalive_requests 1000000;
   }
-  server {
-    listen 127.0.0.1:${port};
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
+${mode === 'grpc' ? GRPC_SERVER(port) : HTTP_SERVER(port)}
 }
 `;
 }
 
-export async function startNginx(binary: string, dir: string, upstreamPort: number, started: (child: ChildProcess) => void): Promise<NginxProcess> {
+export async function startNginx(binary: string, dir: string, upstreamPort: number, started: (child: ChildProcess) => void, mode: NginxMode = 'http'): Promise<NginxProcess> {
   mkdirSync(join(dir, 'tmp'), { recursive: true });
   // Started as root, the worker runs as nobody and must still reach its temp directories.
   chmodSync(dir, 0o755);
   const port = await freePort();
   const file = join(dir, 'nginx.conf');
-  writeFileSync(file, nginxConfig(dir, port, upstreamPort, 1));
+  writeFileSync(file, nginxConfig(dir, port, upstreamPort, 1, mode));
   // -e: the error log of the start-up itself, before the config is read (else /var/log/nginx).
   // Through the guard, so that nginx ends with the bench even when the bench is killed outright.
   const child = spawn(process.execPath, [GUARD, binary, '-p', dir, '-c', file, '-e', join(dir, 'error.log')], {

@@ -27,26 +27,98 @@ export interface TargetSummary {
   readonly rounds: readonly RoundFigures[];
 }
 
-export interface LatencyFigures {
-  /** Medians over the rounds, ms, counted from each request's due time. */
+/** One target at one fixed rate (fixed-rate.ts): medians over the rounds, ms from each request's due time. */
+export interface FixedRateTarget {
+  readonly key: string;
+  readonly label: string;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** The same from the actual send, without the generator's own lateness. */
-  readonly serviceP50Ms: number;
+  readonly p999Ms: number;
+  /** Median over the rounds of (this target's figure - direct's in the same round); undefined for direct. */
+  readonly addedP50Ms: number | undefined;
+  readonly addedP99Ms: number | undefined;
+  readonly addedP999Ms: number | undefined;
+  /** CPU time of the target's processes per measured request, µs (median of the rounds); undefined for direct. */
+  readonly cpuUsPerRequest: number | undefined;
+  /** p99 from the actual send, without the generator's own lateness. */
   readonly serviceP99Ms: number;
   readonly sendLagP99Ms: number;
   readonly achievedRate: number;
   readonly failed: number;
+  /** What failed, over the rounds: "HTTP 503", "grpc-status 14", ... */
+  readonly failures: Readonly<Record<string, number>>;
   readonly runs: readonly LoadgenMeasurement[];
 }
 
-export interface LatencySummary {
+export interface FixedRateSummary {
   readonly rate: number;
   readonly connections: number;
-  readonly direct: LatencyFigures;
-  readonly gateway: LatencyFigures;
-  readonly addedP50Ms: number;
-  readonly addedP99Ms: number;
+  readonly rounds: number;
+  /** direct first. */
+  readonly targets: readonly FixedRateTarget[];
+}
+
+/** The latency section at one rate: direct, nginx, the Node floor and the gateway. */
+export interface LatencyAtRate extends FixedRateSummary {
+  /** The gateway's added p99 over the floor's and over nginx's; undefined when the divisor is not above 0. */
+  readonly gatewayVsFloorP99: number | undefined;
+  readonly gatewayVsNginxP99: number | undefined;
+  /** The gateway's CPU per request over the floor's. */
+  readonly gatewayVsFloorCpu: number | undefined;
+}
+
+export interface GrpcRound {
+  readonly rps: number;
+  readonly meanMs: number;
+  /** Failed at the HTTP level, as h2load counts. */
+  readonly failed: number;
+  /** Counted by h2load but not answered OK by the simulator: gRPC errors from the target itself. */
+  readonly unanswered: number;
+  readonly cpu: CpuShares | undefined;
+}
+
+/** One target of the gRPC throughput table (h2load): medians over the rounds. */
+export interface GrpcThroughputTarget {
+  readonly key: string;
+  readonly label: string;
+  readonly rps: number;
+  readonly meanMs: number;
+  readonly spreadPct: number;
+  readonly failed: number;
+  readonly unanswered: number;
+  readonly cpu: CpuShares | undefined;
+  readonly vsNginx: number | undefined;
+  readonly vsGrpcJs: number | undefined;
+  readonly rounds: readonly GrpcRound[];
+}
+
+export interface LargeMessageTarget {
+  readonly key: string;
+  readonly label: string;
+  /** Every timed call's round trip, ms, in order. */
+  readonly samplesMs: readonly number[];
+  readonly medianMs: number;
+  readonly maxMs: number;
+}
+
+export interface LargeMessageSummary {
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly direct: LargeMessageTarget;
+  readonly gateway: LargeMessageTarget;
+  /** gateway median - direct median. */
+  readonly addedMs: number;
+}
+
+export interface GrpcSummary {
+  readonly method: string;
+  /** The request body h2load sends: the length-prefixed PredictRequest. */
+  readonly requestBytes: number;
+  readonly clients: number;
+  readonly streams: number;
+  readonly throughput: readonly GrpcThroughputTarget[];
+  readonly fixedRate: FixedRateSummary;
+  readonly large: LargeMessageSummary;
 }
 
 export interface PairSummary {
@@ -75,7 +147,7 @@ export interface MemorySummary {
 export interface TargetCheck {
   readonly target: string;
   readonly figure: string;
-  /** undefined: the section was not run. */
+  /** undefined: the section was not run (empty figure), or the figure has no meaning this time. */
   readonly met: boolean | undefined;
 }
 
@@ -87,7 +159,8 @@ export interface BenchReport {
   readonly settings: Readonly<Record<string, string | number>>;
   readonly busyAtStartPct: number;
   readonly throughput: readonly TargetSummary[] | undefined;
-  readonly latency: LatencySummary | undefined;
+  readonly latency: readonly LatencyAtRate[] | undefined;
+  readonly grpc: GrpcSummary | undefined;
   readonly replicas: PairSummary | undefined;
   readonly rules: PairSummary | undefined;
   readonly memory: MemorySummary | undefined;
@@ -120,14 +193,9 @@ export function markdown(report: BenchReport): string {
       '',
     );
   }
+  if (report.latency !== undefined) out.push(...latencyTables(report.latency));
+  if (report.grpc !== undefined) out.push(...grpcTables(report.grpc));
   out.push('## Further figures', '', '| figure | result |', '|---|---|');
-  const l = report.latency;
-  if (l !== undefined) {
-    out.push(
-      `| (a) latency at ${fmtInt(l.rate)} req/s, open loop, ${l.connections} connections, from each request's due time: p50 / p99 ms | direct ${fmtMs(l.direct.p50Ms)} / ${fmtMs(l.direct.p99Ms)}; gateway ${fmtMs(l.gateway.p50Ms)} / ${fmtMs(l.gateway.p99Ms)}; **added ${fmtMs(l.addedP50Ms)} / ${fmtMs(l.addedP99Ms)}** |`,
-      `| (a) the same from the actual send (generator lateness left out; its p99 ${fmtMs(Math.max(l.direct.sendLagP99Ms, l.gateway.sendLagP99Ms))} ms) | direct ${fmtMs(l.direct.serviceP50Ms)} / ${fmtMs(l.direct.serviceP99Ms)}; gateway ${fmtMs(l.gateway.serviceP50Ms)} / ${fmtMs(l.gateway.serviceP99Ms)} |`,
-    );
-  }
   const pair = (tag: string, p: PairSummary | undefined): void => {
     if (p === undefined) return;
     out.push(
@@ -144,10 +212,75 @@ export function markdown(report: BenchReport): string {
   }
   out.push(`| (e) node:cluster | ${report.cluster} |`, '');
   out.push('## Targets', '', '| target | figure | status |', '|---|---|---|');
-  for (const t of report.targets) out.push(`| ${t.target} | ${t.figure} | ${t.met === undefined ? 'not measured' : t.met ? 'met' : '**MISSED**'} |`);
+  for (const t of report.targets) out.push(`| ${t.target} | ${t.figure} | ${t.met === undefined ? (t.figure === '' ? 'not measured' : 'n/a: noise (a p99 below direct\'s; see Notes)') : t.met ? 'met' : '**MISSED**'} |`);
   out.push('');
   if (report.notes.length > 0) out.push('## Notes', '', ...report.notes.map((n) => `- ${n}`), '');
   return out.join('\n');
+}
+
+const fmtAdded = (n: number | undefined): string => (n === undefined ? '' : `${n >= 0 ? '+' : ''}${fmtMs(n)}`);
+const fmtUs = (n: number | undefined): string => (n === undefined ? '' : n.toFixed(1));
+
+/** One table of a fixed rate: each target's percentiles, what it adds over direct, its CPU per call. */
+function fixedRateTable(f: FixedRateSummary, unit: string, floorKey: string | undefined): string[] {
+  const floorCpu = f.targets.find((t) => t.key === floorKey)?.cpuUsPerRequest;
+  return [
+    `| target | p50 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | CPU µs per ${unit}${floorKey === undefined ? '' : ' (vs floor)'} | completed ${unit}s/s | failed |`,
+    '|---|---:|---:|---:|---|---:|---:|---:|',
+    ...f.targets.map((t) => {
+      const added = t.addedP99Ms === undefined ? '' : `${fmtAdded(t.addedP50Ms)} / **${fmtAdded(t.addedP99Ms)}** / ${fmtAdded(t.addedP999Ms)}`;
+      const vsFloor = floorCpu !== undefined && t.cpuUsPerRequest !== undefined && t.key !== floorKey ? ` (${fmtRatio(t.cpuUsPerRequest / floorCpu)})` : '';
+      return `| ${t.label} | ${fmtMs(t.p50Ms)} | ${fmtMs(t.p99Ms)} | ${fmtMs(t.p999Ms)} | ${added} | ${fmtUs(t.cpuUsPerRequest)}${vsFloor} | ${fmtInt(t.achievedRate)} | ${t.failed} |`;
+    }),
+    '',
+  ];
+}
+
+function latencyTables(rates: readonly LatencyAtRate[]): string[] {
+  const first = rates[0];
+  if (first === undefined) return [];
+  const out = [
+    `## Latency added at fixed rates: open loop, ${first.connections} connections, POST predict; median of ${first.rounds} rounds, targets alternated`,
+    '',
+    "Percentiles from each request's due time (a stall counts against every request due during it). Added: per round, the target's percentile minus direct's in the same round; the median of those. CPU: the proxy process's CPU time (/proc/<pid>/stat, user + system; nginx: master and worker) from the first measured request's send to the last one's answer, over the number of measured requests.",
+    '',
+  ];
+  for (const r of rates) {
+    out.push(`### ${fmtInt(r.rate)} req/s`, '', ...fixedRateTable(r, 'request', 'floor'));
+    out.push(
+      `Gateway's added p99: **${fmtRatio(r.gatewayVsFloorP99) || 'n/a'}** the Node floor's, **${fmtRatio(r.gatewayVsNginxP99) || 'n/a'}** nginx's; CPU per request **${fmtRatio(r.gatewayVsFloorCpu) || 'n/a'}** the floor's.`,
+      '',
+    );
+  }
+  return out;
+}
+
+function grpcTables(g: GrpcSummary): string[] {
+  const r = g.throughput[0]?.rounds.length ?? 0;
+  const l = g.large;
+  return [
+    `## gRPC: unary ${g.method}, ${fmtInt(g.requestBytes)}-byte request body, h2load ${g.clients} connections x ${g.streams} streams; median of ${r} rounds, targets alternated`,
+    '',
+    '| target | calls/s | mean ms | vs nginx grpc_pass | vs grpc-js proxy | rounds calls/s (spread) | CPU % target / backend / h2load | failed / not answered by the simulator |',
+    '|---|---:|---:|---:|---:|---|---|---:|',
+    ...g.throughput.map(
+      (t) =>
+        `| ${t.label} | ${fmtInt(t.rps)} | ${fmtMs(t.meanMs)} | ${fmtRatio(t.vsNginx)} | ${fmtRatio(t.vsGrpcJs)} | ${t.rounds.map((x) => fmtInt(x.rps)).join(', ')} (${t.spreadPct.toFixed(0)}%) | ${fmtCpu(t.cpu)} | ${t.failed} / ${t.unanswered} |`,
+    ),
+    '',
+    "h2load judges answers by HTTP status; a gRPC error is an HTTP 200 with grpc-status in its trailers. So every target answered one checked call (grpc-status 0, the PredictResponse decoded) before it was measured, and each run's calls are set against those the simulator answered OK meanwhile (its counters): the last column's second figure is calls h2load counted that the simulator did not answer (the target's own errors), beyond the calls in flight at the end. The open-loop figures below read grpc-status on every call.",
+    '',
+    `### gRPC latency added at ${fmtInt(g.fixedRate.rate)} calls/s: open loop over node:http2, ${g.fixedRate.connections} connections; median of ${g.fixedRate.rounds} rounds`,
+    '',
+    ...fixedRateTable(g.fixedRate, 'call', undefined),
+    `### ${(l.requestBytes / 2 ** 20).toFixed(0)} MiB Predict round trip (request ${fmtInt(l.requestBytes)} bytes, answer ${fmtInt(l.responseBytes)} bytes), one call at a time`,
+    '',
+    '| target | median ms | max ms | calls |',
+    '|---|---:|---:|---:|',
+    `| ${l.direct.label} | ${fmtMs(l.direct.medianMs)} | ${fmtMs(l.direct.maxMs)} | ${l.direct.samplesMs.length} |`,
+    `| ${l.gateway.label} | ${fmtMs(l.gateway.medianMs)} (**${fmtAdded(l.addedMs)}**) | ${fmtMs(l.gateway.maxMs)} | ${l.gateway.samplesMs.length} |`,
+    '',
+  ];
 }
 
 const escapeXml = (text: string): string => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -15,6 +15,8 @@ export interface LoadgenResult {
   readonly requests: number;
   readonly ok: number;
   readonly failed: number;
+  /** What failed, counted: "HTTP 503", "grpc-status 14", "reset 2", "error ECONNRESET". */
+  readonly failures: Readonly<Record<string, number>>;
   /** Completed requests per second over the measured window. */
   readonly achievedRate: number;
   /** Due time to the answer's last byte, ms: what a client on this schedule sees. */

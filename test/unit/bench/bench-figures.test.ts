@@ -1,0 +1,75 @@
+/**
+ * The bench's own arithmetic and parsing, which no run checks by itself: h2load's report read into
+ * figures, the latency section's ratios (none against a noise-level divisor), and the gRPC request
+ * body (a length-prefixed PredictRequest as TF Serving reads it).
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { readMessages } from '../../../gateway/src/tfserving/grpc-wire.js';
+import { messageCodec, type PredictRequestMessage } from '../../../gateway/src/tfserving/protos.js';
+import { parseH2load } from '../../../scripts/bench/h2load.js';
+import { largePredict, smallPredict } from '../../../scripts/bench/grpc-messages.js';
+import { latencyRatios } from '../../../scripts/bench/latency-section.js';
+import type { FixedRateTarget } from '../../../scripts/bench/report.js';
+
+const H2LOAD_REPORT = `starting benchmark...
+spawning thread #0: 5 total client(s). Timing-based test with 0s of warm-up time and 3s of main duration for measurements.
+Warm-up phase is over for thread #0.
+Main benchmark duration is over for thread #0. Stopping all clients.
+
+finished in 3.00s, 8306.33 req/s, 1.01MB/s
+requests: 24919 total, 25019 started, 24919 done, 24900 succeeded, 19 failed, 7 errored, 3 timeout
+status codes: 24890 2xx, 0 3xx, 0 4xx, 10 5xx
+traffic: 3.05MB (3195392) total, 511.10KB (523361) headers (space savings 93.01%), 1.86MB (1944000) data
+                     min         max         mean         sd        +/- sd
+time for request:      312us     71.52ms     11.83ms      4.20ms    80.12%
+time for connect:      123us       421us       250us        90us    60.00%
+`;
+
+test('h2load: calls/s, done calls, failures (errors, timeouts and non-2xx answers), mean and max time', () => {
+  assert.deepEqual(parseH2load(H2LOAD_REPORT), { rps: 8306.33, requests: 24919, failed: 19 + 10, meanMs: 11.83, maxMs: 71.52 });
+  assert.throws(() => parseH2load('h2load: connection refused'), /cannot read h2load's report/);
+});
+
+const target = (key: string, addedP99Ms: number | undefined, cpuUsPerRequest: number | undefined): FixedRateTarget => ({
+  key,
+  label: key,
+  p50Ms: 1,
+  p99Ms: 2,
+  p999Ms: 3,
+  addedP50Ms: addedP99Ms,
+  addedP99Ms,
+  addedP999Ms: addedP99Ms,
+  cpuUsPerRequest,
+  serviceP99Ms: 2,
+  sendLagP99Ms: 0,
+  achievedRate: 2000,
+  failed: 0,
+  failures: {},
+  runs: [],
+});
+
+test('latency ratios: the gateway against the floor and nginx; n/a where the divisor is noise', () => {
+  const base = { rate: 2000, connections: 50, rounds: 2 };
+  const r = latencyRatios({ ...base, targets: [target('direct', undefined, undefined), target('nginx', 0.2, 12), target('floor', 0.4, 36), target('gateway', 0.5, 40)] });
+  assert.equal(r.gatewayVsFloorP99, 1.25);
+  assert.equal(r.gatewayVsNginxP99, 2.5);
+  assert.equal(r.gatewayVsFloorCpu, 1.11);
+  const noisy = latencyRatios({ ...base, targets: [target('direct', undefined, undefined), target('nginx', -0.1, 12), target('floor', 0, 36), target('gateway', 0.5, 40)] });
+  assert.equal(noisy.gatewayVsFloorP99, undefined);
+  assert.equal(noisy.gatewayVsNginxP99, undefined);
+});
+
+test('gRPC bodies: one length-prefixed PredictRequest for half_plus_two; the large one carries its bytes in tensor_content', () => {
+  const codec = messageCodec<PredictRequestMessage>('tensorflow.serving.PredictRequest');
+  const [small] = readMessages(smallPredict()) ?? [];
+  assert.ok(small !== undefined && !small.compressed);
+  const request = codec.decode(small.payload);
+  assert.equal(request.model_spec?.name, 'half_plus_two');
+  assert.deepEqual(request.inputs?.['x']?.float_val, [1, 2, 5]);
+  const large = readMessages(largePredict(1024));
+  assert.equal(large?.length, 1);
+  const x = codec.decode(large?.[0]?.payload ?? Buffer.alloc(0)).inputs?.['x'];
+  assert.equal(x?.tensor_content?.length, 1024);
+  assert.equal(x?.tensor_shape?.dim?.[0]?.size, '256');
+});
