@@ -30,8 +30,8 @@ export const SUITES: Readonly<Record<string, SuiteInfo>> = {
     intro:
       'Two gateway processes share a persistent redis-server (append-only, fsync always) in front of replica simulator processes (3 of version 1, 2 of version 2). ' +
       'Clients reach the gateways through a balancer that sends new requests only to gateways whose `/readyz` answers 200 (polled every 100 ms), as a Kubernetes Service does. ' +
-      'Four kinds of request run side by side the whole time: keyless, keyed (sticky cohort), pinned to version 1 and pinned to version 2. ' +
-      'A request fails when it gets anything but a 200 with the prediction of the version it was meant for. ' +
+      'Six kinds of request run side by side the whole time: over REST keyless, keyed (sticky cohort), pinned to version 1 and pinned to version 2; over gRPC (grpc-js, a channel per gateway) keyless Predict and Predict pinned to version 2. ' +
+      'A request fails when it gets anything but a 200 (gRPC: OK) with the prediction of the version it was meant for. ' +
       'The settings are in test/chaos/chaos-stack.ts (health checks every 250 ms, attempt timeout 400 ms, readiness delay 600 ms); the automatic rollback is off so the only policy writes are the suite\'s.',
   },
   'data-port': {
