@@ -66,7 +66,11 @@ export class BalancedTraffic {
     this.#client = client;
   }
 
-  /** Starts polling readiness and `perKind` workers of each kind; resolves once a gateway is ready. */
+  /**
+   * Starts polling readiness and `perKind` workers of each REST kind, half as many (at least one)
+   * of each gRPC kind, so the machine's load stays near what it was with REST alone; resolves once
+   * a gateway is ready.
+   */
   async start(perKind: number): Promise<void> {
     this.#running = true;
     this.#poller = this.#poll();
@@ -77,7 +81,8 @@ export class BalancedTraffic {
     }
     let user = 0;
     for (const kind of KINDS) {
-      for (let i = 0; i < perKind; i++) this.#workers.push(this.#work(kind, () => `user-${user++ % 500}`));
+      const workers = GRPC_KINDS.has(kind) ? Math.max(1, Math.floor(perKind / 2)) : perKind;
+      for (let i = 0; i < workers; i++) this.#workers.push(this.#work(kind, () => `user-${user++ % 500}`));
     }
   }
 
@@ -86,6 +91,11 @@ export class BalancedTraffic {
     const done = this.#tally;
     this.#tally = newTally();
     return done;
+  }
+
+  /** Clients running (one request at a time each). */
+  workerCount(): number {
+    return this.#workers.length;
   }
 
   readyCount(): number {

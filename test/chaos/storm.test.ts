@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { TestClient, type Reply } from '../helpers/http.js';
 import { recordScenario } from '../../scripts/lib/reliability-records.js';
 import { MODEL } from '../helpers/stack.js';
-import { BalancedTraffic, KINDS, type Kind, type Tally } from './balanced-traffic.js';
+import { BalancedTraffic, type Kind, type Tally } from './balanced-traffic.js';
 import { CHAOS_TOKEN, STICKY_HEADER, startChaosStack, type ChaosStack, type GatewayProcess, type ReplicaProcess } from './chaos-stack.js';
 
 const WORKERS_PER_KIND = 2;
@@ -121,7 +121,7 @@ describe('chaos under load: two gateways, a shared Redis, replicas and processes
     recordScenario({
       suite: 'chaos',
       scenario: name,
-      load: `2 gateways behind a readiness-aware balancer; ${WORKERS_PER_KIND * KINDS.length} clients (REST keyless, keyed, pinned to 1, pinned to 2; gRPC keyless, pinned to 2); ${rps.toLocaleString('en-US')} req/s`,
+      load: `2 gateways behind a readiness-aware balancer; ${traffic.workerCount()} clients (REST keyless, keyed, pinned to 1, pinned to 2: ${WORKERS_PER_KIND} each; gRPC keyless, pinned to 2: ${Math.max(1, Math.floor(WORKERS_PER_KIND / 2))} each); ${rps.toLocaleString('en-US')} req/s`,
       fault,
       requests: tally.requests,
       failures: tally.failures,
