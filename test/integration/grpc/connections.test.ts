@@ -103,3 +103,22 @@ test('rapid reset: calls whose stream the client reset in the same write never r
   const resetForwarded = replicaCalls() - before - 1;
   assert.ok(resetForwarded <= 10, `${resetForwarded} of 900 reset calls reached the replica`);
 });
+
+test('a health Watch, silent until the status changes, is not cut by the idle timeout', async () => {
+  const session = http2.connect(`http://${stack.gw.grpc}`);
+  session.on('error', () => undefined);
+  try {
+    const stream = session.request({ ':method': 'POST', ':path': '/grpc.health.v1.Health/Watch', 'content-type': 'application/grpc', te: 'trailers' });
+    stream.on('error', () => undefined);
+    const messages: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => messages.push(chunk));
+    stream.end(frameMessage(Buffer.alloc(0)));
+    // Well past two idle periods.
+    await sleep(DEADLINE_MS * 5);
+    assert.equal(stream.closed, false, 'the Watch is still open');
+    assert.deepEqual([...Buffer.concat(messages)], [0, 0, 0, 0, 2, 0x08, 0x01], 'SERVING, once');
+    stream.close(http2.constants.NGHTTP2_CANCEL);
+  } finally {
+    session.destroy();
+  }
+});

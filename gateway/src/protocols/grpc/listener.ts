@@ -9,7 +9,7 @@
  * split; cookie rules do not apply), and sent on with the chosen version written into it. What the
  * gateway answers itself is TF Serving's answer, code and message, as Trailers-Only.
  */
-import { constants, createSecureServer, createServer, type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, createSecureServer, createServer, type Http2Session, type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -31,6 +31,8 @@ import { FramingError, GRPC_STATUS, unaryMessage } from './wire.js';
 
 const inflate = promisify(gunzip);
 const { NGHTTP2_NO_ERROR } = constants;
+/** Health Watch streams open, by connection (see the idle timeout in createGrpcServer). */
+const watching = new WeakMap<Http2Session, number>();
 
 type Operation = 'predict' | 'classify' | 'regress' | 'multiinference' | 'metadata' | 'status';
 
@@ -97,11 +99,13 @@ export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServe
     // ends by its deadline, with an answer): it is closed (GOAWAY, graceful), and if it is still
     // there one more deadline later, destroyed. Without this, a connection nghttp2 has ended with a
     // GOAWAY for a protocol error (a bad frame, broken HPACK) stays open as long as the client keeps
-    // it: node:http2 neither closes the socket nor tells the server.
+    // it: node:http2 neither closes the socket nor tells the server. A health Watch is silent until
+    // the status changes: its connection is told GOAWAY but not cut.
     const idleMs = options.settings.deadlineMs;
     session.setTimeout(idleMs, function idle() {
       if (session.closed) {
-        session.destroy();
+        if ((watching.get(session) ?? 0) === 0) session.destroy();
+        else session.setTimeout(idleMs, idle);
         return;
       }
       session.close();
@@ -355,6 +359,11 @@ class GrpcHandler {
       if (!watch) {
         stream.end();
         return;
+      }
+      const session = stream.session;
+      if (session !== undefined) {
+        watching.set(session, (watching.get(session) ?? 0) + 1);
+        stream.once('close', () => watching.set(session, (watching.get(session) ?? 1) - 1));
       }
       const poll = setInterval(() => {
         const next = status();
