@@ -54,7 +54,7 @@ export const SUITES: Readonly<Record<string, SuiteInfo>> = {
     title: 'Adversarial input on the gRPC port',
     tests: 'test/adversarial/grpc.test.ts',
     intro:
-      'A gateway process (memory store, proxy.maxBodyBytes 1 MiB, deadline 2 s) in front of two simulated replicas serving gRPC. ' +
+      'A gateway process (memory store, proxy.maxBodyBytes 1 MiB, deadline 2 s) in front of simulated replicas serving gRPC: two for the good calls, and one for the model the probes name, so whatever reaches it came from a probe. ' +
       'While each scenario runs, a well-behaved grpc-js client keeps calling Predict (two at a time): every one of its calls must succeed. ' +
       'What clients can send is sent with node:http2; what none would (a bad preface, broken frames, streams past the advertised limit, thousands of streams opened and reset at once) is written frame by frame on a raw socket. ' +
       'Each probe must get a clear answer (a gRPC status as TF Serving gives it, or for a broken connection a GOAWAY and a close), nothing may reach a replica that should not, and the process must stay up with bounded memory.',

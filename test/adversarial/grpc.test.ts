@@ -1,8 +1,9 @@
 /**
  * Adversarial input on the gRPC port. The gateway runs as a child process (so "never crashes" and
- * "memory stays bounded" are read off the process itself) in front of two simulated half_plus_two
- * replicas serving gRPC. Every scenario runs while a well-behaved grpc-js client keeps calling
- * Predict: each of its calls must succeed. What the scenario sends is written with node:http2
+ * "memory stays bounded" are read off the process itself) in front of simulated replicas serving
+ * gRPC: two of half_plus_two for the good calls, one of the model the probes name (`probe`), so
+ * whatever reaches that one was sent by a probe. Every scenario runs while a well-behaved grpc-js
+ * client keeps calling Predict: each of its calls must succeed. What the scenario sends is written with node:http2
  * when a client could send it, and frame by frame on a raw socket (raw-h2.ts) when no client
  * would: a bad preface, broken frames, more streams than allowed, streams opened and reset by the
  * thousand.
