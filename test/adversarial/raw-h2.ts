@@ -93,9 +93,9 @@ export interface ReceivedFrame {
 }
 
 /**
- * One raw HTTP/2 connection to 127.0.0.1:`port`. Server SETTINGS are acknowledged and PINGs
- * answered (as any client does) unless `passive`, so the server's settings take effect; the
- * received frames are tallied per stream.
+ * One raw HTTP/2 connection to 127.0.0.1:`port`. PINGs are answered and server SETTINGS
+ * acknowledged (as any client does; `ackSettings: false` leaves them unacknowledged, so the
+ * server's new settings are not yet in force); the received frames are tallied per stream.
  */
 export class RawH2 {
   readonly socket: Socket;
