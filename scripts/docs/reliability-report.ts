@@ -30,8 +30,8 @@ export const SUITES: Readonly<Record<string, SuiteInfo>> = {
     intro:
       'Two gateway processes share a persistent redis-server (append-only, fsync always) in front of replica simulator processes (3 of version 1, 2 of version 2). ' +
       'Clients reach the gateways through a balancer that sends new requests only to gateways whose `/readyz` answers 200 (polled every 100 ms), as a Kubernetes Service does. ' +
-      'Four kinds of request run side by side the whole time: keyless, keyed (sticky cohort), pinned to version 1 and pinned to version 2. ' +
-      'A request fails when it gets anything but a 200 with the prediction of the version it was meant for. ' +
+      'Six kinds of request run side by side the whole time: over REST keyless, keyed (sticky cohort), pinned to version 1 and pinned to version 2; over gRPC (grpc-js, a channel per gateway) keyless Predict and Predict pinned to version 2. ' +
+      'A request fails when it gets anything but a 200 (gRPC: OK) with the prediction of the version it was meant for. ' +
       'The settings are in test/chaos/chaos-stack.ts (health checks every 250 ms, attempt timeout 400 ms, readiness delay 600 ms); the automatic rollback is off so the only policy writes are the suite\'s.',
   },
   'data-port': {
@@ -49,6 +49,15 @@ export const SUITES: Readonly<Record<string, SuiteInfo>> = {
       'A gateway process with every limit at its default (maxBodyBytes 32 MiB, retryBufferBytes 4 MiB...) in front of simulated replicas. ' +
       'Each scenario is what one client, careless or hostile, can send at those limits. ' +
       'Figures are read off the gateway process: its event-loop delay (the largest since the previous scrape of `nodejs_eventloop_lag_max_seconds`, prom-client\'s monitorEventLoopDelay) and the latency of status requests another client sends meanwhile.',
+  },
+  grpc: {
+    title: 'Adversarial input on the gRPC port',
+    tests: 'test/adversarial/grpc.test.ts',
+    intro:
+      'A gateway process (memory store, proxy.maxBodyBytes 1 MiB, deadline 2 s) in front of simulated replicas serving gRPC: two for the good calls, and one for the model the probes name, so whatever reaches it came from a probe. ' +
+      'While each scenario runs, a well-behaved grpc-js client keeps calling Predict (two at a time): every one of its calls must succeed. ' +
+      'What clients can send is sent with node:http2; what none would (a bad preface, broken frames, streams past the advertised limit, thousands of streams opened and reset at once) is written frame by frame on a raw socket. ' +
+      'Each probe must get a clear answer (a gRPC status as TF Serving gives it, or for a broken connection a GOAWAY and a close), nothing may reach a replica that should not, and the process must stay up with bounded memory.',
   },
   'admin-api': {
     title: 'Admin API fuzzing and token attacks',

@@ -1,19 +1,26 @@
 /**
  * Steady client traffic through a load balancer in front of the gateways, as Kubernetes or an L7
  * balancer does it: a gateway takes new requests only while its /readyz answers 200 (polled every
- * 100 ms). Four kinds of request run side by side: keyless, keyed (sticky cohort), and pinned to
- * each version. Every outcome lands in the tally of the scenario running when it completes.
+ * 100 ms). Six kinds of request run side by side: over REST keyless, keyed (sticky cohort), and
+ * pinned to each version; over gRPC (grpc-js, one channel per gateway, balanced per call as an L7
+ * balancer does) keyless Predict and Predict pinned to version 2. Every outcome lands in the tally
+ * of the scenario running when it completes.
  */
+import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
+import { tfServingClient, type TfServingClient } from '../helpers/grpc-client.js';
 import type { TestClient } from '../helpers/http.js';
 import { MODEL, versionOfPrediction } from '../helpers/stack.js';
 import { STICKY_HEADER, type GatewayProcess } from './chaos-stack.js';
 
-export type Kind = 'keyless' | 'keyed' | 'pinned to version 1' | 'pinned to version 2';
-export const KINDS: readonly Kind[] = ['keyless', 'keyed', 'pinned to version 1', 'pinned to version 2'];
+export type Kind = 'keyless' | 'keyed' | 'pinned to version 1' | 'pinned to version 2' | 'gRPC keyless' | 'gRPC pinned to version 2';
+export const KINDS: readonly Kind[] = ['keyless', 'keyed', 'pinned to version 1', 'pinned to version 2', 'gRPC keyless', 'gRPC pinned to version 2'];
+const GRPC_KINDS: ReadonlySet<Kind> = new Set(['gRPC keyless', 'gRPC pinned to version 2']);
 
 export interface Tally {
   requests: number;
+  /** Of the requests, the gRPC calls. */
+  grpcRequests: number;
   failures: number;
   excused: number;
   readonly reasons: Map<string, number>;
@@ -25,6 +32,7 @@ export interface Tally {
 
 const newTally = (): Tally => ({
   requests: 0,
+  grpcRequests: 0,
   failures: 0,
   excused: 0,
   reasons: new Map(),
@@ -44,6 +52,12 @@ export class BalancedTraffic {
   #next = 0;
   #workers: Promise<void>[] = [];
   #poller: Promise<void> | undefined;
+  /**
+   * A gRPC channel per gateway, replaced whenever the gateway becomes ready again: a restarted
+   * gateway is on the same port, but the old channel may still be backing off from the refused
+   * reconnects while it was down, and would fail a call the balancer sends it at once.
+   */
+  readonly #grpc = new Map<GatewayProcess, TfServingClient>();
   /** Kinds whose failures the target allows right now (pinned to a version that is down). */
   readonly excused = new Set<Kind>();
 
@@ -52,7 +66,11 @@ export class BalancedTraffic {
     this.#client = client;
   }
 
-  /** Starts polling readiness and `perKind` workers of each kind; resolves once a gateway is ready. */
+  /**
+   * Starts polling readiness and `perKind` workers of each REST kind, half as many (at least one)
+   * of each gRPC kind, so the machine's load stays near what it was with REST alone; resolves once
+   * a gateway is ready.
+   */
   async start(perKind: number): Promise<void> {
     this.#running = true;
     this.#poller = this.#poll();
@@ -63,7 +81,8 @@ export class BalancedTraffic {
     }
     let user = 0;
     for (const kind of KINDS) {
-      for (let i = 0; i < perKind; i++) this.#workers.push(this.#work(kind, () => `user-${user++ % 500}`));
+      const workers = GRPC_KINDS.has(kind) ? Math.max(1, Math.floor(perKind / 2)) : perKind;
+      for (let i = 0; i < workers; i++) this.#workers.push(this.#work(kind, () => `user-${user++ % 500}`));
     }
   }
 
@@ -74,6 +93,11 @@ export class BalancedTraffic {
     return done;
   }
 
+  /** Clients running (one request at a time each). */
+  workerCount(): number {
+    return this.#workers.length;
+  }
+
   readyCount(): number {
     return this.#ready.size;
   }
@@ -82,14 +106,21 @@ export class BalancedTraffic {
     this.#running = false;
     await Promise.all(this.#workers);
     await this.#poller;
+    for (const channel of this.#grpc.values()) channel.close();
+    this.#grpc.clear();
   }
 
   async #poll(): Promise<void> {
     while (this.#running) {
       await Promise.all(
         this.#gateways.map(async (gateway) => {
-          if (await isReady(gateway, this.#client)) this.#ready.add(gateway);
-          else this.#ready.delete(gateway);
+          if (await isReady(gateway, this.#client)) {
+            if (!this.#ready.has(gateway)) {
+              this.#grpc.get(gateway)?.close();
+              this.#grpc.set(gateway, tfServingClient(gateway.grpc));
+            }
+            this.#ready.add(gateway);
+          } else this.#ready.delete(gateway);
         }),
       );
       await sleep(POLL_MS);
@@ -112,6 +143,11 @@ export class BalancedTraffic {
         continue;
       }
       const excusedAtStart = this.excused.has(kind);
+      if (GRPC_KINDS.has(kind)) {
+        const problem = await this.#grpcCall(gateway, kind);
+        this.#count(kind, problem, excusedAtStart || this.excused.has(kind));
+        continue;
+      }
       const { path, headers } = requestFor(kind, nextUser);
       let problem: string | undefined;
       try {
@@ -128,6 +164,29 @@ export class BalancedTraffic {
     }
   }
 
+  /** One gRPC Predict of x = 1 through `gateway`: what was wrong with its answer, if anything. */
+  async #grpcCall(gateway: GatewayProcess, kind: Kind): Promise<string | undefined> {
+    const channel = this.#grpc.get(gateway);
+    if (channel === undefined) return `${gateway.name}: no gRPC channel`;
+    const pinned = kind === 'gRPC pinned to version 2';
+    const request = {
+      model_spec: { name: MODEL, ...(pinned ? { version: { value: '2' } } : {}) },
+      inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '1' }] }, float_val: [1] } },
+    };
+    try {
+      // A little longer than the gateway's deadline (5 s), so that its DEADLINE_EXCEEDED is what shows.
+      const reply = await channel.call<{ outputs?: { y?: { float_val?: number[] } } }>('PredictionService', 'Predict', request, { deadlineMs: 6_000 });
+      const y = reply.outputs?.y?.float_val?.[0];
+      if (y !== 2.5 && y !== 3.5) return `OK with an unexpected answer ${JSON.stringify(reply).slice(0, 120)}`;
+      if (pinned && y !== 3.5) return 'answered by version 1';
+      return undefined;
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      await sleep(5);
+      return `${grpc.status[e.code] ?? String(e.code)} ${String(e.details).replace(/\s+/g, ' ').slice(0, 160)}`;
+    }
+  }
+
   #sticky(user: string, version: 1 | 2): void {
     const seen = this.#tally.versionOfUser.get(user);
     if (seen === undefined) this.#tally.versionOfUser.set(user, version);
@@ -140,6 +199,7 @@ export class BalancedTraffic {
   #count(kind: Kind, problem: string | undefined, excused: boolean): void {
     const tally = this.#tally;
     tally.requests++;
+    if (GRPC_KINDS.has(kind)) tally.grpcRequests++;
     if (problem === undefined) return;
     const reason = `${kind}: ${problem}`;
     if (excused) tally.excused++;
@@ -158,6 +218,8 @@ function requestFor(kind: Kind, nextUser: () => string): { path: string; headers
       return { path: `/v1/models/${MODEL}/versions/1:predict`, headers: {} };
     case 'pinned to version 2':
       return { path: `/v1/models/${MODEL}/versions/2:predict`, headers: {} };
+    default:
+      throw new Error(`${kind} is not a REST kind`);
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * The chaos suite's stack, every part a real process that can be killed: a persistent redis-server
  * (append-only, fsync on every write, as production runs it), TF Serving replica simulators and two
- * gateways sharing the store. Ports are fixed at start so a killed part comes back where the others
- * expect it, as a restarted pod behind a Service does.
+ * gateways sharing the store. Ports (REST and gRPC) are fixed at start so a killed part comes back
+ * where the others expect it, as a restarted pod behind a Service does.
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,10 +27,16 @@ export class ReplicaProcess {
   constructor(
     readonly version: 1 | 2,
     readonly port: number,
+    readonly grpcPort: number,
   ) {}
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The replica as a pool's entry: REST URL and gRPC port. */
+  get entry(): { url: string; grpcPort: number } {
+    return { url: this.url, grpcPort: this.grpcPort };
   }
 
   async start(): Promise<void> {
@@ -39,6 +45,7 @@ export class ReplicaProcess {
       versions: [this.version],
       behaviour: this.version === 1 ? 'half_plus_two' : 'half_plus_three',
       port: this.port,
+      grpcPort: this.grpcPort,
     });
   }
 
@@ -75,8 +82,14 @@ export class GatewayProcess {
     readonly name: string,
     readonly restPort: number,
     readonly adminPort: number,
+    readonly grpcPort: number,
     private readonly configFile: string,
   ) {}
+
+  /** host:port of its gRPC listener. */
+  get grpc(): string {
+    return `127.0.0.1:${this.grpcPort}`;
+  }
 
   get rest(): string {
     return `http://127.0.0.1:${this.restPort}`;
@@ -97,6 +110,7 @@ export class GatewayProcess {
         LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'error',
         GATEWAY_REST_PORT: String(this.restPort),
         GATEWAY_ADMIN_PORT: String(this.adminPort),
+        GATEWAY_GRPC_PORT: String(this.grpcPort),
       },
       ipc: true,
       nodeArgs: GATEWAY_NODE_FLAGS,
@@ -134,8 +148,9 @@ export interface ChaosStack {
 
 export async function startChaosStack(): Promise<ChaosStack> {
   const dir = mkdtempSync(join(tmpdir(), 'cg-chaos-'));
-  const stable = [new ReplicaProcess(1, await freePort()), new ReplicaProcess(1, await freePort()), new ReplicaProcess(1, await freePort())];
-  const canary = [new ReplicaProcess(2, await freePort()), new ReplicaProcess(2, await freePort())];
+  const replica = async (version: 1 | 2): Promise<ReplicaProcess> => new ReplicaProcess(version, await freePort(), await freePort());
+  const stable = [await replica(1), await replica(1), await replica(1)];
+  const canary = [await replica(2), await replica(2)];
   const gateways: GatewayProcess[] = [];
   let redis: RedisServer | undefined;
   const close = async (): Promise<void> => {
@@ -150,7 +165,7 @@ export async function startChaosStack(): Promise<ChaosStack> {
     const configFile = join(dir, 'gateway.json');
     writeFileSync(configFile, JSON.stringify(chaosConfig(redis.url, stable, canary), null, 1));
     for (const name of ['A', 'B']) {
-      const gateway = new GatewayProcess(name, await freePort(), await freePort(), configFile);
+      const gateway = new GatewayProcess(name, await freePort(), await freePort(), await freePort(), configFile);
       gateways.push(gateway);
       await gateway.start();
     }
@@ -176,7 +191,7 @@ function chaosConfig(redisUrl: string, stable: readonly ReplicaProcess[], canary
     proxy: { deadlineMs: 5_000, connectTimeoutMs: 300 },
     models: {
       [MODEL]: {
-        pools: { '1': { replicas: stable.map((r) => r.url) }, '2': { replicas: canary.map((r) => r.url) } },
+        pools: { '1': { replicas: stable.map((r) => r.entry) }, '2': { replicas: canary.map((r) => r.entry) } },
         policy: INITIAL_POLICY,
         healthCheck: { intervalMs: 250, timeoutMs: 200, healthyThreshold: 2, unhealthyThreshold: 2 },
         resilience: {

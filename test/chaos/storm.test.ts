@@ -1,5 +1,5 @@
 /**
- * Chaos under load: keyless, keyed and pinned traffic through two gateway processes sharing a
+ * Chaos under load: keyless, keyed and pinned traffic (REST, and gRPC keyless and pinned) through two gateway processes sharing a
  * persistent Redis, while replicas are killed, restarted and frozen, Redis is killed for 10 s, the
  * policy changes 100 times and a gateway is stopped and started again. The target for every
  * scenario: no failed request, except requests pinned to a version that is down; and after the
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { TestClient, type Reply } from '../helpers/http.js';
 import { recordScenario } from '../../scripts/lib/reliability-records.js';
 import { MODEL } from '../helpers/stack.js';
-import { BalancedTraffic, KINDS, type Kind, type Tally } from './balanced-traffic.js';
+import { BalancedTraffic, type Kind, type Tally } from './balanced-traffic.js';
 import { CHAOS_TOKEN, STICKY_HEADER, startChaosStack, type ChaosStack, type GatewayProcess, type ReplicaProcess } from './chaos-stack.js';
 
 const WORKERS_PER_KIND = 2;
@@ -99,29 +99,29 @@ describe('chaos under load: two gateways, a shared Redis, replicas and processes
     name: string,
     fault: string,
     body: () => Promise<string | undefined>,
-    options: { target?: string; excuse?: Kind; switchesBecause?: string } = {},
+    options: { target?: string; excuse?: readonly Kind[]; switchesBecause?: string } = {},
   ): Promise<Tally> => {
     traffic.cut();
-    if (options.excuse !== undefined) traffic.excused.add(options.excuse);
+    for (const kind of options.excuse ?? []) traffic.excused.add(kind);
     let notes: string | undefined;
     let tally: Tally;
     try {
       notes = await body();
     } finally {
-      if (options.excuse !== undefined) traffic.excused.delete(options.excuse);
+      for (const kind of options.excuse ?? []) traffic.excused.delete(kind);
       tally = traffic.cut();
     }
     const durationMs = Math.round(performance.now() - tally.startedAt);
     // Without a policy change, a user's requests stay with one version whichever gateway answers.
     const sticky = options.switchesBecause !== undefined || tally.cohortSwitches === 0;
     const because = options.switchesBecause === undefined || tally.cohortSwitches === 0 ? '' : ` (${options.switchesBecause})`;
-    const stickyNote = `keyed users: ${tally.versionOfUser.size}, answers from another version than the user's earlier ones: ${tally.cohortSwitches}${because}`;
+    const stickyNote = `${tally.grpcRequests.toLocaleString('en-US')} of the requests were gRPC calls; keyed users: ${tally.versionOfUser.size}, answers from another version than the user's earlier ones: ${tally.cohortSwitches}${because}`;
     notes = notes === undefined ? stickyNote : `${notes}; ${stickyNote}`;
     const rps = Math.round((tally.requests / durationMs) * 1_000);
     recordScenario({
       suite: 'chaos',
       scenario: name,
-      load: `2 gateways behind a readiness-aware balancer; ${WORKERS_PER_KIND * KINDS.length} clients (keyless, keyed, pinned to 1, pinned to 2); ${rps.toLocaleString('en-US')} req/s`,
+      load: `2 gateways behind a readiness-aware balancer; ${traffic.workerCount()} clients (REST keyless, keyed, pinned to 1, pinned to 2: ${WORKERS_PER_KIND} each; gRPC keyless, pinned to 2: ${Math.max(1, Math.floor(WORKERS_PER_KIND / 2))} each); ${rps.toLocaleString('en-US')} req/s`,
       fault,
       requests: tally.requests,
       failures: tally.failures,
@@ -188,11 +188,11 @@ describe('chaos under load: two gateways, a shared Redis, replicas and processes
         await allAvailable();
         return 'keyless and keyed requests bound for the canary were answered by stable';
       },
-      { target: PINNED_TARGET, excuse: 'pinned to version 2', switchesBecause: 'the canary was down: its cohort was answered by stable' },
+      { target: PINNED_TARGET, excuse: ['pinned to version 2', 'gRPC pinned to version 2'], switchesBecause: 'the canary was down: its cohort was answered by stable' },
     );
     // The fault was real: requests pinned to the dead version did fail, and only those were excused.
     assert.ok(tally.excused > 0, 'no request pinned to version 2 failed while it was down');
-    for (const reason of tally.reasons.keys()) assert.match(reason, /^pinned to version 2: /);
+    for (const reason of tally.reasons.keys()) assert.match(reason, /^(gRPC )?pinned to version 2: /);
   });
 
   test('Redis is killed for 10 s: routing goes on, writes are refused, the store heals', async () => {

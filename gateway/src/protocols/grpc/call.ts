@@ -101,6 +101,14 @@ export class GrpcCall {
 
   start(): void {
     const { stream } = this.#in;
+    // The client may have reset the stream already: its RST_STREAM read in the same socket read as
+    // its last DATA frame (the listener starts calls only once that read is processed), or during
+    // an inflate. Its 'close' would not be heard below and the call would reach a replica for
+    // nobody; HTTP/2 rapid reset (CVE-2023-44487) is exactly that, thousands of times a second.
+    if (stream.closed || stream.destroyed) {
+      this.#fail(new ClientGoneError('client cancelled the call'));
+      return;
+    }
     stream.once('close', () => {
       // The client cancelled (RST_STREAM) or went away: the replica is told at once.
       if (!this.#finished) this.#fail(new ClientGoneError('client cancelled the call'));

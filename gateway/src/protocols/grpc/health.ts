@@ -4,7 +4,7 @@
  * imitate). Every Watch shares one readiness poll, and their number is capped: a client opening
  * streams cannot multiply timers or per-second work.
  */
-import type { ServerHttp2Stream } from 'node:http2';
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
 import { frameMessage, GRPC_CONTENT_TYPE } from '../../tfserving/grpc-wire.js';
 import { GRPC_STATUS } from './wire.js';
 
@@ -22,6 +22,8 @@ const NOT_SERVING = frameMessage(Buffer.from([0x08, 2]));
 export class HealthService {
   readonly #ready: () => boolean;
   readonly #watches = new Set<ServerHttp2Stream>();
+  /** Watches by connection: a silent connection with one is not idle (see the listener's idle timeout). */
+  readonly #bySession = new WeakMap<Http2Session, number>();
   #timer: NodeJS.Timeout | undefined;
   #last = false;
 
@@ -54,13 +56,18 @@ export class HealthService {
         this.#timer = setInterval(() => this.#poll(), POLL_MS).unref();
       }
       this.#watches.add(stream);
-      stream.once('close', () => this.#forget(stream));
+      const session = stream.session;
+      if (session !== undefined) this.#bySession.set(session, this.watchesOn(session) + 1);
+      stream.once('close', () => {
+        this.#forget(stream);
+        if (session !== undefined) this.#bySession.set(session, this.watchesOn(session) - 1);
+      });
     });
   }
 
-  /** Watches open now. */
-  get watching(): number {
-    return this.#watches.size;
+  /** Watches open on one connection. */
+  watchesOn(session: Http2Session): number {
+    return this.#bySession.get(session) ?? 0;
   }
 
   /**

@@ -9,7 +9,7 @@
  * split; cookie rules do not apply), and sent on with the chosen version written into it. What the
  * gateway answers itself is TF Serving's answer, code and message, as Trailers-Only.
  */
-import { createSecureServer, createServer, type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { constants, createSecureServer, createServer, type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -31,6 +31,7 @@ import { statusCodeName } from '../../tfserving/protos.js';
 import { FramingError, GRPC_STATUS, unaryMessage } from './wire.js';
 
 const inflate = promisify(gunzip);
+const { NGHTTP2_NO_ERROR } = constants;
 
 type Operation = 'predict' | 'classify' | 'regress' | 'multiinference' | 'metadata' | 'status';
 
@@ -91,6 +92,22 @@ export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServe
     session.on('close', () => sessions.delete(session));
     session.on('error', () => undefined);
     session.once('connect', () => session.setLocalWindowSize(STREAM_WINDOW_BYTES * 4));
+    // A connection with no byte either way for a whole deadline has no call in flight (every call
+    // ends by its deadline, with an answer): it is closed (GOAWAY, graceful), and if it is still
+    // there one more deadline later, destroyed. Without this, a connection nghttp2 has ended with a
+    // GOAWAY for a protocol error (a bad frame, broken HPACK) stays open as long as the client keeps
+    // it: node:http2 neither closes the socket nor tells the server. A health Watch is silent until
+    // the status changes: its connection is told GOAWAY but not cut.
+    const idleMs = options.settings.deadlineMs;
+    session.setTimeout(idleMs, function idle() {
+      if (session.closed) {
+        if (handler.health.watchesOn(session) === 0) session.destroy();
+        else session.setTimeout(idleMs, idle);
+        return;
+      }
+      session.close();
+      if (!session.destroyed) session.setTimeout(idleMs, idle);
+    });
   });
   return {
     server,
@@ -285,7 +302,7 @@ class GrpcHandler {
       if (rewritten?.version !== pool.version) rewritten = { version: pool.version, body: frameMessage(withVersion(payload, operation === 'multiinference', pool.version)) };
       return rewritten.body;
     };
-    new GrpcCall({
+    const call = new GrpcCall({
       stream,
       headers,
       model,
@@ -298,7 +315,12 @@ class GrpcHandler {
       upstreamOf: this.#o.upstreamOf,
       answer: (code, text) => answer(stream, code, text, requestId),
       record: this.#o.record,
-    }).start();
+    });
+    // Not at once: node:http2 hands a socket read's frames to JS one by one, and 'end' (a tick)
+    // comes before the frames after the last DATA frame are read, a RST_STREAM among them. After
+    // the read (setImmediate), a call its client already reset is seen as such and costs no
+    // replica anything (HTTP/2 rapid reset: HEADERS, DATA, RST_STREAM, thousands at once).
+    setImmediate(() => call.start());
   }
 
   /** The gRPC side of the access log: what was sent (status, served version) read off the stream when it closes. */
@@ -345,8 +367,14 @@ function unknownModel(operation: Operation, model: string, version: string | und
 function answer(stream: ServerHttp2Stream, code: number, message: string, requestId: string): void {
   if (stream.destroyed || stream.headersSent) return;
   stream.respond({ ...trailersOnlyHeaders(statusCodeName(code) ?? 'UNKNOWN', tfGrpcMessage(message)), 'x-request-id': requestId }, { endStream: true });
-  // The client may still be sending: what it sends is not needed.
+  if (stream.readableEnded) return;
+  // Answered before the client ended its side (a message too large, a deadline, the gateway full):
+  // RST_STREAM NO_ERROR after the answer tells it to stop sending (RFC 9113 section 8.1, as grpc
+  // servers do). Otherwise the stream stayed open for as long as the client kept it so, its upload
+  // read for nothing, holding one of the connection's streams and its admission hold (released on
+  // 'close'): enough such streams would refuse every other call.
   stream.resume();
+  stream.close(NGHTTP2_NO_ERROR);
 }
 
 /** A gRPC code as the HTTP status class REST would report it (for the shared stats). */
