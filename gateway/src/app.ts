@@ -18,6 +18,7 @@ import type { Readiness } from './controlplane/admin/ops-routes.js';
 import { createMetrics } from './observability/metrics.js';
 import { CanaryController } from './controlplane/canary-controller.js';
 import { GatewayEvents } from './controlplane/events.js';
+import { StatsClock } from './controlplane/stats-clock.js';
 import { HealthChecker } from './controlplane/health.js';
 import { createStore } from './controlplane/store/create.js';
 import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './controlplane/store/types.js';
@@ -168,11 +169,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const controller = new CanaryController({ store, watcher, snapshots, pools }, log);
 
-  const statsClock = setInterval(() => {
-    pools.tick();
-    events.emit('tick');
-  }, 1000);
-  statsClock.unref();
+  const statsClock = new StatsClock(pools, events, (err) => log.error({ err }, 'stats clock failed'));
+  statsClock.start();
 
   const lifecycle = { draining: false };
   const admission = new Admission(config.proxy.maxRequestsInFlight, config.proxy.maxBufferedBytes);
@@ -294,7 +292,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   let closing: Promise<void> | undefined;
   /** Everything but the REST listener, which the caller has closed. */
   const closeRest = async (): Promise<void> => {
-    clearInterval(statsClock);
+    statsClock.stop();
     for (const c of certificates) c.close();
     replicas.stop();
     controller.stop();
