@@ -106,7 +106,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const grpcTls = config.grpc.tls === undefined ? undefined : listenerTls(config.grpc.tls, '/listeners/grpc/tls', 'gRPC listener', log);
   const pools = new PoolRegistry(config.models, config.proxy, (timeoutMs) => replicaTls.connector(timeoutMs));
   // undici's default connect timeout, as before TLS settings: a check's own timeout bounds it anyway.
-  const health = new HealthChecker(replicaTls.connector(10_000));
+  const health = new HealthChecker({ connect: replicaTls.connector(10_000) });
   health.on('change', (change) => {
     const line = { model: change.model, version: change.version, replica: change.replica, from: change.from, detail: change.detail };
     if (change.to === 'down') log.warn(line, 'replica down');

@@ -13,8 +13,8 @@
 /** Units per slice by default: about a tenth of a millisecond of any of the passes on a slow core. */
 export const SLICE_BUDGET = 32;
 
-/** One finished slice of a pass: its name and the units it handled. */
-export type SliceObserver = (work: string, units: number) => void;
+/** One finished slice of a pass: its name, the units and the items it handled. */
+export type SliceObserver = (work: string, units: number, items: number) => void;
 
 let observer: SliceObserver | undefined;
 
@@ -43,18 +43,21 @@ export interface SlicedPass<T> {
 export async function inSlices<T>(pass: SlicedPass<T>, items: Iterable<T>, each: (item: T) => void): Promise<void> {
   const budget = pass.budget ?? SLICE_BUDGET;
   let used = 0;
+  let count = 0;
   for (const item of items) {
     const weight = pass.weight?.(item) ?? 1;
-    if (used > 0 && used + weight > budget) {
-      observer?.(pass.work, used);
+    if (count > 0 && used + weight > budget) {
+      observer?.(pass.work, used, count);
       used = 0;
+      count = 0;
       await nextTurn();
       if (pass.stopped?.() === true) return;
     }
     each(item);
     used += weight;
+    count++;
   }
-  if (used > 0) observer?.(pass.work, used);
+  if (count > 0) observer?.(pass.work, used, count);
 }
 
 /**
