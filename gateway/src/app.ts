@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import type { Http2SecureServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
@@ -117,7 +118,15 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const store = options.store ?? (await createStore(config.store, log));
   const snapshots = new SnapshotHolder({ models: new Map() });
   const watcher = new PolicyWatcher({ store, pools, holder: snapshots, labels: config.labels, events, log });
-  const replicas = new ReplicaManager({ pools, health, watcher, dns: config.dns, drainTimeoutMs: config.proxy.deadlineMs, log });
+  const replicas = new ReplicaManager({
+    pools,
+    health,
+    watcher,
+    dns: config.dns,
+    drainTimeoutMs: config.proxy.deadlineMs,
+    instanceId: config.proxy.instanceId ?? hostname(),
+    log,
+  });
   // Replica addresses first (DNS names resolved): the pools must exist before policies compile.
   await replicas.apply(config.models);
   const fromConfig = new Map<string, SeedEntry>(

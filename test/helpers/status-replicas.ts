@@ -12,6 +12,8 @@ export interface StatusReplicas {
   readonly urls: readonly string[];
   /** Health checks received, per replica (same order as urls). */
   readonly checks: readonly number[];
+  /** Stops one replica (its port refuses from then on). */
+  stop(index: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -39,19 +41,18 @@ export async function startStatusReplicas(count: number): Promise<StatusReplicas
     servers.push(server);
     urls.push(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   }
+  const stop = (s: Server): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (!s.listening) return resolve();
+      s.close(() => resolve());
+      s.closeAllConnections();
+    });
   return {
     urls,
     checks,
+    stop: (index) => stop(servers[index] as Server),
     async close() {
-      await Promise.all(
-        servers.map(
-          (s) =>
-            new Promise<void>((resolve) => {
-              s.close(() => resolve());
-              s.closeAllConnections();
-            }),
-        ),
-      );
+      await Promise.all(servers.map(stop));
     },
   };
 }
