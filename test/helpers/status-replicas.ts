@@ -14,6 +14,8 @@ export interface StatusReplicas {
   readonly checks: readonly number[];
   /** Stops one replica (its port refuses from then on). */
   stop(index: number): Promise<void>;
+  /** Starts a stopped replica again, on its port. */
+  restart(index: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function startStatusReplicas(count: number): Promise<StatusReplicas
     urls,
     checks,
     stop: (index) => stop(servers[index] as Server),
+    restart: (index) => new Promise<void>((resolve) => (servers[index] as Server).listen(Number(new URL(urls[index] as string).port), '127.0.0.1', resolve)),
     async close() {
       await Promise.all(servers.map(stop));
     },
