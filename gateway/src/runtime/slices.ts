@@ -13,14 +13,23 @@
 /** Units per slice by default: about a tenth of a millisecond of any of the passes on a slow core. */
 export const SLICE_BUDGET = 32;
 
-/** One finished slice of a pass: its name, the units and the items it handled. */
-export type SliceObserver = (work: string, units: number, items: number) => void;
+/** One finished slice of a pass: its name, the units and the items it handled, and how long it ran. */
+export type SliceObserver = (work: string, units: number, items: number, ms: number) => void;
 
 let observer: SliceObserver | undefined;
+let unbounded = false;
 
 /** Installs (or removes, with undefined) the one observer of every slice (tests, the bench). */
 export function observeSlices(next: SliceObserver | undefined): void {
   observer = next;
+}
+
+/**
+ * For the bench's before/after only: every pass in one slice, as before passes were sliced, so
+ * the same build can show what slicing changes.
+ */
+export function unboundSlices(on: boolean): void {
+  unbounded = on;
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -41,23 +50,26 @@ export interface SlicedPass<T> {
  * (synchronously, before the first await); resolves after the last.
  */
 export async function inSlices<T>(pass: SlicedPass<T>, items: Iterable<T>, each: (item: T) => void): Promise<void> {
-  const budget = pass.budget ?? SLICE_BUDGET;
+  const budget = unbounded ? Infinity : (pass.budget ?? SLICE_BUDGET);
   let used = 0;
   let count = 0;
+  // The clock is read only while someone observes.
+  let began = observer === undefined ? 0 : performance.now();
   for (const item of items) {
     const weight = pass.weight?.(item) ?? 1;
     if (count > 0 && used + weight > budget) {
-      observer?.(pass.work, used, count);
+      observer?.(pass.work, used, count, performance.now() - began);
       used = 0;
       count = 0;
       await nextTurn();
       if (pass.stopped?.() === true) return;
+      began = observer === undefined ? 0 : performance.now();
     }
     each(item);
     used += weight;
     count++;
   }
-  if (count > 0) observer?.(pass.work, used, count);
+  if (count > 0) observer?.(pass.work, used, count, performance.now() - began);
 }
 
 /**

@@ -15,13 +15,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StoredPolicy } from '../../policy/stored.js';
 import type { HealthChange } from '../health.js';
 import type { ReplicaEvent, RollbackEvent } from '../events.js';
-import { ErrorBody, HISTORY_TICKS, type HistorySample, type ModelView, type StatsEvent, type StreamEventMap } from './api-schemas.js';
-import type { CompiledModel } from '../../dataplane/snapshot.js';
+import { ErrorBody, HISTORY_TICKS, type HistorySample, type StatsEvent, type StreamEventMap } from './api-schemas.js';
+import type { VersionPool } from '../../dataplane/pool.js';
+import type { Replica } from '../../dataplane/replica.js';
 import { inSlices } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseFrame } from './sse.js';
-import { modelState, modelView, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -29,11 +30,49 @@ const HEARTBEAT_MS = 15_000;
 /**
  * Units per slice of the stream's two passes (the stats tick and a connecting client's snapshot):
  * a replica's view is one unit, a model's own numbers MODEL_UNITS, its two minutes of history in a
- * snapshot HISTORY_UNITS. A model whose pools hold more replicas than that is a slice of its own.
+ * snapshot HISTORY_UNITS. A pool's replicas are serialized REPLICA_STEP at a time, so a pool of
+ * hundreds of replicas spreads over several slices too.
  */
 export const STREAM_UNITS_PER_SLICE = 128;
 const MODEL_UNITS = 8;
 const HISTORY_UNITS = 24;
+const REPLICA_STEP = 32;
+
+/** A piece of a sliced pass: its weight in units and what it does. */
+interface Step {
+  readonly weight: number;
+  readonly run: () => void;
+}
+
+/** The JSON texts of a pool's replica views, REPLICA_STEP replicas a step, into `out`. */
+function* replicaSteps(replicas: readonly Replica[], out: string[]): Generator<Step> {
+  for (let from = 0; from < replicas.length; from += REPLICA_STEP) {
+    const to = Math.min(from + REPLICA_STEP, replicas.length);
+    yield {
+      weight: to - from,
+      run: () => {
+        for (let k = from; k < to; k++) out.push(JSON.stringify(replicaView(replicas[k] as Replica)));
+      },
+    };
+  }
+}
+
+/** An object's JSON text with one more field: an array of JSON texts (each already serialized). */
+function withArray(json: string, field: string, items: readonly string[]): string {
+  return `${json.slice(0, -1)}${json === '{}' ? '' : ','}${JSON.stringify(field)}:[${items.join(',')}]}`;
+}
+
+/** A model's part of an event being built: its own fields, and per pool its fields and replicas. */
+interface ModelPiece {
+  head: string;
+  readonly pools: Array<{ json: string; readonly replicas: string[] }>;
+}
+
+const assemble = (pieces: readonly ModelPiece[], poolsField: string): string =>
+  pieces.map((m) => withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))).join(',');
+
+const runStep = (step: Step): void => step.run();
+const stepWeight = (step: Step): number => step.weight;
 
 export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = async (app, { ctx }) => {
   const clients = new Set<ServerResponse>();
@@ -70,12 +109,6 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     broadcastJson(event, JSON.stringify(data));
   };
 
-  const replicaCount = (model: CompiledModel): number => {
-    let n = 0;
-    for (const pool of ctx.pools.pools(model.name)?.values() ?? []) n += pool.replicas.length;
-    return n;
-  };
-
   const onPolicy = (stored: StoredPolicy): void =>
     broadcast('policy', {
       model: stored.model,
@@ -97,52 +130,57 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
 
   /**
    * Every tick is recorded, with or without clients, so a page opened later has its history; the
-   * per-replica part is built only for clients, the history keeps the charts' numbers alone. Model
-   * by model, in slices; each model's part of the event is serialized as it is built, and the
-   * event is the pieces joined (StatsEvent's shape, written out below).
+   * per-replica part is built only for clients, the history keeps the charts' numbers alone. In
+   * slices: a model's numbers a step, its replicas REPLICA_STEP a step, each part serialized as it
+   * is built; the event is the parts joined (StatsEvent's shape).
    */
   const statsPass = async (): Promise<void> => {
     const at = new Date().toISOString();
     const live = clients.size > 0 || pending.size > 0;
     const models = ctx.snapshots.current.models;
-    const pieces: string[] = [];
-    await inSlices(
-      { work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: (m) => MODEL_UNITS + (live ? replicaCount(m) : 0), stopped: () => closed },
-      models.values(),
-      (m) => {
+    const pieces: ModelPiece[] = [];
+    function* steps(): Generator<Step> {
+      for (const m of models.values()) {
         const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
-        const versions = pools.map((pool) => ({
-          pool,
-          role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
-          stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
-        }));
-        history.add(m.name, {
-          at,
-          versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
-        });
-        if (!live) return;
-        const entry: StatsEvent['models'][number] = {
-          name: m.name,
-          revision: m.revision,
-          state: modelState(m),
-          percent: m.policy.percent,
-          versions: versions.map(({ pool, role, stats }) => ({
-            version: pool.version,
-            role,
-            healthyReplicas: pool.healthyCount,
-            availableReplicas: pool.availableCount,
-            draining: pool.draining,
-            ...stats,
-            requestsByProtocol: requestsByProtocol(pool.stats),
-            replicas: pool.replicas.map(replicaView),
-          })),
+        const piece: ModelPiece = { head: '', pools: pools.map(() => ({ json: '', replicas: [] })) };
+        yield {
+          weight: MODEL_UNITS,
+          run: () => {
+            const versions = pools.map((pool) => ({
+              pool,
+              role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
+              stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+            }));
+            history.add(m.name, {
+              at,
+              versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
+            });
+            if (!live) return;
+            const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent };
+            piece.head = JSON.stringify(head);
+            versions.forEach(({ pool, role, stats }, i) => {
+              const version: Omit<StatsEvent['models'][number]['versions'][number], 'replicas'> = {
+                version: pool.version,
+                role,
+                healthyReplicas: pool.healthyCount,
+                availableReplicas: pool.availableCount,
+                draining: pool.draining,
+                ...stats,
+                requestsByProtocol: requestsByProtocol(pool.stats),
+              };
+              (piece.pools[i] as ModelPiece['pools'][number]).json = JSON.stringify(version);
+            });
+            pieces.push(piece);
+          },
         };
-        pieces.push(JSON.stringify(entry));
-      },
-    );
+        if (!live) continue;
+        for (let i = 0; i < pools.length; i++) yield* replicaSteps((pools[i] as VersionPool).replicas, (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+      }
+    }
+    await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, steps(), runStep);
     if (closed) return;
     history.retain(models);
-    if (live) broadcastJson('stats', `{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[${pieces.join(',')}]}`);
+    if (live) broadcastJson('stats', `{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[${assemble(pieces, 'versions')}]}`);
   };
   let ticking = false;
   const onTick = (): void => {
@@ -157,36 +195,42 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   };
 
   /**
-   * A new client's snapshot (SnapshotEvent), model by model in slices, then the frames broadcast
-   * meanwhile, then the client joins the broadcast.
+   * A new client's snapshot (SnapshotEvent), in slices as the stats tick, then the frames
+   * broadcast meanwhile, then the client joins the broadcast.
    */
   const open = async (res: ServerResponse): Promise<void> => {
     pending.set(res, { frames: [], bytes: 0 });
-    const views: string[] = [];
+    const pieces: ModelPiece[] = [];
     const histories: string[] = [];
-    await inSlices(
-      {
-        work: 'event-stream snapshot',
-        budget: STREAM_UNITS_PER_SLICE,
-        weight: (m) => MODEL_UNITS + HISTORY_UNITS + replicaCount(m),
-        stopped: () => closed || res.destroyed,
-      },
-      [...ctx.snapshots.current.models.values()],
-      (m) => {
-        const view: ModelView = modelView(m, ctx.pools);
-        views.push(JSON.stringify(view));
-        const samples: HistorySample[] = history.of(m.name);
-        if (samples.length > 0) histories.push(`${JSON.stringify(m.name)}:${JSON.stringify(samples)}`);
-      },
-    );
+    function* steps(): Generator<Step> {
+      for (const m of ctx.snapshots.current.models.values()) {
+        const piece: ModelPiece = { head: '', pools: [] };
+        let replicas: Array<readonly Replica[]> = [];
+        yield {
+          weight: MODEL_UNITS + HISTORY_UNITS,
+          run: () => {
+            const parts = modelViewParts(m, ctx.pools);
+            piece.head = JSON.stringify(parts.head);
+            for (const { view } of parts.pools) piece.pools.push({ json: JSON.stringify(view), replicas: [] });
+            replicas = parts.pools.map(({ pool }) => pool.replicas);
+            pieces.push(piece);
+            const samples: HistorySample[] = history.of(m.name);
+            if (samples.length > 0) histories.push(`${JSON.stringify(m.name)}:${JSON.stringify(samples)}`);
+          },
+        };
+        for (let i = 0; i < replicas.length; i++) yield* replicaSteps(replicas[i] as readonly Replica[], (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+      }
+    }
+    await inSlices({ work: 'event-stream snapshot', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed || res.destroyed }, steps(), runStep);
     const queue = pending.get(res);
     pending.delete(res);
     if (closed || res.destroyed || queue === undefined) return;
-    const snapshot = `{"models":[${views.join(',')}],"storeAvailable":${String(ctx.store.isAvailable())},"history":{${histories.join(',')}}}`;
+    const snapshot = `{"models":[${assemble(pieces, 'pools')}],"storeAvailable":${String(ctx.store.isAvailable())},"history":{${histories.join(',')}}}`;
     res.write(`retry: 2000\n${sseFrame('snapshot', snapshot)}`);
     for (const frame of queue.frames) res.write(frame);
     clients.add(res);
   };
+
   ctx.events.on('policy', onPolicy);
   ctx.events.on('health', onHealth);
   ctx.events.on('replica', onReplica);
