@@ -18,7 +18,7 @@ import { buildGateway } from '../../gateway/src/app.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
 import { createLogger } from '../../gateway/src/observability/logger.js';
 import { observeSlices, unboundSlices } from '../../gateway/src/runtime/slices.js';
-import { PROBE_TOKEN, type ProbeFigures } from './control-plane.js';
+import { PROBE_TOKEN, type ProbeFigures, type SliceFigures } from './control-plane.js';
 
 function config(ports: readonly number[], models: number, big: number): unknown {
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
@@ -54,13 +54,24 @@ async function main(): Promise<void> {
   const big = Math.min(Number(values.big), ports.length);
   if (ports.length === 0 || !Number.isInteger(models) || models < 1) throw new Error('--ports and --models are needed');
   unboundSlices(values.unsliced === true);
-  const passes = new Map<string, { slices: number; maxMs: number; maxUnits: number }>();
-  observeSlices((work, units, _items, ms) => {
+  const passes = new Map<string, { maxUnits: number; wall: number[]; cpu: number[] }>();
+  observeSlices((work, units, _items, ms, cpuMs) => {
     let p = passes.get(work);
-    if (p === undefined) passes.set(work, (p = { slices: 0, maxMs: 0, maxUnits: 0 }));
-    p.slices++;
-    if (ms > p.maxMs) p.maxMs = ms;
+    if (p === undefined) passes.set(work, (p = { maxUnits: 0, wall: [], cpu: [] }));
+    p.wall.push(ms);
+    p.cpu.push(cpuMs);
     if (units > p.maxUnits) p.maxUnits = units;
+  });
+  const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+  const p99 = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? 0;
+  const figuresOf = (p: { maxUnits: number; wall: number[]; cpu: number[] }): SliceFigures => ({
+    slices: p.wall.length,
+    maxUnits: p.maxUnits,
+    maxMs: round3(Math.max(...p.wall)),
+    p99Ms: round3(p99(p.wall)),
+    maxCpuMs: round3(Math.max(...p.cpu)),
+    p99CpuMs: round3(p99(p.cpu)),
+    overOneMsCpu: p.cpu.filter((x) => x > 1).length,
   });
   const gateway = await buildGateway({ config: resolveConfig(config(ports, models, big), 'control-plane bench', {}), logger: createLogger('warn') });
   const addresses = await gateway.listen();
@@ -80,7 +91,7 @@ async function main(): Promise<void> {
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
       const figures: ProbeFigures = {
         loopDelay: { maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), p999Ms: ms(histogram.percentile(99.9)), meanMs: ms(histogram.mean) },
-        passes: Object.fromEntries([...passes].map(([work, p]) => [work, { slices: p.slices, maxMs: Math.round(p.maxMs * 1000) / 1000, maxUnits: p.maxUnits }])),
+        passes: Object.fromEntries([...passes].map(([work, p]) => [work, figuresOf(p)])),
       };
       process.send?.(figures);
     }, seconds * 1000);

@@ -23,6 +23,7 @@ import { spawnNode, stopChild } from '../lib/processes.js';
 import { gatewayConfig, manyRules, REALISTIC_RULES, type GatewayVariant } from './gateway-config.js';
 import { measureLoadgen, measureWrk, type CpuShares, type LoadgenMeasurement, type MeasureContext, type Target, type WrkMeasurement } from './measure.js';
 import { startNginx } from './nginx.js';
+import { controlPlaneMarkdown, controlPlaneSection } from './control-plane.js';
 import {
   fmtInt,
   fmtMs,
@@ -48,7 +49,7 @@ const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, i
 const EXIT_WITH_PARENT = pathToFileURL(script('exit-with-parent')).href;
 const ADMIN_TOKEN = 'bench-operator-token-0123456789';
 
-const SECTIONS = ['throughput', 'latency', 'replicas', 'rules', 'memory'] as const;
+const SECTIONS = ['throughput', 'latency', 'replicas', 'rules', 'memory', 'control-plane'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const TARGET_VS_REPLY_FROM = 1.0;
@@ -67,7 +68,7 @@ http-proxy-3 and the gateway, then the further figures. Needs nginx and wrk
 (apt-get install nginx wrk). Progress on stderr, tables on stdout and in bench-results/.
 
 Options (defaults in brackets):
-  --sections LIST         throughput,latency,replicas,rules,memory [all]
+  --sections LIST         throughput,latency,replicas,rules,memory,control-plane [all]
   --rounds N              rounds over the targets [3]
   --duration S            seconds per target per round [10]
   --warmup S              seconds of warm-up per target, not counted [2]
@@ -78,6 +79,7 @@ Options (defaults in brackets):
   --latency-rounds N      latency runs per target, alternated [2]
   --memory-connections N  connections of the memory figure [1000]
   --replicas N            replicas per pool of the many-replica figure [200]
+  --subset N              subsetSize of the many-replica figure's subset run [10]
   --rules N               header rules of the many-rule figure [1000]
   --out DIR               results directory [bench-results]
   -h, --help
@@ -95,6 +97,7 @@ interface Options {
   readonly latencyRounds: number;
   readonly memoryConnections: number;
   readonly replicas: number;
+  readonly subset: number;
   readonly rules: number;
   readonly out: string;
 }
@@ -116,6 +119,7 @@ function readOptions(argv: readonly string[]): Options | 'help' {
       'latency-rounds': { type: 'string', default: '2' },
       'memory-connections': { type: 'string', default: '1000' },
       replicas: { type: 'string', default: '200' },
+      subset: { type: 'string', default: '10' },
       rules: { type: 'string', default: '1000' },
       out: { type: 'string', default: 'bench-results' },
       help: { type: 'boolean', short: 'h' },
@@ -147,6 +151,7 @@ function readOptions(argv: readonly string[]): Options | 'help' {
     latencyRounds: int('latency-rounds', values['latency-rounds'], 1, 100),
     memoryConnections: int('memory-connections', values['memory-connections'], 1, 10_000),
     replicas: int('replicas', values.replicas, 2, 5000),
+    subset: int('subset', values.subset, 1, 5000),
     rules: int('rules', values.rules, 2, 10_000),
     out: values.out,
   };
@@ -541,7 +546,8 @@ function estimateSeconds(o: Options): number {
   let total = 2;
   if (o.sections.has('throughput')) total += runs(5) + 2;
   if (o.sections.has('latency')) total += o.warmupS + 1 + o.latencyRounds * 2 * (Math.min(2, Math.max(1, o.warmupS)) + o.latencyDurationS + 0.5) + 2;
-  if (o.sections.has('replicas')) total += runs(2);
+  if (o.sections.has('replicas')) total += runs(2) * 2;
+  if (o.sections.has('control-plane')) total += o.rounds * 2 * (o.durationS + 3 + 4);
   if (o.sections.has('rules')) total += runs(2);
   if (o.sections.has('memory')) total += o.durationS + 3;
   return Math.round(total);
@@ -588,6 +594,16 @@ async function run(options: Options, children: Children, dir: string): Promise<v
           ['gateway, 2 replicas per pool', `gateway, ${fmtInt(options.replicas)} replicas per pool`],
         )
       : undefined;
+    const replicasSubset = s.has('replicas')
+      ? await pairSection(
+          rt,
+          'subset',
+          `gateway with ${fmtInt(options.replicas)} replicas per pool, all vs a subset of ${fmtInt(options.subset)}`,
+          { replicas: backendUrls(rt, options.replicas), headerRules: REALISTIC_RULES },
+          { replicas: backendUrls(rt, options.replicas), headerRules: REALISTIC_RULES, subsetSize: options.subset },
+          [`gateway, ${fmtInt(options.replicas)} replicas per pool`, `gateway, ${fmtInt(options.replicas)} replicas, subset ${fmtInt(options.subset)}`],
+        )
+      : undefined;
     const rules = s.has('rules')
       ? await pairSection(
           rt,
@@ -599,6 +615,18 @@ async function run(options: Options, children: Children, dir: string): Promise<v
         )
       : undefined;
     const memory = s.has('memory') ? await memorySection(rt) : undefined;
+    const controlPlane = s.has('control-plane')
+      ? await controlPlaneSection({
+          models: 100,
+          replicas: options.replicas,
+          sessions: 10,
+          durationS: options.durationS,
+          warmupS: Math.max(3, options.warmupS),
+          rounds: options.rounds,
+          progress,
+          track: children.track,
+        })
+      : undefined;
     const cluster = 'skipped: the gateway has no cluster mode yet (one process, one core), so there is nothing to compare with nginx at 2 workers';
     progress(`(e) node:cluster ${cluster}`);
     const cpu = cpus();
@@ -625,14 +653,16 @@ async function run(options: Options, children: Children, dir: string): Promise<v
       throughput,
       latency,
       replicas,
+      replicasSubset,
       rules,
       memory,
       cluster,
     };
     findingNotes(rt, base);
     const report: BenchReport = { ...base, targets: checkTargets(base), notes: rt.notes };
-    const md = markdown(report);
+    const md = markdown(report) + (controlPlane === undefined ? '' : `\n${controlPlaneMarkdown(controlPlane)}`);
     mkdirSync(options.out, { recursive: true });
+    if (controlPlane !== undefined) writeFileSync(join(options.out, 'control-plane.json'), JSON.stringify(controlPlane, null, 2) + '\n');
     writeFileSync(join(options.out, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
     writeFileSync(join(options.out, 'bench.md'), md);
     const written = [join(options.out, 'bench.json'), join(options.out, 'bench.md')];

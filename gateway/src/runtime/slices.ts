@@ -13,8 +13,12 @@
 /** Units per slice by default: about a tenth of a millisecond of any of the passes on a slow core. */
 export const SLICE_BUDGET = 32;
 
-/** One finished slice of a pass: its name, the units and the items it handled, and how long it ran. */
-export type SliceObserver = (work: string, units: number, items: number, ms: number) => void;
+/**
+ * One finished slice of a pass: its name, the units and the items it handled, how long it ran
+ * (wall clock) and the CPU time the process used meanwhile (what it cost, whatever else the
+ * machine was doing).
+ */
+export type SliceObserver = (work: string, units: number, items: number, ms: number, cpuMs: number) => void;
 
 let observer: SliceObserver | undefined;
 let unbounded = false;
@@ -53,23 +57,35 @@ export async function inSlices<T>(pass: SlicedPass<T>, items: Iterable<T>, each:
   const budget = unbounded ? Infinity : (pass.budget ?? SLICE_BUDGET);
   let used = 0;
   let count = 0;
-  // The clock is read only while someone observes.
-  let began = observer === undefined ? 0 : performance.now();
+  // The clocks are read only while someone observes.
+  let began = 0;
+  let cpu: NodeJS.CpuUsage | undefined;
+  const startClock = (): void => {
+    if (observer === undefined) return;
+    began = performance.now();
+    cpu = process.cpuUsage();
+  };
+  const report = (): void => {
+    if (observer === undefined || cpu === undefined) return;
+    const spent = process.cpuUsage(cpu);
+    observer(pass.work, used, count, performance.now() - began, (spent.user + spent.system) / 1000);
+  };
+  startClock();
   for (const item of items) {
     const weight = pass.weight?.(item) ?? 1;
     if (count > 0 && used + weight > budget) {
-      observer?.(pass.work, used, count, performance.now() - began);
+      report();
       used = 0;
       count = 0;
       await nextTurn();
       if (pass.stopped?.() === true) return;
-      began = observer === undefined ? 0 : performance.now();
+      startClock();
     }
     each(item);
     used += weight;
     count++;
   }
-  if (count > 0) observer?.(pass.work, used, count, performance.now() - began);
+  if (count > 0) report();
 }
 
 /**
