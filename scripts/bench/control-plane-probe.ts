@@ -12,7 +12,7 @@
  * `{ measure: seconds }`, starts over its figures, waits that long and answers with a
  * ProbeFigures message. Exits when its parent goes away.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { buildGateway } from '../../gateway/src/app.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
@@ -77,6 +77,11 @@ async function main(): Promise<void> {
   const addresses = await gateway.listen();
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
+  // Garbage collection pauses, which land inside whatever slice allocated last.
+  const gcs: number[] = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcs.push(entry.duration);
+  }).observe({ entryTypes: ['gc'] });
   const stop = (): void => {
     void gateway.close().finally(() => process.exit(0));
   };
@@ -87,11 +92,13 @@ async function main(): Promise<void> {
     if (typeof seconds !== 'number') return;
     histogram.reset();
     passes.clear();
+    gcs.length = 0;
     setTimeout(() => {
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
       const figures: ProbeFigures = {
         loopDelay: { maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), p999Ms: ms(histogram.percentile(99.9)), meanMs: ms(histogram.mean) },
         passes: Object.fromEntries([...passes].map(([work, p]) => [work, figuresOf(p)])),
+        gc: { count: gcs.length, maxMs: round3(Math.max(0, ...gcs)), p99Ms: round3(p99(gcs)), overOneMs: gcs.filter((x) => x > 1).length },
       };
       process.send?.(figures);
     }, seconds * 1000);

@@ -3,7 +3,8 @@
  * the event loop for more than 1 ms? A gateway process (control-plane-probe.ts) with 100 models
  * (every one with a canary, judged four times a second), a model whose two pools have 200
  * replicas each (health-checked against the bench backend's 200 ports), and 10 open event-stream
- * sessions (this process reads and discards their bytes). Measured from inside the gateway: the
+ * sessions (this process reads and discards their bytes; half of them connect during the
+ * measurement, so that their snapshots are in it). Measured from inside the gateway: the
  * event-loop delay histogram's max, and the longest slice of each periodic pass. Run twice on the
  * same build: `before`, every pass in one slice (as the passes ran before they were sliced), and
  * `after`, sliced. No request traffic: what is measured is the control plane alone.
@@ -38,6 +39,8 @@ export interface ProbeFigures {
   readonly loopDelay: { readonly maxMs: number; readonly p99Ms: number; readonly p999Ms: number; readonly meanMs: number };
   /** Per periodic pass: its slices over the measurement. */
   readonly passes: Readonly<Record<string, SliceFigures>>;
+  /** Garbage-collection pauses (perf_hooks 'gc' entries) over the measurement. */
+  readonly gc: { readonly count: number; readonly maxMs: number; readonly p99Ms: number; readonly overOneMs: number };
 }
 
 /** Issue 16: nothing in the control plane blocks the event loop for more than this. */
@@ -107,17 +110,23 @@ async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: '
   });
   o.track?.(child);
   try {
-    const sessions = await openSessions(match[1] as string, o.sessions);
+    // Half the sessions open before the warm-up (the stream's passes warm up with clients), the
+    // other half once the measurement runs, so their snapshots are measured too.
+    const early = Math.ceil(o.sessions / 2);
+    const first = await openSessions(match[1] as string, early);
+    let second: Awaited<ReturnType<typeof openSessions>> | undefined;
     try {
-      // Warm-up: the first health pass settles, the JIT warms, every session has its snapshot.
+      // Warm-up: the first health pass settles, the JIT warms.
       await new Promise((resolve) => setTimeout(resolve, o.warmupS * 1000));
-      const before = sessions.bytes();
+      const before = first.bytes();
       const answer = once(child, 'message') as Promise<[ProbeFigures]>;
       child.send({ measure: o.durationS });
+      second = await openSessions(match[1] as string, o.sessions - early);
       const [figures] = await answer;
-      return { mode, figures, streamBytes: sessions.bytes() - before };
+      return { mode, figures, streamBytes: first.bytes() - before + second.bytes() };
     } finally {
-      await sessions.close();
+      await first.close();
+      await second?.close();
     }
   } finally {
     await stopChild(child, 3_000);
@@ -161,12 +170,13 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
     '',
     `Worst over the runs. Event-loop delay: perf_hooks monitorEventLoopDelay at 1 ms resolution, whose idle reading is its own 1 ms period (blocking = max - 1 ms); it counts whatever held the loop, the machine's other programs preempting it included. The passes' slices are timed from inside: wall clock and the CPU time the process used meanwhile (their own cost; target: none over ${TARGET_BLOCKING_MS} ms).`,
     '',
-    '| | event-loop delay max ms | p99 ms | p99.9 ms |',
-    '|---|---:|---:|---:|',
+    '| | event-loop delay max ms | p99 ms | p99.9 ms | GC pauses | GC max ms | GC pauses over 1 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
   ];
   for (const { mode, runs } of modes) {
+    const sum = (pick: (r: ControlPlaneRun) => number): number => runs.reduce((n, r) => n + pick(r), 0);
     lines.push(
-      `| ${label(mode)} | ${worst(runs, (r) => r.figures.loopDelay.maxMs).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p99Ms).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p999Ms).toFixed(2)} |`,
+      `| ${label(mode)} | ${worst(runs, (r) => r.figures.loopDelay.maxMs).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p99Ms).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p999Ms).toFixed(2)} | ${sum((r) => r.figures.gc.count)} | ${worst(runs, (r) => r.figures.gc.maxMs).toFixed(2)} | ${sum((r) => r.figures.gc.overOneMs)} |`,
     );
   }
   lines.push('', `| pass | | slices | most units | CPU p99 ms | CPU max ms | slices over ${TARGET_BLOCKING_MS} ms CPU | wall p99 ms | wall max ms |`, '|---|---|---:|---:|---:|---:|---:|---:|---:|');

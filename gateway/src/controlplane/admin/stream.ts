@@ -33,10 +33,10 @@ const HEARTBEAT_MS = 15_000;
  * snapshot HISTORY_UNITS. A pool's replicas are serialized REPLICA_STEP at a time, so a pool of
  * hundreds of replicas spreads over several slices too.
  */
-export const STREAM_UNITS_PER_SLICE = 128;
+export const STREAM_UNITS_PER_SLICE = 64;
 const MODEL_UNITS = 8;
 const HISTORY_UNITS = 24;
-const REPLICA_STEP = 32;
+const REPLICA_STEP = 16;
 
 /** A piece of a sliced pass: its weight in units and what it does. */
 interface Step {
