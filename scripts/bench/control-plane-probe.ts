@@ -54,17 +54,21 @@ async function main(): Promise<void> {
   const big = Math.min(Number(values.big), ports.length);
   if (ports.length === 0 || !Number.isInteger(models) || models < 1) throw new Error('--ports and --models are needed');
   unboundSlices(values.unsliced === true);
-  const passes = new Map<string, { maxUnits: number; wall: number[]; cpu: number[] }>();
+  const passes = new Map<string, { maxUnits: number; wall: number[]; cpu: number[]; costly: Array<[number, number]> }>();
   observeSlices((work, units, _items, ms, cpuMs) => {
     let p = passes.get(work);
-    if (p === undefined) passes.set(work, (p = { maxUnits: 0, wall: [], cpu: [] }));
+    if (p === undefined) passes.set(work, (p = { maxUnits: 0, wall: [], cpu: [], costly: [] }));
     p.wall.push(ms);
     p.cpu.push(cpuMs);
     if (units > p.maxUnits) p.maxUnits = units;
+    // When it ran, to be matched with the GC pauses.
+    if (cpuMs > 1) p.costly.push([performance.now() - ms, performance.now()]);
   });
   const round3 = (x: number): number => Math.round(x * 1000) / 1000;
   const p99 = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? 0;
-  const figuresOf = (p: { maxUnits: number; wall: number[]; cpu: number[] }): SliceFigures => ({
+  /** Whether a garbage collection pause overlapped [from, to]. */
+  const withGc = ([from, to]: [number, number]): boolean => gcs.some((g) => g.startTime < to && g.startTime + g.duration > from);
+  const figuresOf = (p: { maxUnits: number; wall: number[]; cpu: number[]; costly: Array<[number, number]> }): SliceFigures => ({
     slices: p.wall.length,
     maxUnits: p.maxUnits,
     maxMs: round3(Math.max(...p.wall)),
@@ -72,15 +76,16 @@ async function main(): Promise<void> {
     maxCpuMs: round3(Math.max(...p.cpu)),
     p99CpuMs: round3(p99(p.cpu)),
     overOneMsCpu: p.cpu.filter((x) => x > 1).length,
+    overOneMsCpuWithGc: p.costly.filter(withGc).length,
   });
   const gateway = await buildGateway({ config: resolveConfig(config(ports, models, big), 'control-plane bench', {}), logger: createLogger('warn') });
   const addresses = await gateway.listen();
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
   // Garbage collection pauses, which land inside whatever slice allocated last.
-  const gcs: number[] = [];
+  const gcs: Array<{ startTime: number; duration: number }> = [];
   new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcs.push(entry.duration);
+    for (const entry of list.getEntries()) gcs.push({ startTime: entry.startTime, duration: entry.duration });
   }).observe({ entryTypes: ['gc'] });
   const stop = (): void => {
     void gateway.close().finally(() => process.exit(0));
@@ -98,7 +103,12 @@ async function main(): Promise<void> {
       const figures: ProbeFigures = {
         loopDelay: { maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), p999Ms: ms(histogram.percentile(99.9)), meanMs: ms(histogram.mean) },
         passes: Object.fromEntries([...passes].map(([work, p]) => [work, figuresOf(p)])),
-        gc: { count: gcs.length, maxMs: round3(Math.max(0, ...gcs)), p99Ms: round3(p99(gcs)), overOneMs: gcs.filter((x) => x > 1).length },
+        gc: {
+          count: gcs.length,
+          maxMs: round3(Math.max(0, ...gcs.map((g) => g.duration))),
+          p99Ms: round3(p99(gcs.map((g) => g.duration))),
+          overOneMs: gcs.filter((g) => g.duration > 1).length,
+        },
       };
       process.send?.(figures);
     }, seconds * 1000);

@@ -21,7 +21,7 @@ import type { Replica } from '../../dataplane/replica.js';
 import { inSlices } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
-import { SSE_KEEP_ALIVE, sseFrame } from './sse.js';
+import { SSE_KEEP_ALIVE, sseDataLine, sseFrame } from './sse.js';
 import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
@@ -37,6 +37,8 @@ export const STREAM_UNITS_PER_SLICE = 64;
 const MODEL_UNITS = 8;
 const HISTORY_UNITS = 24;
 const REPLICA_STEP = 16;
+/** Characters of a snapshot written per event-loop turn (each write converts its text to bytes). */
+const WRITE_CHARS_PER_SLICE = 256 * 1024;
 
 /** A piece of a sliced pass: its weight in units and what it does. */
 interface Step {
@@ -68,8 +70,13 @@ interface ModelPiece {
   readonly pools: Array<{ json: string; readonly replicas: string[] }>;
 }
 
-const assemble = (pieces: readonly ModelPiece[], poolsField: string): string =>
-  pieces.map((m) => withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))).join(',');
+function assemble(pieces: readonly ModelPiece[], poolsField: string): string;
+function assemble(pieces: readonly ModelPiece[], poolsField: string, separately: true): string[];
+/** The models' JSON texts, comma-separated: joined, or each with its comma (to be written one by one). */
+function assemble(pieces: readonly ModelPiece[], poolsField: string, separately = false): string | string[] {
+  const texts = pieces.map((m, i) => `${separately && i > 0 ? ',' : ''}${withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))}`);
+  return separately ? texts : texts.join(',');
+}
 
 const runStep = (step: Step): void => step.run();
 const stepWeight = (step: Step): number => step.weight;
@@ -222,11 +229,23 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
       }
     }
     await inSlices({ work: 'event-stream snapshot', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed || res.destroyed }, steps(), runStep);
+    if (closed || res.destroyed) return;
+    // Written as it is cut, a few pieces per turn: a snapshot of a hundred models with their
+    // history is megabytes, and one write of it would convert it all in one go. Its data is one
+    // line of JSON (sseDataLine), so the pieces need no framing of their own.
+    const texts = [
+      `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`,
+      ...assemble(pieces, 'pools', true),
+      `],"storeAvailable":${String(ctx.store.isAvailable())},"history":{`,
+      ...histories.map((h, i) => (i === 0 ? h : `,${h}`)),
+      '}}\n\n',
+    ];
+    await inSlices({ work: 'event-stream snapshot write', budget: WRITE_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed || res.destroyed }, texts, (t) => {
+      res.write(t);
+    });
     const queue = pending.get(res);
     pending.delete(res);
     if (closed || res.destroyed || queue === undefined) return;
-    const snapshot = `{"models":[${assemble(pieces, 'pools')}],"storeAvailable":${String(ctx.store.isAvailable())},"history":{${histories.join(',')}}}`;
-    res.write(`retry: 2000\n${sseFrame('snapshot', snapshot)}`);
     for (const frame of queue.frames) res.write(frame);
     clients.add(res);
   };
