@@ -27,7 +27,7 @@ import { inSlices, PeriodicPass } from '../runtime/slices.js';
  * Models judged per event-loop turn: each judgement merges a few stats windows (some thousands of
  * additions), so a gateway with a hundred models yields to requests every few dozen microseconds.
  */
-export const MODELS_PER_SLICE = 8;
+export const MODELS_PER_SLICE = 4;
 
 export type Verdict = { readonly kind: 'pass' | 'insufficient'; readonly detail: string } | { readonly kind: 'breach'; readonly detail: string };
 

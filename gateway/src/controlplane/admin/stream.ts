@@ -33,12 +33,12 @@ const HEARTBEAT_MS = 15_000;
  * snapshot HISTORY_UNITS. A pool's replicas are serialized REPLICA_STEP at a time, so a pool of
  * hundreds of replicas spreads over several slices too.
  */
-export const STREAM_UNITS_PER_SLICE = 64;
+export const STREAM_UNITS_PER_SLICE = 32;
 const MODEL_UNITS = 8;
 const HISTORY_UNITS = 24;
-const REPLICA_STEP = 16;
+const REPLICA_STEP = 8;
 /** Characters of a snapshot written per event-loop turn (each write converts its text to bytes). */
-const WRITE_CHARS_PER_SLICE = 256 * 1024;
+const WRITE_CHARS_PER_SLICE = 64 * 1024;
 
 /** A piece of a sliced pass: its weight in units and what it does. */
 interface Step {
