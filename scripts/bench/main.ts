@@ -496,6 +496,7 @@ function findingNotes(rt: Runtime, report: Omit<BenchReport, 'targets' | 'notes'
   const all: TargetSummary[] = [
     ...(report.throughput ?? []),
     ...(report.replicas === undefined ? [] : [report.replicas.baseline, report.replicas.variant]),
+    ...(report.replicasSubset === undefined ? [] : [report.replicasSubset.variant]),
     ...(report.rules === undefined ? [] : [report.rules.baseline, report.rules.variant]),
   ];
   for (const t of all) {
