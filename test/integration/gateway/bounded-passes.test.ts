@@ -28,12 +28,19 @@ interface Slice {
   readonly items: number;
 }
 const slices = new Map<string, Slice[]>();
+/** Set by a test: an event to send while the next snapshot is half built. */
+let duringSnapshot: (() => void) | undefined;
 let replicas: StatusReplicas;
 let gw: TestGateway;
 const streams: EventStream[] = [];
 
 before(async () => {
   observeSlices((work, units, items) => {
+    if (work === 'event-stream snapshot' && duringSnapshot !== undefined) {
+      const send = duringSnapshot;
+      duringSnapshot = undefined;
+      send();
+    }
     let list = slices.get(work);
     if (list === undefined) slices.set(work, (list = []));
     list.push({ units, items });
@@ -95,6 +102,20 @@ test('the event stream builds its stats tick and each snapshot in bounded slices
     assert.deepEqual(big?.versions.map((v) => v.replicas.length), [BIG, 2], 'the large pool whole, though built over several slices');
     const bigView = (snapshot as unknown as { models: Array<{ name: string; pools: Array<{ replicas: unknown[] }> }> }).models.find((m) => m.name === 'big');
     assert.deepEqual(bigView?.pools.map((p) => p.replicas.length), [BIG, 2]);
+  }
+});
+
+test('an event sent while a snapshot is being built reaches that client, after the snapshot', async () => {
+  duringSnapshot = () => gw.gateway.events.emit('store', { available: true, detail: 'sent mid-snapshot' });
+  const late = await openEventStream(`${gw.admin}/api/events`, TEST_TOKEN);
+  try {
+    const marker = await late.waitFor((e) => e.event === 'store' && (e.data as { detail: string }).detail === 'sent mid-snapshot', 10_000, 'the event sent mid-snapshot');
+    assert.equal(duringSnapshot, undefined, 'it was sent during the snapshot');
+    const snapshotIndex = late.events.findIndex((e) => e.event === 'snapshot');
+    assert.equal(snapshotIndex, 0, 'the snapshot comes first');
+    assert.ok(late.events.indexOf(marker) > snapshotIndex);
+  } finally {
+    await late.close();
   }
 });
 
