@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerOptions, ty
 import type { Http2SecureServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { isDeepStrictEqual } from 'node:util';
@@ -18,6 +19,7 @@ import type { Readiness } from './controlplane/admin/ops-routes.js';
 import { createMetrics } from './observability/metrics.js';
 import { CanaryController } from './controlplane/canary-controller.js';
 import { GatewayEvents } from './controlplane/events.js';
+import { StatsClock } from './controlplane/stats-clock.js';
 import { HealthChecker } from './controlplane/health.js';
 import { createStore } from './controlplane/store/create.js';
 import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './controlplane/store/types.js';
@@ -105,7 +107,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const grpcTls = config.grpc.tls === undefined ? undefined : listenerTls(config.grpc.tls, '/listeners/grpc/tls', 'gRPC listener', log);
   const pools = new PoolRegistry(config.models, config.proxy, (timeoutMs) => replicaTls.connector(timeoutMs));
   // undici's default connect timeout, as before TLS settings: a check's own timeout bounds it anyway.
-  const health = new HealthChecker(replicaTls.connector(10_000));
+  const health = new HealthChecker({ connect: replicaTls.connector(10_000) });
   health.on('change', (change) => {
     const line = { model: change.model, version: change.version, replica: change.replica, from: change.from, detail: change.detail };
     if (change.to === 'down') log.warn(line, 'replica down');
@@ -116,7 +118,15 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   const store = options.store ?? (await createStore(config.store, log));
   const snapshots = new SnapshotHolder({ models: new Map() });
   const watcher = new PolicyWatcher({ store, pools, holder: snapshots, labels: config.labels, events, log });
-  const replicas = new ReplicaManager({ pools, health, watcher, dns: config.dns, drainTimeoutMs: config.proxy.deadlineMs, log });
+  const replicas = new ReplicaManager({
+    pools,
+    health,
+    watcher,
+    dns: config.dns,
+    drainTimeoutMs: config.proxy.deadlineMs,
+    instanceId: config.proxy.instanceId ?? hostname(),
+    log,
+  });
   // Replica addresses first (DNS names resolved): the pools must exist before policies compile.
   await replicas.apply(config.models);
   const fromConfig = new Map<string, SeedEntry>(
@@ -168,11 +178,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   });
   const controller = new CanaryController({ store, watcher, snapshots, pools }, log);
 
-  const statsClock = setInterval(() => {
-    pools.tick();
-    events.emit('tick');
-  }, 1000);
-  statsClock.unref();
+  const statsClock = new StatsClock(pools, events, (err) => log.error({ err }, 'stats clock failed'));
+  statsClock.start();
 
   const lifecycle = { draining: false };
   const admission = new Admission(config.proxy.maxRequestsInFlight, config.proxy.maxBufferedBytes);
@@ -294,7 +301,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
   let closing: Promise<void> | undefined;
   /** Everything but the REST listener, which the caller has closed. */
   const closeRest = async (): Promise<void> => {
-    clearInterval(statsClock);
+    statsClock.stop();
     for (const c of certificates) c.close();
     replicas.stop();
     controller.stop();

@@ -14,6 +14,8 @@ export interface GatewayVariant {
   /** Replicas, used for both pools (the backend answers for any version). */
   readonly replicas: readonly (string | GrpcReplica)[];
   readonly headerRules: readonly HeaderRule[];
+  /** Each pool's subsetSize (deterministic subsetting); absent: every replica. */
+  readonly subsetSize?: number;
 }
 
 /** A switch (`x-canary: always|never`) and a regex on user-agent that the bench's client never matches. */
@@ -39,13 +41,19 @@ export function manyRules(count: number): HeaderRule[] {
   return rules;
 }
 
+function pool(variant: GatewayVariant): Record<string, unknown> {
+  return variant.subsetSize === undefined ? { replicas: variant.replicas } : { replicas: variant.replicas, subsetSize: variant.subsetSize };
+}
+
 export function gatewayConfig(variant: GatewayVariant): Record<string, unknown> {
   return {
+    // Named, so a subset is the same from run to run (it is chosen by this name's rendezvous ranking).
+    proxy: { instanceId: 'bench-gateway' },
     listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     store: { type: 'memory' },
     models: {
       half_plus_two: {
-        pools: { '1': { replicas: variant.replicas }, '2': { replicas: variant.replicas } },
+        pools: { '1': pool(variant), '2': pool(variant) },
         policy: {
           stable: 1,
           canary: 2,

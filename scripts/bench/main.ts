@@ -24,6 +24,7 @@ import { measureWrk, type WrkMeasurement } from './measure.js';
 import { startNginx } from './nginx.js';
 import { HELP, readOptions, type Options } from './options.js';
 import { fmtInt, fmtMs, fmtRatio, markdown, throughputSvg, type BenchReport, type FixedRateTarget, type MemorySummary, type PairSummary, type TargetCheck, type TargetSummary } from './report.js';
+import { controlPlaneMarkdown, controlPlaneSection } from './control-plane.js';
 import {
   alternate,
   backendTarget,
@@ -195,6 +196,7 @@ function findingNotes(rt: Runtime, report: Omit<BenchReport, 'targets' | 'notes'
   const all: TargetSummary[] = [
     ...(report.throughput ?? []),
     ...(report.replicas === undefined ? [] : [report.replicas.baseline, report.replicas.variant]),
+    ...(report.replicasSubset === undefined ? [] : [report.replicasSubset.variant]),
     ...(report.rules === undefined ? [] : [report.rules.baseline, report.rules.variant]),
   ];
   for (const t of all) {
@@ -260,6 +262,8 @@ function estimateSeconds(o: Options): number {
   // h2load rounds over 4 targets, the fixed-rate rounds, the large messages (about 0.2 s a call).
   if (o.sections.has('grpc')) total += runs(4) + o.latencyRounds * 4 * fixedRun + o.rounds * 2 * (o.largeCalls + 1) * 0.2 + 4;
   if (o.sections.has('replicas')) total += runs(2);
+  if (o.sections.has('replicas')) total += runs(2);
+  if (o.sections.has('control-plane')) total += o.rounds * 2 * (o.durationS + 3 + 4);
   if (o.sections.has('rules')) total += runs(2);
   if (o.sections.has('memory')) total += o.durationS + 3;
   return Math.round(total);
@@ -308,6 +312,16 @@ async function run(options: Options, children: Children, dir: string): Promise<v
           ['gateway, 2 replicas per pool', `gateway, ${fmtInt(options.replicas)} replicas per pool`],
         )
       : undefined;
+    const replicasSubset = s.has('replicas')
+      ? await pairSection(
+          rt,
+          'subset',
+          `gateway with ${fmtInt(options.replicas)} replicas per pool, all vs a subset of ${fmtInt(options.subset)}`,
+          { replicas: backendUrls(rt, options.replicas), headerRules: REALISTIC_RULES },
+          { replicas: backendUrls(rt, options.replicas), headerRules: REALISTIC_RULES, subsetSize: options.subset },
+          [`gateway, ${fmtInt(options.replicas)} replicas per pool`, `gateway, ${fmtInt(options.replicas)} replicas, subset ${fmtInt(options.subset)}`],
+        )
+      : undefined;
     const rules = s.has('rules')
       ? await pairSection(
           rt,
@@ -319,6 +333,18 @@ async function run(options: Options, children: Children, dir: string): Promise<v
         )
       : undefined;
     const memory = s.has('memory') ? await memorySection(rt) : undefined;
+    const controlPlane = s.has('control-plane')
+      ? await controlPlaneSection({
+          models: 100,
+          replicas: options.replicas,
+          sessions: 10,
+          durationS: options.durationS,
+          warmupS: Math.max(3, options.warmupS),
+          rounds: options.rounds,
+          progress,
+          track: children.track,
+        })
+      : undefined;
     const cluster = 'skipped: the gateway has no cluster mode yet (one process, one core), so there is nothing to compare with nginx at 2 workers';
     progress(`(e) node:cluster ${cluster}`);
     const cpu = cpus();
@@ -356,14 +382,16 @@ async function run(options: Options, children: Children, dir: string): Promise<v
       latency,
       grpc,
       replicas,
+      replicasSubset,
       rules,
       memory,
       cluster,
     };
     findingNotes(rt, base);
     const report: BenchReport = { ...base, targets: checkTargets(base), notes: rt.notes };
-    const md = markdown(report);
+    const md = markdown(report) + (controlPlane === undefined ? '' : `\n${controlPlaneMarkdown(controlPlane)}`);
     mkdirSync(options.out, { recursive: true });
+    if (controlPlane !== undefined) writeFileSync(join(options.out, 'control-plane.json'), JSON.stringify(controlPlane, null, 2) + '\n');
     writeFileSync(join(options.out, 'bench.json'), JSON.stringify(report, null, 2) + '\n');
     writeFileSync(join(options.out, 'bench.md'), md);
     const written = [join(options.out, 'bench.json'), join(options.out, 'bench.md')];

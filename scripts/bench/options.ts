@@ -1,7 +1,7 @@
 /** npm run bench's command line: the sections, the run lengths, the rates. */
 import { parseArgs } from 'node:util';
 
-export const SECTIONS = ['throughput', 'latency', 'grpc', 'replicas', 'rules', 'memory'] as const;
+export const SECTIONS = ['throughput', 'latency', 'grpc', 'replicas', 'rules', 'memory', 'control-plane'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 export const HELP = `Usage: npm run bench [-- options]
@@ -13,7 +13,7 @@ Needs nginx, wrk (throughput, replicas, rules, memory) and h2load (grpc):
 apt-get install nginx wrk nghttp2-client. Progress on stderr, tables on stdout and in bench-results/.
 
 Options (defaults in brackets):
-  --sections LIST         throughput,latency,grpc,replicas,rules,memory [all]
+  --sections LIST         throughput,latency,grpc,replicas,rules,memory,control-plane [all]
   --rounds N              rounds over the targets [3]
   --duration S            seconds per target per round [10]
   --warmup S              seconds of warm-up per target, not counted [2]
@@ -28,6 +28,7 @@ Options (defaults in brackets):
   --large-calls N         8 MiB Predict calls timed per target and round [5]
   --memory-connections N  connections of the memory figure [1000]
   --replicas N            replicas per pool of the many-replica figure [200]
+  --subset N              subsetSize of the many-replica figure's subset run [10]
   --rules N               header rules of the many-rule figure [1000]
   --out DIR               results directory [bench-results]
   -h, --help
@@ -49,6 +50,7 @@ export interface Options {
   readonly largeCalls: number;
   readonly memoryConnections: number;
   readonly replicas: number;
+  readonly subset: number;
   readonly rules: number;
   readonly out: string;
 }
@@ -74,6 +76,7 @@ export function readOptions(argv: readonly string[]): Options | 'help' {
       'large-calls': { type: 'string', default: '5' },
       'memory-connections': { type: 'string', default: '1000' },
       replicas: { type: 'string', default: '200' },
+      subset: { type: 'string', default: '10' },
       rules: { type: 'string', default: '1000' },
       out: { type: 'string', default: 'bench-results' },
       help: { type: 'boolean', short: 'h' },
@@ -109,6 +112,7 @@ export function readOptions(argv: readonly string[]): Options | 'help' {
     largeCalls: int('large-calls', values['large-calls'], 1, 1000),
     memoryConnections: int('memory-connections', values['memory-connections'], 1, 10_000),
     replicas: int('replicas', values.replicas, 2, 5000),
+    subset: int('subset', values.subset, 1, 5000),
     rules: int('rules', values.rules, 2, 10_000),
     out: values.out,
   };

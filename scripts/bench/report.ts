@@ -162,6 +162,8 @@ export interface BenchReport {
   readonly latency: readonly LatencyAtRate[] | undefined;
   readonly grpc: GrpcSummary | undefined;
   readonly replicas: PairSummary | undefined;
+  /** The many-replica pool with and without deterministic subsetting. */
+  readonly replicasSubset?: PairSummary | undefined;
   readonly rules: PairSummary | undefined;
   readonly memory: MemorySummary | undefined;
   readonly cluster: string;
@@ -203,6 +205,7 @@ export function markdown(report: BenchReport): string {
     );
   };
   pair('b', report.replicas);
+  pair('b', report.replicasSubset);
   pair('c', report.rules);
   const m = report.memory;
   if (m !== undefined) {

@@ -37,6 +37,8 @@ export const DEFAULT_RESILIENCE: ResilienceSettings = fillDefaults(Resilience, {
 export const DEFAULT_PROXY: ProxySettings = fillDefaults(Proxy, {});
 /** The replicas' gRPC port when neither a replica nor its pool says (TF Serving's default). */
 export const DEFAULT_GRPC_PORT: number = PoolConfig.properties.grpcPort.default;
+/** A pool's subset size when its configuration says none (0: every replica). */
+export const DEFAULT_SUBSET_SIZE: number = PoolConfig.properties.subsetSize.default;
 
 /** One replica as configured: its REST origin (`http://host:port`, a host name standing for each of its addresses) and gRPC port. */
 export interface ReplicaSpec {
@@ -49,6 +51,8 @@ export interface PoolSpec {
   readonly replicas: readonly ReplicaSpec[];
   /** The gRPC port of replicas given without one (the admin API's too). */
   readonly grpcPort: number;
+  /** Replicas this gateway uses of the pool; 0: all (controlplane/subset.ts). */
+  readonly subsetSize: number;
 }
 
 export interface ModelSpec {
@@ -292,7 +296,7 @@ function resolveModel(name: string, model: GatewayConfigInput['models'][string],
         replicas.push({ url: origin, grpcPort: typeof entry === 'string' ? grpcPort : entry.grpcPort });
       }
     });
-    pools.push({ version, replicas, grpcPort });
+    pools.push({ version, replicas, grpcPort, subsetSize: pool.subsetSize ?? DEFAULT_SUBSET_SIZE });
   }
   pools.sort((a, b) => a.version - b.version);
   const result = validatePolicy(model.policy, { model: name, versions: new Set(pools.map((p) => p.version)) }, `${base}/policy`);

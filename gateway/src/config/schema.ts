@@ -230,6 +230,13 @@ export const Proxy = Type.Object(
       }),
       256 * 1024 * 1024,
     ),
+    instanceId: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: "This gateway's name in subsetting (pools' `subsetSize`): gateways with distinct names pick distinct subsets. Without it: the host name (a pod's name).",
+      }),
+    ),
     headersTimeoutMs: Defaulted(
       Millis(100, 600_000, 'A request whose headers have not all arrived by then loses its connection, as libevent does (at most deadlineMs). Its body must arrive within deadlineMs, counted from its first byte: then 408.'),
       15_000,
@@ -416,6 +423,15 @@ export const PoolConfig = Type.Object(
       description: 'Replicas of the pool. A host name that resolves to several addresses (a headless Service) stands for one replica per address.',
     }),
     grpcPort: Defaulted(GrpcPort("The replicas' gRPC port (TF Serving's --port), on the host of each replica URL: gRPC calls go there."), 8500),
+    subsetSize: Defaulted(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10000,
+        description:
+          "Deterministic subsetting: this gateway sends to, and health-checks, only this many of the pool's replicas (0: all of them). Each gateway picks its own by rendezvous hashing of `proxy.instanceId`, so many gateways spread evenly over a large pool and a replica that comes or goes moves few assignments; a member found down is replaced by the next in the gateway's ranking until it is back.",
+      }),
+      0,
+    ),
   },
   { additionalProperties: false, description: 'The pool serving one version of the model.' },
 );

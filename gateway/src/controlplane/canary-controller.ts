@@ -21,6 +21,13 @@ import type { ResilienceSettings } from '../config/load.js';
 import { promote, rollback, stepUp } from './changes.js';
 import { ConflictError, writePolicy, type WriterContext } from './policy-writer.js';
 import { StoreUnavailableError } from './store/types.js';
+import { inSlices, PeriodicPass } from '../runtime/slices.js';
+
+/**
+ * Models judged per event-loop turn: each judgement merges a few stats windows (some thousands of
+ * additions), so a gateway with a hundred models yields to requests every few dozen microseconds.
+ */
+export const MODELS_PER_SLICE = 4;
 
 export type Verdict = { readonly kind: 'pass' | 'insufficient'; readonly detail: string } | { readonly kind: 'breach'; readonly detail: string };
 
@@ -73,43 +80,64 @@ export class CanaryController {
   /** Canary pools this controller set draining, with the stats second each drain began in. */
   readonly #drained = new Map<VersionPool, number>();
   #intervalMs = 250;
-  #timer: NodeJS.Timeout | undefined;
   #storeDownLogged = 0;
+  #stopped = false;
+  readonly #periodic: PeriodicPass;
 
   constructor(ctx: WriterContext, log: Logger) {
     this.#ctx = ctx;
     this.#log = log;
+    this.#periodic = new PeriodicPass(
+      () => this.pass(),
+      (err) => this.#log.error({ err }, 'controller pass failed'),
+    );
   }
 
   start(intervalMs = 250): void {
     this.#intervalMs = intervalMs;
-    this.#timer = setInterval(() => this.tick(), intervalMs);
-    this.#timer.unref();
+    this.#stopped = false;
+    this.#periodic.start(intervalMs);
   }
 
   stop(): void {
-    clearInterval(this.#timer);
+    this.#stopped = true;
+    this.#periodic.stop();
   }
 
+  /** Judges every model at once (tests step the controller with it). */
   tick(): void {
-    for (const model of this.#ctx.snapshots.current.models.values()) {
-      const canary = model.canary;
-      if (canary === null) continue;
-      // Numbers from before the policy in force came into force are not held against it: an
-      // operator who re-enables a fixed canary must not see it rolled back for its old errors.
-      const age = this.#secondsInForce(model);
-      // Rolled back: no unpinned request goes to the canary, so there is nothing to drain (and no
-      // probe to ever show a recovery).
-      if (model.decisions.canary === undefined) this.#endDrain(canary, 'rolled back');
-      else this.#drain(canary, age);
-      if (model.stored.rolledBack || this.#writing.has(model.name)) continue;
-      const settings = canary.resilience.analysis;
-      if (!settings.enabled) continue;
-      const verdict = analyse(canary, model.stable, settings, Math.min(settings.windowSeconds, age));
-      if (verdict.kind === 'breach') this.#rollback(model, verdict.detail);
-      else this.#maybeStep(model, verdict);
-    }
+    for (const model of this.#ctx.snapshots.current.models.values()) this.#judge(model);
     if (this.#drained.size > 0) this.#forgetFormerCanaries();
+  }
+
+  /** What the timer runs: every model judged, MODELS_PER_SLICE per event-loop turn. */
+  async pass(): Promise<void> {
+    // The snapshot of the pass's start: one swapped in meanwhile is judged at the next pass.
+    await inSlices({ work: 'controller', budget: MODELS_PER_SLICE, stopped: () => this.#stopped }, this.#ctx.snapshots.current.models.values(), (model) =>
+      this.#judge(model),
+    );
+    if (!this.#stopped && this.#drained.size > 0) this.#forgetFormerCanaries();
+  }
+
+  #judge(model: CompiledModel): void {
+    const canary = model.canary;
+    if (canary === null) return;
+    // A model replaced by a newer snapshot since the pass began is judged at the next pass, on
+    // the policy then in force.
+    if (this.#ctx.snapshots.current.models.get(model.name) !== model) return;
+    // Numbers from before the policy in force came into force are not held against it: an
+    // operator who re-enables a fixed canary must not see it rolled back for its old errors.
+    const age = this.#secondsInForce(model);
+    // Rolled back: no unpinned request goes to the canary, so there is nothing to drain (and no
+    // probe to ever show a recovery).
+    if (model.decisions.canary === undefined) this.#endDrain(canary, 'rolled back');
+    else this.#drain(canary, age);
+    if (model.stored.rolledBack || this.#writing.has(model.name)) return;
+    const settings = canary.resilience.analysis;
+    if (!settings.enabled) return;
+    const verdict = analyse(canary, model.stable, settings, Math.min(settings.windowSeconds, age));
+    if (verdict.kind === 'breach') this.#rollback(model, verdict.detail);
+    else this.#maybeStep(model, verdict);
   }
 
   /** Complete seconds since this gateway first saw the model's revision (0: within the first second). */

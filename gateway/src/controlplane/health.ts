@@ -42,6 +42,31 @@ interface Target {
   suspected: boolean;
   /** A check out of turn is scheduled. */
   hastened: boolean;
+  /** Its share of the interval, in [0, 1): where its checks fall within each interval. */
+  readonly phase: number;
+  /** No check has been scheduled after a first one yet. */
+  first: boolean;
+}
+
+/**
+ * The n-th term of the van der Corput sequence (base 2), in [0, 1): any run of consecutive terms is
+ * spread evenly (n terms leave no gap wider than 2/n), however many replicas come and go.
+ */
+export function spreadPhase(n: number): number {
+  let bits = n >>> 0;
+  bits = ((bits & 0x55555555) << 1) | ((bits >>> 1) & 0x55555555);
+  bits = ((bits & 0x33333333) << 2) | ((bits >>> 2) & 0x33333333);
+  bits = ((bits & 0x0f0f0f0f) << 4) | ((bits >>> 4) & 0x0f0f0f0f);
+  bits = ((bits & 0x00ff00ff) << 8) | ((bits >>> 8) & 0x00ff00ff);
+  bits = (bits << 16) | (bits >>> 16);
+  return (bits >>> 0) / 2 ** 32;
+}
+
+export interface HealthCheckerOptions {
+  /** Opens the checks' connections (TLS to https replicas, as the traffic's); default: undici's own. */
+  readonly connect?: buildConnector.connector;
+  /** Told of every check scheduled after another, with its delay (tests). */
+  readonly onSchedule?: (replica: Replica, delayMs: number) => void;
 }
 
 /** A replica answered the check and reported its version not AVAILABLE (a timeout proves less). */
@@ -54,12 +79,16 @@ interface ProbeResult {
 export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
   readonly #targets = new Map<Replica, Target>();
   readonly #agent: Agent;
+  readonly #onSchedule: HealthCheckerOptions['onSchedule'];
   #started = false;
   #stopped = false;
+  /** Replicas added so far: the next one's place in the spread. */
+  #added = 0;
 
-  /** `connect` opens the checks' connections (TLS to https replicas, as the traffic's); default: undici's own. */
-  constructor(connect?: buildConnector.connector) {
+  constructor(options: HealthCheckerOptions = {}) {
     super();
+    const { connect } = options;
+    this.#onSchedule = options.onSchedule;
     this.#agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, pipelining: 1, ...(connect === undefined ? {} : { connect }) });
   }
 
@@ -79,6 +108,8 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
       lastStartedAt: -Infinity,
       suspected: false,
       hastened: false,
+      phase: spreadPhase(this.#added++),
+      first: true,
     };
     this.#targets.set(replica, target);
     replica.recheck = () => this.#recheck(target);
@@ -131,8 +162,12 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     if (this.#stopped || target.removed) return;
     this.#record(target, result);
     const { intervalMs } = target.settings;
-    // A little jitter so replicas added together are not all checked in the same millisecond.
-    target.timer = setTimeout(() => void this.#check(target), intervalMs + Math.random() * intervalMs * 0.1);
+    // After the first check, the replica's own share of the interval: replicas checked together
+    // (the first pass) fall apart evenly. Later, a little jitter so they do not fall back into step.
+    const delay = intervalMs + (target.first ? target.phase : Math.random() * 0.1) * intervalMs;
+    target.first = false;
+    this.#onSchedule?.(target.replica, delay);
+    target.timer = setTimeout(() => void this.#check(target), delay);
   }
 
   #record(target: Target, { ok, detail, answered }: ProbeResult): void {

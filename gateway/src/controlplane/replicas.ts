@@ -5,15 +5,20 @@
  * name resolves to, and is resolved again every `dns.refreshMs` (a Kubernetes headless Service:
  * pods come and go). New replicas take traffic only after their first good health check; replicas
  * that leave take no new request, and are closed once their requests in flight are done.
+ *
+ * A pool with a `subsetSize` is given only this gateway's subset of its replicas (subset.ts): the
+ * others get no Replica here, so no connection and no health check. The subset is chosen again
+ * whenever the replicas change and whenever one of its members goes down or comes back.
  */
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { DEFAULT_GRPC_PORT, type DnsSettings, type HealthCheckSettings, type ModelSpec, type ReplicaSpec } from '../config/load.js';
+import { DEFAULT_GRPC_PORT, DEFAULT_SUBSET_SIZE, type DnsSettings, type HealthCheckSettings, type ModelSpec, type ReplicaSpec } from '../config/load.js';
 import type { PoolRegistry, ReplicaAddress } from '../dataplane/pool-registry.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica } from '../dataplane/replica.js';
-import type { HealthChecker } from './health.js';
+import type { HealthChange, HealthChecker } from './health.js';
+import { chooseSubset, rankReplicas } from './subset.js';
 import type { PolicyWatcher } from './watcher.js';
 
 export interface ReplicaManagerOptions {
@@ -23,6 +28,8 @@ export interface ReplicaManagerOptions {
   readonly dns: DnsSettings;
   /** Longest wait for a leaving replica's requests before its connections are cut. */
   readonly drainTimeoutMs: number;
+  /** This gateway's name in subsetting (its rendezvous hashing key). */
+  readonly instanceId: string;
   readonly log: Logger;
 }
 
@@ -33,6 +40,10 @@ interface Desired {
   /** The gRPC port of replicas the admin API names by URL alone. */
   grpcPort: number;
   healthCheck: HealthCheckSettings;
+  /** Replicas this gateway uses; 0: all. */
+  subsetSize: number;
+  /** Every replica of the pool as last resolved (the subset is chosen from them). */
+  addresses: readonly ReplicaAddress[] | undefined;
 }
 
 /** A change the manager refuses, with why (the rest of the change still applies). */
@@ -56,6 +67,7 @@ export class ReplicaManager {
       this.#resolver = new dns.Resolver({ timeout: 2_000, tries: 2 });
       this.#resolver.setServers([...options.dns.servers]);
     }
+    options.health.on('change', (change) => this.#onHealth(change));
   }
 
   /** Applies the pools of a configuration (start or reload); returns what it refused. */
@@ -67,7 +79,7 @@ export class ReplicaManager {
         continue;
       }
       const versions = new Set(model.pools.map((p) => p.version));
-      for (const spec of model.pools) await this.#set(model.name, spec.version, spec.replicas, spec.grpcPort, model.healthCheck);
+      for (const spec of model.pools) await this.#set(model.name, spec.version, spec.replicas, spec.grpcPort, model.healthCheck, spec.subsetSize);
       for (const version of this.#options.pools.versions(model.name)) {
         if (versions.has(version)) continue;
         try {
@@ -92,7 +104,8 @@ export class ReplicaManager {
     const existing = this.#desired.get(key(model, version));
     const grpcPort = existing?.grpcPort ?? DEFAULT_GRPC_PORT;
     const known = new Map(existing?.replicas.map((r) => [r.url, r.grpcPort]));
-    return this.#set(model, version, urls.map((url) => ({ url, grpcPort: known.get(url) ?? grpcPort })), grpcPort, healthCheck);
+    const subsetSize = existing?.subsetSize ?? DEFAULT_SUBSET_SIZE;
+    return this.#set(model, version, urls.map((url) => ({ url, grpcPort: known.get(url) ?? grpcPort })), grpcPort, healthCheck, subsetSize);
   }
 
   /** Drops a version's pool, unless the policy in force routes to it. */
@@ -132,21 +145,37 @@ export class ReplicaManager {
     return compiled !== undefined && (compiled.stable.version === version || compiled.canary?.version === version);
   }
 
-  async #set(model: string, version: number, replicas: readonly ReplicaSpec[], grpcPort: number, healthCheck: HealthCheckSettings): Promise<VersionPool> {
+  async #set(
+    model: string,
+    version: number,
+    replicas: readonly ReplicaSpec[],
+    grpcPort: number,
+    healthCheck: HealthCheckSettings,
+    subsetSize: number,
+  ): Promise<VersionPool> {
     const k = key(model, version);
     const existing = this.#desired.get(k);
-    const desired: Desired = existing ?? { model, version, replicas, grpcPort, healthCheck };
+    const desired: Desired = existing ?? { model, version, replicas, grpcPort, healthCheck, subsetSize, addresses: undefined };
     desired.replicas = replicas;
     desired.grpcPort = grpcPort;
     desired.healthCheck = healthCheck;
+    desired.subsetSize = subsetSize;
     this.#desired.set(k, desired);
     return this.#sync(desired);
   }
 
-  #sync(desired: Desired): Promise<VersionPool> {
+  /** A subset member went down or came back: the subset is chosen again (no new DNS lookup). */
+  #onHealth(change: HealthChange): void {
+    if (this.#stopped || (change.to !== 'down' && change.from !== 'down')) return;
+    const desired = this.#desired.get(key(change.model, change.version));
+    if (desired === undefined || desired.subsetSize === 0 || desired.addresses === undefined) return;
+    this.#sync(desired, false).catch((err: unknown) => this.#options.log.error({ err, model: change.model, version: change.version }, 'subset change failed'));
+  }
+
+  #sync(desired: Desired, resolve = true): Promise<VersionPool> {
     const k = key(desired.model, desired.version);
     const previous = this.#syncing.get(k);
-    const run = (): Promise<VersionPool> => this.#syncNow(desired);
+    const run = (): Promise<VersionPool> => this.#syncNow(desired, resolve);
     const next = previous === undefined ? run() : previous.then(run, run);
     this.#syncing.set(k, next);
     const forget = (): void => {
@@ -156,18 +185,22 @@ export class ReplicaManager {
     return next;
   }
 
-  async #syncNow(desired: Desired): Promise<VersionPool> {
-    // Each address once; a name and an address naming the same replica are one replica.
-    const addresses = new Map<string, ReplicaAddress>();
-    for (const spec of desired.replicas) {
-      for (const origin of await this.#resolve(spec.url)) if (!addresses.has(origin)) addresses.set(origin, { origin, grpcPort: spec.grpcPort });
+  async #syncNow(desired: Desired, resolve: boolean): Promise<VersionPool> {
+    if (resolve || desired.addresses === undefined) {
+      // Each address once; a name and an address naming the same replica are one replica.
+      const addresses = new Map<string, ReplicaAddress>();
+      for (const spec of desired.replicas) {
+        for (const origin of await this.#resolve(spec.url)) if (!addresses.has(origin)) addresses.set(origin, { origin, grpcPort: spec.grpcPort });
+      }
+      desired.addresses = [...addresses.values()];
     }
     const known = this.#options.pools.pools(desired.model)?.has(desired.version) === true;
     const pool = this.#options.pools.ensurePool(desired.model, desired.version);
     if (!known) this.#options.watcher.recompile();
+    const wanted = desired.subsetSize > 0 ? this.#subset(pool, desired.addresses, desired.subsetSize) : desired.addresses;
     // Leaving replicas keep serving until the new ones have had their first check (run now, in
     // parallel; a new replica takes traffic once one passes), as a rolling update needs.
-    const change = this.#options.pools.sync(pool, [...addresses.values()], true);
+    const change = this.#options.pools.sync(pool, wanted, true);
     await Promise.all(change.added.map((replica) => this.#options.health.add(pool, replica, desired.healthCheck)));
     this.#options.pools.retire(pool, change.removed);
     this.#leave(change.removed);
@@ -178,6 +211,13 @@ export class ReplicaManager {
       );
     }
     return pool;
+  }
+
+  /** This gateway's subset of a pool's addresses: its rendezvous ranking, members found down replaced. */
+  #subset(pool: VersionPool, addresses: readonly ReplicaAddress[], size: number): readonly ReplicaAddress[] {
+    const down = new Set(pool.replicas.filter((r) => r.health === 'down').map((r) => identity(r.origin, r.grpcPort)));
+    const ranked = rankReplicas(this.#options.instanceId, addresses, (a) => identity(a.origin, a.grpcPort));
+    return chooseSubset(ranked, size, (a) => down.has(identity(a.origin, a.grpcPort)));
   }
 
   /** Replicas that left their pool: no more checks, closed once idle (or after the drain timeout). */
@@ -227,6 +267,11 @@ export class ReplicaManager {
     }
     return addresses;
   }
+}
+
+/** A replica's identity, as the pool registry's: its REST origin and its gRPC port. */
+function identity(origin: string, grpcPort: number): string {
+  return `${origin} ${grpcPort}`;
 }
 
 function key(model: string, version: number): string {

@@ -112,9 +112,20 @@ export class PoolRegistry {
     for (const pool of this.allPools()) pool.observer = observer;
   }
 
-  /** One second passed: stats windows and breaker windows move on. */
+  /** One second passed: stats windows and breaker windows move on (all at once; the stats clock moves them in slices). */
   tick(): void {
     for (const pool of this.allPools()) pool.tick();
+  }
+
+  /**
+   * What one second's move consists of, item by item: each pool (its stats window), then each of
+   * its replicas (its breaker window). The stats clock walks it a slice at a time.
+   */
+  *secondUnits(): IterableIterator<VersionPool | Replica> {
+    for (const pool of this.allPools()) {
+      yield pool;
+      yield* pool.replicas;
+    }
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { SSE_KEEP_ALIVE, SseLimitError, SseParser, sseFrame, type SseMessage } from '../../../gateway/src/controlplane/admin/sse.js';
+import { SSE_KEEP_ALIVE, SseLimitError, SseParser, sseDataLine, sseFrame, type SseMessage } from '../../../gateway/src/controlplane/admin/sse.js';
 
 function parse(chunks: readonly string[], max?: number): SseMessage[] {
   const parser = new SseParser(max);
@@ -105,4 +105,12 @@ test('the frames the gateway writes read back as the events written, keep-alives
     parse([...written]),
     payloads.map((data, i) => ({ event: `e${i}`, data: data.replace(/\r\n?/g, '\n') })),
   );
+});
+
+test('a frame written in pieces (one line of data, then its blank line) is the same event as sseFrame writes', () => {
+  const data = JSON.stringify({ models: [{ name: 'a', note: 'line\nbreak' }, { name: 'b' }] });
+  const pieces = [sseDataLine('snapshot', '{"models":['), data.slice(11, 40), data.slice(40), '\n\n'];
+  assert.equal(pieces.join(''), sseFrame('snapshot', data));
+  assert.deepEqual(new SseParser().push(pieces.join('')), [{ event: 'snapshot', data }]);
+  assert.throws(() => sseDataLine('snapshot', 'two\nlines'), /one line/);
 });

@@ -40,15 +40,28 @@ export class StatsHistory {
 
   /** One tick: a sample for each model served now; models no longer served are forgotten. */
   record(samples: ReadonlyMap<string, HistorySample>): void {
-    for (const name of this.#rings.keys()) if (!samples.has(name)) this.#rings.delete(name);
-    for (const [name, sample] of samples) {
-      let ring = this.#rings.get(name);
-      if (ring === undefined) {
-        ring = new Ring<HistorySample>(this.#capacity);
-        this.#rings.set(name, ring);
-      }
-      ring.push(sample);
+    this.retain(samples);
+    for (const [name, sample] of samples) this.add(name, sample);
+  }
+
+  /** One model's sample of a tick (the event stream records a tick model by model, in slices). */
+  add(name: string, sample: HistorySample): void {
+    let ring = this.#rings.get(name);
+    if (ring === undefined) {
+      ring = new Ring<HistorySample>(this.#capacity);
+      this.#rings.set(name, ring);
     }
+    ring.push(sample);
+  }
+
+  /** Forgets the models no longer served. */
+  retain(served: { has(name: string): boolean }): void {
+    for (const name of this.#rings.keys()) if (!served.has(name)) this.#rings.delete(name);
+  }
+
+  /** One model's samples, oldest first (empty for a model without any). */
+  of(name: string): HistorySample[] {
+    return this.#rings.get(name)?.toArray() ?? [];
   }
 
   /** Per model, its samples oldest first. */

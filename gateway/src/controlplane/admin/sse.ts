@@ -40,6 +40,16 @@ export function sseFrame(event: string, data: string): string {
     .join('')}\n`;
 }
 
+/**
+ * The start of a frame whose data is `data` followed by more text written after it, on the same
+ * line, then a blank line (`\n\n`) to end it: for one line of data (JSON has no raw line ends)
+ * too large to build as one string.
+ */
+export function sseDataLine(event: string, data: string): string {
+  if (/[\r\n]/.test(data)) throw new Error('sseDataLine: the data must be one line');
+  return `event: ${event}\ndata: ${data}`;
+}
+
 /** A comment frame: ignored by clients, keeps proxies and half-open detection quiet. */
 export const SSE_KEEP_ALIVE = ': keep-alive\n\n';
 

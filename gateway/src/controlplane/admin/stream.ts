@@ -3,7 +3,9 @@
  * ticks of each, for charts) on connect, then `policy`, `health`, `replica` (breakers, ejections),
  * `rollback` and `store` events as they happen and a `stats` tick once a second (with every
  * replica's live state); each payload's schema is in api-schemas.ts (StreamEvents), the frames'
- * format in sse.ts. Payloads are built once per event and written to every client; a client
+ * format in sse.ts. Payloads are built once per event and written to every client; the two large
+ * ones (the stats tick, a client's snapshot) are built and serialized model by model in slices
+ * (runtime/slices.ts), so ten open pages over a hundred models never stall a request; a client
  * that cannot keep up (over 1 MiB unsent) is disconnected rather than buffered without bound. Clients send the
  * bearer token in the Authorization header (browsers: fetch with a streaming body, not EventSource,
  * so the token never goes in a URL).
@@ -13,21 +15,87 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StoredPolicy } from '../../policy/stored.js';
 import type { HealthChange } from '../health.js';
 import type { ReplicaEvent, RollbackEvent } from '../events.js';
-import { ErrorBody, HISTORY_TICKS, type HistorySample, type SnapshotEvent, type StatsEvent, type StreamEventMap } from './api-schemas.js';
+import { ErrorBody, HISTORY_TICKS, type HistorySample, type StatsEvent, type StreamEventMap } from './api-schemas.js';
+import type { VersionPool } from '../../dataplane/pool.js';
+import type { Replica } from '../../dataplane/replica.js';
+import { inSlices } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
-import { SSE_KEEP_ALIVE, sseFrame } from './sse.js';
-import { modelState, modelView, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { SSE_KEEP_ALIVE, sseDataLine } from './sse.js';
+import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
 
+/**
+ * Units per slice of the stream's two passes (the stats tick and a connecting client's snapshot):
+ * a replica's view is one unit, a model's own numbers MODEL_UNITS, its two minutes of history in a
+ * snapshot HISTORY_UNITS. A pool's replicas are serialized REPLICA_STEP at a time, so a pool of
+ * hundreds of replicas spreads over several slices too.
+ */
+export const STREAM_UNITS_PER_SLICE = 32;
+const MODEL_UNITS = 8;
+const HISTORY_UNITS = 24;
+const REPLICA_STEP = 8;
+/** Characters of a snapshot written per event-loop turn (each write converts its text to bytes). */
+const WRITE_CHARS_PER_SLICE = 64 * 1024;
+
+/** A piece of a sliced pass: its weight in units and what it does. */
+interface Step {
+  readonly weight: number;
+  readonly run: () => void;
+}
+
+/** The JSON texts of a pool's replica views, REPLICA_STEP replicas a step, into `out`. */
+function* replicaSteps(replicas: readonly Replica[], out: string[]): Generator<Step> {
+  for (let from = 0; from < replicas.length; from += REPLICA_STEP) {
+    const to = Math.min(from + REPLICA_STEP, replicas.length);
+    yield {
+      weight: to - from,
+      run: () => {
+        for (let k = from; k < to; k++) out.push(JSON.stringify(replicaView(replicas[k] as Replica)));
+      },
+    };
+  }
+}
+
+/** An object's JSON text with one more field: an array of JSON texts (each already serialized). */
+function withArray(json: string, field: string, items: readonly string[]): string {
+  return `${json.slice(0, -1)}${json === '{}' ? '' : ','}${JSON.stringify(field)}:[${items.join(',')}]}`;
+}
+
+/** A model's part of an event being built: its own fields, and per pool its fields and replicas. */
+interface ModelPiece {
+  head: string;
+  readonly pools: Array<{ json: string; readonly replicas: string[] }>;
+}
+
+function assemble(pieces: readonly ModelPiece[], poolsField: string): string;
+function assemble(pieces: readonly ModelPiece[], poolsField: string, separately: true): string[];
+/** The models' JSON texts, comma-separated: joined, or each with its comma (to be written one by one). */
+function assemble(pieces: readonly ModelPiece[], poolsField: string, separately = false): string | string[] {
+  const texts = pieces.map((m, i) => `${separately && i > 0 ? ',' : ''}${withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))}`);
+  return separately ? texts : texts.join(',');
+}
+
+const runStep = (step: Step): void => step.run();
+const stepWeight = (step: Step): number => step.weight;
+
 export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = async (app, { ctx }) => {
   const clients = new Set<ServerResponse>();
+  /**
+   * Clients whose snapshot is being built, over several event-loop turns: the frames broadcast
+   * meanwhile wait here, in order, and follow the snapshot, so a client misses no event.
+   */
+  const pending = new Map<ServerResponse, { frames: Buffer[]; bytes: number }>();
+  let closed = false;
 
-  const broadcast = <E extends keyof StreamEventMap>(event: E, data: StreamEventMap[E]): void => {
-    if (clients.size === 0) return;
-    const frame = sseFrame(event, JSON.stringify(data));
+  /** One frame to every client; encoded once, however many clients there are. */
+  const broadcastJson = (event: keyof StreamEventMap, json: string): void => {
+    if (clients.size === 0 && pending.size === 0) return;
+    // JSON is one line: the frame needs no splitting into data lines (sseFrame's work, over the
+    // whole of a stats event of hundreds of kilobytes).
+    const frame = Buffer.from(`${sseDataLine(event, '')}${json}\n\n`);
     for (const res of clients) {
       if (res.writableLength > MAX_BUFFERED) {
         clients.delete(res);
@@ -36,6 +104,18 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         res.write(frame);
       }
     }
+    for (const [res, queue] of pending) {
+      queue.frames.push(frame);
+      queue.bytes += frame.length;
+      if (queue.bytes > MAX_BUFFERED) {
+        pending.delete(res);
+        res.destroy();
+      }
+    }
+  };
+  const broadcast = <E extends keyof StreamEventMap>(event: E, data: StreamEventMap[E]): void => {
+    if (clients.size === 0 && pending.size === 0) return;
+    broadcastJson(event, JSON.stringify(data));
   };
 
   const onPolicy = (stored: StoredPolicy): void =>
@@ -56,44 +136,122 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   const onRollback = (event: RollbackEvent): void => broadcast('rollback', { ...event, at: new Date().toISOString() });
   const onStore = (status: { available: boolean; detail: string }): void => broadcast('store', { ...status, at: new Date().toISOString() });
   const history = new StatsHistory(HISTORY_TICKS);
-  // Every tick is recorded, with or without clients, so a page opened later has its history;
-  // the per-replica part is built only for clients, the history keeps the charts' numbers alone.
-  const onTick = (): void => {
+
+  /**
+   * Every tick is recorded, with or without clients, so a page opened later has its history; the
+   * per-replica part is built only for clients, the history keeps the charts' numbers alone. In
+   * slices: a model's numbers a step, its replicas REPLICA_STEP a step, each part serialized as it
+   * is built; the event is the parts joined (StatsEvent's shape).
+   */
+  const statsPass = async (): Promise<void> => {
     const at = new Date().toISOString();
-    const samples = new Map<string, HistorySample>();
-    const models: StatsEvent['models'] = [];
-    for (const m of ctx.snapshots.current.models.values()) {
-      const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
-      const versions = pools.map((pool) => ({
-        pool,
-        role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
-        stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
-      }));
-      samples.set(m.name, {
-        at,
-        versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
-      });
-      if (clients.size === 0) continue;
-      models.push({
-        name: m.name,
-        revision: m.revision,
-        state: modelState(m),
-        percent: m.policy.percent,
-        versions: versions.map(({ pool, role, stats }) => ({
-          version: pool.version,
-          role,
-          healthyReplicas: pool.healthyCount,
-          availableReplicas: pool.availableCount,
-          draining: pool.draining,
-          ...stats,
-          requestsByProtocol: requestsByProtocol(pool.stats),
-          replicas: pool.replicas.map(replicaView),
-        })),
-      });
+    const live = clients.size > 0 || pending.size > 0;
+    const models = ctx.snapshots.current.models;
+    const pieces: ModelPiece[] = [];
+    function* steps(): Generator<Step> {
+      for (const m of models.values()) {
+        const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
+        const piece: ModelPiece = { head: '', pools: pools.map(() => ({ json: '', replicas: [] })) };
+        yield {
+          weight: MODEL_UNITS,
+          run: () => {
+            const versions = pools.map((pool) => ({
+              pool,
+              role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
+              stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+            }));
+            history.add(m.name, {
+              at,
+              versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
+            });
+            if (!live) return;
+            const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent };
+            piece.head = JSON.stringify(head);
+            versions.forEach(({ pool, role, stats }, i) => {
+              const version: Omit<StatsEvent['models'][number]['versions'][number], 'replicas'> = {
+                version: pool.version,
+                role,
+                healthyReplicas: pool.healthyCount,
+                availableReplicas: pool.availableCount,
+                draining: pool.draining,
+                ...stats,
+                requestsByProtocol: requestsByProtocol(pool.stats),
+              };
+              (piece.pools[i] as ModelPiece['pools'][number]).json = JSON.stringify(version);
+            });
+            pieces.push(piece);
+          },
+        };
+        if (!live) continue;
+        for (let i = 0; i < pools.length; i++) yield* replicaSteps((pools[i] as VersionPool).replicas, (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+      }
     }
-    history.record(samples);
-    if (clients.size > 0) broadcast('stats', { at, windowSeconds: STATS_WINDOW_SECONDS, models } satisfies StatsEvent);
+    await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, steps(), runStep);
+    if (closed) return;
+    history.retain(models);
+    if (live) broadcastJson('stats', `{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[${assemble(pieces, 'versions')}]}`);
   };
+  let ticking = false;
+  const onTick = (): void => {
+    // A pass still under way (a slow machine) makes this tick skip rather than run alongside.
+    if (ticking) return;
+    ticking = true;
+    statsPass()
+      .catch((err: unknown) => ctx.log.error({ err }, 'event stream stats pass failed'))
+      .finally(() => {
+        ticking = false;
+      });
+  };
+
+  /**
+   * A new client's snapshot (SnapshotEvent), in slices as the stats tick, then the frames
+   * broadcast meanwhile, then the client joins the broadcast.
+   */
+  const open = async (res: ServerResponse): Promise<void> => {
+    pending.set(res, { frames: [], bytes: 0 });
+    const pieces: ModelPiece[] = [];
+    const histories: string[] = [];
+    function* steps(): Generator<Step> {
+      for (const m of ctx.snapshots.current.models.values()) {
+        const piece: ModelPiece = { head: '', pools: [] };
+        let replicas: Array<readonly Replica[]> = [];
+        yield {
+          weight: MODEL_UNITS + HISTORY_UNITS,
+          run: () => {
+            const parts = modelViewParts(m, ctx.pools);
+            piece.head = JSON.stringify(parts.head);
+            for (const { view } of parts.pools) piece.pools.push({ json: JSON.stringify(view), replicas: [] });
+            replicas = parts.pools.map(({ pool }) => pool.replicas);
+            pieces.push(piece);
+            const samples: HistorySample[] = history.of(m.name);
+            if (samples.length > 0) histories.push(`${JSON.stringify(m.name)}:${JSON.stringify(samples)}`);
+          },
+        };
+        for (let i = 0; i < replicas.length; i++) yield* replicaSteps(replicas[i] as readonly Replica[], (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+      }
+    }
+    await inSlices({ work: 'event-stream snapshot', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed || res.destroyed }, steps(), runStep);
+    if (closed || res.destroyed) return;
+    // Written as it is cut, a few pieces per turn: a snapshot of a hundred models with their
+    // history is megabytes, and one write of it would convert it all in one go. Its data is one
+    // line of JSON (sseDataLine), so the pieces need no framing of their own.
+    const texts = [
+      `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`,
+      ...assemble(pieces, 'pools', true),
+      `],"storeAvailable":${String(ctx.store.isAvailable())},"history":{`,
+      ...histories.map((h, i) => (i === 0 ? h : `,${h}`)),
+      '}}\n\n',
+    ];
+    await inSlices({ work: 'event-stream snapshot write', budget: WRITE_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed || res.destroyed }, texts, (t) => {
+      res.write(t);
+    });
+    const queue = pending.get(res);
+    pending.delete(res);
+    if (closed || res.destroyed || queue === undefined) return;
+    for (const frame of queue.frames) res.write(frame);
+    clients.add(res);
+  };
+
   ctx.events.on('policy', onPolicy);
   ctx.events.on('health', onHealth);
   ctx.events.on('replica', onReplica);
@@ -106,6 +264,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   heartbeat.unref();
 
   app.addHook('onClose', async () => {
+    closed = true;
     clearInterval(heartbeat);
     ctx.events.off('policy', onPolicy);
     ctx.events.off('health', onHealth);
@@ -114,7 +273,9 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     ctx.events.off('store', onStore);
     ctx.events.off('tick', onTick);
     for (const res of clients) res.end();
+    for (const res of pending.keys()) res.end();
     clients.clear();
+    pending.clear();
   });
 
   app.get(
@@ -142,15 +303,16 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      const snapshot: SnapshotEvent = {
-        models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools)),
-        storeAvailable: ctx.store.isAvailable(),
-        history: history.toJSON(),
+      const forget = (): void => {
+        clients.delete(res);
+        pending.delete(res);
       };
-      res.write(`retry: 2000\n${sseFrame('snapshot', JSON.stringify(snapshot))}`);
-      clients.add(res);
-      request.raw.once('close', () => clients.delete(res));
-      res.once('close', () => clients.delete(res));
+      request.raw.once('close', forget);
+      res.once('close', forget);
+      open(res).catch((err: unknown) => {
+        ctx.log.error({ err }, 'event stream snapshot failed');
+        res.destroy();
+      });
     },
   );
 };

@@ -11,8 +11,9 @@ import type { CompiledModel } from '../../dataplane/snapshot.js';
 import type { PoolStats, ProtocolCounters, WindowStats } from '../../dataplane/stats.js';
 import { breakerState } from '../../dataplane/breaker.js';
 import type { Replica } from '../../dataplane/replica.js';
+import type { VersionPool } from '../../dataplane/pool.js';
 import type { AuditEntry as StoredAuditEntry } from '../store/types.js';
-import type { AuditEntry, ModelState, ModelView, PolicyView, ReplicaView, RequestsByProtocol, RolloutView, StatsView } from './api-schemas.js';
+import type { AuditEntry, ModelState, ModelView, PolicyView, PoolView, ReplicaView, RequestsByProtocol, RolloutView, StatsView } from './api-schemas.js';
 
 /** Seconds of the sliding window the views and the stats ticks report. */
 export const STATS_WINDOW_SECONDS = 10;
@@ -36,32 +37,47 @@ export function statsView(stats: WindowStats): StatsView {
   };
 }
 
-export function modelView(compiled: CompiledModel, registry: PoolRegistry): ModelView {
+/** A model's view without its pools, and each pool's view without its replicas (the event stream serializes those in slices). */
+export interface ModelViewParts {
+  readonly head: Omit<ModelView, 'pools'>;
+  readonly pools: ReadonlyArray<{ readonly pool: VersionPool; readonly view: Omit<PoolView, 'replicas'> }>;
+}
+
+export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry): ModelViewParts {
   const pools = [...(registry.pools(compiled.name)?.values() ?? [])];
   const { stored } = compiled;
   return {
-    name: compiled.name,
-    revision: compiled.revision,
-    state: modelState(compiled),
-    paused: stored.paused,
-    rolledBack: stored.rolledBack,
-    updatedAt: stored.updatedAt,
-    updatedBy: stored.updatedBy,
-    reason: stored.reason,
-    note: stored.note,
-    rollout: rolloutView(stored.rollout, compiled.policy),
-    policy: policyView(compiled.policy),
+    head: {
+      name: compiled.name,
+      revision: compiled.revision,
+      state: modelState(compiled),
+      paused: stored.paused,
+      rolledBack: stored.rolledBack,
+      updatedAt: stored.updatedAt,
+      updatedBy: stored.updatedBy,
+      reason: stored.reason,
+      note: stored.note,
+      rollout: rolloutView(stored.rollout, compiled.policy),
+      policy: policyView(compiled.policy),
+    },
     pools: pools.map((pool) => ({
-      version: pool.version,
-      role: pool === compiled.stable ? 'stable' : pool === compiled.canary ? 'canary' : 'idle',
-      healthyReplicas: pool.healthyCount,
-      availableReplicas: pool.availableCount,
-      draining: pool.draining,
-      stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
-      requestsByProtocol: requestsByProtocol(pool.stats),
-      replicas: pool.replicas.map(replicaView),
+      pool,
+      view: {
+        version: pool.version,
+        role: pool === compiled.stable ? 'stable' : pool === compiled.canary ? 'canary' : 'idle',
+        healthyReplicas: pool.healthyCount,
+        availableReplicas: pool.availableCount,
+        draining: pool.draining,
+        stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+        requestsByProtocol: requestsByProtocol(pool.stats),
+      },
     })),
   };
+}
+
+export function modelView(compiled: CompiledModel, registry: PoolRegistry): ModelView {
+  const { head, pools } = modelViewParts(compiled, registry);
+  return { ...head, pools: pools.map(({ pool, view }) => ({ ...view, replicas: pool.replicas.map(replicaView) })) };
 }
 
 /** Requests a version answered since start, by protocol (every status class). */

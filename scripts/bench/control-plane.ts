@@ -1,0 +1,199 @@
+/**
+ * The bench's `control-plane` section (issue 16, item 3): does anything in the control plane hold
+ * the event loop for more than 1 ms? A gateway process (control-plane-probe.ts) with 100 models
+ * (every one with a canary, judged four times a second), a model whose two pools have 200
+ * replicas each (health-checked against the bench backend's 200 ports), and 10 open event-stream
+ * sessions (this process reads and discards their bytes; half of them connect during the
+ * measurement, so that their snapshots are in it). Measured from inside the gateway: the
+ * event-loop delay histogram's max, and the longest slice of each periodic pass. Run twice on the
+ * same build: `before`, every pass in one slice (as the passes ran before they were sliced), and
+ * `after`, sliced. No request traffic: what is measured is the control plane alone.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'undici';
+import { spawnNode, stopChild } from '../lib/processes.js';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
+
+const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+
+/** The viewer token of the probe's gateway (the event stream's sessions). */
+export const PROBE_TOKEN = 'bench-control-plane-token-0123456789';
+
+export interface SliceFigures {
+  readonly slices: number;
+  readonly maxUnits: number;
+  /** Wall clock of a slice: what a request waited behind it, preemption by other programs included. */
+  readonly maxMs: number;
+  readonly p99Ms: number;
+  /** CPU time the process used during a slice: its cost, whatever else the machine did. */
+  readonly maxCpuMs: number;
+  readonly p99CpuMs: number;
+  /** Slices that used more than 1 ms of CPU, and of those, the ones a garbage collection pause overlapped. */
+  readonly overOneMsCpu: number;
+  readonly overOneMsCpuWithGc: number;
+}
+
+export interface ProbeFigures {
+  /** perf_hooks monitorEventLoopDelay (resolution 1 ms), ms. */
+  readonly loopDelay: { readonly maxMs: number; readonly p99Ms: number; readonly p999Ms: number; readonly meanMs: number };
+  /** Per periodic pass: its slices over the measurement. */
+  readonly passes: Readonly<Record<string, SliceFigures>>;
+  /** Garbage-collection pauses (perf_hooks 'gc' entries) over the measurement. */
+  readonly gc: { readonly count: number; readonly maxMs: number; readonly p99Ms: number; readonly overOneMs: number };
+}
+
+/** Issue 16: nothing in the control plane blocks the event loop for more than this. */
+export const TARGET_BLOCKING_MS = 1;
+
+export interface ControlPlaneOptions {
+  readonly models: number;
+  readonly replicas: number;
+  readonly sessions: number;
+  readonly durationS: number;
+  readonly warmupS: number;
+  /** Rounds of before and after, alternated. */
+  readonly rounds: number;
+  readonly progress: (line: string) => void;
+  /** Told of every process started (the caller stops them all on Ctrl-C). */
+  readonly track?: (child: ChildProcess) => void;
+}
+
+export interface ControlPlaneRun {
+  readonly mode: 'before' | 'after';
+  readonly figures: ProbeFigures;
+  /** Event-stream bytes the sessions received during the measurement. */
+  readonly streamBytes: number;
+}
+
+export interface ControlPlaneSummary {
+  readonly models: number;
+  readonly replicas: number;
+  readonly sessions: number;
+  readonly durationS: number;
+  readonly runs: readonly ControlPlaneRun[];
+}
+
+async function openSessions(admin: string, count: number): Promise<{ bytes: () => number; close: () => Promise<void> }> {
+  const agent = new Agent({ connections: count });
+  const aborts: AbortController[] = [];
+  let bytes = 0;
+  for (let i = 0; i < count; i++) {
+    const abort = new AbortController();
+    aborts.push(abort);
+    const res = await request(`${admin}/api/events`, {
+      dispatcher: agent,
+      headers: { authorization: `Bearer ${PROBE_TOKEN}`, accept: 'text/event-stream' },
+      signal: abort.signal,
+      bodyTimeout: 0,
+    });
+    if (res.statusCode !== 200) throw new Error(`event stream answered ${res.statusCode}`);
+    // Read and dropped: a browser tab reading the stream, without this process's parsing costs.
+    res.body.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    res.body.on('error', () => {});
+  }
+  return {
+    bytes: () => bytes,
+    close: async () => {
+      for (const a of aborts) a.abort();
+      await agent.destroy();
+    },
+  };
+}
+
+async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: 'before' | 'after'): Promise<ControlPlaneRun> {
+  const args = ['--ports', ports.join(','), '--models', String(o.models), '--big', String(o.replicas), ...(mode === 'before' ? ['--unsliced'] : [])];
+  const { child, match } = await spawnNode(script('control-plane-probe'), args, /control-plane probe admin (\S+)/, {
+    ipc: true,
+    timeoutMs: 60_000,
+    nodeArgs: GATEWAY_NODE_FLAGS,
+  });
+  o.track?.(child);
+  try {
+    // Half the sessions open before the warm-up (the stream's passes warm up with clients), the
+    // other half once the measurement runs, so their snapshots are measured too.
+    const early = Math.ceil(o.sessions / 2);
+    const first = await openSessions(match[1] as string, early);
+    let second: Awaited<ReturnType<typeof openSessions>> | undefined;
+    try {
+      // Warm-up: the first health pass settles, the JIT warms.
+      await new Promise((resolve) => setTimeout(resolve, o.warmupS * 1000));
+      const before = first.bytes();
+      const answer = once(child, 'message') as Promise<[ProbeFigures]>;
+      child.send({ measure: o.durationS });
+      second = await openSessions(match[1] as string, o.sessions - early);
+      const [figures] = await answer;
+      return { mode, figures, streamBytes: first.bytes() - before + second.bytes() };
+    } finally {
+      await first.close();
+      await second?.close();
+    }
+  } finally {
+    await stopChild(child, 3_000);
+  }
+}
+
+export async function controlPlaneSection(o: ControlPlaneOptions): Promise<ControlPlaneSummary> {
+  const backend = await spawnNode(script('backend'), ['--ports', String(o.replicas)], /listening on \S+ ports ([\d,]+)/, { ipc: true, timeoutMs: 60_000 });
+  o.track?.(backend.child);
+  const ports = (backend.match[1] as string).split(',').map(Number);
+  const runs: ControlPlaneRun[] = [];
+  try {
+    for (let round = 0; round < o.rounds; round++) {
+      // Alternated: neither mode always runs first.
+      const modes: Array<'before' | 'after'> = round % 2 === 0 ? ['before', 'after'] : ['after', 'before'];
+      for (const mode of modes) {
+        const run = await measure(o, ports, mode);
+        const f = run.figures;
+        const costliest = Object.entries(f.passes).sort((a, b) => b[1].maxCpuMs - a[1].maxCpuMs)[0];
+        o.progress(
+          `[control-plane] round ${round + 1}/${o.rounds} ${mode}: event-loop delay max ${f.loopDelay.maxMs} ms (p99 ${f.loopDelay.p99Ms} ms), costliest slice ${costliest === undefined ? '-' : `${costliest[1].maxCpuMs} ms CPU (${costliest[0]})`}, ${Math.round(run.streamBytes / 1024 / o.durationS)} KiB/s to the streams`,
+        );
+        runs.push(run);
+      }
+    }
+  } finally {
+    await stopChild(backend.child, 3_000);
+  }
+  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, runs };
+}
+
+const worst = (runs: readonly ControlPlaneRun[], pick: (r: ControlPlaneRun) => number): number => Math.max(...runs.map(pick));
+
+/** The section's tables, in the bench report's markdown. */
+export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
+  const modes = (['before', 'after'] as const).map((mode) => ({ mode, runs: s.runs.filter((r) => r.mode === mode) })).filter((m) => m.runs.length > 0);
+  const works = [...new Set(s.runs.flatMap((r) => Object.keys(r.figures.passes)))].sort();
+  const label = (mode: 'before' | 'after'): string => (mode === 'before' ? 'before (each pass whole)' : '**after (sliced)**');
+  const lines = [
+    `### Control plane: event-loop blocking (${s.models} models with a canary, 2 pools of ${s.replicas} replicas, ${s.sessions} event-stream sessions; ${s.runs.length} runs of ${s.durationS} s)`,
+    '',
+    `Worst over the runs. Event-loop delay: perf_hooks monitorEventLoopDelay at 1 ms resolution, whose idle reading is its own 1 ms period (blocking = max - 1 ms); it counts whatever held the loop, the machine's other programs preempting it included. The passes' slices are timed from inside: wall clock and the CPU time the process used meanwhile (their own cost; target: none over ${TARGET_BLOCKING_MS} ms).`,
+    '',
+    '| | event-loop delay max ms | p99 ms | p99.9 ms | GC pauses | GC max ms | GC pauses over 1 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+  ];
+  for (const { mode, runs } of modes) {
+    const sum = (pick: (r: ControlPlaneRun) => number): number => runs.reduce((n, r) => n + pick(r), 0);
+    lines.push(
+      `| ${label(mode)} | ${worst(runs, (r) => r.figures.loopDelay.maxMs).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p99Ms).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p999Ms).toFixed(2)} | ${sum((r) => r.figures.gc.count)} | ${worst(runs, (r) => r.figures.gc.maxMs).toFixed(2)} | ${sum((r) => r.figures.gc.overOneMs)} |`,
+    );
+  }
+  lines.push(
+    '',
+    `| pass | | slices | most units | CPU p99 ms | CPU max ms | slices over ${TARGET_BLOCKING_MS} ms CPU (of which a GC pause overlapped) | wall p99 ms | wall max ms |`,
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|',
+  );
+  for (const work of works) {
+    for (const { mode, runs } of modes) {
+      const f = (pick: (x: SliceFigures) => number): number => worst(runs, (r) => (r.figures.passes[work] === undefined ? 0 : pick(r.figures.passes[work] as SliceFigures)));
+      const over = runs.reduce((n, r) => n + (r.figures.passes[work]?.overOneMsCpu ?? 0), 0);
+      const overGc = runs.reduce((n, r) => n + (r.figures.passes[work]?.overOneMsCpuWithGc ?? 0), 0);
+      lines.push(
+        `| ${work} | ${label(mode)} | ${runs.reduce((n, r) => n + (r.figures.passes[work]?.slices ?? 0), 0)} | ${f((x) => x.maxUnits)} | ${f((x) => x.p99CpuMs).toFixed(3)} | ${f((x) => x.maxCpuMs).toFixed(3)} | ${over} (${overGc})${mode === 'after' ? (over - overGc === 0 ? ' (met but for GC)' : ' (**missed**)') : ''} | ${f((x) => x.p99Ms).toFixed(3)} | ${f((x) => x.maxMs).toFixed(3)} |`,
+      );
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}

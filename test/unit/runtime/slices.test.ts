@@ -1,0 +1,75 @@
+/** Periodic work in slices: the budget per event-loop turn, weights, the observer, overlapping passes. */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { inSlices, observeSlices, PeriodicPass } from '../../../gateway/src/runtime/slices.js';
+
+test('a pass handles at most its budget of units per event-loop turn', async () => {
+  const slices: Array<{ units: number; items: number }> = [];
+  observeSlices((work, units, items) => {
+    if (work === 'test') slices.push({ units, items });
+  });
+  try {
+    const seen: number[] = [];
+    // Weights 1..5: a slice closes before an item that would take it past the budget of 10.
+    const items = Array.from({ length: 100 }, (_, i) => i);
+    const done = inSlices({ work: 'test', budget: 10, weight: (i) => (i % 5) + 1 }, items, (i) => {
+      seen.push(i);
+    });
+    // The first slice ran before the first await: synchronously, and only that slice.
+    assert.ok(seen.length > 0 && seen.length < items.length);
+    await done;
+    assert.deepEqual(seen, items);
+    assert.ok(slices.length >= 30, `100 items weighing 300 units in slices of 10: ${slices.length} slices`);
+    for (const s of slices) assert.ok(s.units <= 10, `a slice of ${s.units} units`);
+    assert.equal(slices.reduce((n, s) => n + s.items, 0), items.length);
+  } finally {
+    observeSlices(undefined);
+  }
+});
+
+test('an item heavier than the budget is a slice of its own', async () => {
+  const slices: Array<{ units: number; items: number }> = [];
+  observeSlices((_work, units, items) => slices.push({ units, items }));
+  try {
+    await inSlices({ work: 'heavy', budget: 10, weight: (w: number) => w }, [3, 4, 50, 2, 2], () => {});
+    assert.deepEqual(slices, [
+      { units: 7, items: 2 },
+      { units: 50, items: 1 },
+      { units: 4, items: 2 },
+    ]);
+  } finally {
+    observeSlices(undefined);
+  }
+});
+
+test('a stopped pass ends between slices', async () => {
+  let stopped = false;
+  const seen: number[] = [];
+  await inSlices({ work: 'stop', budget: 2, stopped: () => stopped }, [1, 2, 3, 4, 5, 6], (i) => {
+    seen.push(i);
+    if (i === 3) stopped = true;
+  });
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+});
+
+test('a periodic pass never runs twice at once', async () => {
+  let running = 0;
+  let most = 0;
+  let runs = 0;
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const pass = new PeriodicPass(async () => {
+    runs++;
+    running++;
+    most = Math.max(most, running);
+    await gate;
+    running--;
+  }, (err) => assert.fail(String(err)));
+  const first = pass.runOnce();
+  await pass.runOnce(); // skipped: the first is under way
+  release();
+  await first;
+  await pass.runOnce();
+  assert.equal(most, 1);
+  assert.equal(runs, 2);
+});
