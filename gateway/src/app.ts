@@ -25,6 +25,8 @@ import { ReplicaManager } from './controlplane/replicas.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
 import { Admission } from './dataplane/admission.js';
+import { Shadows } from './dataplane/shadow.js';
+import { ShadowAnalysis } from './analysis/shadow-analysis.js';
 import { endLingering } from './protocols/rest/local-reply.js';
 import { createRestHandler } from './protocols/rest/handler.js';
 import { createGrpcServer, httpStatusOfGrpc, type GrpcServer } from './protocols/grpc/listener.js';
@@ -176,9 +178,12 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   const lifecycle = { draining: false };
   const admission = new Admission(config.proxy.maxRequestsInFlight, config.proxy.maxBufferedBytes);
+  const shadowAnalysis = new ShadowAnalysis();
+  const shadows = new Shadows(admission, shadowAnalysis.submit);
   const handleRest = createRestHandler({
     snapshots,
     admission,
+    shadows,
     settings: config.proxy,
     lifecycle,
     accessLog: config.logging,
@@ -236,11 +241,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };
   const admin = await buildAdminApi({
-    ctx: { store, watcher, snapshots, pools, events, log, replicas, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])) },
+    ctx: { store, watcher, snapshots, pools, events, log, replicas, shadows, shadowAnalysis, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])) },
     tokens: adminTokens,
     corsOrigins: config.adminCorsOrigins,
     version: VERSION,
-    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events, admission }) },
+    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events, admission, shadows, shadowAnalysis }) },
     ...(adminTls === undefined ? {} : { https: adminTls.serverOptions }),
   });
   if (adminTls !== undefined) certificates.push(adminTls.reloading(admin.server));
@@ -256,6 +261,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       admission,
       settings: config.proxy,
       log,
+      shadows,
       ready: () => readiness().ready,
       upstreamOf: (replica) => {
         // Opened at the replica's first gRPC call, closed with the replica.

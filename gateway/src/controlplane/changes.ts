@@ -7,7 +7,8 @@
  * percentage by hand ends a running rollout (the operator took over); a policy with a plan starts
  * its rollout at the first step; a rollback or a promotion ends the rollout.
  */
-import type { PolicyDocument, PolicyInput, RolloutPlan } from '../policy/schema.js';
+import { Shadow, type PolicyDocument, type PolicyInput, type RolloutPlan, type ShadowInput } from '../policy/schema.js';
+import { fillDefaults } from '../schema-defaults.js';
 import type { RolloutProgress, StoredPolicy } from '../policy/stored.js';
 import { ChangeRefusedError, type Change } from './policy-writer.js';
 
@@ -69,12 +70,20 @@ export function rollback(current: StoredPolicy, note: string): Change {
 export function promote(current: StoredPolicy, note?: string): Change {
   const canary = requireCanary(current, 'promote');
   return {
-    policy: { ...current.policy, stable: canary, canary: null, percent: 0, plan: null },
+    // A shadow of the promoted version would now shadow stable itself: it ends with the promotion.
+    policy: { ...current.policy, stable: canary, canary: null, percent: 0, plan: null, shadow: current.policy.shadow?.version === canary ? null : current.policy.shadow },
     paused: current.paused,
     rolledBack: false,
     rollout: null,
     note: note ?? `promoted version ${canary}`,
   };
+}
+
+/** Sets or clears the shadow; routing and the rollout stand as they are. */
+export function setShadow(current: StoredPolicy, shadow: ShadowInput | null, note?: string): Change {
+  // Filled here so the change is a whole document; validation checks it whole before any write.
+  const filled = shadow === null ? null : fillDefaults(Shadow, shadow);
+  return withNote({ policy: { ...current.policy, shadow: filled }, paused: current.paused, rolledBack: current.rolledBack, rollout: current.rollout }, note);
 }
 
 /** Null when already in that state (nothing to write). */

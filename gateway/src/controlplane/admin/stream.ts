@@ -17,7 +17,7 @@ import { ErrorBody, HISTORY_TICKS, type HistorySample, type SnapshotEvent, type 
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseFrame } from './sse.js';
-import { modelState, modelView, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { modelState, modelView, policyView, replicaView, requestsByProtocol, rolloutView, shadowView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -79,6 +79,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         revision: m.revision,
         state: modelState(m),
         percent: m.policy.percent,
+        shadow: shadowView(m, ctx),
         versions: versions.map(({ pool, role, stats }) => ({
           version: pool.version,
           role,
@@ -143,7 +144,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         'x-accel-buffering': 'no',
       });
       const snapshot: SnapshotEvent = {
-        models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools)),
+        models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools, ctx)),
         storeAvailable: ctx.store.isAvailable(),
         history: history.toJSON(),
       };

@@ -12,7 +12,9 @@ import type { PoolStats, ProtocolCounters, WindowStats } from '../../dataplane/s
 import { breakerState } from '../../dataplane/breaker.js';
 import type { Replica } from '../../dataplane/replica.js';
 import type { AuditEntry as StoredAuditEntry } from '../store/types.js';
-import type { AuditEntry, ModelState, ModelView, PolicyView, ReplicaView, RequestsByProtocol, RolloutView, StatsView } from './api-schemas.js';
+import type { AuditEntry, ModelState, ModelView, PolicyView, ReplicaView, RequestsByProtocol, RolloutView, ShadowView, StatsView } from './api-schemas.js';
+import type { Shadows } from '../../dataplane/shadow.js';
+import type { ShadowAnalysis } from '../../analysis/shadow-analysis.js';
 
 /** Seconds of the sliding window the views and the stats ticks report. */
 export const STATS_WINDOW_SECONDS = 10;
@@ -36,7 +38,31 @@ export function statsView(stats: WindowStats): StatsView {
   };
 }
 
-export function modelView(compiled: CompiledModel, registry: PoolRegistry): ModelView {
+/** Where the shadow numbers come from (both this gateway's). */
+export interface ShadowSources {
+  readonly shadows: Shadows;
+  readonly shadowAnalysis: ShadowAnalysis;
+}
+
+/** The model's shadow on this gateway; null when it has never had one here. */
+export function shadowView(compiled: CompiledModel, sources: ShadowSources): ShadowView | null {
+  const lane = sources.shadows.peek(compiled.name);
+  const results = sources.shadowAnalysis.results(compiled.name);
+  const settings = compiled.policy.shadow;
+  if (settings === null && lane === undefined && results === undefined) return null;
+  const summary = results?.summary();
+  return {
+    version: settings?.version ?? null,
+    percent: settings?.percent ?? 0,
+    inFlight: lane?.inFlight ?? 0,
+    maxInFlight: settings?.maxInFlight ?? 0,
+    sent: lane?.sent ?? 0,
+    dropped: { budget: 0, memory: 0, unavailable: 0, streamed: 0, ...lane?.dropped },
+    results: summary === undefined ? null : { ...summary, totals: { ...summary.totals }, disagreements: [...summary.disagreements] },
+  };
+}
+
+export function modelView(compiled: CompiledModel, registry: PoolRegistry, sources: ShadowSources): ModelView {
   const pools = [...(registry.pools(compiled.name)?.values() ?? [])];
   const { stored } = compiled;
   return {
@@ -61,6 +87,7 @@ export function modelView(compiled: CompiledModel, registry: PoolRegistry): Mode
       requestsByProtocol: requestsByProtocol(pool.stats),
       replicas: pool.replicas.map(replicaView),
     })),
+    shadow: shadowView(compiled, sources),
   };
 }
 
@@ -77,6 +104,7 @@ export function policyView(policy: PolicyDocument): PolicyView {
     headerRules: [...policy.headerRules],
     cookieRules: [...policy.cookieRules],
     plan: policy.plan === null ? null : { ...policy.plan, steps: [...policy.plan.steps] },
+    shadow: policy.shadow === null ? null : { ...policy.shadow, tolerance: { ...policy.shadow.tolerance } },
   };
 }
 

@@ -23,6 +23,8 @@ import { RequestIds } from '../../dataplane/request-id.js';
 import type { SnapshotHolder } from '../../dataplane/snapshot.js';
 import { HTTP_STATUS_OF, noSuchVersion, noVersionsOfModel, servableNotFoundLatest, servableNotFoundSpecific, unrecognizedLabel, type TfErrorCode } from '../../tfserving/errors.js';
 import { GrpcCall } from './call.js';
+import type { Shadows } from '../../dataplane/shadow.js';
+import { sendGrpcShadow } from './shadow.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
 import { frameMessage, GRPC_CONTENT_TYPE, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
@@ -62,6 +64,8 @@ export interface GrpcListenerOptions {
   /** Readiness as /readyz has it: what grpc.health.v1 reports. */
   readonly ready: () => boolean;
   readonly upstreamOf: (replica: Replica) => GrpcUpstream;
+  /** Copies of calls to a model's shadow version, shared with every listener. */
+  readonly shadows: Shadows;
   /** What a client got from a pool, by gRPC code (for the pool's stats and /metrics). */
   readonly record: (pool: VersionPool, code: number, durationMs: number) => void;
   readonly accessLog: AccessLogSettings;
@@ -282,6 +286,9 @@ class GrpcHandler {
       if (rewritten?.version !== pool.version) rewritten = { version: pool.version, body: frameMessage(withVersion(payload, operation === 'multiinference', pool.version)) };
       return rewritten.body;
     };
+    // Only inference is copied (MultiInference aside: its tasks name models of their own).
+    const shadowed = model.shadow !== null && (operation === 'predict' || operation === 'classify' || operation === 'regress') ? operation : undefined;
+    const pair = shadowed === undefined ? undefined : this.#o.shadows.begin(model, resolution, 'grpc', shadowed, requestId, body.length);
     new GrpcCall({
       stream,
       headers,
@@ -295,7 +302,10 @@ class GrpcHandler {
       upstreamOf: this.#o.upstreamOf,
       answer: (code, text) => answer(stream, code, text, requestId),
       record: this.#o.record,
+      pair,
     }).start();
+    // After the live call is on its way: the copy never goes ahead of it.
+    if (pair !== undefined) sendGrpcShadow(pair, headers[':path'] ?? '', bodyFor(pair.pool), this.#o.upstreamOf(pair.replica), this.#o.settings.deadlineMs);
   }
 
   /** The gRPC side of the access log: what was sent (status, served version) read off the stream when it closes. */
