@@ -37,7 +37,7 @@ export type CompareOutcome = Comparison | NotComparable;
 
 export type ComparedOperation = 'predict' | 'classify' | 'regress';
 
-/** Nesting deeper than any TF answer: past it the answers are not compared (bounds the recursion). */
+/** Nesting deeper than any TF answer: past it the parser builds nothing, so the walk (recursive) stays bounded. */
 const MAX_DEPTH = 64;
 
 /** Running totals of one comparison; the first disagreement stops it. */
