@@ -94,7 +94,7 @@ export const RolloutPlan = Type.Object(
 /** How close a shadow's number must be to the live one: |shadow - live| <= abs + rel x |live| (numpy's isclose). */
 export const ShadowTolerance = Type.Object(
   {
-    abs: Defaulted(Type.Number({ minimum: 0, maximum: 1e300, description: 'Absolute tolerance.' }), 1e-6),
+    abs: Defaulted(Type.Number({ minimum: 0, maximum: 1e12, description: 'Absolute tolerance.' }), 1e-6),
     rel: Defaulted(Type.Number({ minimum: 0, maximum: 1e6, description: "Relative tolerance, a fraction of the live value's magnitude." }), 1e-3),
   },
   { additionalProperties: false, description: 'When a shadow number agrees with the live one: |shadow - live| <= abs + rel x |live|; NaN agrees with NaN only.' },
