@@ -95,6 +95,7 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
         models.set(m.name, {
           ...view,
           state: m.state,
+          shadow: m.shadow,
           pools: view.pools.map((pool) => {
             const v = m.versions.find((x) => x.version === pool.version);
             if (v === undefined) return pool;

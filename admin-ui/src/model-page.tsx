@@ -7,6 +7,7 @@ import { ago, duration, liveShare, ms, percent, poolOf, rate, rps, when } from '
 import type { Live, RollbackNotice } from './live';
 import { StateBadge } from './overview';
 import { RulesEditor } from './rules-editor';
+import { Disagreements, ShadowPanel } from './shadow-panel';
 
 interface PageProps {
   api: Api;
@@ -52,12 +53,14 @@ export function ModelPage({ api, live, name, canWrite }: PageProps) {
             {canWrite && <Actions api={api} model={model} />}
           </section>
           <RolloutPlan model={model} />
+          <ShadowPanel api={api} model={model} canWrite={canWrite} />
         </div>
         <div class="col-main">
           <section aria-labelledby="h-traffic">
             <h2 id="h-traffic">Live traffic</h2>
             <Charts samples={live.history.get(model.name) ?? []} />
           </section>
+          <Disagreements model={model} />
           <Replicas model={model} />
           <RulesEditor api={api} model={model} canWrite={canWrite} />
           <AuditLog api={api} model={model.name} changes={live.changes[model.name] ?? 0} />
