@@ -12,14 +12,14 @@ import { AUTH, MODEL, shadowOf, startShadowStack, waitForPairs } from '../../hel
 
 const BODY = JSON.stringify({ instances: [1] });
 
-test('the set share of unpinned requests also lands on the shadow pool; clients get the live answers only', async (t) => {
-  const stack = await startShadowStack({ policy: { stable: 1, shadow: { version: 2, percent: 50 } } });
+test('the set share of unpinned requests also lands on the shadow pool (within 1 point over 10,000); clients get the live answers only', async (t) => {
+  const stack = await startShadowStack({ policy: { stable: 1, shadow: { version: 2, percent: 10 } } });
   const client = new TestClient(8);
   t.after(async () => {
     await client.close();
     await stack.close();
   });
-  const n = 1000;
+  const n = 10_000;
   const replies = await inParallel(n, 8, () => client.post(stack.predictUrl, BODY));
   for (const reply of replies) {
     assert.equal(reply.status, 200);
@@ -31,8 +31,8 @@ test('the set share of unpinned requests also lands on the shadow pool; clients 
   const copies = stack.sims.get(2)!.counters().byOperation.predict;
   const sent = (await shadowOf(client, stack))!.sent;
   assert.equal(copies, sent, 'every copy sent reached the shadow replica');
-  // 50% of 1,000: the binomial standard deviation is about 16; 5 of them either way.
-  assert.ok(copies > 420 && copies < 580, `about half the requests copied, got ${copies}`);
+  // 10% of 10,000: the binomial standard deviation is 30 copies (0.3 points); 1 point is 3.3 of them.
+  assert.ok(copies >= 900 && copies <= 1100, `10% of the requests copied, within 1 point: got ${copies}`);
   assert.equal(stack.sims.get(1)!.counters().byOperation.predict, n, 'stable answered every request');
   assert.equal(view.version, 2);
   assert.equal(stack.sims.get(3)!.counters().byOperation.predict, 0);
@@ -137,4 +137,31 @@ test('a body that streamed through (over the retry buffer) is not copied, and is
   assert.equal(view.dropped.streamed, 1);
   assert.equal(view.sent, 1);
   assert.equal(stack.sims.get(2)!.counters().byOperation.predict, 1, 'only the small body was copied');
+});
+
+test('no shadow replica free, or no room in the memory budget: the copy is dropped at once and counted by why', async (t) => {
+  const stack = await startShadowStack({
+    policy: { stable: 1, shadow: { version: 2, percent: 100 } },
+    proxy: { maxBufferedBytes: 1024 * 1024, retryBufferBytes: 1024 * 1024 },
+    // Version 2 never becomes AVAILABLE: its replica takes no traffic, copies included.
+    simulator: (v) => (v === 2 ? { versionStates: { '2': 'LOADING' } } : {}),
+  });
+  const client = new TestClient(2);
+  t.after(async () => {
+    await client.close();
+    await stack.close();
+  });
+  assert.equal((await client.post(stack.predictUrl, BODY)).status, 200);
+  assert.equal((await shadowOf(client, stack))?.dropped.unavailable, 1);
+  stack.sims.get(2)!.setVersionState(2, 'AVAILABLE');
+  await waitFor(async () => {
+    await client.post(stack.predictUrl, BODY);
+    return ((await shadowOf(client, stack))?.sent ?? 0) > 0;
+  }, 10_000, 'the shadow replica taking copies');
+  // A body of 600 KB (JSON whitespace) is held once for the live request; a copy would hold it twice, past 1 MiB.
+  const big = `{"instances": [1]${' '.repeat(600_000)}}`;
+  const reply = await client.post(stack.predictUrl, big);
+  assert.equal(reply.status, 200, reply.text);
+  assert.deepEqual(reply.json(), { predictions: [2.5] });
+  assert.equal((await shadowOf(client, stack))?.dropped.memory, 1);
 });
