@@ -53,7 +53,7 @@ export function ModelPage({ api, live, name, canWrite }: PageProps) {
             {canWrite && <Actions api={api} model={model} />}
           </section>
           <RolloutPlan model={model} />
-          <ShadowPanel api={api} model={model} canWrite={canWrite} />
+          <ShadowPanel api={api} model={model} canWrite={canWrite} samples={live.history.get(model.name) ?? []} />
         </div>
         <div class="col-main">
           <section aria-labelledby="h-traffic">

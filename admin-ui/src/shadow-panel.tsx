@@ -6,9 +6,11 @@
 import { useState } from 'preact/hooks';
 import type { Api, ModelView } from './api';
 import { failure, Feedback, type Outcome } from './feedback';
+import { AgreementChart } from './chart';
 import { ms, percent, rate } from './format';
+import type { Sample } from './live';
 
-export function ShadowPanel({ api, model, canWrite }: { api: Api; model: ModelView; canWrite: boolean }) {
+export function ShadowPanel({ api, model, canWrite, samples }: { api: Api; model: ModelView; canWrite: boolean; samples: Sample[] }) {
   const shadow = model.policy.shadow;
   const view = model.shadow;
   const results = view?.results ?? null;
@@ -58,6 +60,7 @@ export function ShadowPanel({ api, model, canWrite }: { api: Api; model: ModelVi
           </div>
         </dl>
       )}
+      <AgreementChart samples={samples} />
       {canWrite && <ShadowControl key={`${model.name}:${model.revision}`} api={api} model={model} />}
     </section>
   );

@@ -275,6 +275,12 @@ export const HistorySample = Type.Object({
       p99Ms: StatsView.properties.p99Ms,
     }),
   ),
+  shadow: Type.Optional(
+    Type.Object(
+      { version: Type.Integer(), agreementRate: Type.Union([Type.Number(), Type.Null()]) },
+      { description: "The shadow comparison's agreement at this tick; absent while the model has no shadow results." },
+    ),
+  ),
 });
 
 export const SnapshotEvent = Type.Object(

@@ -69,9 +69,12 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
         stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
       }));
+      const shadow = shadowView(m, ctx);
+      const results = shadow?.results ?? null;
       samples.set(m.name, {
         at,
         versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
+        ...(results === null ? {} : { shadow: { version: results.version, agreementRate: results.agreementRate } }),
       });
       if (clients.size === 0) continue;
       models.push({
@@ -79,7 +82,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         revision: m.revision,
         state: modelState(m),
         percent: m.policy.percent,
-        shadow: shadowView(m, ctx),
+        shadow,
         versions: versions.map(({ pool, role, stats }) => ({
           version: pool.version,
           role,
