@@ -289,23 +289,27 @@ class GrpcHandler {
     // Only inference is copied (MultiInference aside: its tasks name models of their own).
     const shadowed = model.shadow !== null && (operation === 'predict' || operation === 'classify' || operation === 'regress') ? operation : undefined;
     const pair = shadowed === undefined ? undefined : this.#o.shadows.begin(model, resolution, 'grpc', shadowed, requestId, body.length);
-    new GrpcCall({
-      stream,
-      headers,
-      model,
-      decision: resolution,
-      bodyFor,
-      requestId,
-      settings: this.#o.settings,
-      arrivedAt,
-      deadlineAt,
-      upstreamOf: this.#o.upstreamOf,
-      answer: (code, text) => answer(stream, code, text, requestId),
-      record: this.#o.record,
-      pair,
-    }).start();
-    // After the live call is on its way: the copy never goes ahead of it.
-    if (pair !== undefined) sendGrpcShadow(pair, headers[':path'] ?? '', bodyFor(pair.pool), this.#o.upstreamOf(pair.replica), this.#o.settings.deadlineMs);
+    try {
+      new GrpcCall({
+        stream,
+        headers,
+        model,
+        decision: resolution,
+        bodyFor,
+        requestId,
+        settings: this.#o.settings,
+        arrivedAt,
+        deadlineAt,
+        upstreamOf: this.#o.upstreamOf,
+        answer: (code, text) => answer(stream, code, text, requestId),
+        record: this.#o.record,
+        pair,
+      }).start();
+    } finally {
+      // After the live call is on its way: the copy never goes ahead of it. Sent even if start()
+      // failed (a bug): the copy's answer is what gives its budget back.
+      if (pair !== undefined) sendGrpcShadow(pair, headers[':path'] ?? '', () => bodyFor(pair.pool), this.#o.upstreamOf(pair.replica), this.#o.settings.deadlineMs);
+    }
   }
 
   /** The gRPC side of the access log: what was sent (status, served version) read off the stream when it closes. */

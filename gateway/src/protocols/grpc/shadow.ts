@@ -11,7 +11,8 @@ import { decodeGrpcMessage } from './status.js';
 import { NGHTTP2_CANCEL, type GrpcUpstream } from './upstream.js';
 import { formatTimeout, GRPC_STATUS } from './wire.js';
 
-export function sendGrpcShadow(pair: ShadowPair, path: string, body: Buffer, upstream: GrpcUpstream, deadlineMs: number): void {
+/** `body`: the framed message naming the shadow's version (built here, so a failure to build it ends the copy too). */
+export function sendGrpcShadow(pair: ShadowPair, path: string, body: () => Buffer, upstream: GrpcUpstream, deadlineMs: number): void {
   let status = -1;
   let chunks: Buffer[] = [];
   let bytes = 0;
@@ -43,7 +44,9 @@ export function sendGrpcShadow(pair: ShadowPair, path: string, body: Buffer, ups
     if (status === GRPC_STATUS.OK) finish(null);
     else finish(`gRPC status ${status}: ${decodeGrpcMessage(headers['grpc-message'] as string | undefined)}`);
   };
+  let message: Buffer;
   try {
+    message = body();
     stream = upstream.session().request(
       {
         ':method': 'POST',
@@ -79,5 +82,5 @@ export function sendGrpcShadow(pair: ShadowPair, path: string, body: Buffer, ups
   stream.on('end', () => (trailers === undefined ? finish('the replica ended the stream without a status') : settle(trailers)));
   stream.on('error', (err: Error) => finish(err.message || err.name));
   stream.on('close', () => finish('the replica closed the stream without a status'));
-  stream.end(body);
+  stream.end(message);
 }

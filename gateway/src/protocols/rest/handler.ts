@@ -154,9 +154,13 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
         else if (outcome.kind === 'buffer') {
           const pair = shadowed === undefined ? undefined : shadows.begin(model, resolution, 'rest', shadowed, requestId, outcome.body.length);
           if (pair !== undefined) exchange.shadowWith(pair);
-          exchange.start(outcome.body, undefined);
-          // After the live attempt is on its way: the copy never goes ahead of it.
-          if (pair !== undefined) sendRestShadow(pair, req, outcome.body, settings.deadlineMs);
+          try {
+            exchange.start(outcome.body, undefined);
+          } finally {
+            // After the live attempt is on its way: the copy never goes ahead of it. Sent even if
+            // start() failed (a bug): the copy's answer is what gives its budget back.
+            if (pair !== undefined) sendRestShadow(pair, req, outcome.body, settings.deadlineMs);
+          }
         } else if (outcome.kind === 'stream') {
           // Counted as dropped: a streamed body is not kept, so there is nothing to copy.
           if (shadowed !== undefined) shadows.begin(model, resolution, 'rest', shadowed, requestId, null);
