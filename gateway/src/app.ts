@@ -33,7 +33,9 @@ import { createGrpcServer, httpStatusOfGrpc, type GrpcServer } from './protocols
 import { GrpcUpstream } from './protocols/grpc/upstream.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import type { PolicyDocument } from './policy/schema.js';
+import { Shadow, type PolicyDocument } from './policy/schema.js';
+import { fillDefaults } from './schema-defaults.js';
+import { planStart } from './controlplane/changes.js';
 import type { RolloutProgress, StoredPolicy } from './policy/stored.js';
 import { rawLibeventPage } from './tfserving/libevent.js';
 import { VERSION } from './version.js';
@@ -168,7 +170,8 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
     events.emit('replica', { model: pool.model, version: pool.version, replica: replica.origin, ...signal });
   });
-  const controller = new CanaryController({ store, watcher, snapshots, pools }, log);
+  const shadowAnalysis = new ShadowAnalysis();
+  const controller = new CanaryController({ store, watcher, snapshots, pools }, log, (model) => shadowAnalysis.results(model));
 
   const statsClock = setInterval(() => {
     pools.tick();
@@ -178,7 +181,6 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
 
   const lifecycle = { draining: false };
   const admission = new Admission(config.proxy.maxRequestsInFlight, config.proxy.maxBufferedBytes);
-  const shadowAnalysis = new ShadowAnalysis();
   const shadows = new Shadows(admission, shadowAnalysis.submit);
   const handleRest = createRestHandler({
     snapshots,
@@ -436,8 +438,10 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket
 
 /** A configured policy as first stored: a plan in it starts rolling out at its first step. */
 function initialState(policy: PolicyDocument): { policy: PolicyDocument; paused: boolean; rolledBack: boolean; rollout: RolloutProgress | null } {
-  const first = policy.plan?.steps[0];
-  return first === undefined
-    ? { policy, paused: false, rolledBack: false, rollout: null }
-    : { policy: { ...policy, percent: first }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() } };
+  const plan = policy.plan;
+  if (plan === null) return { policy, paused: false, rolledBack: false, rollout: null };
+  // planStart's shadow is filled here (the document must be whole): the schema's defaults.
+  const start = planStart(policy, plan);
+  const shadow = start.shadow === null ? null : fillDefaults(Shadow, start.shadow);
+  return { policy: { ...start, shadow }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() } };
 }

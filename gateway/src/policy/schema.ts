@@ -78,6 +78,30 @@ export const StickyKey = Type.Object(
 
 export const Version = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
+/** How close a shadow's number must be to the live one: |shadow - live| <= abs + rel x |live| (numpy's isclose). */
+export const ShadowTolerance = Type.Object(
+  {
+    abs: Defaulted(Type.Number({ minimum: 0, maximum: 1e12, description: 'Absolute tolerance.' }), 1e-6),
+    rel: Defaulted(Type.Number({ minimum: 0, maximum: 1e6, description: "Relative tolerance, a fraction of the live value's magnitude." }), 1e-3),
+  },
+  { additionalProperties: false, description: 'When a shadow number agrees with the live one: |shadow - live| <= abs + rel x |live|; NaN agrees with NaN only.' },
+);
+
+/**
+ * A rollout's first stage: the candidate (the canary) gets copies of live requests and no live
+ * traffic, until its answers have been compared often enough. Passing starts the steps; failing
+ * (agreement below the minimum, or shadow errors above the analysis's maxErrorRate) rolls back.
+ */
+export const ShadowGate = Type.Object(
+  {
+    minRequests: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Live/shadow pairs compared (on the gateway that judges) before the stage is judged.' }),
+    minAgreement: Type.Number({ minimum: 0, maximum: 1, description: 'Least share of compared pairs that agree for the stage to pass.' }),
+    percent: Defaulted(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'Share of unpinned inference requests copied during the stage.' }), 100),
+    tolerance: Defaulted(ShadowTolerance, {}),
+  },
+  { additionalProperties: false, description: 'A shadow stage before the steps: no live traffic reaches the canary until it passes.' },
+);
+
 export const RolloutPlan = Type.Object(
   {
     steps: Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 100 }), {
@@ -87,17 +111,9 @@ export const RolloutPlan = Type.Object(
     }),
     minDwellSeconds: Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600, description: 'Least time at each step.' }),
     minRequests: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Least canary requests at each step (seen by the gateway that steps up).' }),
+    shadow: Type.Optional(ShadowGate),
   },
   { additionalProperties: false, description: 'Progressive rollout: the controller steps the canary up by itself while the analysis passes.' },
-);
-
-/** How close a shadow's number must be to the live one: |shadow - live| <= abs + rel x |live| (numpy's isclose). */
-export const ShadowTolerance = Type.Object(
-  {
-    abs: Defaulted(Type.Number({ minimum: 0, maximum: 1e12, description: 'Absolute tolerance.' }), 1e-6),
-    rel: Defaulted(Type.Number({ minimum: 0, maximum: 1e6, description: "Relative tolerance, a fraction of the live value's magnitude." }), 1e-3),
-  },
-  { additionalProperties: false, description: 'When a shadow number agrees with the live one: |shadow - live| <= abs + rel x |live|; NaN agrees with NaN only.' },
 );
 
 /** Most shadow requests a model may have in flight at once; the setting's ceiling. */
@@ -173,6 +189,7 @@ export type StickyKey = Static<typeof StickyKey>;
 export type PolicyInput = Static<typeof Policy>;
 export type TargetSide = Static<typeof TargetSide>;
 export type RolloutPlan = Static<typeof RolloutPlan>;
+export type ShadowGate = Filled<typeof ShadowGate>;
 export type ShadowInput = Static<typeof Shadow>;
 /** A shadow with every default filled in: what the stored policy holds. */
 export type ShadowDocument = Filled<typeof Shadow>;
