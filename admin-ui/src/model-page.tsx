@@ -335,6 +335,13 @@ function RolloutPlan({ model }: { model: ModelView }) {
             })}
             <li>promote</li>
           </ol>
+          {plan.shadow !== undefined && (
+            <p>
+              {model.policy.percent === 0 && rollout?.step === 0 && model.policy.shadow?.version === model.policy.canary ? <strong>Shadow stage now: </strong> : 'Starts with a shadow stage: '}
+              version {model.policy.canary} gets copies only, until {plan.shadow.minRequests.toLocaleString()} compared answers agree at least{' '}
+              {rate(plan.shadow.minAgreement)} of the time (else a rollback).
+            </p>
+          )}
           <p>
             {rollout === null
               ? 'Not rolling out now.'
