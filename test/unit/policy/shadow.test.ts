@@ -51,3 +51,25 @@ test('the canary may be the shadow; a promotion of it ends the shadow', () => {
   assert.ok(other.ok);
   assert.equal(promote({ ...stored, policy: other.policy }).policy.shadow?.version, 3);
 });
+
+test('a plan with a shadow stage starts with no live share and the canary as the shadow; without one, at its first step', async () => {
+  const { planStart, inShadowStage, shadowStagePassed, shadowStageFailed } = await import('../../../gateway/src/controlplane/changes.js');
+  const gate = { shadow: { minRequests: 10, minAgreement: 0.9 }, steps: [5, 50], minDwellSeconds: 0, minRequests: 0 };
+  const checked = validatePolicy(planStart({ stable: 1, canary: 2, percent: 30, plan: gate }, gate), context);
+  assert.ok(checked.ok);
+  assert.equal(checked.policy.percent, 0);
+  assert.deepEqual(checked.policy.shadow, { version: 2, percent: 100, maxInFlight: 32, maxCompareBytes: 1024 * 1024, tolerance: { abs: 1e-6, rel: 1e-3 } });
+  assert.deepEqual(checked.policy.plan?.shadow, { minRequests: 10, minAgreement: 0.9, percent: 100, tolerance: { abs: 1e-6, rel: 1e-3 } });
+  const rollout = { step: 0, since: 'now' };
+  assert.equal(inShadowStage(checked.policy, rollout), true);
+  assert.equal(inShadowStage(checked.policy, null), false);
+  const plain = validatePolicy(planStart({ stable: 1, canary: 2, plan: { ...gate, shadow: undefined } }, { ...gate, shadow: undefined }), context);
+  assert.ok(plain.ok);
+  assert.equal(plain.policy.percent, 5);
+  assert.equal(inShadowStage(plain.policy, rollout), false);
+  const stored: StoredPolicy = { model: 'm', revision: 1, policy: checked.policy, paused: false, rolledBack: false, rollout, updatedAt: '', updatedBy: '', reason: 'rollout', note: '', provisional: false };
+  const passed = shadowStagePassed(stored, checked.policy.plan!, 'ok');
+  assert.deepEqual([passed.policy.percent, passed.policy.shadow, passed.rollout?.step, passed.rolledBack], [5, null, 0, false]);
+  const failed = shadowStageFailed(stored, 'bad');
+  assert.deepEqual([failed.policy.percent, failed.policy.shadow, failed.rollout, failed.rolledBack, failed.note], [0, null, null, true, 'bad']);
+});
