@@ -10,6 +10,7 @@ import { TEST_TOKEN } from '../../helpers/gateway.js';
 import { tfServingClient } from '../../helpers/grpc-client.js';
 import { TestClient } from '../../helpers/http.js';
 import { openEventStream } from '../../helpers/sse.js';
+import { streamSchemaViolations } from '../../helpers/stream-schemas.js';
 import { AUTH, MODEL, startShadowStack, waitForPairs } from '../../helpers/shadow-stack.js';
 
 const BODY = JSON.stringify({ instances: [1, 2, 5] });
@@ -66,6 +67,13 @@ test('REST: a shadow answering as the live version agrees 100%, one answering ot
   const tick = await events.waitFor((e) => e.event === 'stats', 5_000, 'a stats tick');
   const model = (tick.data as { models: Array<{ name: string; shadow: { results: { agreementRate: number } } | null }> }).models.find((m) => m.name === MODEL);
   assert.equal(model?.shadow?.results.agreementRate, 0);
+  // Every field sent (the results, the disagreements with both answers, the history's agreement) is declared.
+  assert.deepEqual(streamSchemaViolations(events.events), []);
+  // A page opened now gets the agreement of the ticks so far, for its chart.
+  const later = await openEventStream(`${stack.gw.admin}/api/events`, TEST_TOKEN);
+  t.after(() => later.close());
+  const snapshot = (await later.waitFor((e) => e.event === 'snapshot', 5_000, 'the snapshot')).data as { history: Record<string, Array<{ shadow?: { agreementRate: number | null } }>> };
+  assert.ok(snapshot.history[MODEL]?.some((s) => s.shadow?.agreementRate === 0), 'the history carries the agreement for the chart');
 });
 
 test('REST classify and regress are compared too; a shadow that cannot answer them counts as errors', async (t) => {

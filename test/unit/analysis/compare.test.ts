@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { compareRestAnswers, type CompareOutcome, type Comparison } from '../../../gateway/src/analysis/compare.js';
 import { compareGrpcAnswers } from '../../../gateway/src/analysis/compare-grpc.js';
 import { frameMessage } from '../../../gateway/src/tfserving/grpc-wire.js';
-import { messageCodec, type PredictResponseMessage } from '../../../gateway/src/tfserving/protos.js';
+import { messageCodec, type ClassificationResponseMessage, type PredictResponseMessage, type RegressionResponseMessage } from '../../../gateway/src/tfserving/protos.js';
 
 const tol = { abs: 1e-6, rel: 1e-3 };
 const b = (v: string): Buffer => Buffer.from(v);
@@ -108,4 +108,18 @@ test('gRPC predict: TensorProto values, typed fields and tensor_content alike; d
   assert.equal(grpc(framed({ s: { dtype: 7, tensor_shape: shape(1), string_val: [Buffer.from('a')] } }), framed({ s: { dtype: 7, tensor_shape: shape(1), string_val: [Buffer.from('b')] } })).agree, false);
   assert.equal(grpc(framed({ i: { dtype: 9, tensor_shape: shape(1), int64_val: ['5'] } }), framed({ i: { dtype: 9, tensor_shape: shape(1), int64_val: ['6'] } })).agree, false);
   assert.equal(compareGrpcAnswers('predict', Buffer.from([1, 0, 0, 0, 0]), framed({ y: floats([1]) }), tol).comparable, false, 'a compressed live answer is not read');
+});
+
+test('gRPC classify and regress: the top label and scores, the values', () => {
+  const classify = messageCodec<ClassificationResponseMessage>('tensorflow.serving.ClassificationResponse');
+  const regress = messageCodec<RegressionResponseMessage>('tensorflow.serving.RegressionResponse');
+  const classes = (...c: Array<[string, number]>) => frameMessage(classify.encode({ result: { classifications: [{ classes: c.map(([label, score]) => ({ label, score })) }] } }));
+  const same = compared(compareGrpcAnswers('classify', classes(['cat', 0.75], ['dog', 0.25]), classes(['dog', 0.25], ['cat', 0.75]), tol));
+  assert.equal(same.agree, true);
+  const flipped = compared(compareGrpcAnswers('classify', classes(['cat', 0.75], ['dog', 0.25]), classes(['cat', 0.25], ['dog', 0.75]), tol));
+  assert.match(flipped.detail ?? '', /top label: live "cat", shadow "dog"/);
+  const values = (...v: number[]) => frameMessage(regress.encode({ result: { regressions: v.map((value) => ({ value })) } }));
+  assert.equal(compared(compareGrpcAnswers('regress', values(2.5, 3), values(2.5, 3), tol)).agree, true);
+  assert.equal(compared(compareGrpcAnswers('regress', values(2.5, 3), values(3.5, 4), tol)).maxAbsDiff, 1);
+  assert.match(compared(compareGrpcAnswers('regress', values(2.5), values(2.5, 3), tol)).detail ?? '', /live 1 regressions, shadow 2/);
 });
