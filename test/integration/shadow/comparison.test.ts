@@ -136,3 +136,19 @@ test('gRPC: Predict calls are copied and compared (TensorProto values)', async (
   assert.equal(agreeing.results?.version, 3);
   assert.equal(agreeing.results?.agreementRate, 1);
 });
+
+test('answers over maxCompareBytes are not compared: the pair is counted as skipped', async (t) => {
+  const stack = await startShadowStack({ policy: { stable: 1, shadow: { version: 3, percent: 100, maxCompareBytes: 1024 } } });
+  const client = new TestClient(2);
+  t.after(async () => {
+    await client.close();
+    await stack.close();
+  });
+  const big = await client.post(stack.predictUrl, JSON.stringify({ instances: Array.from({ length: 400 }, (_, i) => i) }));
+  assert.equal(big.status, 200);
+  assert.ok(big.text.length > 1024);
+  const small = await client.post(stack.predictUrl, BODY);
+  assert.equal(small.status, 200);
+  const view = await waitForPairs(client, stack, 2);
+  assert.deepEqual(view.results?.totals, { agreed: 1, disagreed: 0, error: 0, skipped: 1 });
+});

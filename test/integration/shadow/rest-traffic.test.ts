@@ -53,7 +53,11 @@ test('pinned requests and requests the shadow answers live are not copied', asyn
     const canary = await client.post(stack.predictUrl, BODY, { 'x-canary': 'always' });
     assert.equal(canary.headers['x-model-version'], '2');
   }
+  // Status and metadata requests are not inference: never copied.
+  assert.equal((await client.get(`${base}`)).status, 200);
+  assert.equal((await client.get(`${base}/metadata`)).status, 200);
   assert.equal(stack.sims.get(2)!.counters().byOperation.predict, 10, 'the shadow version saw only its own live requests');
+  assert.equal(stack.sims.get(2)!.counters().byOperation.metadata, 0);
   assert.equal((await shadowOf(client, stack))?.sent ?? 0, 0);
   // The control: one unpinned request to stable is copied.
   await client.post(stack.predictUrl, BODY);
