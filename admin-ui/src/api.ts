@@ -13,6 +13,7 @@ import type {
   PercentBody,
   RulesBody,
   Session,
+  ShadowBody,
 } from '../../gateway/src/controlplane/admin/api-schemas.js';
 
 export type {
@@ -92,6 +93,7 @@ export class Api {
   // Writes: `ifMatch` makes one apply only to the revision the operator was looking at.
   setPercent = (model: string, body: PercentBody, ifMatch?: number) => this.request<ModelView>('PUT', actionPath(model, 'percent'), body, ifMatch);
   setRules = (model: string, body: RulesBody, ifMatch?: number) => this.request<ModelView>('PUT', actionPath(model, 'rules'), body, ifMatch);
+  setShadow = (model: string, body: ShadowBody, ifMatch?: number) => this.request<ModelView>('PUT', actionPath(model, 'shadow'), body, ifMatch);
   act = (model: string, action: Action, body: ActionBody = {}, ifMatch?: number) =>
     this.request<ModelView>('POST', actionPath(model, action), body, ifMatch);
 }

@@ -18,6 +18,8 @@ export function changeOf(entry: AuditEntry): string {
   for (const [key, label] of Object.entries(labels) as Array<[keyof typeof labels, string]>) {
     if (JSON.stringify(before.policy[key] ?? null) !== JSON.stringify(after.policy[key] ?? null)) parts.push(`${label} changed`);
   }
+  const shadowOf = (policy: typeof before.policy): string => (policy.shadow == null ? 'none' : `v${policy.shadow.version} at ${percent(policy.shadow.percent)}`);
+  if (JSON.stringify(before.policy.shadow ?? null) !== JSON.stringify(after.policy.shadow ?? null)) parts.push(`shadow ${shadowOf(before.policy)} → ${shadowOf(after.policy)}`);
   if (before.paused !== after.paused) parts.push(after.paused ? 'paused' : 'resumed');
   if (before.rolledBack !== after.rolledBack) parts.push(after.rolledBack ? 'rolled back' : 'rollback ended');
   if (before.rollout?.step !== after.rollout?.step) parts.push(after.rollout === null ? 'rollout ended' : `rollout step ${after.rollout.step + 1}`);

@@ -14,6 +14,8 @@ interface Metric {
   format: (value: number) => string;
   /** The y axis goes at least this high, so a flat line near zero does not fill the chart. */
   floor: number;
+  /** A line's name in the legend; default `v<version> <role>`. */
+  label?: (version: number) => string;
 }
 
 const METRICS: Metric[] = [
@@ -32,6 +34,28 @@ export function Charts({ samples }: { samples: Sample[] }) {
       {METRICS.map((m) => (
         <Chart key={m.title} metric={m} samples={samples} />
       ))}
+    </div>
+  );
+}
+
+const AGREEMENT: Metric = { title: 'Shadow agreement', pick: (v) => v.rps, format: rate, floor: 1, label: (version) => `v${version} shadow` };
+
+/**
+ * The shadow's agreement over time, drawn as one more chart: each tick's agreement as a point of
+ * the shadow version (the line breaks where a tick had no results, or the shadow version changed).
+ */
+export function AgreementChart({ samples }: { samples: Sample[] }) {
+  if (!samples.some((s) => s.shadow !== undefined)) return null;
+  const points: Sample[] = samples.map((s) => ({
+    t: s.t,
+    versions:
+      s.shadow === undefined || s.shadow.agreementRate === null
+        ? []
+        : [{ version: s.shadow.version, role: 'idle', rps: s.shadow.agreementRate, errorRate: 0, p50Ms: null, p99Ms: null }],
+  }));
+  return (
+    <div class="charts">
+      <Chart metric={AGREEMENT} samples={points} />
     </div>
   );
 }
@@ -110,7 +134,7 @@ function Chart({ metric, samples }: { metric: Metric; samples: Sample[] }) {
               <svg width="18" height="8" aria-hidden="true">
                 <line x1="0" y1="4" x2="18" y2="4" class={`line role-${l.role}`} />
               </svg>
-              v{l.version} {l.role} <b>{l.now}</b>
+              {metric.label?.(l.version) ?? `v${l.version} ${l.role}`} <b>{l.now}</b>
             </span>
           ))}
         </span>

@@ -17,6 +17,8 @@ export interface Sample {
   /** The gateway's clock (ms): charts are drawn relative to the newest sample, whatever the browser's clock says. */
   t: number;
   versions: ChartPoint[];
+  /** The shadow comparison's agreement at this tick, when the model has shadow results. */
+  shadow?: HistorySample['shadow'];
 }
 
 export type RollbackNotice = RollbackEvent;
@@ -88,13 +90,19 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
     const onStats = (tick: StatsEvent): void => {
       const t = Date.parse(tick.at);
       for (const m of tick.models) {
-        append(m.name, { t, versions: chartPoints(m.versions) });
+        const results = m.shadow?.results;
+        append(m.name, {
+          t,
+          versions: chartPoints(m.versions),
+          ...(results == null ? {} : { shadow: { version: results.version, agreementRate: results.agreementRate } }),
+        });
         const view = models.get(m.name);
         if (view === undefined) continue;
         if (m.revision > view.revision) refresh(m.name);
         models.set(m.name, {
           ...view,
           state: m.state,
+          shadow: m.shadow,
           pools: view.pools.map((pool) => {
             const v = m.versions.find((x) => x.version === pool.version);
             if (v === undefined) return pool;
@@ -114,7 +122,7 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
             models.clear();
             for (const m of snapshot.models) models.set(m.name, m);
             for (const [name, samples] of Object.entries(snapshot.history)) {
-              for (const s of samples) append(name, { t: Date.parse(s.at), versions: s.versions });
+              for (const s of samples) append(name, { t: Date.parse(s.at), versions: s.versions, ...(s.shadow === undefined ? {} : { shadow: s.shadow }) });
             }
             state = { ...state, storeAvailable: snapshot.storeAvailable, ready: true };
             break;

@@ -7,6 +7,7 @@ import { ago, duration, liveShare, ms, percent, poolOf, rate, rps, when } from '
 import type { Live, RollbackNotice } from './live';
 import { StateBadge } from './overview';
 import { RulesEditor } from './rules-editor';
+import { Disagreements, ShadowPanel } from './shadow-panel';
 
 interface PageProps {
   api: Api;
@@ -52,12 +53,14 @@ export function ModelPage({ api, live, name, canWrite }: PageProps) {
             {canWrite && <Actions api={api} model={model} />}
           </section>
           <RolloutPlan model={model} />
+          <ShadowPanel api={api} model={model} canWrite={canWrite} samples={live.history.get(model.name) ?? []} />
         </div>
         <div class="col-main">
           <section aria-labelledby="h-traffic">
             <h2 id="h-traffic">Live traffic</h2>
             <Charts samples={live.history.get(model.name) ?? []} />
           </section>
+          <Disagreements model={model} />
           <Replicas model={model} />
           <RulesEditor api={api} model={model} canWrite={canWrite} />
           <AuditLog api={api} model={model.name} changes={live.changes[model.name] ?? 0} />
@@ -332,6 +335,13 @@ function RolloutPlan({ model }: { model: ModelView }) {
             })}
             <li>promote</li>
           </ol>
+          {plan.shadow !== undefined && (
+            <p>
+              {model.policy.percent === 0 && rollout?.step === 0 && model.policy.shadow?.version === model.policy.canary ? <strong>Shadow stage now: </strong> : 'Starts with a shadow stage: '}
+              version {model.policy.canary} gets copies only, until {plan.shadow.minRequests.toLocaleString()} compared answers agree at least{' '}
+              {rate(plan.shadow.minAgreement)} of the time (else a rollback).
+            </p>
+          )}
           <p>
             {rollout === null
               ? 'Not rolling out now.'

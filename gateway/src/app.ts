@@ -27,13 +27,17 @@ import { ReplicaManager } from './controlplane/replicas.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
 import { Admission } from './dataplane/admission.js';
+import { Shadows } from './dataplane/shadow.js';
+import { ShadowAnalysis } from './analysis/shadow-analysis.js';
 import { endLingering } from './protocols/rest/local-reply.js';
 import { createRestHandler } from './protocols/rest/handler.js';
 import { createGrpcServer, httpStatusOfGrpc, type GrpcServer } from './protocols/grpc/listener.js';
 import { GrpcUpstream } from './protocols/grpc/upstream.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
 import { createLogger, type Logger } from './observability/logger.js';
-import type { PolicyDocument } from './policy/schema.js';
+import { Shadow, type PolicyDocument } from './policy/schema.js';
+import { fillDefaults } from './schema-defaults.js';
+import { planStart } from './controlplane/changes.js';
 import type { RolloutProgress, StoredPolicy } from './policy/stored.js';
 import { rawLibeventPage } from './tfserving/libevent.js';
 import { VERSION } from './version.js';
@@ -176,16 +180,19 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     }
     events.emit('replica', { model: pool.model, version: pool.version, replica: replica.origin, ...signal });
   });
-  const controller = new CanaryController({ store, watcher, snapshots, pools }, log);
+  const shadowAnalysis = new ShadowAnalysis();
+  const controller = new CanaryController({ store, watcher, snapshots, pools }, log, (model) => shadowAnalysis.results(model));
 
   const statsClock = new StatsClock(pools, events, (err) => log.error({ err }, 'stats clock failed'));
   statsClock.start();
 
   const lifecycle = { draining: false };
   const admission = new Admission(config.proxy.maxRequestsInFlight, config.proxy.maxBufferedBytes);
+  const shadows = new Shadows(admission, shadowAnalysis.submit);
   const handleRest = createRestHandler({
     snapshots,
     admission,
+    shadows,
     settings: config.proxy,
     lifecycle,
     accessLog: config.logging,
@@ -243,11 +250,11 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };
   const admin = await buildAdminApi({
-    ctx: { store, watcher, snapshots, pools, events, log, replicas, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])) },
+    ctx: { store, watcher, snapshots, pools, events, log, replicas, shadows, shadowAnalysis, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])) },
     tokens: adminTokens,
     corsOrigins: config.adminCorsOrigins,
     version: VERSION,
-    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events, admission }) },
+    ops: { readiness, metrics: createMetrics({ pools, snapshots, store, events, admission, shadows, shadowAnalysis }) },
     ...(adminTls === undefined ? {} : { https: adminTls.serverOptions }),
   });
   if (adminTls !== undefined) certificates.push(adminTls.reloading(admin.server));
@@ -263,6 +270,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       admission,
       settings: config.proxy,
       log,
+      shadows,
       ready: () => readiness().ready,
       upstreamOf: (replica) => {
         // Opened at the replica's first gRPC call, closed with the replica.
@@ -437,8 +445,10 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket
 
 /** A configured policy as first stored: a plan in it starts rolling out at its first step. */
 function initialState(policy: PolicyDocument): { policy: PolicyDocument; paused: boolean; rolledBack: boolean; rollout: RolloutProgress | null } {
-  const first = policy.plan?.steps[0];
-  return first === undefined
-    ? { policy, paused: false, rolledBack: false, rollout: null }
-    : { policy: { ...policy, percent: first }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() } };
+  const plan = policy.plan;
+  if (plan === null) return { policy, paused: false, rolledBack: false, rollout: null };
+  // planStart's shadow is filled here (the document must be whole): the schema's defaults.
+  const start = planStart(policy, plan);
+  const shadow = start.shadow === null ? null : fillDefaults(Shadow, start.shadow);
+  return { policy: { ...start, shadow }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() } };
 }

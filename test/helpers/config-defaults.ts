@@ -38,7 +38,8 @@ export function schemaDefaults(node: Node = GatewayConfigSchema as unknown as No
   for (const [key, child] of Object.entries(node.properties ?? {})) out.push(...schemaDefaults(child, join(key)));
   for (const child of Object.values(node.patternProperties ?? {})) out.push(...schemaDefaults(child, join(KEYS[path] ?? '<key>')));
   if (node.items !== undefined) out.push(...schemaDefaults(node.items, `${path}[]`));
-  for (const option of node.anyOf ?? []) out.push(...schemaDefaults(option, path));
+  // A union that is null by default (a policy's shadow): its options' defaults apply only once one is given.
+  if (value !== null) for (const option of node.anyOf ?? []) out.push(...schemaDefaults(option, path));
   return out;
 }
 

@@ -3,7 +3,7 @@ import type { PolicyWrite, SeedEntry } from '../../gateway/src/controlplane/stor
 import type { PolicyDocument } from '../../gateway/src/policy/schema.js';
 
 export function policy(percent: number): PolicyDocument {
-  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null };
+  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null };
 }
 
 /** What a gateway that never reached the store offers for `m`: its file's policy, provisional. */

@@ -326,7 +326,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Only reached when issues were recorded, so the value is never used. */
 function placeholderPolicy(): PolicyDocument {
-  return { stable: 0, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: '', plan: null };
+  return { stable: 0, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: '', plan: null, shadow: null };
 }
 
 export function replicaOrigin(raw: string): string | { error: string } {

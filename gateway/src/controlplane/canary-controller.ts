@@ -7,7 +7,9 @@
  *     max(maxErrorRate, errorRatio x stable), or p99 above latencyRatio x stable + margin) is
  *     rolled back through the store, so every gateway follows;
  *   - rollout: a model with a plan steps up once the step has dwelt long enough, seen enough
- *     canary requests and passed the analysis, and is promoted after the last step.
+ *     canary requests and passed the analysis, and is promoted after the last step. A plan with a
+ *     shadow stage starts there: the canary gets copies only, until this gateway has compared
+ *     enough of its answers; then the first step, or a rollback with the numbers in its note.
  * Several gateways may judge at once: writes are compare-and-set on the revision judged, so exactly
  * one wins and the others see its result arrive. Requests a failing canary should have served
  * (diverted to stable by open breakers, ejections or drain) count as canary errors, so a canary
@@ -18,7 +20,8 @@ import type { Logger } from 'pino';
 import type { CompiledModel } from '../dataplane/snapshot.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { ResilienceSettings } from '../config/load.js';
-import { promote, rollback, stepUp } from './changes.js';
+import { inShadowStage, promote, rollback, shadowStageFailed, shadowStagePassed, stepUp } from './changes.js';
+import type { ShadowResults } from '../analysis/shadow-results.js';
 import { ConflictError, writePolicy, type WriterContext } from './policy-writer.js';
 import { StoreUnavailableError } from './store/types.js';
 import { inSlices, PeriodicPass } from '../runtime/slices.js';
@@ -77,6 +80,9 @@ export class CanaryController {
   readonly #baselines = new Map<string, { readonly key: string; readonly requests: number }>();
   /** When this gateway first saw each model's revision in force. */
   readonly #inForceSince = new Map<string, { readonly revision: number; readonly at: number }>();
+  /** Per model in a shadow stage: the comparison's totals when this gateway first saw the stage. */
+  readonly #gateBaselines = new Map<string, { readonly key: string; readonly results: ShadowResults; readonly agreed: number; readonly disagreed: number; readonly error: number }>();
+  readonly #shadowResults: (model: string) => ShadowResults | undefined;
   /** Canary pools this controller set draining, with the stats second each drain began in. */
   readonly #drained = new Map<VersionPool, number>();
   #intervalMs = 250;
@@ -84,9 +90,11 @@ export class CanaryController {
   #stopped = false;
   readonly #periodic: PeriodicPass;
 
-  constructor(ctx: WriterContext, log: Logger) {
+  /** `shadowResults`: this gateway's comparison results of a model (what a shadow stage is judged on). */
+  constructor(ctx: WriterContext, log: Logger, shadowResults: (model: string) => ShadowResults | undefined = () => undefined) {
     this.#ctx = ctx;
     this.#log = log;
+    this.#shadowResults = shadowResults;
     this.#periodic = new PeriodicPass(
       () => this.pass(),
       (err) => this.#log.error({ err }, 'controller pass failed'),
@@ -137,6 +145,7 @@ export class CanaryController {
     if (!settings.enabled) return;
     const verdict = analyse(canary, model.stable, settings, Math.min(settings.windowSeconds, age));
     if (verdict.kind === 'breach') this.#rollback(model, verdict.detail);
+    else if (inShadowStage(model.policy, model.stored.rollout)) this.#judgeShadowStage(model, canary, settings);
     else this.#maybeStep(model, verdict);
   }
 
@@ -230,6 +239,42 @@ export class CanaryController {
       this.#write(model, 'promotion', (current) =>
         current.rollout?.step === progress.step ? promote(current, `rollout complete: version ${canary.version} promoted (${verdict.detail})`) : null,
       );
+    }
+  }
+
+  /**
+   * The shadow stage, judged on the pairs this gateway compared since it first saw the stage: once
+   * there are minRequests of them, the first step if they agree often enough and the shadow's
+   * errors are within the analysis's maxErrorRate, else a rollback. Either write names the numbers.
+   */
+  #judgeShadowStage(model: CompiledModel, canary: VersionPool, settings: ResilienceSettings['analysis']): void {
+    const plan = model.policy.plan;
+    const gate = plan?.shadow;
+    const rollout = model.stored.rollout;
+    if (plan === null || gate === undefined || rollout === null || model.stored.paused) return;
+    const results = this.#shadowResults(model.name);
+    if (results === undefined || results.version !== canary.version) return;
+    const totals = results.totals;
+    let base = this.#gateBaselines.get(model.name);
+    if (base === undefined || base.key !== rollout.since || base.results !== results) {
+      base = { key: rollout.since, results, agreed: totals.agreed, disagreed: totals.disagreed, error: totals.error };
+      this.#gateBaselines.set(model.name, base);
+    }
+    const agreed = totals.agreed - base.agreed;
+    const compared = agreed + totals.disagreed - base.disagreed;
+    const errors = totals.error - base.error;
+    if (compared < gate.minRequests) return;
+    const agreement = agreed / compared;
+    const errorRate = errors / (compared + errors);
+    const numbers = `agreement ${pct(agreement)} over ${compared} compared pairs (at least ${pct(gate.minAgreement)} needed), shadow error rate ${pct(errorRate)} (at most ${pct(settings.maxErrorRate)})`;
+    if (agreement >= gate.minAgreement && errorRate <= settings.maxErrorRate) {
+      this.#log.info({ model: model.name, version: canary.version, agreement, compared, errorRate }, 'shadow stage passed: rollout starts its steps');
+      const note = `shadow stage passed (${this.#who}): ${numbers}; rollout step 1/${plan.steps.length}: ${plan.steps[0]}%`;
+      this.#write(model, 'rollout', (current) => (inShadowStage(current.policy, current.rollout) ? shadowStagePassed(current, plan, note) : null));
+    } else {
+      this.#log.warn({ model: model.name, version: canary.version, agreement, compared, errorRate }, 'shadow stage failed: rolling back');
+      const note = `shadow stage failed (${this.#who}): ${numbers}`;
+      this.#write(model, 'rollback', (current) => (inShadowStage(current.policy, current.rollout) ? shadowStageFailed(current, note) : null));
     }
   }
 

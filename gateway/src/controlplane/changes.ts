@@ -7,7 +7,8 @@
  * percentage by hand ends a running rollout (the operator took over); a policy with a plan starts
  * its rollout at the first step; a rollback or a promotion ends the rollout.
  */
-import type { PolicyDocument, PolicyInput, RolloutPlan } from '../policy/schema.js';
+import { Shadow, type PolicyDocument, type PolicyInput, type RolloutPlan, type ShadowInput } from '../policy/schema.js';
+import { fillDefaults } from '../schema-defaults.js';
 import type { RolloutProgress, StoredPolicy } from '../policy/stored.js';
 import { ChangeRefusedError, type Change } from './policy-writer.js';
 
@@ -30,11 +31,45 @@ function withNote(change: Omit<Change, 'note'>, note: string | undefined): Chang
   return note === undefined ? change : { ...change, note };
 }
 
-/** A whole new policy: a plan in it (re)starts the rollout at its first step. */
+/**
+ * The routing a plan starts with: its first step's percentage, or, with a shadow stage, no live
+ * traffic for the canary and the canary as the shadow (the stage ends when the controller judges it).
+ */
+export function planStart<P extends Policy>(policy: P, plan: RolloutPlan): P {
+  const gate = plan.shadow;
+  if (gate === undefined) return { ...policy, percent: plan.steps[0] as number };
+  const canary = policy.canary ?? null;
+  if (canary === null) return policy;
+  return { ...policy, percent: 0, shadow: { version: canary, percent: gate.percent ?? 100, ...(gate.tolerance === undefined ? {} : { tolerance: gate.tolerance }) } };
+}
+
+/** Whether a model stands in its plan's shadow stage: a rollout at its first step, the canary with no share. */
+export function inShadowStage(policy: PolicyDocument, rollout: RolloutProgress | null): boolean {
+  return policy.plan?.shadow !== undefined && rollout !== null && rollout.step === 0 && policy.percent === 0 && policy.canary !== null && policy.shadow?.version === policy.canary;
+}
+
+/** The shadow stage passed: the first step's share now, the shadow ends. */
+export function shadowStagePassed(current: StoredPolicy, plan: RolloutPlan, note: string): Change {
+  return {
+    policy: { ...current.policy, percent: plan.steps[0] as number, shadow: null },
+    paused: current.paused,
+    rolledBack: false,
+    rollout: { step: 0, since: new Date().toISOString() },
+    note,
+  };
+}
+
+/** The shadow stage failed: a rollback, and the shadow ends. */
+export function shadowStageFailed(current: StoredPolicy, note: string): Change {
+  const change = rollback(current, note);
+  return { ...change, policy: { ...change.policy, shadow: null } };
+}
+
+/** A whole new policy: a plan in it (re)starts the rollout at its first step (or its shadow stage). */
 export function replacePolicy(current: StoredPolicy, policy: Policy, note?: string): Change {
   const rollout = started(policy.plan);
-  const first = policy.plan?.steps[0];
-  return withNote({ policy: first === undefined ? policy : { ...policy, percent: first }, paused: current.paused, rolledBack: false, rollout }, note);
+  const plan = policy.plan;
+  return withNote({ policy: plan === null || plan === undefined ? policy : planStart(policy, plan), paused: current.paused, rolledBack: false, rollout }, note);
 }
 
 export function setPercent(current: StoredPolicy, percent: number, note?: string): Change {
@@ -49,10 +84,10 @@ export function setRules(current: StoredPolicy, rules: Partial<Pick<PolicyDocume
 /** A plan starts at its first step now; null stops a rollout where it stands. */
 export function setPlan(current: StoredPolicy, plan: RolloutPlan | null, note?: string): Change {
   if (plan !== null) requireCanary(current, 'roll out');
-  const first = plan?.steps[0];
+  const policy = { ...current.policy, plan };
   return withNote(
     {
-      policy: { ...current.policy, plan, ...(first === undefined ? {} : { percent: first }) },
+      policy: plan === null ? policy : planStart(policy, plan),
       paused: current.paused,
       rolledBack: false,
       rollout: started(plan),
@@ -69,12 +104,20 @@ export function rollback(current: StoredPolicy, note: string): Change {
 export function promote(current: StoredPolicy, note?: string): Change {
   const canary = requireCanary(current, 'promote');
   return {
-    policy: { ...current.policy, stable: canary, canary: null, percent: 0, plan: null },
+    // A shadow of the promoted version would now shadow stable itself: it ends with the promotion.
+    policy: { ...current.policy, stable: canary, canary: null, percent: 0, plan: null, shadow: current.policy.shadow?.version === canary ? null : current.policy.shadow },
     paused: current.paused,
     rolledBack: false,
     rollout: null,
     note: note ?? `promoted version ${canary}`,
   };
+}
+
+/** Sets or clears the shadow; routing and the rollout stand as they are. */
+export function setShadow(current: StoredPolicy, shadow: ShadowInput | null, note?: string): Change {
+  // Filled here so the change is a whole document; validation checks it whole before any write.
+  const filled = shadow === null ? null : fillDefaults(Shadow, shadow);
+  return withNote({ policy: { ...current.policy, shadow: filled }, paused: current.paused, rolledBack: current.rolledBack, rollout: current.rollout }, note);
 }
 
 /** Null when already in that state (nothing to write). */

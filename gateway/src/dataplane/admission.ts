@@ -17,6 +17,21 @@ export class Admission {
     this.maxBytes = maxBytes;
   }
 
+  /**
+   * Bytes kept past the request that brought them (a shadow copy's body, held until the shadow
+   * answers): false, nothing taken, when the budget has no room. Not counted as a refusal: no
+   * client was turned away.
+   */
+  takeBytes(bytes: number): boolean {
+    if (this.bytes + bytes > this.maxBytes) return false;
+    this.bytes += bytes;
+    return true;
+  }
+
+  giveBytes(bytes: number): void {
+    this.bytes -= bytes;
+  }
+
   /** A request arrives: its hold, to give back when it ends; undefined when the gateway is full. */
   enter(): Hold | undefined {
     if (this.requests >= this.maxRequests) {

@@ -4,7 +4,7 @@
  * between snapshots (they hold connections and health, which outlive a policy change).
  */
 import { compileRuleRegex, type RuleRegex } from '../policy/rule-regex.js';
-import type { CookieRule, HeaderRule, PolicyDocument, TargetSide } from '../policy/schema.js';
+import type { CookieRule, HeaderRule, PolicyDocument, ShadowDocument, TargetSide } from '../policy/schema.js';
 import type { StoredPolicy } from '../policy/stored.js';
 import { canaryBuckets, saltState } from './cohort.js';
 import type { VersionPool } from './pool.js';
@@ -32,6 +32,13 @@ export interface CompiledRule {
   readonly to: TargetSide;
 }
 
+/** A policy's shadow, compiled: the pool that gets the copies and the share, in buckets of 10,000. */
+export interface CompiledShadow {
+  readonly pool: VersionPool;
+  readonly buckets: number;
+  readonly settings: ShadowDocument;
+}
+
 export interface CompiledModel {
   readonly name: string;
   readonly revision: number;
@@ -56,6 +63,8 @@ export interface CompiledModel {
   readonly saltState: number;
   readonly needsCookies: boolean;
   readonly labels: { readonly stable: string; readonly canary: string };
+  /** Null without a shadow: all the hot path reads of it then. */
+  readonly shadow: CompiledShadow | null;
   readonly decisions: {
     readonly byVersion: ReadonlyMap<string, Decision>;
     readonly stableLabel: Decision;
@@ -105,6 +114,12 @@ export function compileModel(
   const cookieRules = policy.cookieRules.map((r, i) => compileRule(r, r.cookie, i));
   const headerRules = policy.headerRules.map((r, i) => compileRule(r, r.header.toLowerCase(), i));
   const stickyCookie = policy.sticky?.cookie;
+  let shadow: CompiledShadow | null = null;
+  if (policy.shadow !== null) {
+    const pool = pools.get(policy.shadow.version);
+    if (pool === undefined) throw new Error(`policy of ${input.name} names shadow version ${policy.shadow.version} without a pool`);
+    shadow = freeze({ pool, buckets: canaryBuckets(policy.shadow.percent), settings: policy.shadow });
+  }
   return freeze({
     name: input.name,
     revision: input.revision,
@@ -122,6 +137,7 @@ export function compileModel(
     saltState: saltState(policy.salt),
     needsCookies: cookieRules.length > 0 || stickyCookie !== undefined,
     labels,
+    shadow,
     decisions: {
       byVersion,
       stableLabel: freeze<Decision>({ pool: stable, side: 'stable', pinned: true, reason: 'label' }),

@@ -15,6 +15,9 @@ import type { CompiledModel, SnapshotHolder } from '../dataplane/snapshot.js';
 import { bucketUpperMs, LATENCY_BUCKETS, PROTOCOLS, type FailureKind, type Protocol, type ProtocolCounters } from '../dataplane/stats.js';
 import type { GatewayEvents } from '../controlplane/events.js';
 import type { PolicyStore } from '../controlplane/store/types.js';
+import { SHADOW_DROP_REASONS, type Shadows } from '../dataplane/shadow.js';
+import type { ShadowAnalysis } from '../analysis/shadow-analysis.js';
+import { PAIR_OUTCOMES, type ResultsSummary } from '../analysis/shadow-results.js';
 
 /** Bucket bounds of the request duration histogram, in seconds. */
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
@@ -35,6 +38,8 @@ export interface MetricsSources {
   readonly store: PolicyStore;
   readonly events: GatewayEvents;
   readonly admission: Admission;
+  readonly shadows: Shadows;
+  readonly shadowAnalysis: ShadowAnalysis;
 }
 
 type Labels<L extends string> = Partial<Record<L, string | number>>;
@@ -222,5 +227,48 @@ export function createMetrics(sources: MetricsSources): Registry {
       emit({ limit: 'bytes' }, admission.refused.bytes);
     },
   );
+  shadowMetrics(registry, sources);
   return registry;
+}
+
+/** Shadow traffic: copies sent and dropped (per model), the comparison's outcomes and rolling figures (per model and shadow version). */
+function shadowMetrics(registry: Registry, sources: MetricsSources): void {
+  const { shadows, shadowAnalysis, snapshots } = sources;
+  const eachLane = (f: (model: string, lane: NonNullable<ReturnType<Shadows['peek']>>) => void): void => {
+    for (const m of snapshots.current.models.values()) {
+      const lane = shadows.peek(m.name);
+      if (lane !== undefined) f(m.name, lane);
+    }
+  };
+  const eachResults = (f: (labels: { model: string; version: string }, summary: ResultsSummary) => void): void => {
+    for (const [model, results] of shadowAnalysis.all()) f({ model, version: String(results.version) }, results.summary());
+  };
+  scraped(registry, 'counter', 'canary_gateway_shadow_requests_total', 'Shadow requests sent (copies of live requests to the shadow version).',
+    ['model'],
+    (emit) => eachLane((model, lane) => emit({ model }, lane.sent)),
+  );
+  scraped(registry, 'counter', 'canary_gateway_shadow_dropped_total', 'Copies not sent, by reason: budget (maxInFlight), memory (proxy.maxBufferedBytes), unavailable (no shadow replica free), streamed (a body not kept in memory).',
+    ['model', 'reason'],
+    (emit) => eachLane((model, lane) => SHADOW_DROP_REASONS.forEach((reason) => emit({ model, reason }, lane.dropped[reason]))),
+  );
+  scraped(registry, 'gauge', 'canary_gateway_shadow_in_flight', 'Shadow requests in flight.',
+    ['model'],
+    (emit) => eachLane((model, lane) => emit({ model }, lane.inFlight)),
+  );
+  scraped(registry, 'counter', 'canary_gateway_shadow_pairs_total', 'Live/shadow pairs by outcome (agreed, disagreed, error = the shadow failed, skipped = not compared), since the shadow version was set.',
+    ['model', 'version', 'outcome'],
+    (emit) => eachResults((labels, summary) => PAIR_OUTCOMES.forEach((outcome) => emit({ ...labels, outcome }, summary.totals[outcome]))),
+  );
+  const figure = (name: string, help: string, pick: (s: ResultsSummary) => number | null): void =>
+    scraped(registry, 'gauge', name, help, ['model', 'version'], (emit) =>
+      eachResults((labels, summary) => {
+        const value = pick(summary);
+        if (value !== null) emit(labels, value);
+      }),
+    );
+  figure('canary_gateway_shadow_agreement_ratio', 'Share of the last compared pairs (up to 1,000) whose answers agreed.', (s) => s.agreementRate);
+  figure('canary_gateway_shadow_abs_diff_mean', 'Mean absolute difference of the numbers compared in the last pairs.', (s) => s.meanAbsDiff);
+  figure('canary_gateway_shadow_abs_diff_max', 'Largest absolute difference in the last pairs.', (s) => s.maxAbsDiff);
+  figure('canary_gateway_shadow_error_ratio', "Share of the last shadow requests that failed while the live one succeeded.", (s) => s.errorRate);
+  figure('canary_gateway_shadow_latency_p99_seconds', "The shadow's p99 latency over the last pairs.", (s) => (s.p99Ms === null ? null : s.p99Ms / 1000));
 }

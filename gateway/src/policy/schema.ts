@@ -78,6 +78,30 @@ export const StickyKey = Type.Object(
 
 export const Version = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 
+/** How close a shadow's number must be to the live one: |shadow - live| <= abs + rel x |live| (numpy's isclose). */
+export const ShadowTolerance = Type.Object(
+  {
+    abs: Defaulted(Type.Number({ minimum: 0, maximum: 1e12, description: 'Absolute tolerance.' }), 1e-6),
+    rel: Defaulted(Type.Number({ minimum: 0, maximum: 1e6, description: "Relative tolerance, a fraction of the live value's magnitude." }), 1e-3),
+  },
+  { additionalProperties: false, description: 'When a shadow number agrees with the live one: |shadow - live| <= abs + rel x |live|; NaN agrees with NaN only.' },
+);
+
+/**
+ * A rollout's first stage: the candidate (the canary) gets copies of live requests and no live
+ * traffic, until its answers have been compared often enough. Passing starts the steps; failing
+ * (agreement below the minimum, or shadow errors above the analysis's maxErrorRate) rolls back.
+ */
+export const ShadowGate = Type.Object(
+  {
+    minRequests: Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Live/shadow pairs compared (on the gateway that judges) before the stage is judged.' }),
+    minAgreement: Type.Number({ minimum: 0, maximum: 1, description: 'Least share of compared pairs that agree for the stage to pass.' }),
+    percent: Defaulted(Type.Number({ exclusiveMinimum: 0, maximum: 100, description: 'Share of unpinned inference requests copied during the stage.' }), 100),
+    tolerance: Defaulted(ShadowTolerance, {}),
+  },
+  { additionalProperties: false, description: 'A shadow stage before the steps: no live traffic reaches the canary until it passes.' },
+);
+
 export const RolloutPlan = Type.Object(
   {
     steps: Type.Array(Type.Number({ exclusiveMinimum: 0, maximum: 100 }), {
@@ -87,8 +111,45 @@ export const RolloutPlan = Type.Object(
     }),
     minDwellSeconds: Type.Integer({ minimum: 0, maximum: 7 * 24 * 3600, description: 'Least time at each step.' }),
     minRequests: Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'Least canary requests at each step (seen by the gateway that steps up).' }),
+    shadow: Type.Optional(ShadowGate),
   },
   { additionalProperties: false, description: 'Progressive rollout: the controller steps the canary up by itself while the analysis passes.' },
+);
+
+/** Most shadow requests a model may have in flight at once; the setting's ceiling. */
+export const SHADOW_MAX_IN_FLIGHT = 10_000;
+
+export const Shadow = Type.Object(
+  {
+    version: Type.With(Version, { description: 'Version that gets the copies (a pool must serve it, other than stable); usually the canary.' }),
+    percent: Type.Number({
+      minimum: 0,
+      maximum: 100,
+      description: 'Share of unpinned inference requests also sent to the shadow, in steps of 0.01. Requests the shadow version itself answers live are not copied.',
+    }),
+    maxInFlight: Defaulted(
+      Type.Integer({
+        minimum: 1,
+        maximum: SHADOW_MAX_IN_FLIGHT,
+        description: "Shadow requests of this model in flight at once, on this gateway; a copy past it is dropped (and counted), never queued.",
+      }),
+      32,
+    ),
+    maxCompareBytes: Defaulted(
+      Type.Integer({
+        minimum: 1024,
+        maximum: 16 * 1024 * 1024,
+        description: 'Largest answer (live or shadow) kept for the comparison; a pair with a larger one is counted as not compared.',
+      }),
+      1024 * 1024,
+    ),
+    tolerance: Defaulted(ShadowTolerance, {}),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Shadow traffic: a copy of a share of the unpinned inference requests (whose bodies the gateway buffered) also goes to this version; its answers are compared with the live ones and never reach a client.",
+  },
 );
 
 export const Policy = Type.Object(
@@ -117,6 +178,7 @@ export const Policy = Type.Object(
       Type.String({ minLength: 1, maxLength: 256, description: 'Cohort hash salt; defaults to the model name.' }),
     ),
     plan: Defaulted(Type.Union([RolloutPlan, Type.Null()]), null),
+    shadow: Defaulted(Type.Union([Shadow, Type.Null()], { description: 'Shadow traffic to a version, or null for none.' }), null),
   },
   { additionalProperties: false },
 );
@@ -127,9 +189,17 @@ export type StickyKey = Static<typeof StickyKey>;
 export type PolicyInput = Static<typeof Policy>;
 export type TargetSide = Static<typeof TargetSide>;
 export type RolloutPlan = Static<typeof RolloutPlan>;
+export type ShadowGate = Filled<typeof ShadowGate>;
+export type ShadowInput = Static<typeof Shadow>;
+/** A shadow with every default filled in: what the stored policy holds. */
+export type ShadowDocument = Filled<typeof Shadow>;
+export type ShadowTolerance = Filled<typeof ShadowTolerance>;
 
 /** A policy with every optional field filled in: what the store keeps, the snapshot compiles and the admin API shows. */
 export const PolicyDocument = Type.Required(Policy, { additionalProperties: false, description: 'A policy with every field filled in.' });
 
-/** The same as a type, the salt included (its default, the model's name, is filled in code). */
-export type PolicyDocument = Filled<typeof Policy> & { readonly salt: string };
+/**
+ * The same as a type, the salt included (its default, the model's name, is filled in code), and
+ * the shadow's own defaults (Filled does not reach inside a union; validate.ts fills them).
+ */
+export type PolicyDocument = Filled<typeof Policy> & { readonly salt: string; readonly shadow: ShadowDocument | null };

@@ -6,7 +6,7 @@
 import { fillDefaults } from '../schema-defaults.js';
 import { compileSchema, issuesFromAjv, type Issue } from '../validation.js';
 import { compileRuleRegex } from './rule-regex.js';
-import { Policy, POLICY_REGEX_INSTRUCTIONS, type CookieRule, type HeaderRule, type PolicyDocument, type PolicyInput } from './schema.js';
+import { Policy, POLICY_REGEX_INSTRUCTIONS, Shadow, type CookieRule, type HeaderRule, type PolicyDocument, type PolicyInput, type ShadowInput } from './schema.js';
 
 const checkShape = compileSchema<PolicyInput>(Policy);
 
@@ -26,7 +26,7 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
   const policy = fillDefaults(Policy, input);
   const issues: Issue[] = [];
   const known = [...context.versions].sort((a, b) => a - b).join(', ') || 'none';
-  const { stable, canary, percent, sticky, plan } = policy;
+  const { stable, canary, percent, sticky, plan, shadow } = policy;
   if (!context.versions.has(stable)) {
     issues.push({ path: `${base}/stable`, message: `no pool serves version ${stable} of ${context.model} (pools: ${known})` });
   }
@@ -58,6 +58,7 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
       }
     });
   }
+  if (shadow !== null) checkShadow(shadow, stable, context, known, `${base}/shadow`, issues);
   if (issues.length > 0) return { ok: false, issues };
   return {
     ok: true,
@@ -71,8 +72,21 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
       // The one default the schema cannot hold: it depends on which model the policy is for.
       salt: policy.salt ?? context.model,
       plan,
+      shadow: shadow === null ? null : fillDefaults(Shadow, { ...shadow, percent: Math.round(shadow.percent * 100) / 100 }),
     },
   };
+}
+
+function checkShadow(shadow: ShadowInput, stable: number, context: PolicyContext, known: string, path: string, issues: Issue[]): void {
+  if (!context.versions.has(shadow.version)) {
+    issues.push({ path: `${path}/version`, message: `no pool serves version ${shadow.version} of ${context.model} (pools: ${known})` });
+  } else if (shadow.version === stable) {
+    // Stable answers nearly every live request: its copies would be compared with itself.
+    issues.push({ path: `${path}/version`, message: 'must differ from stable (stable answers the live requests it would be compared with)' });
+  }
+  if (Math.abs(shadow.percent * 100 - Math.round(shadow.percent * 100)) > 1e-9) {
+    issues.push({ path: `${path}/percent`, message: 'must be a multiple of 0.01 (the share has 10,000 buckets)' });
+  }
 }
 
 function checkRule(rule: Readonly<HeaderRule | CookieRule>, path: string, issues: Issue[]): void {

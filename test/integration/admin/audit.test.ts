@@ -48,7 +48,7 @@ test('a write shows both sides: the whole policy and the control flags', async (
   const [entry] = (await audit()).entries;
   assert.deepEqual([entry?.reason, entry?.actor, entry?.note], ['manual', 'test-operator', 'more']);
   assert.deepEqual(entry?.before && [entry.before.policy.percent, entry.before.paused, entry.before.rolledBack, entry.before.rollout], [5, false, false, null]);
-  assert.deepEqual(entry?.after.policy, { stable: 1, canary: 2, percent: 20, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null });
+  assert.deepEqual(entry?.after.policy, { stable: 1, canary: 2, percent: 20, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null });
 });
 
 test("an older gateway's entry, its policy without the fields added since, is served as stored", async () => {

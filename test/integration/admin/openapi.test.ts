@@ -37,6 +37,7 @@ test('GET /api/openapi.json: every route, with request and response schemas', as
     'PUT /api/models/{model}/policy',
     'PUT /api/models/{model}/pools/{version}/replicas',
     'PUT /api/models/{model}/rules',
+    'PUT /api/models/{model}/shadow',
   ]);
   const put = doc.paths['/api/models/{model}/policy']!['put']!;
   assert.ok(put.requestBody !== undefined);
@@ -73,7 +74,7 @@ test('the policy defaults the document shows are what a PUT that leaves the fiel
   }>();
   const body = doc.paths['/api/models/{model}/policy']!['put']!.requestBody.content['application/json'].schema;
   const documented = Object.entries(body.properties).filter(([, field]) => field.default !== undefined);
-  assert.deepEqual(documented.map(([name]) => name).sort(), ['canary', 'cookieRules', 'headerRules', 'percent', 'plan', 'sticky']);
+  assert.deepEqual(documented.map(([name]) => name).sort(), ['canary', 'cookieRules', 'headerRules', 'percent', 'plan', 'shadow', 'sticky']);
   const reply = await client.send('PUT', `${stack.gw.admin}/api/models/${MODEL}/policy`, JSON.stringify({ stable: 1 }), { ...auth, 'content-type': 'application/json' });
   assert.equal(reply.status, 200, reply.text);
   const stored = reply.json<{ policy: Record<string, unknown> }>().policy;

@@ -59,6 +59,10 @@ test('the defaults shown are the loader\'s', () => {
   const withDefault = [...table].filter(([, [, shown]]) => shown.startsWith('`'));
   for (const [path, [, shown]] of withDefault) {
     const loaded = loadedAt(memory, path) ?? loadedAt(redis, path);
+    // A field of a section that is null unless given (a policy's shadow, a plan's shadow stage)
+    // has its default once the section is given: the minimal file gives none.
+    const parts = path.split('.');
+    if (loaded === undefined && parts.some((_, i) => i > 0 && loadedAt(memory, parts.slice(0, i).join('.')) === null)) continue;
     assert.equal(shown, shownAs(loaded), `${path}: the reference shows ${shown}, the loader fills ${shownAs(loaded)}`);
   }
   // Every default the schema has is shown (a model's sections, as the top-level ones).

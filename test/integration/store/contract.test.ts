@@ -31,6 +31,7 @@ function policy(percent: number, extra: Partial<PolicyDocument> = {}): PolicyDoc
     sticky: null,
     salt: 'm',
     plan: null,
+    shadow: null,
     ...extra,
   } as PolicyDocument;
 }

@@ -30,7 +30,7 @@ const WAIT_MS = 3_000;
 const RECOVERY_MS = 8_000;
 
 function policy(percent: number): PolicyDocument {
-  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null };
+  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null };
 }
 
 /** A configuration file's policy (provisional) unless `provisional` says it is a restore. */

@@ -48,7 +48,7 @@ function stored(revision: number, percent: number, more: Partial<StoredPolicy> =
   return {
     model: 'm',
     revision,
-    policy: { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null },
+    policy: { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null },
     paused: false,
     rolledBack: false,
     rollout: null,

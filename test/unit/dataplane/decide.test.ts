@@ -29,6 +29,7 @@ const base: PolicyDocument = {
   sticky: null,
   salt: 'm',
   plan: null,
+  shadow: null,
 };
 
 function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack = false): CompiledModel {

@@ -7,7 +7,7 @@
  */
 import Type, { type Static } from 'typebox';
 import { withoutDefaults } from '../../schema-defaults.js';
-import { Policy, PolicyDocument, RolloutPlan, type CookieRule, type HeaderRule, type StickyKey, type TargetSide } from '../../policy/schema.js';
+import { Policy, PolicyDocument, RolloutPlan, Shadow, type CookieRule, type HeaderRule, type StickyKey, type TargetSide } from '../../policy/schema.js';
 import { ChangeReason, RolloutProgress } from '../../policy/stored.js';
 
 // --- errors ---
@@ -133,6 +133,55 @@ export const RolloutView = Type.Object(
   { description: 'Where a progressive rollout stands: `step` indexes policy.plan.steps.' },
 );
 
+export const ShadowDisagreement = Type.Object({
+  at: Type.String(),
+  requestId: Type.String(),
+  protocol: Type.Union([Type.Literal('rest'), Type.Literal('grpc')]),
+  operation: Type.String(),
+  liveVersion: Type.Integer({ description: 'The version that answered the client.' }),
+  detail: Type.String({ description: 'Where the answers first differ.' }),
+  live: Type.String({ description: 'The live answer (REST: its JSON; gRPC: the decoded message), cut at 2,000 characters.' }),
+  shadow: Type.String({ description: "The shadow's answer, the same way." }),
+});
+
+const Rate = Type.Union([Type.Number(), Type.Null()]);
+
+export const ShadowResultsView = Type.Object(
+  {
+    version: Type.Integer({ description: 'The shadow version these results are of (they start over when it changes).' }),
+    since: Type.String(),
+    window: Type.Integer({ description: 'Pairs the rolling figures cover (the last 1,000 compared or failed).' }),
+    compared: Type.Integer({ description: 'Pairs compared in the window.' }),
+    agreementRate: Type.With(Rate, { description: 'Share of the compared pairs that agreed (null before any).' }),
+    meanAbsDiff: Type.With(Rate, { description: 'Mean absolute difference over every number compared in the window.' }),
+    maxAbsDiff: Type.With(Rate, { description: 'Largest absolute difference in the window.' }),
+    errorRate: Type.With(Rate, { description: "Share of the window's shadow requests that failed (error status, transport failure, timeout) while the live one succeeded." }),
+    p99Ms: Type.With(Rate, { description: "The shadow's p99 latency over the window." }),
+    totals: Type.Object(
+      { agreed: Type.Integer(), disagreed: Type.Integer(), error: Type.Integer(), skipped: Type.Integer() },
+      { description: 'Pairs since the shadow version was set; skipped: not compared (the live answer failed or could not be read, an answer over maxCompareBytes).' },
+    ),
+    disagreements: Type.Array(ShadowDisagreement, { description: 'The last few disagreements, newest first, with both answers.' }),
+  },
+  { description: "This gateway's comparison of the shadow's answers with the live ones." },
+);
+
+export const ShadowView = Type.Object(
+  {
+    version: Type.Union([Type.Integer(), Type.Null()], { description: 'The shadow version of the policy in force; null once the shadow was removed.' }),
+    percent: Type.Number(),
+    inFlight: Type.Integer({ description: 'Shadow requests in flight on this gateway.' }),
+    maxInFlight: Type.Integer(),
+    sent: Type.Integer({ description: 'Shadow requests sent by this gateway since start.' }),
+    dropped: Type.Object(
+      { budget: Type.Integer(), memory: Type.Integer(), unavailable: Type.Integer(), streamed: Type.Integer() },
+      { description: 'Copies not sent, by why: over maxInFlight, over the memory budget, no shadow replica free, a streamed body.' },
+    ),
+    results: Type.Union([ShadowResultsView, Type.Null()]),
+  },
+  { description: "Shadow traffic on this gateway: copies sent and dropped, and the comparison's results." },
+);
+
 export const ModelView = Type.Object({
   name: Type.String(),
   revision: Type.Integer(),
@@ -146,6 +195,7 @@ export const ModelView = Type.Object({
   rollout: Type.Union([RolloutView, Type.Null()]),
   policy: PolicyDocument,
   pools: Type.Array(PoolView),
+  shadow: Type.Union([ShadowView, Type.Null()], { description: 'null: the model has had no shadow on this gateway.' }),
 });
 
 export const ModelList = Type.Object({ models: Type.Array(ModelView) });
@@ -165,6 +215,11 @@ export const RulesBody = Type.Object(
     note: Note,
   },
   { additionalProperties: false, minProperties: 1 },
+);
+
+export const ShadowBody = Type.Object(
+  { shadow: Type.Union([Shadow, Type.Null()], { description: 'The shadow, or null to stop it.' }), note: Note },
+  { additionalProperties: false },
 );
 
 export const PlanBody = Type.Object({ plan: Type.Union([RolloutPlan, Type.Null()]), note: Note }, { additionalProperties: false });
@@ -187,6 +242,7 @@ export const StatsEvent = Type.Object(
         revision: Type.Integer(),
         state: ModelState,
         percent: Type.Number(),
+        shadow: ModelView.properties.shadow,
         versions: Type.Array(
           Type.Object({
             version: Type.Integer(),
@@ -218,6 +274,12 @@ export const HistorySample = Type.Object({
       p50Ms: StatsView.properties.p50Ms,
       p99Ms: StatsView.properties.p99Ms,
     }),
+  ),
+  shadow: Type.Optional(
+    Type.Object(
+      { version: Type.Integer(), agreementRate: Type.Union([Type.Number(), Type.Null()]) },
+      { description: "The shadow comparison's agreement at this tick; absent while the model has no shadow results." },
+    ),
   ),
 });
 
@@ -316,6 +378,10 @@ export type ModelList = Static<typeof ModelList>;
 export type PercentBody = Static<typeof PercentBody>;
 export type RulesBody = Static<typeof RulesBody>;
 export type PlanBody = Static<typeof PlanBody>;
+export type ShadowBody = Static<typeof ShadowBody>;
+export type ShadowView = Static<typeof ShadowView>;
+export type ShadowResultsView = Static<typeof ShadowResultsView>;
+export type ShadowDisagreement = Static<typeof ShadowDisagreement>;
 export type ActionBody = Static<typeof ActionBody>;
 export type StatsEvent = Static<typeof StatsEvent>;
 export type HistorySample = Static<typeof HistorySample>;

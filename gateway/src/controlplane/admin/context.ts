@@ -7,6 +7,8 @@ import type { PolicyStore } from '../store/types.js';
 import type { PolicyWatcher } from '../watcher.js';
 import type { ReplicaManager } from '../replicas.js';
 import type { HealthCheckSettings } from '../../config/load.js';
+import type { Shadows } from '../../dataplane/shadow.js';
+import type { ShadowAnalysis } from '../../analysis/shadow-analysis.js';
 
 export interface AdminContext {
   readonly store: PolicyStore;
@@ -16,6 +18,10 @@ export interface AdminContext {
   readonly events: GatewayEvents;
   readonly log: Logger;
   readonly replicas: ReplicaManager;
+  /** Shadow copies in flight and dropped, per model (this gateway's). */
+  readonly shadows: Shadows;
+  /** Live/shadow comparison results, per model (this gateway's). */
+  readonly shadowAnalysis: ShadowAnalysis;
   /** Each model's health check settings, for pools created through the API. */
   readonly healthChecks: ReadonlyMap<string, HealthCheckSettings>;
 }

@@ -6,8 +6,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Policy } from '../../policy/schema.js';
-import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules } from '../changes.js';
-import { ActionBody, ConflictBody, ErrorBody, ETAG_HEADER, ModelList, ModelView, PercentBody, PlanBody, RulesBody } from './api-schemas.js';
+import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules, setShadow } from '../changes.js';
+import { ActionBody, ConflictBody, ErrorBody, ETAG_HEADER, ModelList, ModelView, PercentBody, PlanBody, RulesBody, ShadowBody } from './api-schemas.js';
 import type { AdminContext } from './context.js';
 import { AdminError, unknownModel } from './errors.js';
 import { DEFAULT_HEALTH_CHECK, replicaOrigin } from '../../config/load.js';
@@ -37,11 +37,11 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
     const compiled = ctx.snapshots.current.models.get(model);
     if (compiled === undefined) throw unknownModel(model);
     reply.header('etag', `"${compiled.revision}"`);
-    return modelView(compiled, ctx.pools);
+    return modelView(compiled, ctx.pools, ctx);
   };
 
   app.get('/api/models', { schema: { summary: 'Every model', tags: ['models'], response: { 200: ModelList, 401: ErrorBody } } }, async () => ({
-    models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools)),
+    models: [...ctx.snapshots.current.models.values()].map((m) => modelView(m, ctx.pools, ctx)),
   }));
 
   app.get(
@@ -132,6 +132,28 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
       const { model } = request.params;
       await mutate(ctx, model, { actor: identityOf(request).name, reason: 'promotion', ifMatch: ifMatchOf(request.headers) }, (current) =>
         promote(current, request.body?.note),
+      );
+      return view(model, reply);
+    },
+  );
+
+  app.put(
+    '/api/models/:model/shadow',
+    {
+      config: write,
+      schema: {
+        summary: 'Set the shadow (copies of a share of unpinned requests to a version, compared with the live answers), or stop it with null',
+        tags: ['actions'],
+        params: ModelParams,
+        headers: IfMatch,
+        body: ShadowBody,
+        response: { 200: Tagged, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { model } = request.params;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        setShadow(current, request.body.shadow, request.body.note),
       );
       return view(model, reply);
     },

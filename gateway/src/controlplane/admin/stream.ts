@@ -22,7 +22,7 @@ import { inSlices } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseDataLine } from './sse.js';
-import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, shadowView, STATS_WINDOW_SECONDS, statsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -160,12 +160,15 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
               role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
               stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
             }));
+            const shadow = shadowView(m, ctx);
+            const results = shadow?.results ?? null;
             history.add(m.name, {
               at,
               versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
+              ...(results === null ? {} : { shadow: { version: results.version, agreementRate: results.agreementRate } }),
             });
             if (!live) return;
-            const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent };
+            const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent, shadow };
             piece.head = JSON.stringify(head);
             versions.forEach(({ pool, role, stats }, i) => {
               const version: Omit<StatsEvent['models'][number]['versions'][number], 'replicas'> = {
@@ -218,7 +221,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
         yield {
           weight: MODEL_UNITS + HISTORY_UNITS,
           run: () => {
-            const parts = modelViewParts(m, ctx.pools);
+            const parts = modelViewParts(m, ctx.pools, ctx);
             piece.head = JSON.stringify(parts.head);
             for (const { view } of parts.pools) piece.pools.push({ json: JSON.stringify(view), replicas: [] });
             replicas = parts.pools.map(({ pool }) => pool.replicas);

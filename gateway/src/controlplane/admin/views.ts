@@ -13,7 +13,9 @@ import { breakerState } from '../../dataplane/breaker.js';
 import type { Replica } from '../../dataplane/replica.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { AuditEntry as StoredAuditEntry } from '../store/types.js';
-import type { AuditEntry, ModelState, ModelView, PolicyView, PoolView, ReplicaView, RequestsByProtocol, RolloutView, StatsView } from './api-schemas.js';
+import type { AuditEntry, ModelState, ModelView, PolicyView, PoolView, ReplicaView, RequestsByProtocol, RolloutView, ShadowView, StatsView } from './api-schemas.js';
+import type { Shadows } from '../../dataplane/shadow.js';
+import type { ShadowAnalysis } from '../../analysis/shadow-analysis.js';
 
 /** Seconds of the sliding window the views and the stats ticks report. */
 export const STATS_WINDOW_SECONDS = 10;
@@ -37,13 +39,37 @@ export function statsView(stats: WindowStats): StatsView {
   };
 }
 
+/** Where the shadow numbers come from (both this gateway's). */
+export interface ShadowSources {
+  readonly shadows: Shadows;
+  readonly shadowAnalysis: ShadowAnalysis;
+}
+
+/** The model's shadow on this gateway; null when it has never had one here. */
+export function shadowView(compiled: CompiledModel, sources: ShadowSources): ShadowView | null {
+  const lane = sources.shadows.peek(compiled.name);
+  const results = sources.shadowAnalysis.results(compiled.name);
+  const settings = compiled.policy.shadow;
+  if (settings === null && lane === undefined && results === undefined) return null;
+  const summary = results?.summary();
+  return {
+    version: settings?.version ?? null,
+    percent: settings?.percent ?? 0,
+    inFlight: lane?.inFlight ?? 0,
+    maxInFlight: settings?.maxInFlight ?? 0,
+    sent: lane?.sent ?? 0,
+    dropped: { budget: 0, memory: 0, unavailable: 0, streamed: 0, ...lane?.dropped },
+    results: summary === undefined ? null : { ...summary, totals: { ...summary.totals }, disagreements: [...summary.disagreements] },
+  };
+}
+
 /** A model's view without its pools, and each pool's view without its replicas (the event stream serializes those in slices). */
 export interface ModelViewParts {
   readonly head: Omit<ModelView, 'pools'>;
   readonly pools: ReadonlyArray<{ readonly pool: VersionPool; readonly view: Omit<PoolView, 'replicas'> }>;
 }
 
-export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry): ModelViewParts {
+export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry, sources: ShadowSources): ModelViewParts {
   const pools = [...(registry.pools(compiled.name)?.values() ?? [])];
   const { stored } = compiled;
   return {
@@ -59,6 +85,7 @@ export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry):
       note: stored.note,
       rollout: rolloutView(stored.rollout, compiled.policy),
       policy: policyView(compiled.policy),
+      shadow: shadowView(compiled, sources),
     },
     pools: pools.map((pool) => ({
       pool,
@@ -75,8 +102,8 @@ export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry):
   };
 }
 
-export function modelView(compiled: CompiledModel, registry: PoolRegistry): ModelView {
-  const { head, pools } = modelViewParts(compiled, registry);
+export function modelView(compiled: CompiledModel, registry: PoolRegistry, sources: ShadowSources): ModelView {
+  const { head, pools } = modelViewParts(compiled, registry, sources);
   return { ...head, pools: pools.map(({ pool, view }) => ({ ...view, replicas: pool.replicas.map(replicaView) })) };
 }
 
@@ -93,6 +120,7 @@ export function policyView(policy: PolicyDocument): PolicyView {
     headerRules: [...policy.headerRules],
     cookieRules: [...policy.cookieRules],
     plan: policy.plan === null ? null : { ...policy.plan, steps: [...policy.plan.steps] },
+    shadow: policy.shadow === null ? null : { ...policy.shadow, tolerance: { ...policy.shadow.tolerance } },
   };
 }
 

@@ -26,6 +26,7 @@ import { REFUSED, UNGUARDED } from '../../dataplane/breaker.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
 import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
+import type { ShadowPair } from '../../dataplane/shadow.js';
 import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
 import { decodeGrpcMessage, grpcOutcome } from './status.js';
 import type { GrpcUpstream } from './upstream.js';
@@ -50,6 +51,8 @@ export interface GrpcCallInput {
   readonly answer: (code: number, message: string) => void;
   /** Records what the client got, for the pool's stats (by protocol). */
   readonly record: (pool: VersionPool, code: number, durationMs: number) => void;
+  /** Set when a copy of the call went to the shadow version: the answer relayed is kept for it. */
+  readonly pair?: ShadowPair | undefined;
 }
 
 /** Headers as node:http2 gives them (`:status` a number). */
@@ -199,6 +202,7 @@ export class GrpcCall {
     if (!this.#isCurrent(attempt)) return;
     if (!attempt.relayed) this.#relayHead(attempt, attempt.held ?? { ':status': 200 }, false);
     const client = this.#in.stream;
+    if (this.#in.pair !== undefined) this.#in.pair.captureLive(chunk);
     if (!client.write(chunk)) {
       attempt.stream?.pause();
       client.once('drain', () => attempt.stream?.resume());
@@ -325,7 +329,10 @@ export class GrpcCall {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#timer);
-    this.#in.record(this.#pool, code, performance.now() - this.#in.arrivedAt);
+    const elapsed = performance.now() - this.#in.arrivedAt;
+    this.#in.record(this.#pool, code, elapsed);
+    // OK is only ever a replica's own status, after its whole answer was relayed.
+    this.#in.pair?.liveDone(code === GRPC_STATUS.OK, code, this.#pool.version, elapsed, code === GRPC_STATUS.OK ? null : `gRPC status ${code}`);
   }
 
   #isCurrent(attempt: GrpcAttempt): boolean {

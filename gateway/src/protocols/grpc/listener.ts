@@ -24,6 +24,8 @@ import type { SnapshotHolder } from '../../dataplane/snapshot.js';
 import { HTTP_STATUS_OF, noSuchVersion, noVersionsOfModel, servableNotFoundLatest, servableNotFoundSpecific, unrecognizedLabel, type TfErrorCode } from '../../tfserving/errors.js';
 import { GrpcCall } from './call.js';
 import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js';
+import type { Shadows } from '../../dataplane/shadow.js';
+import { sendGrpcShadow } from './shadow.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
 import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
@@ -62,6 +64,8 @@ export interface GrpcListenerOptions {
   /** Readiness as /readyz has it: what grpc.health.v1 reports. */
   readonly ready: () => boolean;
   readonly upstreamOf: (replica: Replica) => GrpcUpstream;
+  /** Copies of calls to a model's shadow version, shared with every listener. */
+  readonly shadows: Shadows;
   /** What a client got from a pool, by gRPC code (for the pool's stats and /metrics). */
   readonly record: (pool: VersionPool, code: number, durationMs: number) => void;
   readonly accessLog: AccessLogSettings;
@@ -302,6 +306,9 @@ class GrpcHandler {
       if (rewritten?.version !== pool.version) rewritten = { version: pool.version, body: frameMessage(withVersion(payload, operation === 'multiinference', pool.version)) };
       return rewritten.body;
     };
+    // Only inference is copied (MultiInference aside: its tasks name models of their own).
+    const shadowed = model.shadow !== null && (operation === 'predict' || operation === 'classify' || operation === 'regress') ? operation : undefined;
+    const pair = shadowed === undefined ? undefined : this.#o.shadows.begin(model, resolution, 'grpc', shadowed, requestId, body.length);
     const call = new GrpcCall({
       stream,
       headers,
@@ -315,12 +322,21 @@ class GrpcHandler {
       upstreamOf: this.#o.upstreamOf,
       answer: (code, text) => answer(stream, code, text, requestId),
       record: this.#o.record,
+      pair,
     });
     // Not at once: node:http2 hands a socket read's frames to JS one by one, and 'end' (a tick)
     // comes before the frames after the last DATA frame are read, a RST_STREAM among them. After
     // the read (setImmediate), a call its client already reset is seen as such and costs no
     // replica anything (HTTP/2 rapid reset: HEADERS, DATA, RST_STREAM, thousands at once).
-    setImmediate(() => call.start());
+    setImmediate(() => {
+      try {
+        call.start();
+      } finally {
+        // After the live call is on its way: the copy never goes ahead of it. Sent even if start()
+        // failed (a bug): the copy's answer is what gives its budget back.
+        if (pair !== undefined) sendGrpcShadow(pair, headers[':path'] ?? '', () => bodyFor(pair.pool), this.#o.upstreamOf(pair.replica), this.#o.settings.deadlineMs);
+      }
+    });
   }
 
   /** The gRPC side of the access log: what was sent (status, served version) read off the stream when it closes. */

@@ -43,6 +43,7 @@ import { replyError } from './local-reply.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
 import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
+import type { ShadowPair } from '../../dataplane/shadow.js';
 import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
 
 type Body = Buffer | Readable | null;
@@ -171,6 +172,8 @@ export class Exchange {
   #finished = false;
   /** Where the planned retry goes. */
   #next: Route | undefined;
+  /** Set when a copy of this request went to the shadow version: the live answer is kept for it. */
+  #pair: ShadowPair | undefined = undefined;
 
   constructor(input: ExchangeInput) {
     this.#req = input.req;
@@ -184,6 +187,11 @@ export class Exchange {
     this.#pool = input.decision.pool;
     this.#arrivedAt = input.arrivedAt;
     this.#deadlineAt = input.arrivedAt + input.settings.deadlineMs;
+  }
+
+  /** The request's copy: the answer relayed to the client is kept for the comparison (before start()). */
+  shadowWith(pair: ShadowPair): void {
+    this.#pair = pair;
   }
 
   /** Starts the first attempt; `body` comes from readBody(). */
@@ -292,6 +300,7 @@ export class Exchange {
       if (!ok) this.#res.once('drain', () => attempt.resume?.());
       return ok;
     }
+    if (this.#pair !== undefined) this.#pair.captureLive(chunk);
     const ok = this.#res.write(chunk);
     if (!ok) this.#res.once('drain', () => attempt.resume?.());
     return ok;
@@ -323,7 +332,7 @@ export class Exchange {
       this.#fail(new InvalidAnswerError('invalid response header from replica'));
       return;
     }
-    this.#finish(attempt.status);
+    this.#finish(attempt.status, true);
     this.#res.end();
   }
 
@@ -459,11 +468,16 @@ export class Exchange {
     this.#timer = setTimeout(onTimer, Math.max(0, at - now), this);
   }
 
-  /** Ends the exchange; `status` is what the client got (for the pool's response counts). */
-  #finish(status: number): void {
+  /**
+   * Ends the exchange; `status` is what the client got (for the pool's response counts), `whole`
+   * whether the replica's answer was relayed to its end.
+   */
+  #finish(status: number, whole = false): void {
     this.#finished = true;
     clearTimeout(this.#timer);
-    this.#pool.stats.recordResponse('rest', status, performance.now() - this.#arrivedAt);
+    const elapsed = performance.now() - this.#arrivedAt;
+    this.#pool.stats.recordResponse('rest', status, elapsed);
+    if (this.#pair !== undefined) this.#pair.liveDone(whole && status >= 200 && status < 300, whole ? status : -1, this.#pool.version, elapsed, whole ? null : `HTTP ${status}`);
   }
 }
 

@@ -24,7 +24,9 @@ import { replyEmpty, replyError, replyPage } from './local-reply.js';
 import { fullMessage, type Admission, type Hold } from '../../dataplane/admission.js';
 import { readBody, readBodyPrefix, type BodyOutcome, type PrefixOutcome } from './request-body.js';
 import { RequestIds } from '../../dataplane/request-id.js';
+import type { Shadows } from '../../dataplane/shadow.js';
 import type { SnapshotHolder } from '../../dataplane/snapshot.js';
+import { sendRestShadow } from './shadow.js';
 
 export type RestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -39,6 +41,8 @@ export interface RestHandlerOptions {
   readonly snapshots: SnapshotHolder;
   /** The gateway's limits on requests in flight and body bytes in memory, shared with every listener. */
   readonly admission: Admission;
+  /** Copies of requests to a model's shadow version, shared with every listener. */
+  readonly shadows: Shadows;
   readonly settings: ProxySettings;
   /** Set during a graceful shutdown: every answer then closes its connection. */
   readonly lifecycle: { readonly draining: boolean };
@@ -49,7 +53,7 @@ export interface RestHandlerOptions {
 }
 
 export function createRestHandler(options: RestHandlerOptions): RestHandler {
-  const { snapshots, settings, lifecycle, onBug, admission } = options;
+  const { snapshots, settings, lifecycle, onBug, admission, shadows } = options;
   const ids = new RequestIds();
   const access = accessLogger(options.accessLog, options.log);
 
@@ -141,12 +145,27 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       settings,
       arrivedAt,
     });
+    const operation = target.operation;
+    // Only inference is copied; a model without a shadow costs this one check.
+    const shadowed = model.shadow !== null && operation !== 'status' && operation !== 'metadata' ? operation : undefined;
     readBody(req, hold, settings.maxBodyBytes, settings.retryBufferBytes, (outcome) => {
       try {
         if (outcome.kind === 'none') exchange.start(null, undefined);
-        else if (outcome.kind === 'buffer') exchange.start(outcome.body, undefined);
-        else if (outcome.kind === 'stream') exchange.start(outcome.body, outcome.length);
-        else replyBodyProblem(res, outcome, requestId, admission);
+        else if (outcome.kind === 'buffer') {
+          const pair = shadowed === undefined ? undefined : shadows.begin(model, resolution, 'rest', shadowed, requestId, outcome.body.length);
+          if (pair !== undefined) exchange.shadowWith(pair);
+          try {
+            exchange.start(outcome.body, undefined);
+          } finally {
+            // After the live attempt is on its way: the copy never goes ahead of it. Sent even if
+            // start() failed (a bug): the copy's answer is what gives its budget back.
+            if (pair !== undefined) sendRestShadow(pair, req, outcome.body, settings.deadlineMs);
+          }
+        } else if (outcome.kind === 'stream') {
+          // Counted as dropped: a streamed body is not kept, so there is nothing to copy.
+          if (shadowed !== undefined) shadows.begin(model, resolution, 'rest', shadowed, requestId, null);
+          exchange.start(outcome.body, outcome.length);
+        } else replyBodyProblem(res, outcome, requestId, admission);
       } catch (err) {
         onBug(err, req, requestId);
         replyError(res, 500, 'Internal error in the gateway', requestId);
