@@ -4,6 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { frameMessage } from '../../../gateway/src/tfserving/grpc-wire.js';
+import { messageCodec } from '../../../gateway/src/tfserving/protos.js';
+import { dataFrame, FRAME, grpcRequestHeaders, H2_ERROR, headersFrame, RawH2, rstStreamFrame } from '../../adversarial/raw-h2.js';
 import { tfServingClient } from '../../helpers/grpc-client.js';
 import { TestClient } from '../../helpers/http.js';
 import { MODEL, shadowOf, startShadowStack } from '../../helpers/shadow-stack.js';
@@ -37,4 +40,29 @@ test('gRPC: a hanging shadow delays no call; copies over the budget are dropped 
   const counters = stack.sims.get(2)!.counters();
   assert.equal(counters.byProtocol.grpc, 1);
   assert.equal(counters.byVersion['2'], 1, 'the copy named the shadow version');
+});
+
+test('gRPC: calls their client resets at once (HTTP/2 rapid reset) are not copied to the shadow, and give its budget back', async (t) => {
+  const stack = await startShadowStack({ policy: { stable: 1, shadow: { version: 2, percent: 100, maxInFlight: 1000 } } });
+  const client = new TestClient(2);
+  t.after(async () => {
+    await client.close();
+    await stack.close();
+  });
+  const port = Number(stack.gw.grpc.split(':')[1]);
+  const body = frameMessage(messageCodec<object>('tensorflow.serving.PredictRequest').encode(predict));
+  const conn = await RawH2.open(port);
+  await conn.until(() => conn.frames.some((f) => f.type === FRAME.SETTINGS), 2_000);
+  const frames: Buffer[] = [];
+  for (let i = 0, id = 1; i < 200; i++, id += 2) {
+    frames.push(headersFrame(id, grpcRequestHeaders('/tensorflow.serving.PredictionService/Predict'), false), dataFrame(id, body, true), rstStreamFrame(id, H2_ERROR.CANCEL));
+  }
+  conn.write(Buffer.concat(frames));
+  await conn.drain();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  conn.close();
+  const view = (await shadowOf(client, stack))!;
+  assert.equal(view.inFlight, 0, 'no copy holds the budget');
+  const shadowCalls = stack.sims.get(2)!.counters().byProtocol.grpc;
+  assert.ok(shadowCalls <= 2, `${shadowCalls} of 200 reset calls were copied to the shadow`);
 });

@@ -333,8 +333,10 @@ class GrpcHandler {
         call.start();
       } finally {
         // After the live call is on its way: the copy never goes ahead of it. Sent even if start()
-        // failed (a bug): the copy's answer is what gives its budget back.
-        if (pair !== undefined) sendGrpcShadow(pair, headers[':path'] ?? '', () => bodyFor(pair.pool), this.#o.upstreamOf(pair.replica), this.#o.settings.deadlineMs);
+        // failed (a bug): the copy's answer is what gives its budget back. A call its client reset
+        // before it started (rapid reset) is not copied either: the pair is settled at once.
+        if (pair !== undefined && stream.destroyed) pair.shadowDone({ ok: false, status: -1, body: null, error: 'not sent: the client cancelled the call', tooLarge: false, latencyMs: 0 });
+        else if (pair !== undefined) sendGrpcShadow(pair, headers[':path'] ?? '', () => bodyFor(pair.pool), this.#o.upstreamOf(pair.replica), this.#o.settings.deadlineMs);
       }
     });
   }
