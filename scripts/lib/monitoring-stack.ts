@@ -61,11 +61,13 @@ export async function startMonitoredStack(options: MonitoredStackOptions = {}): 
     const [a, b, c] = sims as [SimulatorHandle, SimulatorHandle, SimulatorHandle];
     const config = resolveConfig(
       {
-        listeners: { rest: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+        listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
         models: {
           [MONITORED_MODEL]: {
             pools: { '1': { replicas: [a.url, b.url] }, '2': { replicas: [c.url] } },
-            policy: { stable: 1, canary: 2, percent: options.percent ?? 20 },
+            // The canary is also the shadow: half of stable's requests are copied to it and compared
+            // (half_plus_three never agrees with half_plus_two), for the dashboard's shadow panels.
+            policy: { stable: 1, canary: 2, percent: options.percent ?? 20, shadow: { version: 2, percent: 50 } },
             // Generous timeouts: the replicas share this process's event loop with the load.
             healthCheck: { intervalMs: 500, timeoutMs: 2_000 },
             // The meltdown is one of errors: a stall of this busy process must not roll the canary
