@@ -76,6 +76,7 @@ const SECURITY_MODEL = `## Security model
 | port | default bind | exposes | authentication |
 |---|---|---|---|
 | REST (data) | \`0.0.0.0:8501\` | TF Serving's REST API only: \`/v1/models/...\` (status, metadata, predict, classify, regress). Nothing of the admin API, the UI, metrics or probes is reachable here; every other path gets TF Serving's own 404. | none (as TF Serving): put it behind your network policy or an authenticating ingress |
+| gRPC (data) | \`0.0.0.0:8500\` | TF Serving's gRPC API only: \`tensorflow.serving.PredictionService\` (Predict, Classify, Regress, MultiInference, GetModelMetadata) and \`ModelService/GetModelStatus\`; \`HandleReloadConfigRequest\` is answered UNIMPLEMENTED, never forwarded; \`grpc.health.v1.Health\` reports the gateway's readiness; every other method is UNIMPLEMENTED. | none (as TF Serving); TLS with \`listeners.grpc.tls\` |
 | admin | \`127.0.0.1:9901\` | \`/api/...\` (admin API, OpenAPI document, event stream), \`/\` (the admin UI's static files), \`/metrics\`, \`/healthz\`, \`/readyz\` | bearer token on \`/api/...\`; the UI holds the token in the browser's session storage; \`/metrics\` and the probes are open (bind the port to a private network) |
 
 **Tokens and roles.** Tokens come from \`admin.tokens\` in the configuration (name, token, role) or
