@@ -250,7 +250,7 @@ class GrpcHandler {
     if (message.compressed) {
       const encoding = headers['grpc-encoding'];
       if (encoding !== 'gzip') {
-        answer(stream, GRPC_STATUS.UNIMPLEMENTED, `Compression algorithm "${String(encoding)}" is not supported`, requestId);
+        answer(stream, GRPC_STATUS.UNIMPLEMENTED, `Compression algorithm "${String(encoding ?? 'identity')}" is not supported`, requestId);
         return;
       }
       try {
