@@ -17,7 +17,7 @@ import { measureH2load, type MeasureContext, type Target } from './measure.js';
 import { startNginx } from './nginx.js';
 import { fmtInt, fmtMs, type GrpcRound, type GrpcSummary, type GrpcThroughputTarget, type LargeMessageTarget } from './report.js';
 import { cpuText, medianCpu, progress, recordRun, sleep, startGateway, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
-import { median, round3 } from './stats.js';
+import { median, round3, spreadPct } from './stats.js';
 import { findExecutable, processTree } from './system.js';
 import { request } from 'undici';
 
@@ -87,7 +87,7 @@ async function throughputRounds(rt: Runtime, ctx: MeasureContext, h2load: string
       label: target.label,
       rps,
       meanMs: round3(median(list.map((r) => r.meanMs))),
-      spreadPct: rps > 0 ? ((Math.max(...list.map((r) => r.rps)) - Math.min(...list.map((r) => r.rps))) / rps) * 100 : 0,
+      spreadPct: spreadPct(list.map((r) => r.rps), rps),
       failed: list.reduce((n, r) => n + r.failed, 0),
       unanswered: list.reduce((n, r) => n + r.unanswered, 0),
       cpu: medianCpu(list.map((r) => r.cpu)),

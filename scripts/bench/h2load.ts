@@ -6,8 +6,8 @@
  * grpc-status in its trailers: the bench checks each target with a real call before measuring it,
  * and the open-loop generator (which does read grpc-status) covers the rest.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import { runTool } from './system.js';
 import { USER_AGENT } from './wrk.js';
 
 export interface H2loadRun {
@@ -42,15 +42,7 @@ export async function runH2load(h2load: string, run: H2loadRun, started: (child:
     '-H', `user-agent: ${USER_AGENT}`,
     run.url,
   ];
-  const child = spawn(h2load, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  started(child);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-  if (code !== 0) throw new Error(`h2load ${args.join(' ')} failed (${signal ?? `exit ${String(code)}`}): ${(err || out).trim().slice(0, 500)}`);
-  return parseH2load(out);
+  return parseH2load(await runTool('h2load', h2load, args, started));
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000 };

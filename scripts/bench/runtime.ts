@@ -15,7 +15,7 @@ import { gatewayConfig, type GatewayVariant } from './gateway-config.js';
 import { measureWrk, type CpuShares, type MeasureContext, type Target, type WrkMeasurement } from './measure.js';
 import type { Options } from './options.js';
 import { fmtInt, fmtMs, type RoundFigures, type TargetSummary } from './report.js';
-import { median, round3 } from './stats.js';
+import { median, round3, spreadPct } from './stats.js';
 import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
 
 export const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
@@ -193,7 +193,7 @@ export async function alternate(rt: Runtime, section: string, targets: readonly 
       rps,
       p50Ms: round3(median(list.map((r) => r.p50Ms))),
       p99Ms: round3(median(list.map((r) => r.p99Ms))),
-      spreadPct: rps > 0 ? ((Math.max(...list.map((r) => r.rps)) - Math.min(...list.map((r) => r.rps))) / rps) * 100 : 0,
+      spreadPct: spreadPct(list.map((r) => r.rps), rps),
       errors: list.reduce((n, r) => n + r.errors, 0),
       cpu: medianCpu(list.map((r) => r.cpu)),
       vsNginx: undefined,

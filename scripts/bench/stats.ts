@@ -42,3 +42,8 @@ export function median(values: readonly number[]): number {
 
 export const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 export const round1 = (n: number): number => Math.round(n * 10) / 10;
+
+/** How far apart the rounds were: (max - min) / median, in percent (0 when the median is 0). */
+export function spreadPct(values: readonly number[], med: number): number {
+  return med > 0 ? ((Math.max(...values) - Math.min(...values)) / med) * 100 : 0;
+}

@@ -2,7 +2,8 @@
  * What the bench needs from the machine: the external tools, free ports, and per-process CPU and
  * memory read from /proc (Linux only, as the issue's numbers are).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { createConnection, createServer, type AddressInfo } from 'node:net';
 import { delimiter, join } from 'node:path';
@@ -149,4 +150,21 @@ export function busiestProcesses(sampleMs: number): Promise<string[]> {
       resolve(rows.sort((a, b) => b.pct - a.pct).slice(0, 5).map((r) => r.text));
     }, sampleMs),
   );
+}
+
+/**
+ * Runs a load tool (wrk, h2load) to completion and returns its stdout; a non-zero exit is an error
+ * with the start of what it printed. `started` gets the child at once, so the caller can stop it on
+ * Ctrl-C and read its CPU time.
+ */
+export async function runTool(name: string, path: string, args: readonly string[], started: (child: ChildProcess) => void): Promise<string> {
+  const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  started(child);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  if (code !== 0) throw new Error(`${name} ${args.join(' ')} failed (${signal ?? `exit ${String(code)}`}): ${(err || out).trim().slice(0, 500)}`);
+  return out;
 }

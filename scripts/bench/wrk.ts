@@ -1,6 +1,6 @@
 /** wrk as a child process: its request script, its command line, its report parsed. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
+import { runTool } from './system.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -58,15 +58,7 @@ export async function runWrk(wrk: string, run: WrkRun, started: (child: ChildPro
     '-s', run.script,
     run.url,
   ];
-  const child = spawn(wrk, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  started(child);
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
-  if (code !== 0) throw new Error(`wrk ${args.join(' ')} failed (${signal ?? `exit ${String(code)}`}): ${(err || out).trim().slice(0, 500)}`);
-  return parseWrk(out);
+  return parseWrk(await runTool('wrk', wrk, args, started));
 }
 
 const UNIT_MS: Record<string, number> = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
