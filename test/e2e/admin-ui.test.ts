@@ -5,7 +5,7 @@
  *
  * Three models, so the overview shows the states side by side: half_plus_two (a canary, the one
  * the tests act on), ranker (rolling out, held at its first step by a long dwell) and fraud_score
- * (steady). Tests run in order on one gateway; each one that acts on half_plus_two starts from
+ * (steady; it discovers its versions on its replicas and rolls new ones out by itself). Tests run in order on one gateway; each one that acts on half_plus_two starts from
  * BASE_POLICY, whatever the previous one left.
  */
 import assert from 'node:assert/strict';
@@ -198,8 +198,8 @@ before(async () => {
       resilience: RESILIENCE,
     },
     [FRAUD]: {
-      pools: { '7': { replicas: [await sim('fraud', FRAUD, 7), await sim('fraud', FRAUD, 7)] } },
-      policy: { stable: 7 },
+      discover: { replicas: [await sim('fraud', FRAUD, 7), await sim('fraud', FRAUD, 7)] },
+      policy: { stable: 7, onNewVersion: { plan: { shadow: { minRequests: 10, minAgreement: 0.99 }, steps: [50, 100], minDwellSeconds: 1, minRequests: 0 } } },
       healthCheck: HEALTH_CHECK,
       resilience: RESILIENCE,
     },
@@ -656,6 +656,32 @@ test('a version that appears is drawn as a dot until it has a second sample', { 
   const first = ((await page.evaluate('window.__firstDrawn')) as Record<string, { points: number; dots: number }>)['8'];
   assert.deepEqual(first, { points: 1, dots: 1 }, 'one sample: a dot, since a one-point line draws nothing');
   await waitFor(async () => (await page.locator('.chart-box svg').first().locator('g[data-version="8"] circle.dot').count()) === 0, 10_000, 'the dot to become a line');
+  await page.context().close();
+});
+
+test('a bad version found on the replicas: the New versions panel shows the candidate in its shadow stage, then its rejection and why; Clear is audited', { timeout: 90_000 }, async () => {
+  const page = await newPage();
+  await signIn(page, TEST_TOKEN);
+  await openModel(page, FRAUD);
+  const panel = page.locator('section[aria-labelledby="h-new-versions"]');
+  await panel.getByTestId('discovered').filter({ hasText: '7 (stable)' }).waitFor();
+  assert.match(await panel.innerText(), /Automatic rollout is on: .*shadow stage, then 50%, 100%, promote/);
+  // Version 9 appears on both replicas, answering as half_plus_three: every comparison disagrees.
+  for (const replica of sims['fraud']!.slice(0, 2)) replica.setVersionState(9, { state: 'AVAILABLE', behaviour: 'half_plus_three' });
+  await panel.getByTestId('candidate').filter({ hasText: /Candidate: version 9, in its shadow stage/ }).waitFor();
+  await panel.getByTestId('rejected').filter({ hasText: /Version 9, .*: shadow stage failed \(.+\): agreement 0\.0% over \d+ compared pairs/ }).waitFor({ timeout: 30_000 });
+  assert.equal(await panel.getByTestId('candidate').count(), 0, 'no candidate once rejected');
+  assert.equal((await view(FRAUD)).policy.stable, 7, 'stable unchanged');
+  await page.screenshot({ path: `${RESULTS}new-versions.png`, fullPage: true });
+
+  await panel.getByRole('button', { name: 'Clear the rejection of version 9' }).click();
+  await panel.getByRole('status').filter({ hasText: 'Version 9 may be tried again.' }).waitFor();
+  const entries = (await api<{ entries: Array<{ actor: string; reason: string; note: string }> }>('GET', `/api/audit?model=${FRAUD}&limit=20`)).json.entries;
+  assert.ok(entries.some((e) => e.actor === 'test-operator' && e.reason === 'manual' && /version 9 no longer rejected/.test(e.note)), JSON.stringify(entries));
+  assert.ok(entries.some((e) => e.actor === 'version-discovery' && e.reason === 'discovery' && /found on the replicas: version 9 /.test(e.note)));
+  // Version 9 unloads and automation ends, so the tests after find fraud_score steady.
+  for (const replica of sims['fraud']!.slice(0, 2)) replica.setVersionState(9, 'END');
+  assert.equal((await api('PUT', `/api/models/${FRAUD}/policy`, { stable: 7 })).status, 200);
   await page.context().close();
 });
 
