@@ -22,8 +22,9 @@ import { GatewayEvents } from './controlplane/events.js';
 import { StatsClock } from './controlplane/stats-clock.js';
 import { HealthChecker } from './controlplane/health.js';
 import { createStore } from './controlplane/store/create.js';
-import { StoreUnavailableError, type PolicyStore, type SeedEntry } from './controlplane/store/types.js';
+import { StoreUnavailableError, type AuditedState, type PolicyStore, type SeedEntry } from './controlplane/store/types.js';
 import { ReplicaManager } from './controlplane/replicas.js';
+import { VersionDiscovery } from './controlplane/discovery.js';
 import { PolicyWatcher } from './controlplane/watcher.js';
 import { PoolRegistry } from './dataplane/pool-registry.js';
 import { Admission } from './dataplane/admission.js';
@@ -38,7 +39,7 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { Shadow, type PolicyDocument } from './policy/schema.js';
 import { fillDefaults } from './schema-defaults.js';
 import { planStart } from './controlplane/changes.js';
-import type { RolloutProgress, StoredPolicy } from './policy/stored.js';
+import { NO_VERSIONS, type StoredPolicy } from './policy/stored.js';
 import { rawLibeventPage } from './tfserving/libevent.js';
 import { VERSION } from './version.js';
 import { listenerTls } from './tls/listener.js';
@@ -131,6 +132,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     instanceId: config.proxy.instanceId ?? hostname(),
     log,
   });
+  watcher.useVersionPools({ ensure: (model, versions) => replicas.ensureVersions(model, versions), drop: (model, keep) => replicas.dropVersions(model, keep) });
   // Replica addresses first (DNS names resolved): the pools must exist before policies compile.
   await replicas.apply(config.models);
   const fromConfig = new Map<string, SeedEntry>(
@@ -179,6 +181,14 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
       log.info({ ...line, times: signal.times }, 'replica readmitted');
     }
     events.emit('replica', { model: pool.model, version: pool.version, replica: replica.origin, ...signal });
+  });
+  const discovering = config.models.filter((m) => m.discover !== null);
+  const discovery = new VersionDiscovery({
+    ctx: { store, watcher, snapshots, pools },
+    models: discovering.map((m) => ({ name: m.name, minShare: m.discover?.minShare ?? 1, healthCheck: m.healthCheck })),
+    targets: (model) => replicas.discoveryTargets(model),
+    log,
+    connect: replicaTls.connector(10_000),
   });
   const shadowAnalysis = new ShadowAnalysis();
   const controller = new CanaryController({ store, watcher, snapshots, pools }, log, (model) => shadowAnalysis.results(model));
@@ -250,7 +260,9 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     return { ready: Object.values(checks).every((c) => c.ok), checks };
   };
   const admin = await buildAdminApi({
-    ctx: { store, watcher, snapshots, pools, events, log, replicas, shadows, shadowAnalysis, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])) },
+    ctx: { store, watcher, snapshots, pools, events, log, replicas, shadows, shadowAnalysis, healthChecks: new Map(config.models.map((m) => [m.name, m.healthCheck])),
+      discovering: new Set(discovering.map((m) => m.name)),
+    },
     tokens: adminTokens,
     corsOrigins: config.adminCorsOrigins,
     version: VERSION,
@@ -313,6 +325,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     for (const c of certificates) c.close();
     replicas.stop();
     controller.stop();
+    await discovery.stop();
     watcher.stop();
     await health.stop();
     await admin.close();
@@ -369,6 +382,7 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     async listen() {
       await health.start();
       controller.start();
+      discovery.start();
       replicas.start();
       for (const c of certificates) c.watch();
       await new Promise<void>((resolve, reject) => {
@@ -444,11 +458,11 @@ function answerUnparsable(error: NodeJS.ErrnoException, socket: ConnectionSocket
 }
 
 /** A configured policy as first stored: a plan in it starts rolling out at its first step. */
-function initialState(policy: PolicyDocument): { policy: PolicyDocument; paused: boolean; rolledBack: boolean; rollout: RolloutProgress | null } {
+function initialState(policy: PolicyDocument): AuditedState {
   const plan = policy.plan;
-  if (plan === null) return { policy, paused: false, rolledBack: false, rollout: null };
+  if (plan === null) return { policy, paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS };
   // planStart's shadow is filled here (the document must be whole): the schema's defaults.
   const start = planStart(policy, plan);
   const shadow = start.shadow === null ? null : fillDefaults(Shadow, start.shadow);
-  return { policy: { ...start, shadow }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() } };
+  return { policy: { ...start, shadow }, paused: false, rolledBack: false, rollout: { step: 0, since: new Date().toISOString() }, versions: NO_VERSIONS };
 }

@@ -12,7 +12,8 @@ import { validatePolicy } from '../policy/validate.js';
 import type { PolicyDocument } from '../policy/schema.js';
 import { fillDefaults, type Filled } from '../schema-defaults.js';
 import { compileSchema, escapePointer, issuesFromAjv, ValidationError, type Issue } from '../validation.js';
-import { GatewayConfigSchema, HealthCheck, MEMORY_STORE_FIELDS, PoolConfig, Proxy, Resilience, type GatewayConfigInput, type StoreSchema } from './schema.js';
+import type { Static } from 'typebox';
+import { Discover, GatewayConfigSchema, HealthCheck, MEMORY_STORE_FIELDS, PoolConfig, type ReplicaEntry, Proxy, Resilience, type GatewayConfigInput, type StoreSchema } from './schema.js';
 import { readEnvOverrides, type EnvOverrides } from './env.js';
 import { loadClientTls, loadListenerTls, readClientTlsFiles, type ClientTlsSettings } from '../tls/pem.js';
 
@@ -55,9 +56,19 @@ export interface PoolSpec {
   readonly subsetSize: number;
 }
 
+/** A model's `discover`: the replicas whose versions become pools. */
+export interface DiscoverSpec {
+  readonly replicas: readonly ReplicaSpec[];
+  readonly grpcPort: number;
+  readonly subsetSize: number;
+  readonly minShare: number;
+}
+
 export interface ModelSpec {
   readonly name: string;
+  /** The configured pools (discovered versions have pools besides these). */
   readonly pools: readonly PoolSpec[];
+  readonly discover: DiscoverSpec | null;
   readonly policy: PolicyDocument;
   readonly healthCheck: HealthCheckSettings;
   readonly resilience: ResilienceSettings;
@@ -278,35 +289,55 @@ function resolveTokens(fromFile: readonly AdminTokenSpec[], env: EnvOverrides, i
 function resolveModel(name: string, model: GatewayConfigInput['models'][string], config: FilledConfig, issues: Issue[]): ModelSpec {
   const base = `/models/${escapePointer(name)}`;
   const pools: PoolSpec[] = [];
-  for (const [key, pool] of Object.entries(model.pools)) {
-    const version = Number(key);
-    const seen = new Set<string>();
-    const replicas: ReplicaSpec[] = [];
+  for (const [key, pool] of Object.entries(model.pools ?? {})) {
     const grpcPort = pool.grpcPort ?? DEFAULT_GRPC_PORT;
-    pool.replicas.forEach((entry, i) => {
-      const raw = typeof entry === 'string' ? entry : entry.url;
-      const path = `${base}/pools/${key}/replicas/${i}${typeof entry === 'string' ? '' : '/url'}`;
-      const origin = replicaOrigin(raw);
-      if (typeof origin !== 'string') {
-        issues.push({ path, message: origin.error });
-      } else if (seen.has(origin)) {
-        issues.push({ path, message: `repeats ${origin}` });
-      } else {
-        seen.add(origin);
-        replicas.push({ url: origin, grpcPort: typeof entry === 'string' ? grpcPort : entry.grpcPort });
-      }
-    });
-    pools.push({ version, replicas, grpcPort, subsetSize: pool.subsetSize ?? DEFAULT_SUBSET_SIZE });
+    const replicas = resolveReplicas(pool.replicas, grpcPort, `${base}/pools/${key}/replicas`, issues);
+    pools.push({ version: Number(key), replicas, grpcPort, subsetSize: pool.subsetSize ?? DEFAULT_SUBSET_SIZE });
   }
   pools.sort((a, b) => a.version - b.version);
-  const result = validatePolicy(model.policy, { model: name, versions: new Set(pools.map((p) => p.version)) }, `${base}/policy`);
+  let discover: DiscoverSpec | null = null;
+  if (model.discover !== undefined) {
+    const d = fillDefaults(Discover, model.discover);
+    discover = { replicas: resolveReplicas(d.replicas, d.grpcPort, `${base}/discover/replicas`, issues), grpcPort: d.grpcPort, subsetSize: d.subsetSize, minShare: d.minShare };
+  } else if (pools.length === 0) {
+    issues.push({ path: `${base}/pools`, message: 'is required without discover (a model needs pools, or replicas to discover its versions on)' });
+  }
+  // With discovery, the versions the initial policy names get pools of the discovered replicas.
+  const versions = new Set(pools.map((p) => p.version));
+  if (discover !== null) for (const v of namedVersions(model.policy)) versions.add(v);
+  const result = validatePolicy(model.policy, { model: name, versions }, `${base}/policy`);
   if (!result.ok) issues.push(...result.issues);
   const healthCheck = overlay(config.healthCheck, model.healthCheck);
   const resilience = overlay(config.resilience, model.resilience);
   if (resilience.ejection.maxMs < resilience.ejection.baseMs) {
     issues.push({ path: `${base}/resilience/ejection/maxMs`, message: `must not be below baseMs (${resilience.ejection.baseMs})` });
   }
-  return { name, pools, policy: result.ok ? result.policy : placeholderPolicy(), healthCheck, resilience };
+  return { name, pools, discover, policy: result.ok ? result.policy : placeholderPolicy(), healthCheck, resilience };
+}
+
+/** The versions a policy as written routes to or shadows (whatever its shape: the schema checks that). */
+function namedVersions(policy: unknown): number[] {
+  const p = policy as { stable?: unknown; canary?: unknown; shadow?: { version?: unknown } | null };
+  return [p.stable, p.canary, p.shadow?.version].filter((v): v is number => typeof v === 'number');
+}
+
+function resolveReplicas(entries: ReadonlyArray<Static<typeof ReplicaEntry>>, grpcPort: number, base: string, issues: Issue[]): ReplicaSpec[] {
+  const seen = new Set<string>();
+  const replicas: ReplicaSpec[] = [];
+  entries.forEach((entry, i) => {
+    const raw = typeof entry === 'string' ? entry : entry.url;
+    const path = `${base}/${i}${typeof entry === 'string' ? '' : '/url'}`;
+    const origin = replicaOrigin(raw);
+    if (typeof origin !== 'string') {
+      issues.push({ path, message: origin.error });
+    } else if (seen.has(origin)) {
+      issues.push({ path, message: `repeats ${origin}` });
+    } else {
+      seen.add(origin);
+      replicas.push({ url: origin, grpcPort: typeof entry === 'string' ? grpcPort : entry.grpcPort });
+    }
+  });
+  return replicas;
 }
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -326,7 +357,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Only reached when issues were recorded, so the value is never used. */
 function placeholderPolicy(): PolicyDocument {
-  return { stable: 0, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: '', plan: null, shadow: null };
+  return { stable: 0, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: '', plan: null, shadow: null, onNewVersion: null };
 }
 
 export function replicaOrigin(raw: string): string | { error: string } {

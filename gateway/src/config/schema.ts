@@ -436,17 +436,54 @@ export const PoolConfig = Type.Object(
   { additionalProperties: false, description: 'The pool serving one version of the model.' },
 );
 
+export const Discover = Type.Object(
+  {
+    replicas: Type.Array(ReplicaEntry, {
+      minItems: 1,
+      maxItems: 10000,
+      description:
+        "Replicas serving the model, whatever versions they hold (TF Serving's `model_version_policy`: latest N, all, specific). Each version found AVAILABLE on them gets a pool of these replicas; a host name stands for each of its addresses.",
+    }),
+    grpcPort: Defaulted(GrpcPort("The replicas' gRPC port, on the host of each replica URL given without one."), 8500),
+    subsetSize: Defaulted(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10000,
+        description: "As a pool's `subsetSize`: this gateway polls, health-checks and sends to only this many of the replicas (0: all).",
+      }),
+      0,
+    ),
+    minShare: Defaulted(
+      Type.Number({
+        exclusiveMinimum: 0,
+        maximum: 1,
+        description:
+          'A version counts as found once it is AVAILABLE on at least this share of the replicas polled (and on one at least). It is gone once none that answers reports it AVAILABLE for 3 polls in a row, and its pool is then removed unless the policy routes to it.',
+      }),
+      0.5,
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Versions found on the replicas: the gateway reads `GET /v1/models/{m}` on each one every `healthCheck.intervalMs`. Found and gone versions are written to the store (audited, reason `discovery`) by whichever gateway sees them first; every gateway then has the same pools.",
+  },
+);
+
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$';
 export const VERSION_KEY_PATTERN = '^(0|[1-9][0-9]{0,15})$';
 
 export const ModelConfig = Type.Object(
   {
-    pools: Type.Record(Type.String({ pattern: VERSION_KEY_PATTERN }), PoolConfig, {
-      minProperties: 1,
-      additionalProperties: false,
-      propertyNames: { pattern: VERSION_KEY_PATTERN },
-      description: 'Version number -> the replicas serving it.',
-    }),
+    pools: Type.Optional(
+      Type.Record(Type.String({ pattern: VERSION_KEY_PATTERN }), PoolConfig, {
+        minProperties: 1,
+        additionalProperties: false,
+        propertyNames: { pattern: VERSION_KEY_PATTERN },
+        description: 'Version number -> the replicas serving it. Required without `discover`; with it, pools of versions its replicas do not serve.',
+      }),
+    ),
+    discover: Type.Optional(Discover),
     policy: Type.With(Policy, {
       description: "The initial traffic policy. The store keeps the one in force: the file's policy is only stored for a model the store has none for.",
     }),

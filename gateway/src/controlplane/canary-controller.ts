@@ -9,7 +9,9 @@
  *   - rollout: a model with a plan steps up once the step has dwelt long enough, seen enough
  *     canary requests and passed the analysis, and is promoted after the last step. A plan with a
  *     shadow stage starts there: the canary gets copies only, until this gateway has compared
- *     enough of its answers; then the first step, or a rollback with the numbers in its note.
+ *     enough of its answers; then the first step, or a rollback with the numbers in its note;
+ *   - new versions: with `onNewVersion`, the newest discovered version newer than stable becomes the
+ *     candidate and its plan starts (changes.ts, nextCandidate); a candidate's rollback rejects it.
  * Several gateways may judge at once: writes are compare-and-set on the revision judged, so exactly
  * one wins and the others see its result arrive. Requests a failing canary should have served
  * (diverted to stable by open breakers, ejections or drain) count as canary errors, so a canary
@@ -20,7 +22,7 @@ import type { Logger } from 'pino';
 import type { CompiledModel } from '../dataplane/snapshot.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { ResilienceSettings } from '../config/load.js';
-import { inShadowStage, promote, rollback, shadowStageFailed, shadowStagePassed, stepUp } from './changes.js';
+import { inShadowStage, nextCandidate, promote, rollback, shadowStageFailed, shadowStagePassed, startCandidate, stepUp } from './changes.js';
 import type { ShadowResults } from '../analysis/shadow-results.js';
 import { ConflictError, writePolicy, type WriterContext } from './policy-writer.js';
 import { StoreUnavailableError } from './store/types.js';
@@ -128,11 +130,12 @@ export class CanaryController {
   }
 
   #judge(model: CompiledModel): void {
-    const canary = model.canary;
-    if (canary === null) return;
     // A model replaced by a newer snapshot since the pass began is judged at the next pass, on
     // the policy then in force.
     if (this.#ctx.snapshots.current.models.get(model.name) !== model) return;
+    if (model.policy.onNewVersion !== null && this.#maybeStartCandidate(model)) return;
+    const canary = model.canary;
+    if (canary === null) return;
     // Numbers from before the policy in force came into force are not held against it: an
     // operator who re-enables a fixed canary must not see it rolled back for its old errors.
     const age = this.#secondsInForce(model);
@@ -147,6 +150,19 @@ export class CanaryController {
     if (verdict.kind === 'breach') this.#rollback(model, verdict.detail);
     else if (inShadowStage(model.policy, model.stored.rollout)) this.#judgeShadowStage(model, canary, settings);
     else this.#maybeStep(model, verdict);
+  }
+
+  /** A newer version found on the replicas becomes the candidate (see nextCandidate); true when a write began. */
+  #maybeStartCandidate(model: CompiledModel): boolean {
+    if (this.#writing.has(model.name)) return false;
+    const version = nextCandidate(model.stored);
+    if (version === null) return false;
+    const stage = model.policy.onNewVersion?.plan.shadow === undefined ? 'its first step' : 'its shadow stage';
+    const replaced = model.policy.canary !== null && !model.stored.rolledBack ? ` (replaces candidate ${model.policy.canary})` : '';
+    const note = `version ${version} found on the replicas (${this.#who}): candidate${replaced}, rollout starts with ${stage}`;
+    this.#log.info({ model: model.name, version }, 'new version: candidate rollout starts');
+    this.#write(model, 'rollout', (current) => (nextCandidate(current) === version ? startCandidate(current, version, note) : null));
+    return true;
   }
 
   /** Complete seconds since this gateway first saw the model's revision (0: within the first second). */

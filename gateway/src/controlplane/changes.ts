@@ -9,7 +9,7 @@
  */
 import { Shadow, type PolicyDocument, type PolicyInput, type RolloutPlan, type ShadowInput } from '../policy/schema.js';
 import { fillDefaults } from '../schema-defaults.js';
-import type { RolloutProgress, StoredPolicy } from '../policy/stored.js';
+import { controlOf, MAX_REJECTED, type RolloutProgress, type StoredPolicy, type VersionsState } from '../policy/stored.js';
 import { ChangeRefusedError, type Change } from './policy-writer.js';
 
 type Policy = PolicyInput | PolicyDocument;
@@ -51,8 +51,8 @@ export function inShadowStage(policy: PolicyDocument, rollout: RolloutProgress |
 /** The shadow stage passed: the first step's share now, the shadow ends. */
 export function shadowStagePassed(current: StoredPolicy, plan: RolloutPlan, note: string): Change {
   return {
+    ...controlOf(current),
     policy: { ...current.policy, percent: plan.steps[0] as number, shadow: null },
-    paused: current.paused,
     rolledBack: false,
     rollout: { step: 0, since: new Date().toISOString() },
     note,
@@ -69,16 +69,16 @@ export function shadowStageFailed(current: StoredPolicy, note: string): Change {
 export function replacePolicy(current: StoredPolicy, policy: Policy, note?: string): Change {
   const rollout = started(policy.plan);
   const plan = policy.plan;
-  return withNote({ policy: plan === null || plan === undefined ? policy : planStart(policy, plan), paused: current.paused, rolledBack: false, rollout }, note);
+  return withNote({ ...controlOf(current), policy: plan === null || plan === undefined ? policy : planStart(policy, plan), rolledBack: false, rollout }, note);
 }
 
 export function setPercent(current: StoredPolicy, percent: number, note?: string): Change {
   requireCanary(current, 'send traffic to');
-  return withNote({ policy: { ...current.policy, percent }, paused: current.paused, rolledBack: false, rollout: null }, note);
+  return withNote({ ...controlOf(current), policy: { ...current.policy, percent }, rolledBack: false, rollout: null }, note);
 }
 
 export function setRules(current: StoredPolicy, rules: Partial<Pick<PolicyDocument, 'headerRules' | 'cookieRules' | 'sticky' | 'salt'>>, note?: string): Change {
-  return withNote({ policy: { ...current.policy, ...rules }, paused: current.paused, rolledBack: false, rollout: current.rollout }, note);
+  return withNote({ ...controlOf(current), policy: { ...current.policy, ...rules }, rolledBack: false }, note);
 }
 
 /** A plan starts at its first step now; null stops a rollout where it stands. */
@@ -87,8 +87,8 @@ export function setPlan(current: StoredPolicy, plan: RolloutPlan | null, note?: 
   const policy = { ...current.policy, plan };
   return withNote(
     {
+      ...controlOf(current),
       policy: plan === null ? policy : planStart(policy, plan),
-      paused: current.paused,
       rolledBack: false,
       rollout: started(plan),
     },
@@ -96,19 +96,24 @@ export function setPlan(current: StoredPolicy, plan: RolloutPlan | null, note?: 
   );
 }
 
+/** A rollback of the candidate rejects it: `onNewVersion` does not try it again (see startCandidate). */
 export function rollback(current: StoredPolicy, note: string): Change {
-  requireCanary(current, 'roll back');
-  return { policy: { ...current.policy, percent: 0 }, paused: current.paused, rolledBack: true, rollout: null, note };
+  const canary = requireCanary(current, 'roll back');
+  const { versions } = current;
+  const rejected =
+    versions.candidate === canary ? { ...versions, candidate: null, rejected: [...versions.rejected, { version: canary, at: new Date().toISOString(), note }].slice(-MAX_REJECTED) } : versions;
+  return { ...controlOf(current), policy: { ...current.policy, percent: 0 }, rolledBack: true, rollout: null, versions: rejected, note };
 }
 
 export function promote(current: StoredPolicy, note?: string): Change {
   const canary = requireCanary(current, 'promote');
   return {
+    ...controlOf(current),
     // A shadow of the promoted version would now shadow stable itself: it ends with the promotion.
     policy: { ...current.policy, stable: canary, canary: null, percent: 0, plan: null, shadow: current.policy.shadow?.version === canary ? null : current.policy.shadow },
-    paused: current.paused,
     rolledBack: false,
     rollout: null,
+    versions: { ...current.versions, candidate: null },
     note: note ?? `promoted version ${canary}`,
   };
 }
@@ -117,22 +122,91 @@ export function promote(current: StoredPolicy, note?: string): Change {
 export function setShadow(current: StoredPolicy, shadow: ShadowInput | null, note?: string): Change {
   // Filled here so the change is a whole document; validation checks it whole before any write.
   const filled = shadow === null ? null : fillDefaults(Shadow, shadow);
-  return withNote({ policy: { ...current.policy, shadow: filled }, paused: current.paused, rolledBack: current.rolledBack, rollout: current.rollout }, note);
+  return withNote({ ...controlOf(current), policy: { ...current.policy, shadow: filled } }, note);
 }
 
 /** Null when already in that state (nothing to write). */
 export function setPaused(current: StoredPolicy, paused: boolean, note?: string): Change | null {
   if (current.paused === paused) return null;
-  return { policy: current.policy, paused, rolledBack: current.rolledBack, rollout: current.rollout, note: note ?? (paused ? 'pause' : 'resume') };
+  return { ...controlOf(current), policy: current.policy, paused, note: note ?? (paused ? 'pause' : 'resume') };
 }
 
 /** The rollout's next step. */
 export function stepUp(current: StoredPolicy, plan: RolloutPlan, step: number, note: string): Change {
   return {
+    ...controlOf(current),
     policy: { ...current.policy, percent: plan.steps[step] as number },
-    paused: current.paused,
     rolledBack: false,
     rollout: { step, since: new Date().toISOString() },
     note,
   };
+}
+
+/** The versions a policy sends requests or copies to: the ones discovery may not remove. */
+export function routedVersions(policy: PolicyDocument): Set<number> {
+  const out = new Set([policy.stable]);
+  if (policy.canary !== null) out.add(policy.canary);
+  if (policy.shadow !== null) out.add(policy.shadow.version);
+  return out;
+}
+
+/**
+ * Versions found on the replicas join the discovered list, gone ones leave it unless the policy
+ * routes to them (they leave at a later poll, once it no longer does). Null when nothing changes.
+ */
+export function discoveryChange(current: StoredPolicy, found: readonly number[], gone: readonly number[], note: (added: number[], removed: number[]) => string): Change | null {
+  const known = new Set(current.versions.discovered);
+  const routed = routedVersions(current.policy);
+  const added = found.filter((v) => !known.has(v));
+  const removed = gone.filter((v) => known.has(v) && !routed.has(v));
+  if (added.length === 0 && removed.length === 0) return null;
+  const leaving = new Set(removed);
+  const discovered = [...current.versions.discovered.filter((v) => !leaving.has(v)), ...added].sort((a, b) => a - b);
+  return { ...controlOf(current), policy: current.policy, versions: { ...current.versions, discovered }, note: note(added.sort((a, b) => a - b), removed) };
+}
+
+/**
+ * The version `onNewVersion` should roll out now, or null: the newest discovered version, when it
+ * is newer than stable, was not rejected, and nothing else is under test (an operator's canary is
+ * left alone; an older candidate gives way to it, as does a rolled-back canary).
+ */
+export function nextCandidate(current: Pick<StoredPolicy, 'policy' | 'versions' | 'rolledBack' | 'paused'>): number | null {
+  const { policy, versions } = current;
+  if (policy.onNewVersion === null || current.paused) return null;
+  const newest = versions.discovered.at(-1);
+  if (newest === undefined || newest <= policy.stable) return null;
+  if (versions.rejected.some((r) => r.version === newest)) return null;
+  if (policy.canary === newest && !current.rolledBack) return null;
+  if (policy.canary !== null && !current.rolledBack && versions.candidate !== policy.canary) return null;
+  if (versions.candidate !== null && versions.candidate > newest) return null;
+  return newest;
+}
+
+/** `version` becomes the candidate: the canary, rolled out by `onNewVersion`'s plan from its start. */
+export function startCandidate(current: StoredPolicy, version: number, note: string): Change {
+  const onNewVersion = current.policy.onNewVersion;
+  if (onNewVersion === null) throw new ChangeRefusedError(`${current.model} has no onNewVersion`, [{ path: '/onNewVersion', message: 'is null' }]);
+  const plan = onNewVersion.plan;
+  // A shadow of another version would compete with the candidate's shadow stage for copies.
+  const policy = planStart({ ...current.policy, canary: version, percent: 0, plan, shadow: null }, plan);
+  const shadow = policy.shadow === null ? null : fillDefaults(Shadow, policy.shadow);
+  return {
+    ...controlOf(current),
+    policy: { ...policy, shadow },
+    rolledBack: false,
+    rollout: { step: 0, since: new Date().toISOString() },
+    versions: { ...current.versions, candidate: version },
+    note,
+  };
+}
+
+/** An operator clears a rejection: the version may be tried again. */
+export function clearRejected(current: StoredPolicy, version: number, note?: string): Change {
+  const rejected = current.versions.rejected.filter((r) => r.version !== version);
+  if (rejected.length === current.versions.rejected.length) {
+    const listed = current.versions.rejected.map((r) => r.version).join(', ') || 'none';
+    throw new ChangeRefusedError(`version ${version} of ${current.model} is not rejected`, [{ path: '/version', message: `is not rejected (rejected: ${listed})` }]);
+  }
+  const versions: VersionsState = { ...current.versions, rejected };
+  return { ...controlOf(current), policy: current.policy, versions, note: note ?? `version ${version} no longer rejected: it may be tried again` };
 }

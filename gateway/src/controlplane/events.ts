@@ -16,6 +16,16 @@ export interface RollbackEvent {
   readonly note: string;
 }
 
+/** Discovery changed a model's versions (every gateway announces the change it applies). */
+export interface VersionsChange {
+  readonly model: string;
+  readonly revision: number;
+  readonly added: readonly number[];
+  readonly removed: readonly number[];
+  readonly by: string;
+  readonly note: string;
+}
+
 /** A replica's breaker changed state, or it was ejected or readmitted. */
 export type ReplicaEvent = { readonly model: string; readonly version: number; readonly replica: string } & ReplicaSignal;
 
@@ -25,6 +35,7 @@ export interface GatewayEventMap {
   health: [HealthChange];
   replica: [ReplicaEvent];
   rollback: [RollbackEvent];
+  versions: [VersionsChange];
   store: [{ readonly available: boolean; readonly detail: string }];
   /** Once a second, after the stats windows moved. */
   tick: [];

@@ -86,6 +86,8 @@ export async function writePolicy(
     if (options.ifMatch !== undefined && current.revision !== options.ifMatch) throw new ConflictError(current);
     const next = change(current);
     if (next === null) return current;
+    // A candidate an operator replaced (another canary, or none) is no longer rolled out automatically.
+    const versions = next.versions.candidate !== null && next.policy.canary !== next.versions.candidate ? { ...next.versions, candidate: null } : next.versions;
     const check = validatePolicy(next.policy, { model, versions: ctx.pools.versions(model) });
     if (!check.ok) throw new InvalidPolicyError(check.issues);
     try {
@@ -95,6 +97,7 @@ export async function writePolicy(
         paused: next.paused,
         rolledBack: next.rolledBack,
         rollout: next.rollout,
+        versions,
         expectedRevision: current.revision,
         actor: options.actor,
         reason: options.reason,

@@ -6,6 +6,11 @@
  * pods come and go). New replicas take traffic only after their first good health check; replicas
  * that leave take no new request, and are closed once their requests in flight are done.
  *
+ * A model with `discover` has a pool for each version its replicas serve: the versions the store
+ * lists as discovered (or the policy names) get pools of the discover replicas (ensureVersions,
+ * called by the watcher before it checks a policy), and lose them once neither lists them
+ * (dropVersions). The discover replicas themselves, resolved, are what discovery polls.
+ *
  * A pool with a `subsetSize` is given only this gateway's subset of its replicas (subset.ts): the
  * others get no Replica here, so no connection and no health check. The subset is chosen again
  * whenever the replicas change and whenever one of its members goes down or comes back.
@@ -13,7 +18,7 @@
 import { promises as dns } from 'node:dns';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { DEFAULT_GRPC_PORT, DEFAULT_SUBSET_SIZE, type DnsSettings, type HealthCheckSettings, type ModelSpec, type ReplicaSpec } from '../config/load.js';
+import { DEFAULT_GRPC_PORT, DEFAULT_SUBSET_SIZE, type DiscoverSpec, type DnsSettings, type HealthCheckSettings, type ModelSpec, type ReplicaSpec } from '../config/load.js';
 import type { PoolRegistry, ReplicaAddress } from '../dataplane/pool-registry.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica } from '../dataplane/replica.js';
@@ -46,6 +51,13 @@ interface Desired {
   addresses: readonly ReplicaAddress[] | undefined;
 }
 
+/** A discovering model: its discover replicas, as configured and as last resolved. */
+interface Discovering {
+  spec: DiscoverSpec;
+  healthCheck: HealthCheckSettings;
+  addresses: readonly ReplicaAddress[];
+}
+
 /** A change the manager refuses, with why (the rest of the change still applies). */
 export class ReplicaChangeError extends Error {}
 
@@ -58,6 +70,9 @@ export class ReplicaManager {
   readonly #draining = new Set<Replica>();
   /** The sync under way per pool: a DNS refresh and an admin change to one pool run one after the other. */
   readonly #syncing = new Map<string, Promise<VersionPool>>();
+  readonly #discovering = new Map<string, Discovering>();
+  /** Pools discovery made (model, version keys): the ones dropVersions may remove. */
+  readonly #discovered = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -79,9 +94,14 @@ export class ReplicaManager {
         continue;
       }
       const versions = new Set(model.pools.map((p) => p.version));
-      for (const spec of model.pools) await this.#set(model.name, spec.version, spec.replicas, spec.grpcPort, model.healthCheck, spec.subsetSize);
+      for (const spec of model.pools) {
+        this.#discovered.delete(key(model.name, spec.version));
+        await this.#set(model.name, spec.version, spec.replicas, spec.grpcPort, model.healthCheck, spec.subsetSize);
+      }
+      if (model.discover !== null) await this.#setDiscovery(model.name, model.discover, model.healthCheck);
+      else if (this.#discovering.delete(model.name)) refused.push(`model ${model.name} no longer discovers: its discovered pools stay until a restart`);
       for (const version of this.#options.pools.versions(model.name)) {
-        if (versions.has(version)) continue;
+        if (versions.has(version) || this.#discovered.has(key(model.name, version))) continue;
         try {
           await this.removeVersion(model.name, version);
         } catch (err) {
@@ -108,6 +128,62 @@ export class ReplicaManager {
     return this.#set(model, version, urls.map((url) => ({ url, grpcPort: known.get(url) ?? grpcPort })), grpcPort, healthCheck, subsetSize);
   }
 
+  /** The discover replicas this gateway polls: all of them, or its subset (by its ranking alone). */
+  discoveryTargets(model: string): readonly ReplicaAddress[] {
+    const d = this.#discovering.get(model);
+    if (d === undefined) return [];
+    if (d.spec.subsetSize === 0 || d.spec.subsetSize >= d.addresses.length) return d.addresses;
+    return rankReplicas(this.#options.instanceId, d.addresses, (a) => identity(a.origin, a.grpcPort)).slice(0, d.spec.subsetSize);
+  }
+
+  /** Whether the model discovers its versions on its replicas. */
+  discovers(model: string): boolean {
+    return this.#discovering.has(model);
+  }
+
+  /**
+   * Gives each of `versions` a pool at once (empty: its replicas, the discover replicas, join in the
+   * background and take traffic after their first good check), so a policy naming them compiles.
+   */
+  ensureVersions(model: string, versions: Iterable<number>): void {
+    const d = this.#discovering.get(model);
+    const pools = this.#options.pools.pools(model);
+    if (d === undefined || pools === undefined) return;
+    for (const version of versions) {
+      if (pools.has(version)) continue;
+      this.#options.pools.ensurePool(model, version);
+      this.#discovered.add(key(model, version));
+      this.#options.log.info({ model, version }, 'pool of a discovered version created');
+      this.#set(model, version, d.spec.replicas, d.spec.grpcPort, d.healthCheck, d.spec.subsetSize).catch((err: unknown) =>
+        this.#options.log.error({ err, model, version }, 'cannot fill the pool of a discovered version'),
+      );
+    }
+  }
+
+  /** Removes the pools discovery made for versions not in `keep` (the policy in force routes to none of them). */
+  dropVersions(model: string, keep: ReadonlySet<number>): void {
+    for (const version of this.#options.pools.versions(model)) {
+      const k = key(model, version);
+      if (keep.has(version) || !this.#discovered.has(k)) continue;
+      if (this.#inUse(model, version)) {
+        this.#options.log.warn({ model, version }, 'discovered version gone but still routed: its pool stays');
+        continue;
+      }
+      this.#discovered.delete(k);
+      this.removeVersion(model, version).catch((err: unknown) => this.#options.log.error({ err, model, version }, 'cannot remove the pool of a gone version'));
+    }
+  }
+
+  async #setDiscovery(model: string, spec: DiscoverSpec, healthCheck: HealthCheckSettings): Promise<void> {
+    const d: Discovering = { spec, healthCheck, addresses: await this.#addresses(spec.replicas) };
+    this.#discovering.set(model, d);
+    for (const k of this.#discovered) {
+      const desired = this.#desired.get(k);
+      if (desired === undefined || desired.model !== model) continue;
+      await this.#set(model, desired.version, spec.replicas, spec.grpcPort, healthCheck, spec.subsetSize);
+    }
+  }
+
   /** Drops a version's pool, unless the policy in force routes to it. */
   async removeVersion(model: string, version: number): Promise<void> {
     if (this.#inUse(model, version)) {
@@ -129,6 +205,10 @@ export class ReplicaManager {
   }
 
   async refresh(): Promise<void> {
+    for (const d of this.#discovering.values()) {
+      if (this.#stopped) return;
+      if (d.spec.replicas.some((r) => expands(r.url))) d.addresses = await this.#addresses(d.spec.replicas);
+    }
     for (const desired of this.#desired.values()) {
       if (this.#stopped) return;
       if (desired.replicas.some((r) => expands(r.url))) await this.#sync(desired);
@@ -186,14 +266,7 @@ export class ReplicaManager {
   }
 
   async #syncNow(desired: Desired, resolve: boolean): Promise<VersionPool> {
-    if (resolve || desired.addresses === undefined) {
-      // Each address once; a name and an address naming the same replica are one replica.
-      const addresses = new Map<string, ReplicaAddress>();
-      for (const spec of desired.replicas) {
-        for (const origin of await this.#resolve(spec.url)) if (!addresses.has(origin)) addresses.set(origin, { origin, grpcPort: spec.grpcPort });
-      }
-      desired.addresses = [...addresses.values()];
-    }
+    if (resolve || desired.addresses === undefined) desired.addresses = await this.#addresses(desired.replicas);
     const known = this.#options.pools.pools(desired.model)?.has(desired.version) === true;
     const pool = this.#options.pools.ensurePool(desired.model, desired.version);
     if (!known) this.#options.watcher.recompile();
@@ -211,6 +284,15 @@ export class ReplicaManager {
       );
     }
     return pool;
+  }
+
+  /** Each address once; a name and an address naming the same replica are one replica. */
+  async #addresses(replicas: readonly ReplicaSpec[]): Promise<ReplicaAddress[]> {
+    const addresses = new Map<string, ReplicaAddress>();
+    for (const spec of replicas) {
+      for (const origin of await this.#resolve(spec.url)) if (!addresses.has(origin)) addresses.set(origin, { origin, grpcPort: spec.grpcPort });
+    }
+    return [...addresses.values()];
   }
 
   /** This gateway's subset of a pool's addresses: its rendezvous ranking, members found down replaced. */

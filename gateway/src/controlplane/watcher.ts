@@ -15,12 +15,26 @@
 import type { Logger } from 'pino';
 import { validatePolicy } from '../policy/validate.js';
 import { controlOf, type StoredPolicy } from '../policy/stored.js';
+import { routedVersions } from './changes.js';
 import type { PoolRegistry } from '../dataplane/pool-registry.js';
 import { compileModel, type CompiledModel, type SnapshotHolder } from '../dataplane/snapshot.js';
 import type { GatewayEvents } from './events.js';
 import { seededRevision, StoreUnavailableError, type PolicyStore, type SeedEntry } from './store/types.js';
 
 export type ApplySource = 'message' | 'write' | 'resync';
+
+/** Pools for a discovering model's versions (the replica manager's): made before a policy is checked, dropped after. */
+export interface VersionPools {
+  ensure(model: string, versions: ReadonlySet<number>): void;
+  drop(model: string, keep: ReadonlySet<number>): void;
+}
+
+/** The versions a stored state needs pools for: the discovered ones and those its policy routes to. */
+function neededVersions(stored: StoredPolicy): Set<number> {
+  const out = new Set(stored.versions.discovered);
+  for (const v of routedVersions(stored.policy)) out.add(v);
+  return out;
+}
 
 export class PolicyWatcher {
   readonly #store: PolicyStore;
@@ -33,6 +47,7 @@ export class PolicyWatcher {
   #timer: NodeJS.Timeout | undefined;
   #resyncing: Promise<void> | undefined;
   #synced = false;
+  #versionPools: VersionPools | undefined;
   readonly #onChange = (stored: StoredPolicy): void => void this.apply(stored, 'message');
   readonly #onAvailable = (): void => void this.resync();
 
@@ -59,6 +74,11 @@ export class PolicyWatcher {
    */
   get synced(): boolean {
     return this.#synced;
+  }
+
+  /** Discovering models' pools follow the stored versions through these (set before start). */
+  useVersionPools(pools: VersionPools): void {
+    this.#versionPools = pools;
   }
 
   /** Applies `initial`, then follows the store: change events, reconnections and a periodic resync. */
@@ -158,6 +178,9 @@ export class PolicyWatcher {
       if (stored.revision < current.revision) return false;
       if (stored.revision === current.revision && (source !== 'resync' || sameDocument(current.stored, stored))) return false;
     }
+    // Discovered versions get their pools first: the document that names them is checked against them.
+    const needed = neededVersions(stored);
+    this.#versionPools?.ensure(stored.model, needed);
     const check = validatePolicy(stored.policy, { model: stored.model, versions: this.#pools.versions(stored.model) });
     if (!check.ok) {
       this.#log.error({ model: stored.model, revision: stored.revision, issues: check.issues }, 'refusing a stored policy this gateway cannot route');
@@ -172,7 +195,9 @@ export class PolicyWatcher {
       { model: stored.model, revision: stored.revision, stable: p.stable, canary: p.canary, percent: p.percent, rolledBack: stored.rolledBack, paused: stored.paused, by: stored.updatedBy, reason: stored.reason, source },
       'policy in force',
     );
+    this.#versionPools?.drop(stored.model, needed);
     this.#events.emit('policy', accepted);
+    this.#announceVersions(accepted, current?.stored);
     if (accepted.reason === 'rollback' && accepted.rolledBack && current?.stored.rolledBack !== true) {
       // Every gateway announces the rollback it now routes by, whoever wrote it.
       this.#events.emit('rollback', {
@@ -184,6 +209,18 @@ export class PolicyWatcher {
       });
     }
     return true;
+  }
+
+  /** Versions discovery added or removed, announced and logged by every gateway that applies the change. */
+  #announceVersions(stored: StoredPolicy, before: StoredPolicy | undefined): void {
+    const was = new Set(before?.versions.discovered ?? []);
+    const now = new Set(stored.versions.discovered);
+    const added = [...now].filter((v) => !was.has(v));
+    const removed = [...was].filter((v) => !now.has(v));
+    // The first policy this gateway takes lists what was found before it started: not news.
+    if (before === undefined || (added.length === 0 && removed.length === 0)) return;
+    this.#log.info({ model: stored.model, revision: stored.revision, added, removed, by: stored.updatedBy, note: stored.note }, 'discovered versions changed');
+    this.#events.emit('versions', { model: stored.model, revision: stored.revision, added, removed, by: stored.updatedBy, note: stored.note });
   }
 }
 

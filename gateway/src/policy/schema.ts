@@ -152,6 +152,18 @@ export const Shadow = Type.Object(
   },
 );
 
+/**
+ * Hands-free hot update: a version found on the replicas (`discover`) newer than stable becomes the
+ * candidate, i.e. the canary, and this plan rolls it out (usually a shadow stage first). A candidate
+ * whose rollout fails is rejected and not tried again until an operator clears it or a newer one appears.
+ */
+export const OnNewVersion = Type.Object(
+  {
+    plan: Type.With(RolloutPlan, { description: 'The plan each new version is rolled out by.' }),
+  },
+  { additionalProperties: false, description: 'Roll out versions discovered on the replicas by themselves (needs the model\'s `discover`).' },
+);
+
 export const Policy = Type.Object(
   {
     stable: Type.With(Version, { description: 'Version that serves unpinned traffic not sent to the canary; a pool must serve it.' }),
@@ -179,6 +191,7 @@ export const Policy = Type.Object(
     ),
     plan: Defaulted(Type.Union([RolloutPlan, Type.Null()]), null),
     shadow: Defaulted(Type.Union([Shadow, Type.Null()], { description: 'Shadow traffic to a version, or null for none.' }), null),
+    onNewVersion: Defaulted(Type.Union([OnNewVersion, Type.Null()], { description: 'Automatic rollout of discovered versions, or null (off).' }), null),
   },
   { additionalProperties: false },
 );
@@ -191,6 +204,7 @@ export type TargetSide = Static<typeof TargetSide>;
 export type RolloutPlan = Static<typeof RolloutPlan>;
 export type ShadowGate = Filled<typeof ShadowGate>;
 export type ShadowInput = Static<typeof Shadow>;
+export type OnNewVersion = Static<typeof OnNewVersion>;
 /** A shadow with every default filled in: what the stored policy holds. */
 export type ShadowDocument = Filled<typeof Shadow>;
 export type ShadowTolerance = Filled<typeof ShadowTolerance>;

@@ -26,7 +26,7 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
   const policy = fillDefaults(Policy, input);
   const issues: Issue[] = [];
   const known = [...context.versions].sort((a, b) => a - b).join(', ') || 'none';
-  const { stable, canary, percent, sticky, plan, shadow } = policy;
+  const { stable, canary, percent, sticky, plan, shadow, onNewVersion } = policy;
   if (!context.versions.has(stable)) {
     issues.push({ path: `${base}/stable`, message: `no pool serves version ${stable} of ${context.model} (pools: ${known})` });
   }
@@ -50,14 +50,9 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
   }
   if (plan !== null) {
     if (canary === null) issues.push({ path: `${base}/plan`, message: 'needs a canary to roll out (set canary, or plan: null)' });
-    plan.steps.forEach((step, i) => {
-      if (Math.abs(step * 100 - Math.round(step * 100)) > 1e-9) {
-        issues.push({ path: `${base}/plan/steps/${i}`, message: 'must be a multiple of 0.01' });
-      } else if (i > 0 && step <= (plan.steps[i - 1] as number)) {
-        issues.push({ path: `${base}/plan/steps/${i}`, message: 'must be greater than the step before' });
-      }
-    });
+    checkSteps(plan.steps, `${base}/plan/steps`, issues);
   }
+  if (onNewVersion !== null) checkSteps(onNewVersion.plan.steps, `${base}/onNewVersion/plan/steps`, issues);
   if (shadow !== null) checkShadow(shadow, stable, context, known, `${base}/shadow`, issues);
   if (issues.length > 0) return { ok: false, issues };
   return {
@@ -73,8 +68,19 @@ export function validatePolicy(input: unknown, context: PolicyContext, base = ''
       salt: policy.salt ?? context.model,
       plan,
       shadow: shadow === null ? null : fillDefaults(Shadow, { ...shadow, percent: Math.round(shadow.percent * 100) / 100 }),
+      onNewVersion,
     },
   };
+}
+
+function checkSteps(steps: readonly number[], path: string, issues: Issue[]): void {
+  steps.forEach((step, i) => {
+    if (Math.abs(step * 100 - Math.round(step * 100)) > 1e-9) {
+      issues.push({ path: `${path}/${i}`, message: 'must be a multiple of 0.01' });
+    } else if (i > 0 && step <= (steps[i - 1] as number)) {
+      issues.push({ path: `${path}/${i}`, message: 'must be greater than the step before' });
+    }
+  });
 }
 
 function checkShadow(shadow: ShadowInput, stable: number, context: PolicyContext, known: string, path: string, issues: Issue[]): void {

@@ -17,6 +17,7 @@ import {
 } from '../../../gateway/src/controlplane/store/types.js';
 import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
+import { NO_VERSIONS } from '../../../gateway/src/policy/stored.js';
 
 const WAIT_MS = 3_000;
 
@@ -38,7 +39,7 @@ function policy(percent: number, extra: Partial<PolicyDocument> = {}): PolicyDoc
 
 /** A configuration file's policy (provisional) unless `provisional` says it is a restore. */
 function entry(revision: number, percent: number, actor = 'config', provisional = true): SeedEntry {
-  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor, provisional };
+  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS, revision, actor, provisional };
 }
 
 function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
@@ -46,7 +47,7 @@ function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, S
 }
 
 function write(model: string, percent: number, expectedRevision: number | undefined, more: Partial<PolicyWrite> = {}): PolicyWrite {
-  return { model, policy: policy(percent), paused: false, rolledBack: false, rollout: null, expectedRevision, actor: 'tester', reason: 'manual', ...more } as PolicyWrite;
+  return { model, policy: policy(percent), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS, expectedRevision, actor: 'tester', reason: 'manual', ...more } as PolicyWrite;
 }
 
 function nextChange(store: PolicyStore, accept: (stored: StoredPolicy) => boolean): Promise<StoredPolicy> {
@@ -310,18 +311,18 @@ for (const backend of backends) {
         actor: 'controller',
         reason: 'rollback',
         note: 'error rate 7%',
-        before: { policy: policy(10), paused: false, rolledBack: false, rollout: null },
-        after: { policy: policy(30), paused: true, rolledBack: true, rollout: null },
+        before: { policy: policy(10), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS },
+        after: { policy: policy(30), paused: true, rolledBack: true, rollout: null, versions: NO_VERSIONS },
       });
       assert.equal(step?.note, 'first step');
-      assert.deepEqual(step?.before, { policy: policy(0), paused: false, rolledBack: false, rollout: null });
+      assert.deepEqual(step?.before, { policy: policy(0), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS });
 
       const [seed] = await store.audit({ model: 'a', limit: 10 }).then((entries) => entries.slice(-1));
       assert.equal(seed?.revision, 3);
       assert.equal(seed?.reason, 'config');
       assert.equal(seed?.actor, 'config');
       assert.equal(seed?.before, null);
-      assert.deepEqual(seed?.after, { policy: policy(0), paused: false, rolledBack: false, rollout: null });
+      assert.deepEqual(seed?.after, { policy: policy(0), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS });
 
       assert.deepEqual(await store.audit({ model: 'nobody', limit: 10 }), []);
       assert.deepEqual(await store.audit({ limit: 0 }), []);

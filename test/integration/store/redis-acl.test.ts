@@ -14,6 +14,7 @@ import { RedisStore } from '../../../gateway/src/controlplane/store/redis.js';
 import { RevisionConflictError, type StoredPolicy } from '../../../gateway/src/controlplane/store/types.js';
 import { policy, seed, write } from '../../helpers/store-fixtures.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
+import { NO_VERSIONS } from '../../../gateway/src/policy/stored.js';
 
 const ADMIN_PASSWORD = 'redis-admin-password-1';
 const USER_PASSWORD = 'gateway-acl-password-2';
@@ -94,7 +95,7 @@ async function exercise(username: string, prefix: string): Promise<void> {
     assert.ok(audit.length >= 2, 'the audit trail reads back');
     // Puts back what a Redis that lost its data lacks (the restore path).
     await admin.del(`${prefix}{policies}:model:m`);
-    await a.seed(new Map([['m', { policy: policy(40), paused: false, rolledBack: false, rollout: null, revision: 2, actor: 'restore', provisional: false }]]));
+    await a.seed(new Map([['m', { policy: policy(40), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS, revision: 2, actor: 'restore', provisional: false }]]));
     assert.equal((await b.load(['m']))[0]?.revision, 2);
   } finally {
     for (const cleanup of cleanups) cleanup();

@@ -24,18 +24,19 @@ import {
 import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
 import { capturingLogger } from '../../helpers/logs.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
+import { NO_VERSIONS } from '../../../gateway/src/policy/stored.js';
 
 const WAIT_MS = 3_000;
 /** Reconnection backs off up to 2 s, so coming back after an outage may take that long. */
 const RECOVERY_MS = 8_000;
 
 function policy(percent: number): PolicyDocument {
-  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null };
+  return { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null, onNewVersion: null };
 }
 
 /** A configuration file's policy (provisional) unless `provisional` says it is a restore. */
 function entry(revision: number, percent: number, provisional = true): SeedEntry {
-  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, revision, actor: 'config', provisional };
+  return { policy: policy(percent), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS, revision, actor: 'config', provisional };
 }
 
 function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, SeedEntry> {
@@ -43,7 +44,7 @@ function seedOf(entries: Record<string, SeedEntry>): () => ReadonlyMap<string, S
 }
 
 function write(model: string, percent: number, expectedRevision: number | undefined): PolicyWrite {
-  return { model, policy: policy(percent), paused: false, rolledBack: false, rollout: null, expectedRevision, actor: 'tester', reason: 'manual' };
+  return { model, policy: policy(percent), paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS, expectedRevision, actor: 'tester', reason: 'manual' };
 }
 
 function nextEvent<K extends keyof StoreEvents>(
@@ -330,6 +331,7 @@ test('change messages are hints: a forged or malformed one changes nothing and i
     paused: false,
     rolledBack: false,
     rollout: null,
+    versions: NO_VERSIONS,
     updatedAt: new Date().toISOString(),
     updatedBy: 'intruder',
     reason: 'manual',

@@ -15,7 +15,7 @@ import { MemoryStore } from '../../../gateway/src/controlplane/store/memory.js';
 import { PolicyWatcher } from '../../../gateway/src/controlplane/watcher.js';
 import { PoolRegistry } from '../../../gateway/src/dataplane/pool-registry.js';
 import { SnapshotHolder } from '../../../gateway/src/dataplane/snapshot.js';
-import type { StoredPolicy } from '../../../gateway/src/policy/stored.js';
+import { NO_VERSIONS, type StoredPolicy } from '../../../gateway/src/policy/stored.js';
 
 const config = resolveConfig(
   {
@@ -48,10 +48,11 @@ function stored(revision: number, percent: number, more: Partial<StoredPolicy> =
   return {
     model: 'm',
     revision,
-    policy: { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null },
+    policy: { stable: 1, canary: 2, percent, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null, onNewVersion: null },
     paused: false,
     rolledBack: false,
     rollout: null,
+    versions: NO_VERSIONS,
     updatedAt: `2030-01-01T00:00:0${revision}.000Z`,
     updatedBy: 'alice',
     reason: 'manual',
@@ -127,6 +128,7 @@ test('a write on a store that lost the policy in force starts from what is in fo
   ctx.watcher.apply(stored(4, 40), 'message');
   const written = await writePolicy(ctx, 'm', { actor: 'bob', reason: 'manual', ifMatch: 4 }, (current) => ({
     policy: { ...current.policy, percent: current.policy.percent + 5 },
+    versions: current.versions,
     paused: current.paused,
     rolledBack: current.rolledBack,
     rollout: current.rollout,

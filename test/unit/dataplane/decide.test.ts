@@ -7,6 +7,7 @@ import { Replica } from '../../../gateway/src/dataplane/replica.js';
 import { compileModel, type CompiledModel } from '../../../gateway/src/dataplane/snapshot.js';
 import type { PolicyDocument } from '../../../gateway/src/policy/schema.js';
 import type { TfTarget } from '../../../gateway/src/tfserving/path.js';
+import { NO_VERSIONS } from '../../../gateway/src/policy/stored.js';
 
 const options = { connections: 1, keepAliveTimeoutMs: 1000, connectTimeoutMs: 1000 };
 const replicas: Replica[] = [];
@@ -30,6 +31,7 @@ const base: PolicyDocument = {
   salt: 'm',
   plan: null,
   shadow: null,
+  onNewVersion: null,
 };
 
 function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack = false): CompiledModel {
@@ -45,6 +47,7 @@ function model(policy: Partial<PolicyDocument>, canaryHealthy = true, rolledBack
     paused: false,
     rolledBack,
     rollout: null,
+    versions: NO_VERSIONS,
     updatedAt: new Date().toISOString(),
     updatedBy: 'test',
     reason: 'manual' as const,

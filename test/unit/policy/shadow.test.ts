@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { validatePolicy } from '../../../gateway/src/policy/validate.js';
 import { promote } from '../../../gateway/src/controlplane/changes.js';
 import type { StoredPolicy } from '../../../gateway/src/policy/stored.js';
+import { NO_VERSIONS } from '../../../gateway/src/policy/stored.js';
 
 const context = { model: 'm', versions: new Set([1, 2, 3]) };
 
@@ -39,7 +40,7 @@ test('the canary may be the shadow; a promotion of it ends the shadow', () => {
   const result = validatePolicy({ stable: 1, canary: 2, percent: 10, shadow: { version: 2, percent: 50 } }, context);
   assert.ok(result.ok);
   const stored: StoredPolicy = {
-    model: 'm', revision: 3, policy: result.policy, paused: false, rolledBack: false, rollout: null,
+    model: 'm', revision: 3, policy: result.policy, paused: false, rolledBack: false, rollout: null, versions: NO_VERSIONS,
     updatedAt: '', updatedBy: 'x', reason: 'manual', note: '', provisional: false,
   };
   const promoted = promote(stored);
@@ -67,7 +68,7 @@ test('a plan with a shadow stage starts with no live share and the canary as the
   assert.ok(plain.ok);
   assert.equal(plain.policy.percent, 5);
   assert.equal(inShadowStage(plain.policy, rollout), false);
-  const stored: StoredPolicy = { model: 'm', revision: 1, policy: checked.policy, paused: false, rolledBack: false, rollout, updatedAt: '', updatedBy: '', reason: 'rollout', note: '', provisional: false };
+  const stored: StoredPolicy = { model: 'm', revision: 1, policy: checked.policy, paused: false, rolledBack: false, rollout, versions: NO_VERSIONS, updatedAt: '', updatedBy: '', reason: 'rollout', note: '', provisional: false };
   const passed = shadowStagePassed(stored, checked.policy.plan!, 'ok');
   assert.deepEqual([passed.policy.percent, passed.policy.shadow, passed.rollout?.step, passed.rolledBack], [5, null, 0, false]);
   const failed = shadowStageFailed(stored, 'bad');

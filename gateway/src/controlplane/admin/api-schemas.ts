@@ -8,7 +8,7 @@
 import Type, { type Static } from 'typebox';
 import { withoutDefaults } from '../../schema-defaults.js';
 import { Policy, PolicyDocument, RolloutPlan, Shadow, type CookieRule, type HeaderRule, type StickyKey, type TargetSide } from '../../policy/schema.js';
-import { ChangeReason, RolloutProgress } from '../../policy/stored.js';
+import { ChangeReason, RolloutProgress, VersionsState } from '../../policy/stored.js';
 
 // --- errors ---
 
@@ -56,6 +56,8 @@ export const AuditedState = Type.Object({
   paused: Type.Boolean(),
   rolledBack: Type.Boolean(),
   rollout: Type.Union([RolloutProgress, Type.Null()]),
+  // Absent in entries written before discovery existed.
+  versions: Type.Optional(VersionsState),
 });
 
 export const AuditEntry = Type.Object({
@@ -182,6 +184,22 @@ export const ShadowView = Type.Object(
   { description: "Shadow traffic on this gateway: copies sent and dropped, and the comparison's results." },
 );
 
+export const CandidateStage = Type.Union([Type.Literal('shadow'), Type.Literal('steps')], {
+  description: 'shadow: copies only, compared with the live answers; steps: the plan\'s canary steps (see rollout).',
+});
+
+export const VersionsView = Type.Object(
+  {
+    discovery: Type.Boolean({ description: 'The model discovers its versions on its replicas (`discover`).' }),
+    discovered: VersionsState.properties.discovered,
+    candidate: Type.Union([Type.Object({ version: Type.Integer(), stage: CandidateStage }), Type.Null()], {
+      description: 'The discovered version `onNewVersion` is rolling out, and where it stands; null when none.',
+    }),
+    rejected: VersionsState.properties.rejected,
+  },
+  { description: 'Versions found on the replicas, the candidate being rolled out and the rejected ones (as stored, the same on every gateway).' },
+);
+
 export const ModelView = Type.Object({
   name: Type.String(),
   revision: Type.Integer(),
@@ -196,6 +214,7 @@ export const ModelView = Type.Object({
   policy: PolicyDocument,
   pools: Type.Array(PoolView),
   shadow: Type.Union([ShadowView, Type.Null()], { description: 'null: the model has had no shadow on this gateway.' }),
+  versions: VersionsView,
 });
 
 export const ModelList = Type.Object({ models: Type.Array(ModelView) });
@@ -306,8 +325,22 @@ export const PolicyEvent = Type.Object(
     rollout: ModelView.properties.rollout,
     note: Type.String(),
     policy: PolicyDocument,
+    versions: ModelView.properties.versions,
   },
   { description: 'The `policy` event: a policy came into force on this gateway.' },
+);
+
+export const VersionsEvent = Type.Object(
+  {
+    model: Type.String(),
+    revision: Type.Integer(),
+    added: Type.Array(Type.Integer(), { description: 'Versions found on the replicas (they have pools now).' }),
+    removed: Type.Array(Type.Integer(), { description: 'Versions gone from the replicas (their pools are removed).' }),
+    by: Type.String(),
+    note: Type.String(),
+    at: Type.String(),
+  },
+  { description: 'The `versions` event: discovery found versions on the replicas, or found them gone.' },
 );
 
 const ReplicaAt = { model: Type.String(), version: Type.Integer(), replica: Type.String(), at: Type.String() };
@@ -357,6 +390,7 @@ export const StreamEvents = {
   replica: ReplicaEvent,
   rollback: RollbackEvent,
   store: StoreEvent,
+  versions: VersionsEvent,
 } as const;
 
 export type Issue = Static<typeof Issue>;
@@ -391,6 +425,8 @@ export type HealthEvent = Static<typeof HealthEvent>;
 export type ReplicaEvent = Static<typeof ReplicaEvent>;
 export type RollbackEvent = Static<typeof RollbackEvent>;
 export type StoreEvent = Static<typeof StoreEvent>;
+export type VersionsEvent = Static<typeof VersionsEvent>;
+export type VersionsView = Static<typeof VersionsView>;
 export type PolicyView = Static<typeof PolicyDocument>;
 export type { HeaderRule, CookieRule, RolloutPlan, StickyKey, TargetSide };
 

@@ -24,4 +24,6 @@ export interface AdminContext {
   readonly shadowAnalysis: ShadowAnalysis;
   /** Each model's health check settings, for pools created through the API. */
   readonly healthChecks: ReadonlyMap<string, HealthCheckSettings>;
+  /** Models that discover their versions on their replicas (`discover`). */
+  readonly discovering: ReadonlySet<string>;
 }

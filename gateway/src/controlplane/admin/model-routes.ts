@@ -1,12 +1,12 @@
 /**
  * Models: read their state, and the operator's actions on them (replace the policy, set the
- * canary percentage, replace the rules, roll back, promote, pause, resume). Each action is one
+ * canary percentage, replace the rules, roll back, promote, pause, resume, clear a rejected candidate). Each action is one
  * route with its own small schema, so a client cannot send more than the action takes.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import Type from 'typebox';
 import { Policy } from '../../policy/schema.js';
-import { promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules, setShadow } from '../changes.js';
+import { clearRejected, promote, replacePolicy, rollback, setPaused, setPercent, setPlan, setRules, setShadow } from '../changes.js';
 import { ActionBody, ConflictBody, ErrorBody, ETAG_HEADER, ModelList, ModelView, PercentBody, PlanBody, RulesBody, ShadowBody } from './api-schemas.js';
 import type { AdminContext } from './context.js';
 import { AdminError, unknownModel } from './errors.js';
@@ -227,6 +227,28 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = asy
       const by = identityOf(request).name;
       await mutate(ctx, model, { actor: by, reason: 'rollback', ifMatch: ifMatchOf(request.headers) }, (current) =>
         rollback(current, request.body?.note ?? `rollout aborted by ${by}`),
+      );
+      return view(model, reply);
+    },
+  );
+
+  app.delete(
+    '/api/models/:model/rejected/:version',
+    {
+      config: write,
+      schema: {
+        summary: 'Clear a rejected candidate: onNewVersion may roll it out again (if it is still the newest version found)',
+        tags: ['actions'],
+        params: Type.Object({ model: Type.String({ maxLength: 256 }), version: Type.String({ pattern: VERSION_KEY_PATTERN }) }),
+        headers: IfMatch,
+        body: ActionBody,
+        response: { 200: Tagged, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { model } = request.params;
+      await mutate(ctx, model, { actor: identityOf(request).name, reason: 'manual', ifMatch: ifMatchOf(request.headers) }, (current) =>
+        clearRejected(current, Number(request.params.version), request.body?.note),
       );
       return view(model, reply);
     },

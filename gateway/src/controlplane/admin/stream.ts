@@ -1,7 +1,7 @@
 /**
  * The admin event stream (Server-Sent Events): a `snapshot` of every model (with the last stats
  * ticks of each, for charts) on connect, then `policy`, `health`, `replica` (breakers, ejections),
- * `rollback` and `store` events as they happen and a `stats` tick once a second (with every
+ * `rollback`, `store` and `versions` events as they happen and a `stats` tick once a second (with every
  * replica's live state); each payload's schema is in api-schemas.ts (StreamEvents), the frames'
  * format in sse.ts. Payloads are built once per event and written to every client; the two large
  * ones (the stats tick, a client's snapshot) are built and serialized model by model in slices
@@ -14,7 +14,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { StoredPolicy } from '../../policy/stored.js';
 import type { HealthChange } from '../health.js';
-import type { ReplicaEvent, RollbackEvent } from '../events.js';
+import type { ReplicaEvent, RollbackEvent, VersionsChange } from '../events.js';
 import { ErrorBody, HISTORY_TICKS, type HistorySample, type StatsEvent, type StreamEventMap } from './api-schemas.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
@@ -22,7 +22,7 @@ import { inSlices } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseDataLine } from './sse.js';
-import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, shadowView, STATS_WINDOW_SECONDS, statsView } from './views.js';
+import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, shadowView, STATS_WINDOW_SECONDS, statsView, versionsView } from './views.js';
 
 const MAX_BUFFERED = 1024 * 1024;
 const HEARTBEAT_MS = 15_000;
@@ -130,7 +130,10 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
       rollout: rolloutView(stored.rollout, stored.policy),
       note: stored.note,
       policy: policyView(stored.policy),
+      versions: versionsView(stored, ctx.discovering.has(stored.model)),
     });
+  const onVersions = (change: VersionsChange): void =>
+    broadcast('versions', { ...change, added: [...change.added], removed: [...change.removed], at: new Date().toISOString() });
   const onHealth = (change: HealthChange): void => broadcast('health', { ...change, at: new Date().toISOString() });
   const onReplica = (event: ReplicaEvent): void => broadcast('replica', { ...event, at: new Date().toISOString() });
   const onRollback = (event: RollbackEvent): void => broadcast('rollback', { ...event, at: new Date().toISOString() });
@@ -259,6 +262,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   ctx.events.on('health', onHealth);
   ctx.events.on('replica', onReplica);
   ctx.events.on('rollback', onRollback);
+  ctx.events.on('versions', onVersions);
   ctx.events.on('store', onStore);
   ctx.events.on('tick', onTick);
   const heartbeat = setInterval(() => {
@@ -273,6 +277,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     ctx.events.off('health', onHealth);
     ctx.events.off('replica', onReplica);
     ctx.events.off('rollback', onRollback);
+    ctx.events.off('versions', onVersions);
     ctx.events.off('store', onStore);
     ctx.events.off('tick', onTick);
     for (const res of clients) res.end();
@@ -285,7 +290,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     '/api/events',
     {
       schema: {
-        summary: 'Server-Sent Events: snapshot, policy, health, replica, rollback, store, stats (1/s)',
+        summary: 'Server-Sent Events: snapshot, policy, health, replica, rollback, store, versions, stats (1/s)',
         description:
           'The `snapshot` event (first) is a SnapshotEvent: every model and, per model, its last stats ticks. The `stats` event, once a second, is a StatsEvent: per model and version the live numbers, with each replica (health, in flight, last check, breaker, ejection). The data of every event has its schema in components.schemas, named after the event: `policy` is a PolicyEvent, `replica` a ReplicaEvent, and so on.',
         tags: ['events'],

@@ -5,7 +5,8 @@
  * shapes are in api-schemas.ts.
  */
 import type { PolicyDocument } from '../../policy/schema.js';
-import type { RolloutProgress } from '../../policy/stored.js';
+import type { RolloutProgress, StoredPolicy } from '../../policy/stored.js';
+import { inShadowStage } from '../changes.js';
 import type { PoolRegistry } from '../../dataplane/pool-registry.js';
 import type { CompiledModel } from '../../dataplane/snapshot.js';
 import type { PoolStats, ProtocolCounters, WindowStats } from '../../dataplane/stats.js';
@@ -13,7 +14,7 @@ import { breakerState } from '../../dataplane/breaker.js';
 import type { Replica } from '../../dataplane/replica.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { AuditEntry as StoredAuditEntry } from '../store/types.js';
-import type { AuditEntry, ModelState, ModelView, PolicyView, PoolView, ReplicaView, RequestsByProtocol, RolloutView, ShadowView, StatsView } from './api-schemas.js';
+import type { AuditEntry, ModelState, ModelView, PolicyView, PoolView, ReplicaView, RequestsByProtocol, RolloutView, ShadowView, StatsView, VersionsView } from './api-schemas.js';
 import type { Shadows } from '../../dataplane/shadow.js';
 import type { ShadowAnalysis } from '../../analysis/shadow-analysis.js';
 
@@ -45,6 +46,24 @@ export interface ShadowSources {
   readonly shadowAnalysis: ShadowAnalysis;
 }
 
+/** What a model view is built from besides the snapshot and the pools. */
+export interface ViewSources extends ShadowSources {
+  /** Models that discover their versions on their replicas. */
+  readonly discovering: ReadonlySet<string>;
+}
+
+/** The stored versions state, with the candidate's stage. */
+export function versionsView(stored: StoredPolicy, discovering: boolean): VersionsView {
+  const { versions } = stored;
+  const candidate = versions.candidate;
+  return {
+    discovery: discovering,
+    discovered: [...versions.discovered],
+    candidate: candidate === null ? null : { version: candidate, stage: inShadowStage(stored.policy, stored.rollout) ? 'shadow' : 'steps' },
+    rejected: versions.rejected.map((r) => ({ ...r })),
+  };
+}
+
 /** The model's shadow on this gateway; null when it has never had one here. */
 export function shadowView(compiled: CompiledModel, sources: ShadowSources): ShadowView | null {
   const lane = sources.shadows.peek(compiled.name);
@@ -69,7 +88,7 @@ export interface ModelViewParts {
   readonly pools: ReadonlyArray<{ readonly pool: VersionPool; readonly view: Omit<PoolView, 'replicas'> }>;
 }
 
-export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry, sources: ShadowSources): ModelViewParts {
+export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry, sources: ViewSources): ModelViewParts {
   const pools = [...(registry.pools(compiled.name)?.values() ?? [])];
   const { stored } = compiled;
   return {
@@ -86,6 +105,7 @@ export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry, 
       rollout: rolloutView(stored.rollout, compiled.policy),
       policy: policyView(compiled.policy),
       shadow: shadowView(compiled, sources),
+      versions: versionsView(stored, sources.discovering.has(compiled.name)),
     },
     pools: pools.map((pool) => ({
       pool,
@@ -102,7 +122,7 @@ export function modelViewParts(compiled: CompiledModel, registry: PoolRegistry, 
   };
 }
 
-export function modelView(compiled: CompiledModel, registry: PoolRegistry, sources: ShadowSources): ModelView {
+export function modelView(compiled: CompiledModel, registry: PoolRegistry, sources: ViewSources): ModelView {
   const { head, pools } = modelViewParts(compiled, registry, sources);
   return { ...head, pools: pools.map(({ pool, view }) => ({ ...view, replicas: pool.replicas.map(replicaView) })) };
 }
@@ -121,6 +141,7 @@ export function policyView(policy: PolicyDocument): PolicyView {
     cookieRules: [...policy.cookieRules],
     plan: policy.plan === null ? null : { ...policy.plan, steps: [...policy.plan.steps] },
     shadow: policy.shadow === null ? null : { ...policy.shadow, tolerance: { ...policy.shadow.tolerance } },
+    onNewVersion: policy.onNewVersion === null ? null : { plan: { ...policy.onNewVersion.plan, steps: [...policy.onNewVersion.plan.steps] } },
   };
 }
 

@@ -19,7 +19,7 @@ import { EventEmitter } from 'node:events';
 import { Cluster, type ChainableCommander, type Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { PolicyDocument } from '../../policy/schema.js';
-import { controlOf, type ControlState } from '../../policy/stored.js';
+import { controlOf, NO_VERSIONS, type ControlState, type VersionsState } from '../../policy/stored.js';
 import { createClient, planClient, type RedisConnectionOptions } from './redis-client.js';
 import {
   CHANGE_REASONS,
@@ -827,11 +827,15 @@ function asBody(value: unknown): StoredBody | undefined {
   if (!isObject(policy) || typeof paused !== 'boolean' || typeof rolledBack !== 'boolean') return undefined;
   if (rollout !== null && !(isObject(rollout) && typeof rollout.step === 'number' && typeof rollout.since === 'string')) return undefined;
   if (typeof updatedAt !== 'string' || typeof updatedBy !== 'string' || !isReason(reason)) return undefined;
+  // Absent in documents written before discovery existed.
+  const versions = value.versions === undefined ? NO_VERSIONS : asVersions(value.versions);
+  if (versions === undefined) return undefined;
   return {
     policy: policy as unknown as PolicyDocument,
     paused,
     rolledBack,
     rollout: rollout === null ? null : { step: rollout.step as number, since: rollout.since as string },
+    versions,
     updatedAt,
     updatedBy,
     reason,
@@ -839,6 +843,17 @@ function asBody(value: unknown): StoredBody | undefined {
     // Absent in documents written before seeds could be provisional.
     provisional: value.provisional === true,
   };
+}
+
+const isVersion = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function asVersions(value: unknown): VersionsState | undefined {
+  if (!isObject(value)) return undefined;
+  const { discovered, candidate, rejected } = value;
+  if (!Array.isArray(discovered) || !discovered.every(isVersion) || !(candidate === null || isVersion(candidate)) || !Array.isArray(rejected)) return undefined;
+  const entries = rejected.filter((r): r is Record<string, unknown> => isObject(r) && isVersion(r.version) && typeof r.at === 'string' && typeof r.note === 'string');
+  if (entries.length !== rejected.length) return undefined;
+  return { discovered, candidate, rejected: entries.map((r) => ({ version: r.version as number, at: r.at as string, note: r.note as string })) };
 }
 
 function decodeStored(model: string, revision: unknown, doc: unknown): StoredPolicy | undefined {
