@@ -105,7 +105,7 @@ export async function runDemo(): Promise<number> {
         `  curl -si -X POST localhost:${rest}/v1/models/${MODEL}/versions/1:predict -d '{"instances": [1.0]}'`,
         `  npm run predict:grpc -- localhost:${grpc}`,
         `  ${api}/models/${MODEL} ${auth} | jq '{stable: .policy.stable, canary: .policy.canary, percent: .policy.percent, versions}'`,
-        `  ${api}/audit?model=${MODEL} ${auth} | jq -r '.entries[] | "\\(.at) \\(.reason) \\(.note)"'`,
+        `  ${api}/audit?model=${MODEL} ${auth} | jq -r '.entries | reverse | .[] | "\\(.at) \\(.reason) \\(.note)"'`,
         'demo: the hot-update loop (demo/README.md): version 3, same answers, is found, shadowed, rolled out and promoted (about a minute);',
         '      with latest 2, its arrival unloads version 1:',
         patch('{"versions": {"3": {"state": "AVAILABLE", "behaviour": "half_plus_two"}, "1": "END"}}'),
