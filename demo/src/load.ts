@@ -61,8 +61,12 @@ export function startLoad(options: LoadOptions): Load {
     void done.then(() => inFlight.delete(done));
   };
 
+  let last = performance.now();
   const timer = setInterval(() => {
-    owed += (options.rate * TICK_MS) / 1000;
+    // Owed by the clock, not by the tick count: a late timer (a busy event loop) does not slow the rate.
+    const now = performance.now();
+    owed += (options.rate * (now - last)) / 1000;
+    last = now;
     // A gateway that stops answering must not make the load pile up requests without bound.
     while (owed >= 1 && inFlight.size < 200) {
       owed--;
