@@ -96,6 +96,8 @@ export class Api {
   setShadow = (model: string, body: ShadowBody, ifMatch?: number) => this.request<ModelView>('PUT', actionPath(model, 'shadow'), body, ifMatch);
   act = (model: string, action: Action, body: ActionBody = {}, ifMatch?: number) =>
     this.request<ModelView>('POST', actionPath(model, action), body, ifMatch);
+  clearRejected = (model: string, version: number, ifMatch?: number) =>
+    this.request<ModelView>('DELETE', actionPath(model, `rejected/${version}`), {}, ifMatch);
 }
 
 function actionPath(model: string, action: string): string {

@@ -145,9 +145,10 @@ export function useLive(api: Api, onUnauthorized: () => void): Live {
             state = { ...state, rollbacks: { ...state.rollbacks, [message.data.model]: message.data } };
             refresh(message.data.model);
             break;
+          case 'versions':
           case 'health':
           case 'replica':
-            // Health, breaker and ejection changes: the pools' counts are in the full view.
+            // Versions found or gone, health, breaker and ejection changes: the pools are in the full view.
             if (models.has(message.data.model)) refresh(message.data.model);
         }
         publish();

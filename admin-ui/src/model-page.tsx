@@ -53,6 +53,7 @@ export function ModelPage({ api, live, name, canWrite }: PageProps) {
             {canWrite && <Actions api={api} model={model} />}
           </section>
           <RolloutPlan model={model} />
+          <NewVersions api={api} model={model} canWrite={canWrite} />
           <ShadowPanel api={api} model={model} canWrite={canWrite} samples={live.history.get(model.name) ?? []} />
         </div>
         <div class="col-main">
@@ -351,6 +352,77 @@ function RolloutPlan({ model }: { model: ModelView }) {
           </p>
         </>
       )}
+    </section>
+  );
+}
+
+/** Versions found on the replicas, the candidate onNewVersion rolls out, and the rejected ones with why. */
+function NewVersions({ api, model, canWrite }: { api: Api; model: ModelView; canWrite: boolean }) {
+  const [busy, setBusy] = useState(false);
+  const [outcome, setOutcome] = useState<Outcome>(null);
+  const { versions, policy } = model;
+  if (!versions.discovery && versions.candidate === null && versions.rejected.length === 0) return null;
+  const clear = async (version: number): Promise<void> => {
+    setBusy(true);
+    try {
+      await api.clearRejected(model.name, version, model.revision);
+      setOutcome({ ok: true, text: `Version ${version} may be tried again.` });
+    } catch (err) {
+      setOutcome(failure(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const role = (v: number): string => (v === policy.stable ? ' (stable)' : v === policy.canary ? ' (canary)' : '');
+  return (
+    <section aria-labelledby="h-new-versions" class="panel">
+      <h2 id="h-new-versions">New versions</h2>
+      {versions.discovery && (
+        <p>
+          Found on the replicas:{' '}
+          <span data-testid="discovered">{versions.discovered.length === 0 ? 'none yet' : versions.discovered.map((v) => `${v}${role(v)}`).join(', ')}</span>
+        </p>
+      )}
+      <p class={policy.onNewVersion === null ? 'muted' : ''}>
+        {policy.onNewVersion === null
+          ? 'Automatic rollout is off: a new version waits for an operator.'
+          : `Automatic rollout is on: a version newer than stable becomes the candidate and is rolled out by the plan (${
+              policy.onNewVersion.plan.shadow === undefined ? '' : 'shadow stage, then '
+            }${policy.onNewVersion.plan.steps.map(percent).join(', ')}, promote).`}
+      </p>
+      {versions.candidate !== null && (
+        <p data-testid="candidate">
+          <strong>Candidate: version {versions.candidate.version}</strong>,{' '}
+          {versions.candidate.stage === 'shadow'
+            ? 'in its shadow stage (copies only, compared with the live answers)'
+            : model.rollout === null
+              ? 'rolling out'
+              : `step ${model.rollout.step + 1} of ${model.rollout.steps} (${percent(model.rollout.percent)})`}
+          .
+        </p>
+      )}
+      {versions.rejected.length > 0 && (
+        <>
+          <h3>Rejected</h3>
+          <ul class="rejected" data-testid="rejected">
+            {[...versions.rejected].reverse().map((r) => (
+              <li key={r.version}>
+                <strong>Version {r.version}</strong>, <time dateTime={r.at} title={when(r.at)}>{ago(r.at)}</time>: {r.note}
+                {canWrite && (
+                  <>
+                    {' '}
+                    <button type="button" disabled={busy} onClick={() => void clear(r.version)} aria-label={`Clear the rejection of version ${r.version}`}>
+                      Clear
+                    </button>
+                  </>
+                )}
+              </li>
+            ))}
+          </ul>
+          <p class="hint">A rejected version is not tried again until it is cleared or a newer version appears.</p>
+        </>
+      )}
+      <Feedback outcome={outcome} />
     </section>
   );
 }

@@ -60,6 +60,7 @@ const PLACES: ReadonlyArray<[string, (config: GatewayConfig) => unknown]> = [
   ['admin.cors.origins', (c) => c.adminCorsOrigins],
   // The minimal file's first model, its first pool (the loader lists pools by version).
   [`models.<model>.pools.<version>`, (c) => c.models[0]?.pools[0]],
+  [`models.<model>.discover`, (c) => c.models[0]?.discover],
   [`models.<model>`, (c) => c.models[0]],
   // The top-level sections that only stand in for a model's own: seen in a model that has none.
   ['healthCheck', (c) => c.models[0]?.healthCheck],

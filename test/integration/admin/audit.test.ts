@@ -48,7 +48,8 @@ test('a write shows both sides: the whole policy and the control flags', async (
   const [entry] = (await audit()).entries;
   assert.deepEqual([entry?.reason, entry?.actor, entry?.note], ['manual', 'test-operator', 'more']);
   assert.deepEqual(entry?.before && [entry.before.policy.percent, entry.before.paused, entry.before.rolledBack, entry.before.rollout], [5, false, false, null]);
-  assert.deepEqual(entry?.after.policy, { stable: 1, canary: 2, percent: 20, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null });
+  assert.deepEqual(entry?.after.policy, { stable: 1, canary: 2, percent: 20, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null, onNewVersion: null });
+  assert.deepEqual(entry?.after.versions, { discovered: [], candidate: null, rejected: [] });
 });
 
 test("an older gateway's entry, its policy without the fields added since, is served as stored", async () => {
@@ -63,6 +64,12 @@ test("an older gateway's entry, its policy without the fields added since, is se
   }
   const [entry] = (await audit()).entries;
   assert.equal(entry?.revision, 99);
-  assert.deepEqual(entry?.after, { policy: { stable: 1, canary: 2, percent: 2, headerRules: [] }, paused: false, rolledBack: false, rollout: null });
+  assert.deepEqual(entry?.after, {
+    policy: { stable: 1, canary: 2, percent: 2, headerRules: [] },
+    paused: false,
+    rolledBack: false,
+    rollout: null,
+    versions: { discovered: [], candidate: null, rejected: [] },
+  });
   assert.deepEqual(entry?.before?.policy, { stable: 1, canary: 2, percent: 1, headerRules: [] });
 });

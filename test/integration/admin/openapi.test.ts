@@ -22,6 +22,7 @@ test('GET /api/openapi.json: every route, with request and response schemas', as
   assert.match(doc.openapi, /^3\./);
   const routes = Object.entries(doc.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`)).sort();
   assert.deepEqual(routes, [
+    'DELETE /api/models/{model}/rejected/{version}',
     'GET /api/audit',
     'GET /api/events',
     'GET /api/models',
@@ -74,7 +75,7 @@ test('the policy defaults the document shows are what a PUT that leaves the fiel
   }>();
   const body = doc.paths['/api/models/{model}/policy']!['put']!.requestBody.content['application/json'].schema;
   const documented = Object.entries(body.properties).filter(([, field]) => field.default !== undefined);
-  assert.deepEqual(documented.map(([name]) => name).sort(), ['canary', 'cookieRules', 'headerRules', 'percent', 'plan', 'shadow', 'sticky']);
+  assert.deepEqual(documented.map(([name]) => name).sort(), ['canary', 'cookieRules', 'headerRules', 'onNewVersion', 'percent', 'plan', 'shadow', 'sticky']);
   const reply = await client.send('PUT', `${stack.gw.admin}/api/models/${MODEL}/policy`, JSON.stringify({ stable: 1 }), { ...auth, 'content-type': 'application/json' });
   assert.equal(reply.status, 200, reply.text);
   const stored = reply.json<{ policy: Record<string, unknown> }>().policy;

@@ -11,6 +11,7 @@ import { startTestGateway, TEST_TOKEN, waitFor, type TestGateway } from '../../h
 import { TestClient } from '../../helpers/http.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 import { GONE_AFTER_POLLS } from '../../../gateway/src/controlplane/discovery.js';
+import { openEventStream, type EventStream } from '../../helpers/sse.js';
 
 const MODEL = 'half_plus_two';
 const AUTH = { authorization: `Bearer ${TEST_TOKEN}` };
@@ -62,6 +63,10 @@ test('versions AVAILABLE on the replicas become pools on every gateway sharing t
   const pools = (m: ModelBody) => m.pools.map((p) => p.version).sort((a, b) => a - b);
 
   await everywhere('versions 1 and 2 discovered', (m) => m.versions.discovery && m.versions.discovered.join() === '1,2' && pools(m).join() === '1,2');
+  // Each gateway announces the changes it applies, whichever wrote them.
+  const streams: EventStream[] = await Promise.all(gateways.map((gw) => openEventStream(`${gw.admin}/api/events`, TEST_TOKEN)));
+  t.after(() => Promise.all(streams.map((s) => s.close())));
+  const announced = (stream: EventStream) => stream.events.filter((e) => e.event === 'versions').map((e) => e.data as { added: number[]; removed: number[]; by: string });
 
   // minShare 1: a version on one replica of two is not found, however often it is polled.
   sims[0]!.setVersionState(3, 'AVAILABLE');
@@ -76,6 +81,10 @@ test('versions AVAILABLE on the replicas become pools on every gateway sharing t
   assert.equal(found3[0]?.actor, 'version-discovery');
   assert.match(found3[0]?.note ?? '', /3 AVAILABLE on 2 of 2 polled by /);
   assert.deepEqual(found3[0]?.after.versions?.discovered, [1, 2, 3]);
+  for (const stream of streams) {
+    await waitFor(() => announced(stream).length > 0, 5_000, 'the versions event');
+    assert.deepEqual(announced(stream).map((e) => [e.added, e.removed, e.by]), [[[3], [], 'version-discovery']]);
+  }
 
   // A pinned request reaches the new pool on either gateway.
   for (const gw of gateways) {

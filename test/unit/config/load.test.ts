@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ConfigError, DEFAULT_HEALTH_CHECK, DEFAULT_PROXY, DEFAULT_RESILIENCE, loadConfigFile, resolveConfig } from '../../../gateway/src/config/load.js';
 import { GatewayConfigSchema, MEMORY_STORE_FIELDS } from '../../../gateway/src/config/schema.js';
-import { loadedAt, loadMinimal, PROBE_MODEL, REDIS_STORE, schemaDefaults } from '../../helpers/config-defaults.js';
+import { loadedAt, loadMinimal, MINIMAL_FILE, PROBE_MODEL, REDIS_STORE, schemaDefaults } from '../../helpers/config-defaults.js';
 
 const minimal = {
   models: {
@@ -211,10 +211,17 @@ test('an absent or empty section loads as the schema\'s defaults, field by field
   const empty = loadMinimal(Object.fromEntries(sections.map((section) => [section, {}])));
   // Only a Redis store has the Redis fields, and only given TLS sections have TLS fields.
   const redis = loadMinimal({ store: REDIS_STORE });
+  // Only a model that discovers has the discover fields.
+  const discovering = loadMinimal({ models: { [PROBE_MODEL]: { ...MINIMAL_FILE.models[PROBE_MODEL], discover: { replicas: ['http://10.0.0.2:8501'] } } } });
   assert.deepEqual(Object.keys(absent.store).sort(), [...MEMORY_STORE_FIELDS].sort(), 'a memory store keeps only the fields that apply to it');
   for (const { path, value } of defaults) {
     for (const [name, config] of [['absent', absent], ['empty', empty]] as const) {
-      const loaded = path.startsWith('store.') && !(MEMORY_STORE_FIELDS as readonly string[]).includes(path.slice(6)) ? loadedAt(redis, path) : loadedAt(config, path);
+      const loaded =
+        path.startsWith('store.') && !(MEMORY_STORE_FIELDS as readonly string[]).includes(path.slice(6))
+          ? loadedAt(redis, path)
+          : path.startsWith('models.<model>.discover.')
+            ? loadedAt(discovering, path)
+            : loadedAt(config, path);
       assert.deepEqual(loaded, value, `${path} (section ${name})`);
     }
   }

@@ -29,7 +29,7 @@ test('a drain begun in the policy\'s first second is not ended by healthy second
   const stable = new VersionPool('m', 1, [], resilience);
   const canary = new VersionPool('m', 2, [], resilience);
   // The controller reads only these fields of the snapshot's model.
-  const model = { name: 'm', revision: 1, stable, canary, decisions: { canary: {} }, stored: { rolledBack: false }, policy: { plan: null } };
+  const model = { name: 'm', revision: 1, stable, canary, decisions: { canary: {} }, stored: { rolledBack: false }, policy: { plan: null, onNewVersion: null } };
   const ctx = { snapshots: { current: { models: new Map([['m', model]]) } } } as unknown as WriterContext;
   const { logger, lines } = capturingLogger('info');
   const controller = new CanaryController(ctx, logger);

@@ -21,7 +21,7 @@ function issuesOf(input: unknown): Array<{ path: string; message: string }> {
 test('a minimal policy gets its defaults', () => {
   const result = validatePolicy({ stable: 1 }, context);
   assert.ok(result.ok);
-  assert.deepEqual(result.policy, { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null });
+  assert.deepEqual(result.policy, { stable: 1, canary: null, percent: 0, headerRules: [], cookieRules: [], sticky: null, salt: 'm', plan: null, shadow: null, onNewVersion: null });
 });
 
 test('every bad field is named by its path', () => {
