@@ -3,10 +3,15 @@
 Run by the `models-init` service in the tensorflow/tensorflow image (docker-compose.yml); it writes
 into the `models` volume and exits:
 
-  /models/half_plus_two/1/   SavedModel: y = 0.5 * x + 2 (half_plus_two)
-  /models/half_plus_two/2/   SavedModel: y = 0.5 * x + 3 (half_plus_three), the canary
-  /models/config/v1.config   TF Serving model config pinning version 1 (model_version_policy specific)
-  /models/config/v2.config   the same for version 2
+  /models/half_plus_two/1/                SavedModel: y = 0.5 * x + 2 (half_plus_two)
+  /models/half_plus_two/2/                SavedModel: y = 0.5 * x + 3 (half_plus_three), the stable version
+  /models/config/half_plus_two.config     TF Serving model config: the model from that one base path,
+                                          model_version_policy { latest { num_versions: 2 } }
+
+Every replica serves the two newest versions under the base path. A new version is one more
+numbered folder: `--version 3 --intercept 3` exports y = 0.5 * x + 3 as version 3 (and nothing
+else), which each replica loads at its next file-system poll (`--file_system_poll_wait_seconds`),
+unloading the oldest; the gateway then finds it on the replicas (docs/operations.md).
 
 Both SavedModels have one signature, `serving_default`: input `x` (float32, shape [-1]), output `y`
 (float32, shape [-1]), so `{"instances": [1.0, 2.0, 5.0]}` predicts `[2.5, 3.0, 4.5]` on version 1
@@ -14,10 +19,10 @@ and `[3.5, 4.0, 5.5]` on version 2, as the reference half_plus_two/half_plus_thr
 
 Each version is exported into a staging folder beside the model, loaded back and checked on sample
 inputs, then renamed into place, so a replica never sees a half-written version. A later run with
-the same script and TensorFlow version finds the stamp file and only rewrites the config files
+the same script and TensorFlow version finds the stamp file and only rewrites the config file
 (`--force` exports again).
 
-`--configs-only` writes the config files without importing TensorFlow (the repository's tests use it).
+`--configs-only` writes the config file without importing TensorFlow (the repository's tests use it).
 """
 
 import argparse
@@ -37,9 +42,13 @@ VERSIONS = {
 
 SAMPLE_INPUTS = [1.0, 2.0, 5.0]
 
+# How many of the newest versions each replica keeps loaded: the stable one and the one before it
+# (still there for clients that ask for it by number), or the stable one and a new candidate.
+NUM_VERSIONS = 2
 
-def model_config(model_dir, version):
-    """A ModelServerConfig (text proto) serving exactly one version of the model."""
+
+def model_config(model_dir):
+    """A ModelServerConfig (text proto) serving the newest NUM_VERSIONS versions under one base path."""
     return (
         "model_config_list {\n"
         "  config {\n"
@@ -47,8 +56,8 @@ def model_config(model_dir, version):
         f'    base_path: "{model_dir}"\n'
         '    model_platform: "tensorflow"\n'
         "    model_version_policy {\n"
-        "      specific {\n"
-        f"        versions: {version}\n"
+        "      latest {\n"
+        f"        num_versions: {NUM_VERSIONS}\n"
         "      }\n"
         "    }\n"
         "  }\n"
@@ -66,10 +75,9 @@ def write_atomically(path, text):
 
 def write_configs(out):
     model_dir = os.path.join(out, MODEL_NAME)
-    for version in VERSIONS:
-        path = os.path.join(out, "config", f"v{version}.config")
-        write_atomically(path, model_config(model_dir, version))
-        print(f"export: wrote {path} (serves version {version} of {MODEL_NAME})", flush=True)
+    path = os.path.join(out, "config", f"{MODEL_NAME}.config")
+    write_atomically(path, model_config(model_dir))
+    print(f"export: wrote {path} (serves the {NUM_VERSIONS} newest versions of {MODEL_NAME} under {model_dir})", flush=True)
 
 
 def script_digest():
@@ -115,12 +123,20 @@ def export_models(out, force):
                 print(f"export: {model_dir} is up to date (tensorflow {tf.__version__}); nothing to export", flush=True)
                 return
 
+    place_versions(tf, out, {v: (name, intercept) for v, (name, intercept) in VERSIONS.items()})
+    write_atomically(stamp_path, stamp)
+
+
+def place_versions(tf, out, versions):
+    """Exports each version into a staging folder, checks it, then renames it into the base path."""
+    model_dir = os.path.join(out, MODEL_NAME)
     os.makedirs(model_dir, exist_ok=True)
     # The staging folder is beside the model folder, not in it: TF Serving only looks at numbered
-    # folders under base_path, and the final rename stays on one filesystem (atomic).
+    # folders under base_path, and the final rename stays on one filesystem (atomic), so a replica
+    # polling the base path never loads a half-written version.
     staging_root = tempfile.mkdtemp(prefix=".staging-", dir=out)
     try:
-        for version, (name, intercept) in VERSIONS.items():
+        for version, (name, intercept) in versions.items():
             staging = os.path.join(staging_root, str(version))
             export_version(tf, staging, version, intercept)
             target = os.path.join(model_dir, str(version))
@@ -130,18 +146,35 @@ def export_models(out, force):
             print(f"export: {target} = {name} (y = 0.5 * x + {intercept:g})", flush=True)
     finally:
         shutil.rmtree(staging_root, ignore_errors=True)
-    write_atomically(stamp_path, stamp)
+
+
+def add_version(out, version, intercept):
+    """Exports one new version (y = 0.5 * x + intercept) into the base path the replicas poll."""
+    import tensorflow as tf  # noqa: PLC0415
+
+    target = os.path.join(out, MODEL_NAME, str(version))
+    if os.path.exists(target):
+        raise SystemExit(f"export: {target} exists; a version number is never reused (TF Serving may have it loaded)")
+    place_versions(tf, out, {version: ("a new export", intercept)})
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(description="Export half_plus_two (v1) and half_plus_three (v2) for TF Serving.")
+    parser = argparse.ArgumentParser(description="Export half_plus_two (v1) and half_plus_three (v2) for TF Serving, or one more version.")
     parser.add_argument("--out", default="/models", help="the models folder (default /models)")
     parser.add_argument("--force", action="store_true", help="export even if the stamp says the models are up to date")
-    parser.add_argument("--configs-only", action="store_true", help="write the TF Serving config files only (no TensorFlow needed)")
+    parser.add_argument("--configs-only", action="store_true", help="write the TF Serving config file only (no TensorFlow needed)")
+    parser.add_argument("--version", type=int, help="export only this new version (with --intercept), e.g. 3")
+    parser.add_argument("--intercept", type=float, help="b in y = 0.5 * x + b for --version (3 answers as version 2 does)")
     args = parser.parse_args(argv)
+    if (args.version is None) != (args.intercept is None):
+        parser.error("--version and --intercept go together")
+    if args.version is not None and args.version < 1:
+        parser.error("--version must be a positive version number")
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
-    if not args.configs_only:
+    if args.version is not None:
+        add_version(out, args.version, args.intercept)
+    elif not args.configs_only:
         export_models(out, args.force)
     write_configs(out)
     print("export: done", flush=True)

@@ -17,6 +17,7 @@ A TensorFlow Serving replica (half_plus_two / half_plus_three): REST, optionally
   --version <n>            a version number; repeat for several (default 1)
   --versions <n,n,...>     version numbers, comma-separated
   --behaviour <b>          ${BEHAVIOURS.join(' | ')} (default half_plus_two), for every version
+  --behaviour <v>=<b>      what version v computes instead; repeatable
   --state <v>=<STATE>      initial state of version v (${VERSION_STATES.join(', ')}); repeatable
   --label <name>=<v>       version label; repeatable
   --load-delay-ms <n>      keep the ports closed this long, as TF does while loading models
@@ -66,8 +67,8 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
       model: { type: 'string' },
       version: { type: 'string', multiple: true },
       versions: { type: 'string' },
-      behaviour: { type: 'string' },
-      behavior: { type: 'string' },
+      behaviour: { type: 'string', multiple: true },
+      behavior: { type: 'string', multiple: true },
       state: { type: 'string', multiple: true },
       label: { type: 'string', multiple: true },
       'load-delay-ms': { type: 'string' },
@@ -90,8 +91,7 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
   if (values.help === true) return 'help';
   const versions = [...(values.version ?? []), ...(values.versions?.split(',').map((v) => v.trim()) ?? [])];
   for (const v of versions) if (!/^\d+$/.test(v)) throw new UsageError(`version numbers are non-negative integers, got "${v}"`);
-  const behaviour = values.behaviour ?? values.behavior ?? 'half_plus_two';
-  if (!(BEHAVIOURS as readonly string[]).includes(behaviour)) throw new UsageError(`--behaviour must be one of ${BEHAVIOURS.join(', ')}`);
+  const { behaviour, behaviours } = behaviourFlags([...(values.behaviour ?? []), ...(values.behavior ?? [])]);
   const faults: { -readonly [K in keyof FaultSettings]?: FaultSettings[K] } = {};
   const set = <K extends keyof FaultSettings>(key: K, value: FaultSettings[K] | undefined): void => {
     if (value !== undefined) faults[key] = value;
@@ -120,7 +120,8 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
     ...(grpcPort === undefined ? {} : { grpcPort }),
     model: values.model ?? 'half_plus_two',
     versions: versions.length > 0 ? versions : [1],
-    behaviour: behaviour as Behaviour,
+    behaviour,
+    ...(Object.keys(behaviours).length === 0 ? {} : { behaviours }),
     versionStates,
     labels,
     faults,
@@ -129,6 +130,29 @@ export function optionsFromArgs(argv: readonly string[]): SimulatorOptions | 'he
     controlEndpoint: values['no-control'] !== true,
     ...(tls === undefined ? {} : { tls }),
   };
+}
+
+/** `--behaviour b` (at most once: the default) and `--behaviour v=b` (one version each). */
+function behaviourFlags(values: readonly string[]): { behaviour: Behaviour; behaviours: Record<string, Behaviour> } {
+  const known = (b: string, flag: string): Behaviour => {
+    if (!(BEHAVIOURS as readonly string[]).includes(b)) throw new UsageError(`${flag} must be one of ${BEHAVIOURS.join(', ')}, got "${b}"`);
+    return b as Behaviour;
+  };
+  let behaviour: Behaviour | undefined;
+  const behaviours: Record<string, Behaviour> = {};
+  for (const value of values) {
+    const i = value.indexOf('=');
+    if (i < 0) {
+      if (behaviour !== undefined) throw new UsageError('--behaviour without a version (the default for every version) is given twice');
+      behaviour = known(value, '--behaviour');
+      continue;
+    }
+    const [v, b] = [value.slice(0, i), value.slice(i + 1)];
+    if (!/^\d+$/.test(v)) throw new UsageError(`--behaviour <v>=<b> expects a version number before "=", got "${value}"`);
+    if (behaviours[v] !== undefined) throw new UsageError(`--behaviour is given twice for version ${v}`);
+    behaviours[v] = known(b, `--behaviour ${v}=`);
+  }
+  return { behaviour: behaviour ?? 'half_plus_two', behaviours };
 }
 
 function tlsFromFiles(cert: string | undefined, key: string | undefined, clientCa: string | undefined): SimulatorTls | undefined {
@@ -151,9 +175,15 @@ function tlsFromFiles(cert: string | undefined, key: string | undefined, clientC
   };
 }
 
-/** `tfserving-sim listening on http://h:p [grpc://h:p] model=... versions=... behaviour=...` */
+/**
+ * `tfserving-sim listening on http://h:p [grpc://h:p] model=... versions=... behaviour=...`; versions
+ * computing something else than the default follow it as `,v=b`, as the flags spell them (one
+ * token, so the line keeps its shape for scripts that parse it).
+ */
 export function listeningLine(sim: SimulatorHandle): string {
   const grpc = sim.grpcAddress === null ? '' : ` grpc://${sim.grpcAddress}`;
-  return `tfserving-sim listening on ${sim.url}${grpc} model=${sim.model} versions=${Object.keys(sim.settings().versions).join(',')} behaviour=${sim.behaviour}`;
+  const versions = Object.entries(sim.settings().versions);
+  const others = versions.filter(([, s]) => s.behaviour !== sim.behaviour).map(([v, s]) => `,${v}=${s.behaviour}`);
+  return `tfserving-sim listening on ${sim.url}${grpc} model=${sim.model} versions=${versions.map(([v]) => v).join(',')} behaviour=${sim.behaviour}${others.join('')}`;
 }
 

@@ -5,7 +5,7 @@
  */
 import { HTTP_STATUS_OF, type TfErrorCode } from '../../gateway/src/tfserving/errors.js';
 import { parseInt64 } from '../../gateway/src/tfserving/path.js';
-import type { Behaviour } from './model.js';
+import { BEHAVIOURS, type Behaviour } from './model.js';
 
 /** ModelVersionStatus.State. */
 export type VersionState = 'UNKNOWN' | 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
@@ -21,8 +21,25 @@ export interface VersionStatus {
   readonly errorMessage: string;
 }
 
-/** A version's state, optionally with the status TF reports next to it (e.g. a failed load: END + UNKNOWN). */
-export type VersionSpec = VersionState | { readonly state: VersionState; readonly errorCode?: StatusCode; readonly errorMessage?: string };
+/** A version as the control endpoint and GET /_sim/control show it: TF's status plus what the version computes. */
+export interface VersionSettings extends VersionStatus {
+  readonly behaviour: Behaviour;
+}
+
+/**
+ * A version's state, optionally with the status TF reports next to it (e.g. a failed load: END +
+ * UNKNOWN) and the model it computes (left out: a version keeps its own, a new one takes the
+ * instance's default), so one replica can serve different models under one name, as a base path
+ * with several exported versions does.
+ */
+export type VersionSpec =
+  | VersionState
+  | { readonly state: VersionState; readonly errorCode?: StatusCode; readonly errorMessage?: string; readonly behaviour?: Behaviour };
+
+/** A validated version entry of a patch; no behaviour: the version's own, or the default for a new one. */
+export interface VersionChange extends VersionStatus {
+  readonly behaviour?: Behaviour;
+}
 
 /** Which requests faults apply to: inference and metadata only, or status requests too. */
 export type FaultScope = 'inference' | 'all';
@@ -67,8 +84,9 @@ export interface SettingsPatch {
 
 export interface SimulatorSettings {
   readonly model: string;
+  /** What a version added without a behaviour of its own computes. */
   readonly behaviour: Behaviour;
-  readonly versions: Readonly<Record<string, VersionStatus>>;
+  readonly versions: Readonly<Record<string, VersionSettings>>;
   readonly labels: Readonly<Record<string, string>>;
   readonly faults: FaultSettings;
 }
@@ -76,7 +94,7 @@ export interface SimulatorSettings {
 /** A validated patch, versions canonicalised. */
 export interface ValidPatch {
   readonly faults: Partial<FaultSettings>;
-  readonly versions: ReadonlyArray<readonly [string, VersionStatus | null]>;
+  readonly versions: ReadonlyArray<readonly [string, VersionChange | null]>;
   readonly labels: ReadonlyArray<readonly [string, string | null]>;
 }
 
@@ -174,14 +192,20 @@ function validateFaults(input: unknown): Partial<FaultSettings> {
   return out;
 }
 
-export function validateVersionSpec(spec: unknown, what: string): VersionStatus {
+/** A behaviour name, or a PatchError naming the known ones. */
+export function validateBehaviour(value: unknown, what: string): Behaviour {
+  if (typeof value !== 'string' || !(BEHAVIOURS as readonly string[]).includes(value)) throw new PatchError(`${what} must be one of ${BEHAVIOURS.join(', ')}`);
+  return value as Behaviour;
+}
+
+export function validateVersionSpec(spec: unknown, what: string): VersionChange {
   if (typeof spec === 'string') {
     if (!(VERSION_STATES as readonly string[]).includes(spec)) throw new PatchError(`${what} must be one of ${VERSION_STATES.join(', ')}`);
     return { state: spec as VersionState, errorCode: 'OK', errorMessage: '' };
   }
-  if (!isRecord(spec)) throw new PatchError(`${what} must be a state name or an object {state, errorCode?, errorMessage?}`);
+  if (!isRecord(spec)) throw new PatchError(`${what} must be a state name or an object {state, errorCode?, errorMessage?, behaviour?}`);
   for (const key of Object.keys(spec)) {
-    if (key !== 'state' && key !== 'errorCode' && key !== 'errorMessage') throw new PatchError(`unknown field ${what}.${key}`);
+    if (key !== 'state' && key !== 'errorCode' && key !== 'errorMessage' && key !== 'behaviour') throw new PatchError(`unknown field ${what}.${key}`);
   }
   const state = spec['state'];
   if (typeof state !== 'string' || !(VERSION_STATES as readonly string[]).includes(state)) {
@@ -193,14 +217,15 @@ export function validateVersionSpec(spec: unknown, what: string): VersionStatus 
   }
   const message = spec['errorMessage'] ?? '';
   if (typeof message !== 'string') throw new PatchError(`${what}.errorMessage must be a string`);
-  return { state: state as VersionState, errorCode: code as StatusCode, errorMessage: message };
+  const status: VersionStatus = { state: state as VersionState, errorCode: code as StatusCode, errorMessage: message };
+  return spec['behaviour'] === undefined ? status : { ...status, behaviour: validateBehaviour(spec['behaviour'], `${what}.behaviour`) };
 }
 
 /** Checks a whole patch before anything is applied; throws PatchError with a message for the client. */
 export function validatePatch(input: unknown): ValidPatch {
   if (!isRecord(input)) throw new PatchError('the body must be a JSON object with any of "faults", "versions", "labels"');
   let faults: Partial<FaultSettings> = {};
-  const versions: Array<readonly [string, VersionStatus | null]> = [];
+  const versions: Array<readonly [string, VersionChange | null]> = [];
   const labels: Array<readonly [string, string | null]> = [];
   for (const [key, value] of Object.entries(input)) {
     if (key === 'faults') {

@@ -21,7 +21,7 @@ import {
   type SettingsPatch,
   type SimulatorSettings,
   type ValidPatch,
-  type VersionStatus,
+  type VersionSettings,
 } from './control.js';
 import { BEHAVIOURS, Model, type Behaviour, type Result, type TfError } from './model.js';
 
@@ -98,17 +98,22 @@ function fail(code: TfError['code'], message: string): { ok: false; error: TfErr
 
 export interface ReplicaOptions {
   readonly modelName: string;
+  /** What a version computes unless it has a behaviour of its own. */
   readonly behaviour: Behaviour;
   readonly versions: readonly string[];
   readonly initial: ValidPatch;
+  /** Behaviours of single versions (canonical version numbers), each one the replica serves. */
+  readonly behaviours?: ReadonlyMap<string, Behaviour>;
   readonly random: () => number;
 }
 
 export class Replica {
   readonly modelName: string;
+  /** The default behaviour: a version added without one computes this. */
   readonly behaviour: Behaviour;
-  readonly model: Model;
-  private readonly versions = new Map<string, VersionStatus>();
+  /** One Model per behaviour, shared by the versions computing it (they are stateless). */
+  private readonly models = new Map<Behaviour, Model>();
+  private readonly versions = new Map<string, VersionSettings>();
   private readonly labels = new Map<string, string>();
   private currentFaults: FaultSettings = DEFAULT_FAULTS;
   private tally: MutableCounters = zeroCounters();
@@ -118,11 +123,18 @@ export class Replica {
     this.modelName = options.modelName;
     this.behaviour = options.behaviour;
     if (!BEHAVIOURS.includes(this.behaviour)) throw new RangeError(`unknown behaviour ${String(options.behaviour)} (known: ${BEHAVIOURS.join(', ')})`);
-    this.model = new Model(this.behaviour);
+    for (const b of BEHAVIOURS) this.models.set(b, new Model(b));
     this.random = options.random;
-    for (const v of options.versions) this.versions.set(v, { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '' });
+    for (const v of options.versions) this.versions.set(v, { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '', behaviour: this.behaviour });
     if (this.versions.size === 0) throw new RangeError('at least one version is needed');
     this.apply(options.initial);
+    for (const [v, b] of options.behaviours ?? []) {
+      const current = this.versions.get(v);
+      // A behaviour for a version nobody serves is a typo more often than a wish to add one.
+      if (current === undefined) throw new RangeError(`a behaviour is given for version ${v}, which is not served (versions: ${[...this.versions.keys()].sort(compareVersions).join(', ')})`);
+      if (!BEHAVIOURS.includes(b)) throw new RangeError(`unknown behaviour ${String(b)} for version ${v} (known: ${BEHAVIOURS.join(', ')})`);
+      this.versions.set(v, { ...current, behaviour: b });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -133,8 +145,8 @@ export class Replica {
   }
 
   settings(): SimulatorSettings {
-    const versions: Record<string, VersionStatus> = {};
-    for (const v of [...this.versions.keys()].sort(compareVersions)) versions[v] = this.versions.get(v) as VersionStatus;
+    const versions: Record<string, VersionSettings> = {};
+    for (const v of [...this.versions.keys()].sort(compareVersions)) versions[v] = this.versions.get(v) as VersionSettings;
     return {
       model: this.modelName,
       behaviour: this.behaviour,
@@ -156,9 +168,13 @@ export class Replica {
 
   private apply(patch: ValidPatch): void {
     this.currentFaults = { ...this.currentFaults, ...patch.faults };
-    for (const [version, status] of patch.versions) {
-      if (status === null) this.versions.delete(version);
-      else this.versions.set(version, status);
+    for (const [version, change] of patch.versions) {
+      if (change === null) {
+        this.versions.delete(version);
+        continue;
+      }
+      const behaviour = change.behaviour ?? this.versions.get(version)?.behaviour ?? this.behaviour;
+      this.versions.set(version, { state: change.state, errorCode: change.errorCode, errorMessage: change.errorMessage, behaviour });
     }
     for (const [label, version] of patch.labels) {
       if (version === null) this.labels.delete(label);
@@ -174,7 +190,13 @@ export class Replica {
 
   /** A reloaded config without the model: every version unloads (END), as TF keeps it listed. */
   unloadAll(): void {
-    for (const v of this.versions.keys()) this.versions.set(v, { state: 'END', errorCode: 'OK', errorMessage: '' });
+    for (const [v, s] of this.versions) this.versions.set(v, { state: 'END', errorCode: 'OK', errorMessage: '', behaviour: s.behaviour });
+  }
+
+  /** The model a served version computes (its own behaviour); `version` comes from resolve(). */
+  modelOf(version: string): Model {
+    const behaviour = this.versions.get(version)?.behaviour ?? this.behaviour;
+    return this.models.get(behaviour) as Model;
   }
 
   isAvailable(version: string): boolean {
@@ -211,7 +233,7 @@ export class Replica {
   }
 
   /** GetModelStatusImpl: a label is ignored, only an explicit version narrows the answer; highest first. */
-  versionStatuses(model: string, version: string | undefined): Result<Array<readonly [string, VersionStatus]>> {
+  versionStatuses(model: string, version: string | undefined): Result<Array<readonly [string, VersionSettings]>> {
     const known = model === this.modelName;
     let versions: string[];
     if (version !== undefined) {
@@ -221,7 +243,7 @@ export class Replica {
       if (!known || this.versions.size === 0) return fail('NOT_FOUND', noVersionsOfModel(model));
       versions = [...this.versions.keys()].sort((a, b) => compareVersions(b, a));
     }
-    return { ok: true, value: versions.map((v) => [v, this.versions.get(v) as VersionStatus] as const) };
+    return { ok: true, value: versions.map((v) => [v, this.versions.get(v) as VersionSettings] as const) };
   }
 
   private attributedVersion(target: ServableTarget): string | undefined {

@@ -231,7 +231,7 @@ export class RestPort {
         return;
       case 'metadata': {
         const version = this.replica.resolve(target);
-        this.reply(res, version.ok ? { ok: true, value: this.replica.model.metadataJson(this.replica.modelName, version.value) } : version);
+        this.reply(res, version.ok ? { ok: true, value: this.replica.modelOf(version.value).metadataJson(this.replica.modelName, version.value) } : version);
         return;
       }
       default:
@@ -256,10 +256,10 @@ export class RestPort {
     const parsed = parseRequestJson(body);
     if (!parsed.ok) return fail('INVALID_ARGUMENT', parsed.message);
     const { doc, signatureName } = parsed.request;
-    const model = this.replica.model;
     if (target.operation === 'predict') {
       const version = this.replica.resolve(target);
       if (!version.ok) return version;
+      const model = this.replica.modelOf(version.value);
       const inputs = model.predictInputs(signatureName);
       if (!inputs.ok) return inputs;
       let tensors: ReturnType<typeof tensorsFromInputs>;
@@ -288,6 +288,7 @@ export class RestPort {
     if (!examples.ok) return fail('INVALID_ARGUMENT', examples.message);
     const version = this.replica.resolve(target);
     if (!version.ok) return version;
+    const model = this.replica.modelOf(version.value);
     if (target.operation === 'regress') {
       const values = model.regress(signatureName, examples.input);
       return values.ok ? fromJson(regressionJson(values.value)) : values;

@@ -22,6 +22,7 @@ export type {
   SimulatorSettings,
   StatusCode,
   VersionSpec,
+  VersionSettings,
   VersionState,
   VersionStatus,
 } from './control.js';
@@ -40,8 +41,10 @@ export interface SimulatorOptions {
   readonly model?: string;
   /** Version numbers served; default [1]. */
   readonly versions?: ReadonlyArray<number | string>;
-  /** What every version computes; default "half_plus_two". */
+  /** What a version computes unless `behaviours` (or its state spec) says otherwise; default "half_plus_two". */
   readonly behaviour?: Behaviour;
+  /** What single versions compute, e.g. `{ 4: 'half_plus_three' }`; each must be served (in `versions` or `versionStates`). */
+  readonly behaviours?: Readonly<Record<string, Behaviour>>;
   /** Initial state per version (default AVAILABLE). */
   readonly versionStates?: Readonly<Record<string, VersionSpec>>;
   /** Version labels (label -> version), as a model config's version_labels. */
@@ -81,6 +84,7 @@ export interface SimulatorHandle {
   /** host:port of the gRPC port, as gRPC clients take it, or null without one. */
   readonly grpcAddress: string | null;
   readonly model: string;
+  /** The default behaviour (settings().versions shows each version's own). */
   readonly behaviour: Behaviour;
   /** Resolves once the ports accept connections (immediately settled without a load delay). */
   readonly listening: Promise<void>;
@@ -151,6 +155,7 @@ class Simulator {
       behaviour: options.behaviour ?? 'half_plus_two',
       versions: (options.versions ?? [1]).map((v) => canonicalVersion(v, 'version')),
       initial,
+      behaviours: new Map(Object.entries(options.behaviours ?? {}).map(([v, b]) => [canonicalVersion(v, 'behaviours key'), b] as const)),
       random: options.random ?? Math.random,
     });
     const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;

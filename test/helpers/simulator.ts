@@ -22,6 +22,8 @@ export interface SpawnReplicaOptions {
   readonly model?: string;
   readonly versions?: ReadonlyArray<number | string>;
   readonly behaviour?: Behaviour;
+  /** What single versions compute (`--behaviour v=b`). */
+  readonly behaviours?: Readonly<Record<string, Behaviour>>;
   readonly versionStates?: Readonly<Record<string, VersionState>>;
   readonly labels?: Readonly<Record<string, number | string>>;
   readonly faults?: Partial<FaultSettings>;
@@ -78,6 +80,7 @@ export function replicaArgs(options: SpawnReplicaOptions): string[] {
   if (options.model !== undefined) args.push('--model', options.model);
   for (const v of options.versions ?? []) args.push('--version', String(v));
   if (options.behaviour !== undefined) args.push('--behaviour', options.behaviour);
+  for (const [v, b] of Object.entries(options.behaviours ?? {})) args.push('--behaviour', `${v}=${b}`);
   for (const [v, s] of Object.entries(options.versionStates ?? {})) args.push('--state', `${v}=${s}`);
   for (const [l, v] of Object.entries(options.labels ?? {})) args.push('--label', `${l}=${v}`);
   if (options.loadDelayMs !== undefined) args.push('--load-delay-ms', String(options.loadDelayMs));

@@ -114,7 +114,6 @@ function signatureMessage(s: SignatureDef): SignatureDefMessage {
 
 /** The methods of both services by wire path, bound to a replica. */
 export function grpcMethods(replica: Replica): ReadonlyMap<string, GrpcMethod> {
-  const model = replica.model;
   const signatureDefMap = messageCodec<SignatureDefMapMessage>('tensorflow.serving.SignatureDefMap');
   const methods = new Map<string, GrpcMethod>();
 
@@ -158,7 +157,7 @@ export function grpcMethods(replica: Replica): ReadonlyMap<string, GrpcMethod> {
       const version = servableVersion(replica, spec);
       if (!version.ok) return version;
       const inputs = new Map<string, Tensor | null>(Object.entries(request.inputs ?? {}).map(([alias, t]) => [alias, tensorFromProto(t)]));
-      const outputs = model.predict(spec.signature_name ?? '', inputs, request.output_filter ?? []);
+      const outputs = replica.modelOf(version.value).predict(spec.signature_name ?? '', inputs, request.output_filter ?? []);
       if (!outputs.ok) return outputs;
       return {
         ok: true,
@@ -177,7 +176,7 @@ export function grpcMethods(replica: Replica): ReadonlyMap<string, GrpcMethod> {
       if (spec === undefined) return missingModelSpec();
       const version = servableVersion(replica, spec);
       if (!version.ok) return version;
-      const classes = model.classifySerialized(spec.signature_name ?? '', serializedExamples(request.input));
+      const classes = replica.modelOf(version.value).classifySerialized(spec.signature_name ?? '', serializedExamples(request.input));
       if (!classes.ok) return classes;
       return { ok: true, value: { result: classificationResult(classes.value), model_spec: servedSpec(spec, version.value) } };
     },
@@ -193,7 +192,7 @@ export function grpcMethods(replica: Replica): ReadonlyMap<string, GrpcMethod> {
       if (spec === undefined) return missingModelSpec();
       const version = servableVersion(replica, spec);
       if (!version.ok) return version;
-      const values = model.regressSerialized(spec.signature_name ?? '', serializedExamples(request.input));
+      const values = replica.modelOf(version.value).regressSerialized(spec.signature_name ?? '', serializedExamples(request.input));
       if (!values.ok) return values;
       return { ok: true, value: { result: { regressions: values.value.map((value) => ({ value })) }, model_spec: servedSpec(spec, version.value) } };
     },
@@ -209,7 +208,7 @@ export function grpcMethods(replica: Replica): ReadonlyMap<string, GrpcMethod> {
       const tasks = request.tasks ?? [];
       const version = servableVersion(replica, tasks[0]?.model_spec ?? {});
       if (!version.ok) return version;
-      const results = model.multiInference(
+      const results = replica.modelOf(version.value).multiInference(
         tasks.map((t) => ({ modelName: t.model_spec?.name ?? '', signatureName: t.model_spec?.signature_name ?? '', methodName: t.method_name ?? '' })),
         serializedExamples(request.input),
       );
@@ -242,7 +241,7 @@ export function grpcMethods(replica: Replica): ReadonlyMap<string, GrpcMethod> {
       if (unsupported !== undefined) return fail('INVALID_ARGUMENT', `Metadata field ${unsupported} is not supported`);
       const version = servableVersion(replica, spec);
       if (!version.ok) return version;
-      const signatures = signatureDefMap.encode({ signature_def: Object.fromEntries(model.signatures.map(([name, s]) => [name, signatureMessage(s)])) });
+      const signatures = signatureDefMap.encode({ signature_def: Object.fromEntries(replica.modelOf(version.value).signatures.map(([name, s]) => [name, signatureMessage(s)])) });
       return {
         ok: true,
         value: {

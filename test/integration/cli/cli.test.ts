@@ -73,7 +73,7 @@ test('unknown flags are refused with the usage text', async () => {
   assert.match(result.stderr, /Usage: canary-gateway/);
 });
 
-test('the demo (npm start without arguments) starts, routes between versions, and stops on SIGTERM', async () => {
+test('the demo (npm start without arguments) starts, serves both versions of its replicas, finds a new one, and stops on SIGTERM', async () => {
   const child = run([], { GATEWAY_REST_PORT: '0', GATEWAY_ADMIN_PORT: '0', GATEWAY_GRPC_PORT: '0', GATEWAY_REST_HOST: '127.0.0.1', GATEWAY_GRPC_HOST: '127.0.0.1' }, DEMO);
   const client = new TestClient(8);
   let stderr = '';
@@ -85,8 +85,13 @@ test('the demo (npm start without arguments) starts, routes between versions, an
     let token: string | undefined;
     let grpc: string | undefined;
     let grpcExample: string | undefined;
+    let adminPort: number | undefined;
     const simulators: number[] = [];
+    const printed: string[] = [];
     for await (const line of lines) {
+      printed.push(line);
+      const adminMatch = /admin API on [\d.]+:(\d+)/.exec(line);
+      if (adminMatch) adminPort = Number(adminMatch[1]);
       const sim = /simulated replica http:\/\/127\.0\.0\.1:(\d+)/.exec(line);
       if (sim) simulators.push(Number(sim[1]));
       const restMatch = /REST on [\d.]+:(\d+)/.exec(line);
@@ -96,19 +101,57 @@ test('the demo (npm start without arguments) starts, routes between versions, an
       if (line.includes('npm run predict:grpc')) grpcExample = line;
       const tokenMatch = /admin token .*: (\S+)$/.exec(line);
       if (tokenMatch) token = tokenMatch[1];
-      if (line.includes('curl -s localhost')) break;
+      if (line.includes('/rejected/')) break;
     }
     assert.ok(rest !== undefined, `no REST line; stderr: ${stderr}`);
     assert.ok(token !== undefined && token.length >= 32, 'the generated admin token is printed once');
-    assert.equal(simulators.length, 3);
+    assert.equal(simulators.length, 2);
 
-    const stable = await client.post(`${rest}/v1/models/half_plus_two:predict`, '{"instances": [1.0, 2.0, 5.0]}', { 'x-canary': 'never' });
+    // Stable is version 2; version 1, still loaded on the same replicas, is found and reachable by number.
+    const stable = await client.post(`${rest}/v1/models/half_plus_two:predict`, '{"instances": [1.0, 2.0, 5.0]}');
     assert.equal(stable.status, 200);
     assert.deepEqual(stable.json(), { predictions: [2.5, 3.0, 4.5] });
-    assert.equal(stable.headers['x-model-version'], '1');
-    const canary = await client.post(`${rest}/v1/models/half_plus_two:predict`, '{"instances": [1.0, 2.0, 5.0]}', { 'x-canary': 'always' });
-    assert.deepEqual(canary.json(), { predictions: [3.5, 4.0, 5.5] });
-    assert.equal(canary.headers['x-model-version'], '2');
+    assert.equal(stable.headers['x-model-version'], '2');
+    const admin = async (path: string): Promise<Record<string, unknown>> => {
+      const r = await fetch(`http://127.0.0.1:${adminPort}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(r.status, 200, path);
+      return (await r.json()) as Record<string, unknown>;
+    };
+    const until = async <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const value = await probe();
+        if (value !== undefined) return value;
+        assert.ok(Date.now() < deadline, `timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    };
+    type Versions = { discovered: number[]; candidate: { version: number; stage: string } | null };
+    const versions = async (): Promise<Versions> => (await admin('/api/models/half_plus_two'))['versions'] as Versions;
+    await until('versions 1 and 2 discovered', async () => ((await versions()).discovered.join() === '1,2' ? true : undefined));
+    const pinned = await client.post(`${rest}/v1/models/half_plus_two/versions/1:predict`, '{"instances": [1.0]}');
+    assert.deepEqual(pinned.json(), { predictions: [2.5] });
+    assert.equal(pinned.headers['x-model-version'], '1');
+
+    // The background load reaches stable with no request from this test.
+    type Pool = { version: number; requestsByProtocol: { rest: number } };
+    const restOf = async (version: number): Promise<number> =>
+      ((await admin('/api/models/half_plus_two'))['pools'] as Pool[]).find((p) => p.version === version)?.requestsByProtocol.rest ?? 0;
+    const before = await restOf(2);
+    await until('background load', async () => ((await restOf(2)) >= before + 20 ? true : undefined));
+
+    // The printed control-endpoint line makes version 3 appear on every replica: found, the candidate, in its shadow stage.
+    const patchLine = printed.find((l) => l.includes('"3": {"state": "AVAILABLE"'));
+    assert.ok(patchLine !== undefined, 'a line to make version 3 appear');
+    const body = /-d '([^']+)'/.exec(patchLine)?.[1] ?? '';
+    const urls = /for r in ([^;]+);/.exec(patchLine)?.[1]?.trim().split(/\s+/) ?? [];
+    assert.deepEqual(urls.map((u) => Number(new URL(u).port)).sort(), [...simulators].sort(), 'the line names every replica');
+    for (const url of urls) assert.equal((await fetch(`${url}/_sim/control`, { method: 'PUT', body })).status, 200);
+    const candidate = await until('version 3 as the candidate', async () => {
+      const v = await versions();
+      return v.candidate?.version === 3 ? v : undefined;
+    });
+    assert.equal(candidate.candidate?.stage, 'shadow');
 
     // gRPC on its own port, routed by the same policy (the header rule read from metadata).
     assert.ok(grpc !== undefined, 'the gRPC listener is printed');
@@ -119,8 +162,8 @@ test('the demo (npm start without arguments) starts, routes between versions, an
       metadata.set('x-canary', 'always');
       const request = { model_spec: { name: 'half_plus_two' }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }] }, float_val: [1] } } };
       const answer = await grpcClient.call<{ model_spec: { version: { value: string } }; outputs: Record<string, { float_val: number[] }> }>('PredictionService', 'Predict', request, { metadata });
-      assert.equal(answer.model_spec.version.value, '2');
-      assert.deepEqual(Object.values(answer.outputs).map((t) => t.float_val), [[3.5]]);
+      assert.ok(['2', '3'].includes(answer.model_spec.version.value), `stable 2, or candidate 3 for x-canary: always: ${answer.model_spec.version.value}`);
+      assert.deepEqual(Object.values(answer.outputs).map((t) => t.float_val), [[2.5]]);
     } finally {
       grpcClient.close();
     }

@@ -42,16 +42,13 @@ const servicesOfImage = (name: string): Array<[string, ComposeService]> =>
   Object.entries(services).filter(([, s]) => imageName(s) === name);
 const namedVolumes = new Set(Object.keys(compose.volumes ?? {}));
 
-/** The replicas: tensorflow/serving services and the version their model config file pins. */
-function replicas(): Array<{ name: string; service: ComposeService; version: number; configFile: string }> {
+/** The replicas: tensorflow/serving services, the model config file they read and their flags. */
+function replicas(): Array<{ name: string; service: ComposeService; configFile: string; args: string[] }> {
   return servicesOfImage('tensorflow/serving').map(([name, service]) => {
     const args = [...commandArgs(service.entrypoint), ...commandArgs(service.command)];
     const flag = args.find((a) => a.startsWith('--model_config_file='));
     assert.ok(flag, `${name}: no --model_config_file= in its command`);
-    const configFile = flag.slice('--model_config_file='.length);
-    const match = /\/v(\d+)\.config$/.exec(configFile);
-    assert.ok(match, `${name}: model config ${configFile} is not /models/config/vN.config`);
-    return { name, service, version: Number(match[1]), configFile };
+    return { name, service, configFile: flag.slice('--model_config_file='.length), args };
   });
 }
 
@@ -75,7 +72,7 @@ function gatewayConfig(): GatewayConfig {
 
 describe('docker-compose.yml', () => {
   test('every service has a health check that runs a command', () => {
-    assert.ok(Object.keys(services).length >= 6, 'redis, the init service, three replicas and the gateway');
+    assert.ok(Object.keys(services).length >= 5, 'redis, the init service, two replicas and the gateway');
     for (const [name, service] of Object.entries(services)) {
       const hc = service.healthcheck;
       assert.ok(hc !== undefined, `${name}: no healthcheck`);
@@ -145,10 +142,14 @@ describe('docker-compose.yml', () => {
     assert.equal(init.ports, undefined);
   });
 
-  test('three tensorflow/serving replicas: two serve version 1, one serves version 2', () => {
+  test('two tensorflow/serving replicas, each serving the model from one base path (one model config, polled for new versions)', () => {
     const found = replicas();
-    assert.equal(found.length, 3);
-    assert.deepEqual(found.map((r) => r.version).sort(), [1, 1, 2]);
+    assert.equal(found.length, 2);
+    assert.deepEqual(new Set(found.map((r) => r.configFile)), new Set(['/models/config/half_plus_two.config']), 'one config file for every replica');
+    for (const { name, args } of found) {
+      const poll = args.find((a) => a.startsWith('--file_system_poll_wait_seconds='));
+      assert.ok(poll !== undefined && Number(poll.split('=')[1]) > 0, `${name}: polls the base path for new versions (--file_system_poll_wait_seconds)`);
+    }
     const [, init] = initService();
     const tags = new Set(found.map((r) => imageTag(r.service)));
     assert.equal(tags.size, 1, 'one TF Serving version for every replica');
@@ -167,19 +168,15 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  test('the replicas\' health checks predict on the version each one serves', () => {
-    for (const { name, service, version } of replicas()) {
+  test('the replicas\' health checks predict on the model\'s latest version (the versions change under a replica)', () => {
+    for (const { name, service } of replicas()) {
       const test = healthcheckTest(name);
       assert.equal(test[0], 'CMD');
       assert.equal(test[1], 'bash', `${name}: the image has bash but no curl or wget`);
       const script = mounts(service).find((m) => m.target === test[2]);
       assert.ok(script && script.bind && script.readOnly, `${name}: the health check script is mounted read-only`);
       assert.equal(script.source, './deploy/tfserving/healthcheck.sh');
-      const [model, checkedVersion, expected] = test.slice(3);
-      assert.equal(model, 'half_plus_two');
-      assert.equal(Number(checkedVersion), version, `${name}: checks the version its config pins`);
-      // Version 1 is y = 0.5x + 2, version 2 is y = 0.5x + 3; the check sends x = 1.0.
-      assert.equal(Number(expected), version === 1 ? 2.5 : 3.5, `${name}: expected prediction`);
+      assert.deepEqual(test.slice(3), ['half_plus_two', 'latest', 'any'], `${name}: a prediction on the newest version, whatever its answer`);
       assert.ok(durationMs(service.healthcheck?.start_period ?? '0s') >= 30_000, `${name}: a start period for loading the model`);
     }
   });
@@ -259,31 +256,30 @@ describe('deploy/gateway.yaml', () => {
     assert.equal(url.port === '' ? 6379 : Number(url.port), 6379);
   });
 
-  test('its pools name the replicas the compose file defines, each in the pool of the version it serves', () => {
+  test('the model discovers its versions on the replicas the compose file defines, no pool per version', () => {
     const model = gatewayConfig().models.find((m) => m.name === 'half_plus_two');
     assert.ok(model, 'model half_plus_two');
-    const byName = new Map(replicas().map((r) => [r.name, r.version]));
-    const named = new Set<string>();
-    for (const pool of model.pools) {
-      for (const { url: origin, grpcPort } of pool.replicas) {
-        const url = new URL(origin);
-        assert.equal(url.port, '8501', `${origin}: TF Serving's REST port`);
-        assert.equal(grpcPort, 8500, `${origin}: TF Serving's gRPC port`);
-        const version = byName.get(url.hostname);
-        assert.ok(version !== undefined, `${origin}: ${url.hostname} is a tensorflow/serving service`);
-        assert.equal(version, pool.version, `${url.hostname} serves version ${version}, listed in pool ${pool.version}`);
-        named.add(url.hostname);
-      }
+    assert.deepEqual(model.pools, [], 'versions come from the replicas, not from the file');
+    assert.ok(model.discover !== null, 'discover');
+    const names = new Set(replicas().map((r) => r.name));
+    for (const { url: origin, grpcPort } of model.discover.replicas) {
+      const url = new URL(origin);
+      assert.equal(url.port, '8501', `${origin}: TF Serving's REST port`);
+      assert.equal(grpcPort, 8500, `${origin}: TF Serving's gRPC port`);
+      assert.ok(names.has(url.hostname), `${origin}: ${url.hostname} is a tensorflow/serving service`);
     }
-    assert.deepEqual([...named].sort(), [...byName.keys()].sort(), 'every replica is in a pool');
-    assert.deepEqual(model.pools.map((p) => [p.version, p.replicas.length]), [[1, 2], [2, 1]]);
+    assert.deepEqual(model.discover.replicas.map((r) => new URL(r.url).hostname).sort(), [...names].sort(), 'every replica is polled');
+    assert.ok(model.discover.minShare > 0 && model.discover.minShare <= 1);
   });
 
-  test('its policy: stable 1, canary 2 at 10%, an x-canary header rule and a sticky key', () => {
+  test('its policy: stable 2 (the newest export), new versions rolled out by a plan with a shadow stage, an x-canary header rule and a sticky key', () => {
     const policy = gatewayConfig().models[0]!.policy;
-    assert.equal(policy.stable, 1);
-    assert.equal(policy.canary, 2);
-    assert.equal(policy.percent, 10);
+    assert.equal(policy.stable, 2);
+    assert.equal(policy.canary, null);
+    const plan = policy.onNewVersion?.plan;
+    assert.ok(plan !== undefined, 'onNewVersion with a plan');
+    assert.ok(plan.shadow !== undefined && plan.shadow.minAgreement >= 0.99, 'a shadow stage first: a version that answers differently is rejected before anyone is served by it');
+    assert.equal(plan.steps.at(-1), 100);
     assert.ok(policy.headerRules.some((r) => r.header === 'x-canary'));
     assert.ok(policy.sticky !== null && (policy.sticky.header !== undefined || policy.sticky.cookie !== undefined));
   });
@@ -296,7 +292,7 @@ describe('deploy/models/export.py', () => {
   });
   after(() => rmSync(out, { recursive: true, force: true }));
 
-  test('writes a TF Serving model config per version, pinned with model_version_policy specific', async (t) => {
+  test('writes one TF Serving model config: the model from one base path, the 2 newest versions (latest 2)', async (t) => {
     const python = await run('python3', ['--version']).catch(() => undefined);
     if (python === undefined || python.code !== 0) {
       t.skip('python3 is not installed');
@@ -307,8 +303,8 @@ describe('deploy/models/export.py', () => {
     assert.equal(result.code, 0, result.stderr);
     const [, init] = initService();
     const initOut = commandArgs(init.command)[commandArgs(init.command).indexOf('--out') + 1] as string;
-    for (const { name, configFile, version } of replicas()) {
-      // The replica reads /models/config/vN.config; the script wrote <out>/config/vN.config.
+    for (const { name, configFile } of replicas()) {
+      // The replica reads /models/config/half_plus_two.config; the script wrote it under <out>.
       assert.ok(configFile.startsWith(`${initOut}/`), `${name}: ${configFile} is under the init service's --out`);
       const text = readFileSync(join(out, configFile.slice(initOut.length + 1)), 'utf8');
       assert.match(text, /^model_config_list \{/);
@@ -316,9 +312,8 @@ describe('deploy/models/export.py', () => {
       assert.match(text, /model_platform: "tensorflow"/);
       const basePath = /base_path: "([^"]+)"/.exec(text)?.[1];
       assert.equal(basePath, join(out, 'half_plus_two'), 'base_path is the model folder under --out');
-      const pinned = [...text.matchAll(/versions: (\d+)/g)].map((m) => Number(m[1]));
-      assert.deepEqual(pinned, [version], `${configFile} pins version ${version} only`);
-      assert.match(text, /model_version_policy \{\s*specific \{\s*versions: \d+\s*\}\s*\}/);
+      assert.match(text, /model_version_policy \{\s*latest \{\s*num_versions: 2\s*\}\s*\}/);
+      assert.doesNotMatch(text, /specific/, 'no version pinned: new exports under the base path are loaded');
     }
   });
 
@@ -362,7 +357,22 @@ describe('deploy/models/export.py', () => {
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /up to date/);
     assert.equal(statSync(join(dir, 'half_plus_two', '1', 'saved_model.pb')).mtimeMs, before);
-    assert.ok(existsSync(join(dir, 'config', 'v1.config')) && existsSync(join(dir, 'config', 'v2.config')));
+    assert.ok(existsSync(join(dir, 'config', 'half_plus_two.config')));
+
+    // One more version, as docs/operations.md adds version 3: only it is exported, into the base path.
+    const third = await exportWithFakeTf(dir, ['--version', '3', '--intercept', '3']);
+    assert.equal(third.code, 0, third.stderr);
+    assert.deepEqual(readdirSync(join(dir, 'half_plus_two')).sort(), ['1', '2', '3']);
+    assert.equal(statSync(join(dir, 'half_plus_two', '1', 'saved_model.pb')).mtimeMs, before, 'the others untouched');
+    const v3 = JSON.parse(readFileSync(join(dir, 'half_plus_two', '3', 'saved_model.pb'), 'utf8')) as { signatures: Record<string, { probe: Record<string, number[]> }> };
+    assert.deepEqual(v3.signatures['serving_default']?.probe['y'], [3.5, 4, 5.5], 'version 3 answers as version 2');
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.staging')), []);
+    const again = await exportWithFakeTf(dir, ['--version', '3', '--intercept', '4']);
+    assert.notEqual(again.code, 0, 'a version number is never reused');
+    assert.match(again.stderr + again.stdout, /exists/);
+    const half = await exportWithFakeTf(dir, ['--version', '4']);
+    assert.notEqual(half.code, 0);
+    assert.match(half.stderr, /--version and --intercept go together/);
   });
 
   test('a model that does not answer as expected fails the export, and no version is put in place', async (t) => {
@@ -376,7 +386,7 @@ describe('deploy/models/export.py', () => {
     assert.notEqual(result.code, 0, 'the init service exits non-zero, so the replicas never start');
     assert.match(result.stderr + result.stdout, /expected \[2\.5, 3\.0, 4\.5\]/);
     assert.ok(!existsSync(join(dir, 'half_plus_two', '1')), 'version 1 not in place');
-    assert.ok(!existsSync(join(dir, 'config', 'v1.config')), 'no model config either');
+    assert.ok(!existsSync(join(dir, 'config', 'half_plus_two.config')), 'no model config either');
   });
 });
 
@@ -384,12 +394,15 @@ describe('health check commands', () => {
   const started: SimulatorHandle[] = [];
   let v1: SimulatorHandle;
   let v2: SimulatorHandle;
+  let both: SimulatorHandle;
   let loading: SimulatorHandle;
   before(async () => {
     v1 = await startReplica({ model: 'half_plus_two', versions: [1], behaviour: 'half_plus_two' });
     v2 = await startReplica({ model: 'half_plus_two', versions: [2], behaviour: 'half_plus_three' });
+    // What a compose replica serves at first: versions 1 and 2 from one base path.
+    both = await startReplica({ model: 'half_plus_two', versions: [1, 2], behaviours: { 2: 'half_plus_three' } });
     loading = await startReplica({ model: 'half_plus_two', versions: [1], behaviour: 'half_plus_two', versionStates: { '1': 'LOADING' } });
-    started.push(v1, v2, loading);
+    started.push(v1, v2, both, loading);
   });
   after(async () => {
     await Promise.all(started.map((s) => s.close()));
@@ -401,28 +414,37 @@ describe('health check commands', () => {
     const script = mounts(services[name]!).find((m) => m.target === test[2]);
     assert.ok(script);
     const args = test.slice(3).map(unescapeCompose);
-    const result = await run('bash', [repoPath(script.source), ...args, String(port)]);
+    return scriptCheck(script.source, args, port);
+  }
+
+  async function scriptCheck(source: string, args: readonly string[], port: number): Promise<number | null> {
+    const result = await run('bash', [repoPath(source), ...args, String(port)]);
     return result.code;
   }
 
-  test('a replica is healthy only when its version answers the expected prediction', async () => {
-    const all = replicas();
-    const v1Replica = all.find((r) => r.version === 1)!.name;
-    const v2Replica = all.find((r) => r.version === 2)!.name;
-    assert.equal(await replicaCheck(v1Replica, v1.port), 0, 'version 1 replica answering 2.5');
-    assert.equal(await replicaCheck(v2Replica, v2.port), 0, 'version 2 replica answering 3.5');
-    assert.equal(await replicaCheck(v1Replica, v2.port), 1, 'a replica without version 1 (404) is not a healthy version 1 replica');
-    assert.equal(await replicaCheck(v2Replica, loading.port), 1, 'wrong version');
-    assert.equal(await replicaCheck(v1Replica, loading.port), 1, 'version 1 still LOADING');
-    assert.equal(await replicaCheck(v1Replica, await closedPort()), 1, 'nothing listening (the model server is still loading)');
+  test('a compose replica is healthy when the model\'s latest version answers a prediction', async () => {
+    for (const { name } of replicas()) {
+      assert.equal(await replicaCheck(name, both.port), 0, `${name}: versions 1 and 2 loaded`);
+      assert.equal(await replicaCheck(name, v1.port), 0, `${name}: one version loaded`);
+      assert.equal(await replicaCheck(name, loading.port), 1, `${name}: its only version still LOADING (404 Latest)`);
+      assert.equal(await replicaCheck(name, await closedPort()), 1, `${name}: nothing listening (the model server is still loading)`);
+    }
+    const other = await startReplica({ model: 'another_model', versions: [1] });
+    started.push(other);
+    assert.equal(await replicaCheck(replicas()[0]!.name, other.port), 1, 'the model is not served');
   });
 
-  test('a replica whose model answers something else is unhealthy', async () => {
-    // A version 1 replica that computes half_plus_three: the wrong model was exported or mounted.
+  test('the script with a version and an answer: healthy only when that version answers it', async () => {
+    const script = './deploy/tfserving/healthcheck.sh';
+    assert.equal(await scriptCheck(script, ['half_plus_two', '1', '2.5'], v1.port), 0, 'version 1 answering 2.5');
+    assert.equal(await scriptCheck(script, ['half_plus_two', '2', '3.5'], both.port), 0, 'version 2 answering 3.5');
+    assert.equal(await scriptCheck(script, ['half_plus_two', '1', '2.5'], v2.port), 1, 'a replica without version 1 (404)');
+    assert.equal(await scriptCheck(script, ['half_plus_two', '1', '2.5'], loading.port), 1, 'version 1 still LOADING');
+    // A version 1 that computes half_plus_three: the wrong model was exported or mounted.
     const wrong = await startReplica({ model: 'half_plus_two', versions: [1], behaviour: 'half_plus_three' });
     started.push(wrong);
-    const v1Replica = replicas().find((r) => r.version === 1)!.name;
-    assert.equal(await replicaCheck(v1Replica, wrong.port), 1);
+    assert.equal(await scriptCheck(script, ['half_plus_two', '1', '2.5'], wrong.port), 1);
+    assert.equal(await scriptCheck(script, ['half_plus_two', 'latest', '3.5'], both.port), 0, 'latest is version 2');
   });
 
   /** The gateway's health check (compose or Dockerfile) with the admin port set to a stub. */

@@ -73,8 +73,25 @@ test('flags choose the model, versions, behaviour, states, labels and faults', T
   assert.deepEqual(JSON.parse(ok.body), { predictions: [3.5] });
 });
 
+test('--behaviour v=b: one version computes another model; the line names it after the default', T, async (t) => {
+  const replica = await spawnReplica({ grpcPort: 0, versions: [1, 2], behaviours: { 2: 'half_plus_three' } });
+  t.after(() => replica.stop());
+  assert.match(replica.line, / model=half_plus_two versions=1,2 behaviour=half_plus_two,2=half_plus_three$/);
+  const one = await post(replica.url, '/v1/models/half_plus_two/versions/1:predict', '{"instances":[1.0]}');
+  assert.deepEqual(JSON.parse(one.body), { predictions: [2.5] });
+  const latest = await post(replica.url, '/v1/models/half_plus_two:predict', '{"instances":[1.0]}');
+  assert.deepEqual(JSON.parse(latest.body), { predictions: [3.5] });
+  const client = tfServingClient(replica.grpcAddress as string);
+  t.after(() => client.close());
+  const r = await client.call<{ outputs: { y: { float_val: number[] } } }>('PredictionService', 'Predict', {
+    model_spec: { name: 'half_plus_two', version: { value: 1 } },
+    inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: 1 }] }, float_val: [1] } },
+  });
+  assert.deepEqual(r.outputs.y.float_val, [2.5]);
+});
+
 test('bad arguments: exit 2 with a message on stderr and nothing on stdout', T, async () => {
-  for (const args of [['--bogus'], ['--behaviour', 'half_plus_four'], ['--state', '1=SLEEPING', '--port', '0'], ['--error-rate', 'lots'], ['--grpc-port', '70000']]) {
+  for (const args of [['--bogus'], ['--behaviour', 'half_plus_four'], ['--behaviour', '1=half_plus_four'], ['--behaviour', 'x=half_plus_two'], ['--behaviour', '2=half_plus_three', '--port', '0'], ['--state', '1=SLEEPING', '--port', '0'], ['--error-rate', 'lots'], ['--grpc-port', '70000']]) {
     const child = spawn(process.execPath, [SIMULATOR_MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';

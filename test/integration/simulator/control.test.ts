@@ -26,8 +26,8 @@ describe('control endpoint', () => {
       model: 'half_plus_two',
       behaviour: 'half_plus_two',
       versions: {
-        '1': { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '' },
-        '2': { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '' },
+        '1': { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '', behaviour: 'half_plus_two' },
+        '2': { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '', behaviour: 'half_plus_two' },
       },
       labels: {},
       faults: { errorRate: 0, errorStatus: 500, errorMessage: null, latencyMs: 0, jitterMs: 0, hang: false, resetRate: 0, scope: 'inference' },

@@ -112,6 +112,17 @@ test('CLI flags map onto simulator options', () => {
   assert.equal(o.controlEndpoint, false);
   assert.equal(optionsFromArgs(['--help']), 'help');
   assert.throws(() => optionsFromArgs(['--version', 'x']), /version numbers are non-negative integers/);
+  const per = optionsFromArgs(['--versions', '1,2,3', '--behaviour', '2=half_plus_three', '--behavior', 'half_plus_three', '--behaviour', '3=half_plus_two']);
+  assert.notEqual(per, 'help');
+  if (per !== 'help') {
+    assert.equal(per.behaviour, 'half_plus_three');
+    assert.deepEqual(per.behaviours, { '2': 'half_plus_three', '3': 'half_plus_two' });
+  }
+  assert.equal((optionsFromArgs([]) as { behaviours?: unknown }).behaviours, undefined);
+  assert.throws(() => optionsFromArgs(['--behaviour', 'half_plus_two', '--behaviour', 'half_plus_three']), /given twice/);
+  assert.throws(() => optionsFromArgs(['--behaviour', '2=half_plus_two', '--behaviour', '2=half_plus_three']), /given twice for version 2/);
+  assert.throws(() => optionsFromArgs(['--behaviour', '2=half_plus_four']), /--behaviour 2= must be one of half_plus_two, half_plus_three, got "half_plus_four"/);
+  assert.throws(() => optionsFromArgs(['--behaviour', 'v2=half_plus_two']), /expects a version number before "="/);
   assert.throws(() => optionsFromArgs(['--unknown']));
   assert.throws(() => optionsFromArgs(['--tls-cert', 'a.crt']), /--tls-cert and --tls-key go together/);
   assert.throws(() => optionsFromArgs(['--tls-client-ca', 'ca.crt']), /--tls-client-ca needs --tls-cert and --tls-key/);
@@ -119,6 +130,9 @@ test('CLI flags map onto simulator options', () => {
 });
 
 test('control patches are validated as a whole', () => {
+  assert.deepEqual(validatePatch({ versions: { 4: { state: 'AVAILABLE', behaviour: 'half_plus_three' } } }).versions, [
+    ['4', { state: 'AVAILABLE', errorCode: 'OK', errorMessage: '', behaviour: 'half_plus_three' }],
+  ]);
   assert.deepEqual(validatePatch({ faults: { errorRate: 1 }, versions: { '02': 'END', 3: null }, labels: { canary: 2, old: null } }), {
     faults: { errorRate: 1 },
     versions: [
@@ -142,6 +156,7 @@ test('control patches are validated as a whole', () => {
     [{ versions: { x: 'END' } }, /versions key "x"/],
     [{ versions: { '1': 'DEAD' } }, /versions\["1"\] must be one of/],
     [{ versions: { '1': { state: 'END', errorCode: 'NOPE' } } }, /errorCode must be one of/],
+    [{ versions: { '1': { state: 'END', behaviour: 'half_plus_four' } } }, /versions\["1"\]\.behaviour must be one of half_plus_two, half_plus_three/],
     [{ versions: { '99999999999999999999': 'END' } }, /does not fit in int64/],
     [{ labels: { a: -1 } }, /labels\["a"\]/],
   ];
