@@ -14,7 +14,7 @@ export function changeOf(entry: AuditEntry): string {
   for (const key of ['stable', 'canary', 'percent'] as const) {
     if (before.policy[key] !== after.policy[key]) parts.push(`${key} ${fmt(key, before.policy[key])} → ${fmt(key, after.policy[key])}`);
   }
-  const labels = { headerRules: 'header rules', cookieRules: 'cookie rules', sticky: 'sticky key', salt: 'salt', plan: 'rollout plan' } as const;
+  const labels = { headerRules: 'header rules', cookieRules: 'cookie rules', sticky: 'sticky key', salt: 'salt', plan: 'rollout plan', onNewVersion: 'automatic rollout' } as const;
   for (const [key, label] of Object.entries(labels) as Array<[keyof typeof labels, string]>) {
     if (JSON.stringify(before.policy[key] ?? null) !== JSON.stringify(after.policy[key] ?? null)) parts.push(`${label} changed`);
   }
@@ -23,7 +23,26 @@ export function changeOf(entry: AuditEntry): string {
   if (before.paused !== after.paused) parts.push(after.paused ? 'paused' : 'resumed');
   if (before.rolledBack !== after.rolledBack) parts.push(after.rolledBack ? 'rolled back' : 'rollback ended');
   if (before.rollout?.step !== after.rollout?.step) parts.push(after.rollout === null ? 'rollout ended' : `rollout step ${after.rollout.step + 1}`);
+  parts.push(...versionChanges(before.versions, after.versions));
   return parts.length === 0 ? 'no change' : parts.join(', ');
+}
+
+/** Versions found or gone, a candidate started or ended, rejections added or cleared (older entries have no versions). */
+function versionChanges(before: AuditEntry['after']['versions'], after: AuditEntry['after']['versions']): string[] {
+  const parts: string[] = [];
+  const was = new Set(before?.discovered ?? []);
+  const now = new Set(after?.discovered ?? []);
+  const found = [...now].filter((v) => !was.has(v));
+  const gone = [...was].filter((v) => !now.has(v));
+  if (found.length > 0) parts.push(`found ${found.map((v) => `v${v}`).join(', ')}`);
+  if (gone.length > 0) parts.push(`gone ${gone.map((v) => `v${v}`).join(', ')}`);
+  const candidate = (v: number | null | undefined): string => (v === null || v === undefined ? 'none' : `v${v}`);
+  if ((before?.candidate ?? null) !== (after?.candidate ?? null)) parts.push(`candidate ${candidate(before?.candidate)} → ${candidate(after?.candidate)}`);
+  const rejectedBefore = new Set((before?.rejected ?? []).map((r) => r.version));
+  const rejectedAfter = new Set((after?.rejected ?? []).map((r) => r.version));
+  for (const v of rejectedAfter) if (!rejectedBefore.has(v)) parts.push(`v${v} rejected`);
+  for (const v of rejectedBefore) if (!rejectedAfter.has(v)) parts.push(`v${v} rejection cleared`);
+  return parts;
 }
 
 export function AuditLog({ api, model, changes }: { api: Api; model: string; changes: number }) {

@@ -671,6 +671,8 @@ test('a bad version found on the replicas: the New versions panel shows the cand
   await panel.getByTestId('candidate').filter({ hasText: /Candidate: version 9, in its shadow stage/ }).waitFor();
   await panel.getByTestId('rejected').filter({ hasText: /Version 9, .*: shadow stage failed \(.+\): agreement 0\.0% over \d+ compared pairs/ }).waitFor({ timeout: 30_000 });
   assert.equal(await panel.getByTestId('candidate').count(), 0, 'no candidate once rejected');
+  // The audit log says what each of those writes changed.
+  for (const change of ['found v9', 'candidate none → v9', 'v9 rejected']) await page.locator('.audit tbody tr').filter({ hasText: change }).first().waitFor();
   assert.equal((await view(FRAUD)).policy.stable, 7, 'stable unchanged');
   await page.screenshot({ path: `${RESULTS}new-versions.png`, fullPage: true });
 

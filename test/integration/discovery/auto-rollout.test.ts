@@ -112,3 +112,36 @@ test('a new version is found, shadowed, stepped up and promoted; a bad one is re
   assert.equal(again.status, 409, again.text);
   assert.match(again.text, /version 4 of half_plus_two is not rejected/);
 });
+
+test('hostile input to the new fields and route: a clear error in the API shape, nothing written', async (t) => {
+  const sim = await startSimulator({ host: '127.0.0.1', port: 0, versions: [1] });
+  const client = new TestClient(2);
+  const gw = await startTestGateway({ models: { [MODEL]: { discover: { replicas: [sim.url] }, policy: { stable: 1 }, healthCheck: { intervalMs: 100, timeoutMs: 1_000 } } } });
+  t.after(async () => {
+    await client.close();
+    await gw.close();
+    await sim.close();
+  });
+  const revision = async () => (await client.get(`${gw.admin}/api/models/${MODEL}`, AUTH)).json<ModelBody>().revision;
+  await waitFor(async () => (await client.get(`${gw.admin}/api/models/${MODEL}`, AUTH)).json<ModelBody>().versions.discovered.join() === '1', 10_000, 'version 1 found');
+  const before = await revision();
+  const json = { ...AUTH, 'content-type': 'application/json' };
+  const cases: Array<[string, string, string | undefined, Record<string, string>, number, RegExp]> = [
+    ['DELETE', '/rejected/01', undefined, AUTH, 400, /"path":"\/params\/version"/],
+    ['DELETE', '/rejected/99999999999999999', undefined, AUTH, 400, /"path":"\/params\/version"/],
+    ['DELETE', '/rejected/1', JSON.stringify({ note: 'x', colour: 'red' }), json, 400, /colour/],
+    ['DELETE', '/rejected/1', undefined, { authorization: 'Bearer test-viewer-token-0123456789' }, 403, /operator/],
+    ['DELETE', '/rejected/1', undefined, AUTH, 409, /version 1 of half_plus_two is not rejected \(rejected: none\)|is not rejected/],
+    ['PUT', '/policy', JSON.stringify({ stable: 1, onNewVersion: { plan: { steps: [50, 10], minDwellSeconds: 0, minRequests: 0 } } }), json, 400, /\/onNewVersion\/plan\/steps\/1/],
+    ['PUT', '/policy', JSON.stringify({ stable: 1, onNewVersion: { plan: { steps: [10] } } }), json, 400, /\/onNewVersion\/plan/],
+    ['PUT', '/policy', JSON.stringify({ stable: 1, onNewVersion: { plan: { steps: Array.from({ length: 21 }, (_, i) => i + 1), minDwellSeconds: 0, minRequests: 0 } } }), json, 400, /\/onNewVersion\/plan\/steps/],
+    ['PUT', '/policy', JSON.stringify({ stable: 1, onNewVersion: { plan: { steps: [10], minDwellSeconds: 0, minRequests: 0 }, extra: 1 } }), json, 400, /extra/],
+  ];
+  for (const [method, path, body, headers, status, message] of cases) {
+    const reply = await client.send(method, `${gw.admin}/api/models/${MODEL}${path}`, body, headers);
+    assert.equal(reply.status, status, `${method} ${path} ${body ?? ''}: ${reply.text}`);
+    assert.match(reply.text, message);
+    assert.ok(typeof reply.json<{ error?: unknown }>().error === 'string', 'the admin API\'s error shape');
+  }
+  assert.equal(await revision(), before, 'nothing written');
+});
