@@ -671,6 +671,11 @@ test('a bad version found on the replicas: the New versions panel shows the cand
   await panel.getByTestId('candidate').filter({ hasText: /Candidate: version 9, in its shadow stage/ }).waitFor();
   await panel.getByTestId('rejected').filter({ hasText: /Version 9, .*: shadow stage failed \(.+\): agreement 0\.0% over \d+ compared pairs/ }).waitFor({ timeout: 30_000 });
   assert.equal(await panel.getByTestId('candidate').count(), 0, 'no candidate once rejected');
+  // The shadow panel and the disagreements say why: 0% agreement, both answers side by side.
+  const agreement = page.locator('dl[aria-label="Comparison with version 9"] div').filter({ hasText: 'agreement' }).locator('dd');
+  assert.equal((await agreement.innerText()).trim(), '0%');
+  const disagreement = page.locator('section[aria-labelledby="h-disagreements"] article').first();
+  assert.match(await disagreement.innerText(), /\/predictions\/0: live 2\.5, shadow 3\.5[\s\S]*live \(version 7\)[\s\S]*2\.5[\s\S]*shadow \(version 9\)[\s\S]*3\.5/);
   // The audit log says what each of those writes changed.
   for (const change of ['found v9', 'candidate none → v9', 'v9 rejected']) await page.locator('.audit tbody tr').filter({ hasText: change }).first().waitFor();
   assert.equal((await view(FRAUD)).policy.stable, 7, 'stable unchanged');
