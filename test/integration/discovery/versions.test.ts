@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startSimulator, type SimulatorHandle } from '../../../simulator/src/server.js';
-import { startTestGateway, TEST_TOKEN, waitFor, type TestGateway } from '../../helpers/gateway.js';
+import { startTestGateway, TEST_TOKEN, VIEWER_TOKEN, waitFor, type TestGateway } from '../../helpers/gateway.js';
+import { resolveConfig } from '../../../gateway/src/config/load.js';
 import { TestClient } from '../../helpers/http.js';
 import { startRedis, type RedisServer } from '../../helpers/redis.js';
 import { GONE_AFTER_POLLS } from '../../../gateway/src/controlplane/discovery.js';
@@ -127,4 +128,40 @@ test('with minShare 0.5 a version on half the replicas is found, its pool of eve
   await waitFor(async () => (await view()).versions.discovered.includes(7), 10_000, 'version 7 found on 1 of 2 replicas');
   // The pool has both replicas; the one without the version is down for it (health checks ask for the version).
   await waitFor(async () => (await view()).pools.find((p) => p.version === 7)?.healthyReplicas === 1, 10_000, 'pool 7 with one healthy replica');
+});
+
+test('a reload that changes the discover replicas moves every discovered pool and the polls to them', async (t) => {
+  const sims = await Promise.all([0, 1].map(() => startSimulator({ host: '127.0.0.1', port: 0, versions: [1, 2] })));
+  const client = new TestClient(2);
+  const listener = { host: '127.0.0.1', port: 0 };
+  const document = (urls: string[]) => ({
+    listeners: { rest: listener, grpc: listener, admin: listener },
+    admin: {
+      tokens: [
+        { name: 'test-operator', token: TEST_TOKEN, role: 'operator' },
+        { name: 'test-viewer', token: VIEWER_TOKEN, role: 'viewer' },
+      ],
+    },
+    models: { [MODEL]: { discover: { replicas: urls }, policy: { stable: 2 }, healthCheck: { intervalMs: 100, timeoutMs: 1_000 } } },
+  });
+  const gw = await startTestGateway(document([sims[0]!.url]));
+  t.after(async () => {
+    await client.close();
+    await gw.close();
+    await Promise.all(sims.map((s) => s.close()));
+  });
+  type WithReplicas = Omit<ModelBody, 'pools'> & { pools: Array<{ version: number; replicas: Array<{ url: string }> }> };
+  const view = async () => (await client.get(`${gw.admin}/api/models/${MODEL}`, AUTH)).json<WithReplicas>();
+  const replicasOf = (m: WithReplicas, v: number) => (m.pools.find((p) => p.version === v)?.replicas.map((r) => r.url) ?? []).sort();
+  await waitFor(async () => (await view()).versions.discovered.join() === '1,2', 10_000, 'versions 1 and 2 found');
+  assert.deepEqual(replicasOf(await view(), 1), [sims[0]!.url]);
+  const refused = await gw.gateway.reload(resolveConfig(document([sims[0]!.url, sims[1]!.url]), 'test', {}));
+  assert.deepEqual(refused, []);
+  await waitFor(async () => {
+    const m = await view();
+    return [1, 2].every((v) => replicasOf(m, v).join() === [sims[0]!.url, sims[1]!.url].sort().join());
+  }, 10_000, 'both discovered pools on both replicas');
+  // The polls follow: a version only the new replica has is found (minShare 0.5 of 2).
+  sims[1]!.setVersionState(3, 'AVAILABLE');
+  await waitFor(async () => (await view()).versions.discovered.includes(3), 10_000, 'version 3 found on the added replica');
 });
