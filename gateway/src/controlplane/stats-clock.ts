@@ -11,7 +11,7 @@ import { inSlices, PeriodicPass } from '../runtime/slices.js';
 import type { GatewayEvents } from './events.js';
 
 /** Units per slice: a breaker window is one unit (a few stores); a stats window clears a histogram row, POOL_UNITS. */
-export const CLOCK_UNITS_PER_SLICE = 256;
+export const CLOCK_UNITS_PER_SLICE = 128;
 const POOL_UNITS = 16;
 
 const weight = (unit: VersionPool | Replica): number => (unit instanceof VersionPool ? POOL_UNITS : 1);

@@ -33,12 +33,14 @@ const HEARTBEAT_MS = 15_000;
  * snapshot HISTORY_UNITS. A pool's replicas are serialized REPLICA_STEP at a time, so a pool of
  * hundreds of replicas spreads over several slices too.
  */
-export const STREAM_UNITS_PER_SLICE = 32;
+export const STREAM_UNITS_PER_SLICE = 16;
 const MODEL_UNITS = 8;
 const HISTORY_UNITS = 24;
 const REPLICA_STEP = 8;
+/** A snapshot's history samples serialized per step: half of a model's HISTORY_TICKS. */
+const HISTORY_SAMPLES_PER_STEP = Math.ceil(HISTORY_TICKS / 2);
 /** Characters of a snapshot written per event-loop turn (each write converts its text to bytes). */
-const WRITE_CHARS_PER_SLICE = 64 * 1024;
+const WRITE_CHARS_PER_SLICE = 32 * 1024;
 
 /** A piece of a sliced pass: its weight in units and what it does. */
 interface Step {
@@ -61,7 +63,7 @@ function* replicaSteps(replicas: readonly Replica[], out: string[]): Generator<S
 
 /** An object's JSON text with one more field: an array of JSON texts (each already serialized). */
 function withArray(json: string, field: string, items: readonly string[]): string {
-  return `${json.slice(0, -1)}${json === '{}' ? '' : ','}${JSON.stringify(field)}:[${items.join(',')}]}`;
+  return `${opened(json, field)}${items.join(',')}]}`;
 }
 
 /** A model's part of an event being built: its own fields, and per pool its fields and replicas. */
@@ -70,12 +72,36 @@ interface ModelPiece {
   readonly pools: Array<{ json: string; readonly replicas: string[] }>;
 }
 
-function assemble(pieces: readonly ModelPiece[], poolsField: string): string;
-function assemble(pieces: readonly ModelPiece[], poolsField: string, separately: true): string[];
-/** The models' JSON texts, comma-separated: joined, or each with its comma (to be written one by one). */
-function assemble(pieces: readonly ModelPiece[], poolsField: string, separately = false): string | string[] {
-  const texts = pieces.map((m, i) => `${separately && i > 0 ? ',' : ''}${withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))}`);
-  return separately ? texts : texts.join(',');
+/** The models' JSON texts, comma-separated and joined. */
+function assemble(pieces: readonly ModelPiece[], poolsField: string): string {
+  return pieces.map((m) => withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))).join(',');
+}
+
+/** Replica views per fragment of a written snapshot: a pool of hundreds is written over several turns. */
+const REPLICAS_PER_FRAGMENT = 64;
+
+/**
+ * The same text as assemble's, cut into fragments to be written one by one: each model's and each
+ * pool's own fields, and a pool's replicas REPLICAS_PER_FRAGMENT at a time, so no single write
+ * holds a model with hundreds of replicas whole.
+ */
+function* fragments(pieces: readonly ModelPiece[], poolsField: string): Generator<string> {
+  for (const [i, m] of pieces.entries()) {
+    yield `${i > 0 ? ',' : ''}${opened(m.head, poolsField)}`;
+    for (const [j, pool] of m.pools.entries()) {
+      yield `${j > 0 ? ',' : ''}${opened(pool.json, 'replicas')}`;
+      for (let from = 0; from < pool.replicas.length; from += REPLICAS_PER_FRAGMENT) {
+        yield `${from > 0 ? ',' : ''}${pool.replicas.slice(from, from + REPLICAS_PER_FRAGMENT).join(',')}`;
+      }
+      yield ']}';
+    }
+    yield ']}';
+  }
+}
+
+/** An object's JSON text, reopened to take one more field, an array, whose items follow. */
+function opened(json: string, field: string): string {
+  return `${json.slice(0, -1)}${json === '{}' ? '' : ','}${JSON.stringify(field)}:[`;
 }
 
 const runStep = (step: Step): void => step.run();
@@ -221,18 +247,28 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
       for (const m of ctx.snapshots.current.models.values()) {
         const piece: ModelPiece = { head: '', pools: [] };
         let replicas: Array<readonly Replica[]> = [];
+        let samples: readonly HistorySample[] = [];
         yield {
-          weight: MODEL_UNITS + HISTORY_UNITS,
+          weight: MODEL_UNITS,
           run: () => {
             const parts = modelViewParts(m, ctx.pools, ctx);
             piece.head = JSON.stringify(parts.head);
             for (const { view } of parts.pools) piece.pools.push({ json: JSON.stringify(view), replicas: [] });
             replicas = parts.pools.map(({ pool }) => pool.replicas);
             pieces.push(piece);
-            const samples: HistorySample[] = history.of(m.name);
-            if (samples.length > 0) histories.push(`${JSON.stringify(m.name)}:${JSON.stringify(samples)}`);
+            // Taken with the view, so the history ends at the tick the view shows.
+            samples = history.of(m.name);
           },
         };
+        if (samples.length > 0) {
+          // Serialized in halves: two minutes of a model's charts weigh more than a slice.
+          const texts: string[] = [];
+          for (let from = 0; from < samples.length; from += HISTORY_SAMPLES_PER_STEP) {
+            const chunk = samples.slice(from, from + HISTORY_SAMPLES_PER_STEP);
+            yield { weight: HISTORY_UNITS / 2, run: () => void texts.push(JSON.stringify(chunk).slice(1, -1)) };
+          }
+          yield { weight: 1, run: () => void histories.push(`${JSON.stringify(m.name)}:[${texts.join(',')}]`) };
+        }
         for (let i = 0; i < replicas.length; i++) yield* replicaSteps(replicas[i] as readonly Replica[], (piece.pools[i] as ModelPiece['pools'][number]).replicas);
       }
     }
@@ -243,7 +279,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     // line of JSON (sseDataLine), so the pieces need no framing of their own.
     const texts = [
       `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`,
-      ...assemble(pieces, 'pools', true),
+      ...fragments(pieces, 'pools'),
       `],"storeAvailable":${String(ctx.store.isAvailable())},"history":{`,
       ...histories.map((h, i) => (i === 0 ? h : `,${h}`)),
       '}}\n\n',
