@@ -151,18 +151,27 @@ export function routedVersions(policy: PolicyDocument): Set<number> {
 }
 
 /**
+ * Most versions a model may have discovered at once: each is a pool with its health checks, and
+ * what a replica reports is not the gateway's to trust without bound. TF Serving keeps a handful
+ * (`latest N`); past this, only the newest found versions join.
+ */
+export const MAX_DISCOVERED_VERSIONS = 32;
+
+/**
  * Versions found on the replicas join the discovered list, gone ones leave it unless the policy
  * routes to them (they leave at a later poll, once it no longer does). Null when nothing changes.
  */
 export function discoveryChange(current: StoredPolicy, found: readonly number[], gone: readonly number[], note: (added: number[], removed: number[]) => string): Change | null {
   const known = new Set(current.versions.discovered);
   const routed = routedVersions(current.policy);
-  const added = found.filter((v) => !known.has(v));
   const removed = gone.filter((v) => known.has(v) && !routed.has(v));
+  const room = Math.max(0, MAX_DISCOVERED_VERSIONS - (known.size - removed.length));
+  const newcomers = found.filter((v) => !known.has(v)).sort((a, b) => a - b);
+  const added = room === 0 ? [] : newcomers.slice(-room);
   if (added.length === 0 && removed.length === 0) return null;
   const leaving = new Set(removed);
   const discovered = [...current.versions.discovered.filter((v) => !leaving.has(v)), ...added].sort((a, b) => a - b);
-  return { ...controlOf(current), policy: current.policy, versions: { ...current.versions, discovered }, note: note(added.sort((a, b) => a - b), removed) };
+  return { ...controlOf(current), policy: current.policy, versions: { ...current.versions, discovered }, note: note(added, removed) };
 }
 
 /**

@@ -24,7 +24,7 @@ import { PeriodicPass } from '../runtime/slices.js';
 /** Polls in a row a version must be missing from every replica that answers before it is gone. */
 export const GONE_AFTER_POLLS = 3;
 /** Largest model status answer read: TF lists each version it knows, a few hundred bytes each. */
-const MAX_STATUS_BYTES = 1024 * 1024;
+const MAX_STATUS_BYTES = 256 * 1024;
 
 /** One replica's answer: each version it reports, with its state. */
 export type ReplicaVersions = ReadonlyMap<number, string>;

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clearRejected, discoveryChange, nextCandidate, promote, rollback, startCandidate } from '../../../gateway/src/controlplane/changes.js';
+import { clearRejected, discoveryChange, MAX_DISCOVERED_VERSIONS, nextCandidate, promote, rollback, startCandidate } from '../../../gateway/src/controlplane/changes.js';
 import { foundVersions, observe, parseModelStatus } from '../../../gateway/src/controlplane/discovery.js';
 import { ChangeRefusedError } from '../../../gateway/src/controlplane/policy-writer.js';
 import { validatePolicy } from '../../../gateway/src/policy/validate.js';
@@ -67,6 +67,18 @@ test('a discovery write adds found versions and removes gone ones the policy doe
   assert.deepEqual(change?.versions.discovered, [2, 3, 4, 5, 6]);
   assert.equal(change?.note, '+5,6 -1');
   assert.deepEqual(change?.policy, current.policy, 'routing unchanged');
+});
+
+test('a model discovers at most MAX_DISCOVERED_VERSIONS versions: past it, only the newest found join', () => {
+  const note = () => '';
+  const full = Array.from({ length: MAX_DISCOVERED_VERSIONS - 2 }, (_, i) => i + 1);
+  const current = stored({ stable: 2 }, { discovered: full });
+  const flood = Array.from({ length: 1000 }, (_, i) => 1000 + i);
+  assert.deepEqual(discoveryChange(current, flood, [], note)?.versions.discovered.slice(-2), [1998, 1999], 'room for two: the two newest');
+  const room = discoveryChange(current, [5000], [1, 3], note);
+  assert.equal(room?.versions.discovered.length, MAX_DISCOVERED_VERSIONS - 3, 'gone ones make room');
+  const fuller = stored({ stable: 2 }, { discovered: Array.from({ length: MAX_DISCOVERED_VERSIONS }, (_, i) => i + 1) });
+  assert.equal(discoveryChange(fuller, [7000], [], note), null, 'no room: nothing changes');
 });
 
 test('the candidate: the newest discovered version above stable, not rejected, with no operator canary in the way', () => {
