@@ -136,11 +136,6 @@ export class ReplicaManager {
     return rankReplicas(this.#options.instanceId, d.addresses, (a) => identity(a.origin, a.grpcPort)).slice(0, d.spec.subsetSize);
   }
 
-  /** Whether the model discovers its versions on its replicas. */
-  discovers(model: string): boolean {
-    return this.#discovering.has(model);
-  }
-
   /**
    * Gives each of `versions` a pool at once (empty: its replicas, the discover replicas, join in the
    * background and take traffic after their first good check), so a policy naming them compiles.
