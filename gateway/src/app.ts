@@ -362,6 +362,10 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
         for (const k of ['healthCheck', 'resilience'] as const) {
           if (!isDeepStrictEqual(model[k], running[k])) restartOnly.push(`models.${model.name}.${k}`);
         }
+        // Discovery's polls are set up at start: its replicas follow a reload, whether it runs does not.
+        if ((model.discover === null) !== (running.discover === null) || model.discover?.minShare !== running.discover?.minShare) {
+          restartOnly.push(`models.${model.name}.discover`);
+        }
       }
       if (restartOnly.length > 0) refused.push(`changed settings that need a restart to apply: ${restartOnly.join(', ')}`);
       if (refused.length > 0) log.warn({ refused }, 'configuration reloaded, in part');

@@ -134,7 +134,7 @@ test('a reload that changes the discover replicas moves every discovered pool an
   const sims = await Promise.all([0, 1].map(() => startSimulator({ host: '127.0.0.1', port: 0, versions: [1, 2] })));
   const client = new TestClient(2);
   const listener = { host: '127.0.0.1', port: 0 };
-  const document = (urls: string[]) => ({
+  const document = (urls: string[], minShare = 0.5) => ({
     listeners: { rest: listener, grpc: listener, admin: listener },
     admin: {
       tokens: [
@@ -142,7 +142,7 @@ test('a reload that changes the discover replicas moves every discovered pool an
         { name: 'test-viewer', token: VIEWER_TOKEN, role: 'viewer' },
       ],
     },
-    models: { [MODEL]: { discover: { replicas: urls }, policy: { stable: 2 }, healthCheck: { intervalMs: 100, timeoutMs: 1_000 } } },
+    models: { [MODEL]: { discover: { replicas: urls, minShare }, policy: { stable: 2 }, healthCheck: { intervalMs: 100, timeoutMs: 1_000 } } },
   });
   const gw = await startTestGateway(document([sims[0]!.url]));
   t.after(async () => {
@@ -164,4 +164,7 @@ test('a reload that changes the discover replicas moves every discovered pool an
   // The polls follow: a version only the new replica has is found (minShare 0.5 of 2).
   sims[1]!.setVersionState(3, 'AVAILABLE');
   await waitFor(async () => (await view()).versions.discovered.includes(3), 10_000, 'version 3 found on the added replica');
+  // What the polls are set up with at start is named, not silently ignored.
+  const withShare = resolveConfig(document([sims[0]!.url, sims[1]!.url], 1), 'test', {});
+  assert.deepEqual(await gw.gateway.reload(withShare), [`changed settings that need a restart to apply: models.${MODEL}.discover`]);
 });
