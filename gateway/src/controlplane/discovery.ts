@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { Agent, type buildConnector } from 'undici';
 import type { HealthCheckSettings } from '../config/load.js';
 import type { ReplicaAddress } from '../dataplane/pool-registry.js';
-import { discoveryChange, routedVersions } from './changes.js';
+import { discoveryChange } from './changes.js';
 import { writePolicy, type WriterContext } from './policy-writer.js';
 import { StoreUnavailableError } from './store/types.js';
 import { PeriodicPass } from '../runtime/slices.js';
@@ -134,10 +134,6 @@ export class VersionDiscovery {
     const gone = this.#gone(name, observation);
     const compiled = this.#options.ctx.snapshots.current.models.get(name);
     if (compiled === undefined) return;
-    // Most polls change nothing: judged on the policy in force first, so they cost the store nothing.
-    const known = new Set(compiled.stored.versions.discovered);
-    const routed = routedVersions(compiled.policy);
-    if (!found.some((v) => !known.has(v)) && !gone.some((v) => known.has(v) && !routed.has(v))) return;
     const note = (added: number[], removed: number[]): string =>
       [
         added.length > 0 ? `found on the replicas: ${list(added)} (${added.map((v) => `${v} AVAILABLE on ${observation.available.get(v) ?? 0}`).join(', ')} of ${observation.polled} polled by ${this.#who})` : '',
@@ -145,6 +141,9 @@ export class VersionDiscovery {
       ]
         .filter((s) => s !== '')
         .join('; ');
+    // Most polls change nothing: judged on the state in force first (the same rule the write
+    // applies to the stored state), so they cost the store nothing.
+    if (discoveryChange(compiled.stored, found, gone, note) === null) return;
     try {
       await writePolicy(this.#options.ctx, name, { actor: 'version-discovery', reason: 'discovery', ifMatch: undefined }, (current) => discoveryChange(current, found, gone, note));
     } catch (err) {
