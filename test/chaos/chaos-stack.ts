@@ -24,10 +24,11 @@ export const INITIAL_POLICY = { stable: 1, canary: 2, percent: 30, sticky: { hea
 /** One replica process on a fixed port: kill it, freeze it, bring it back on the same port. */
 export class ReplicaProcess {
   #proc: SpawnedReplica | undefined;
+  #started = false;
   constructor(
     readonly version: 1 | 2,
-    readonly port: number,
-    readonly grpcPort: number,
+    public port: number,
+    public grpcPort: number,
   ) {}
 
   get url(): string {
@@ -39,14 +40,28 @@ export class ReplicaProcess {
     return { url: this.url, grpcPort: this.grpcPort };
   }
 
+  /**
+   * The ports are fixed from the first start on (a restart comes back on them). Before it, a port
+   * another process took between freePort() and the bind (tests run side by side) is replaced.
+   */
   async start(): Promise<void> {
-    this.#proc = await spawnReplica({
-      model: MODEL,
-      versions: [this.version],
-      behaviour: this.version === 1 ? 'half_plus_two' : 'half_plus_three',
-      port: this.port,
-      grpcPort: this.grpcPort,
-    });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.#proc = await spawnReplica({
+          model: MODEL,
+          versions: [this.version],
+          behaviour: this.version === 1 ? 'half_plus_two' : 'half_plus_three',
+          port: this.port,
+          grpcPort: this.grpcPort,
+        });
+        this.#started = true;
+        return;
+      } catch (err) {
+        if (this.#started || attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+        this.port = await freePort();
+        this.grpcPort = await freePort();
+      }
+    }
   }
 
   /** SIGKILL: the machine is gone, connections reset, nothing answers. */
