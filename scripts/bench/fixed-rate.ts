@@ -7,7 +7,7 @@
 import { measureLoadgen, type LoadgenMeasurement, type LoadgenRun, type MeasureContext, type Target } from './measure.js';
 import { fmtInt, fmtMs, type FixedRateSummary, type FixedRateTarget } from './report.js';
 import { cpuText, progress, recordRun, sleep, type Runtime } from './runtime.js';
-import { median, round3 } from './stats.js';
+import { median, round3, type SlowBursts } from './stats.js';
 
 export interface FixedRatePlan {
   readonly section: string;
@@ -25,6 +25,13 @@ export interface FixedRatePlan {
 const added = (runs: readonly LoadgenMeasurement[], direct: readonly LoadgenMeasurement[], pick: (r: LoadgenMeasurement) => number): number =>
   round3(median(runs.map((r, i) => pick(r) - pick(direct[i] as LoadgenMeasurement))));
 
+/** Where the slowest 1% were: one stall, or spread over the run. */
+function burstText(slowest: SlowBursts): string {
+  const top = slowest.bursts[0];
+  if (top === undefined) return 'no slow requests';
+  return `slowest 1%: ${top.count === slowest.count ? 'all' : `${top.count} of ${slowest.count}`} due within ${fmtMs(top.spanMs)} ms at ${top.atS.toFixed(1)} s, up to ${fmtMs(top.maxMs)} ms`;
+}
+
 export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise<FixedRateSummary> {
   const { section, targets, rate, rounds, unit } = plan;
   const runs = new Map<string, LoadgenMeasurement[]>(targets.map((t) => [t.key, []]));
@@ -36,7 +43,7 @@ export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise
       await sleep(250);
       const run = await measureLoadgen(plan.ctx, target, { ...plan.run, rate });
       progress(
-        `[${section}] round ${round + 1}/${rounds} ${target.label} at ${fmtInt(rate)} ${unit}: p50 ${fmtMs(run.latencyMs.p50)}, p99 ${fmtMs(run.latencyMs.p99)}, p99.9 ${fmtMs(run.latencyMs.p999)} ms from the due time (generator late by p99 ${fmtMs(run.sendLagMs.p99)} ms)${run.targetCpuUsPerRequest === undefined || target.key === 'direct' ? '' : `, ${run.targetCpuUsPerRequest} µs CPU per call`}${run.failed > 0 ? `, ${run.failed} FAILED (${Object.entries(run.failures).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}${cpuText(run.cpu, 'generator')}`,
+        `[${section}] round ${round + 1}/${rounds} ${target.label} at ${fmtInt(rate)} ${unit}: p50 ${fmtMs(run.latencyMs.p50)}, p99 ${fmtMs(run.latencyMs.p99)}, p99.9 ${fmtMs(run.latencyMs.p999)} ms from the due time (generator late by p99 ${fmtMs(run.sendLagMs.p99)} ms; ${burstText(run.slowest)})${run.targetCpuUsPerRequest === undefined || target.key === 'direct' ? '' : `, ${run.targetCpuUsPerRequest} µs CPU per call`}${run.failed > 0 ? `, ${run.failed} FAILED (${Object.entries(run.failures).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}${cpuText(run.cpu, 'generator')}`,
       );
       recordRun(rt, `${section} at ${fmtInt(rate)} ${unit}, round ${round + 1}, ${target.label}`, run.cpu);
       if (run.achievedRate < rate * 0.98) rt.notes.push(`${section}, ${target.label}: only ${fmtInt(run.achievedRate)} of ${fmtInt(rate)} ${unit} completed; the target (or the generator) fell behind.`);

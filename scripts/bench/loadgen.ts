@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { grpcSender, restSender } from './loadgen-senders.js';
-import { percentiles, type LoadgenResult } from './stats.js';
+import { percentiles, slowBursts, type LoadgenResult } from './stats.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -120,6 +120,7 @@ async function main(): Promise<void> {
     latencyMs: percentiles(latency),
     serviceMs: percentiles(service),
     sendLagMs: percentiles(lag),
+    slowest: slowBursts(latency, (slot) => slot * interval),
   };
   process.stdout.write(`loadgen-result ${JSON.stringify(result)}\n`);
 }

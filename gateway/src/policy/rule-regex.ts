@@ -32,15 +32,50 @@ const DFA_MIN_BYTES = 8 * 1024;
 /** A compiled rule regex. Shared by every snapshot that uses the same pattern: its only state is the DFA's cache. */
 export class RuleRegex {
   readonly #set: RE2Set;
+  /** See anchoredPrefix: a value that does not start with it cannot match. */
+  readonly prefix: AnchoredPrefix | null;
 
-  constructor(set: RE2Set) {
+  constructor(set: RE2Set, prefix: AnchoredPrefix | null) {
     this.#set = set;
+    this.prefix = prefix;
   }
 
   /** Whether the pattern matches anywhere in `value` (as RegExp.test); never for a value longer than RULE_VALUE_MAX_LENGTH. */
   test(value: string): boolean {
-    return value.length <= RULE_VALUE_MAX_LENGTH && this.#set.match(value).length > 0;
+    if (value.length > RULE_VALUE_MAX_LENGTH) return false;
+    const prefix = this.prefix;
+    if (prefix !== null) {
+      // Most rules are `^beta-app/` and most values do not match: a startsWith is ~50x cheaper than the DFA.
+      if (!value.startsWith(prefix.text)) return false;
+      if (prefix.whole) return true;
+    }
+    return this.#set.match(value).length > 0;
   }
+}
+
+/** The literal text a pattern anchored at the start requires; `whole`: the pattern says nothing else. */
+export interface AnchoredPrefix {
+  readonly text: string;
+  readonly whole: boolean;
+}
+
+/** RE2's metacharacters outside a class: anything else stands for itself. */
+const META = new Set(['\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$']);
+const QUANTIFIERS = new Set(['?', '*', '+', '{']);
+
+/**
+ * `^beta-app/` → `beta-app/` (whole), `^beta-(a|b)` → `beta-` (not whole), and null when the
+ * pattern is not anchored, starts with a flag group such as `(?i)`, or has an alternation anywhere
+ * (`^a|b` matches `xb`). A literal followed by a quantifier is not required (`^ab?` requires `a`).
+ */
+export function anchoredPrefix(pattern: string): AnchoredPrefix | null {
+  if (!pattern.startsWith('^') || pattern.includes('|')) return null;
+  let end = 1;
+  while (end < pattern.length && !META.has(pattern[end] as string)) end++;
+  const quantified = end < pattern.length && QUANTIFIERS.has(pattern[end] as string);
+  const text = pattern.slice(1, quantified ? end - 1 : end);
+  if (text.length === 0) return null;
+  return { text, whole: end === pattern.length };
 }
 
 /** `size` is the compiled program's instruction count (0 when the pattern does not parse). */
@@ -88,5 +123,5 @@ function compile(pattern: string): RuleRegexResult {
   const set = new RE2Set(RE2Set.UNANCHORED, 0, Math.max(DFA_MIN_BYTES, DFA_BYTES_PER_INSTRUCTION * size));
   set.add(pattern);
   set.compile();
-  return { ok: true, regex: new RuleRegex(set), size };
+  return { ok: true, regex: new RuleRegex(set, anchoredPrefix(pattern)), size };
 }

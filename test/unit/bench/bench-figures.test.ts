@@ -10,6 +10,7 @@ import { messageCodec, type PredictRequestMessage } from '../../../gateway/src/t
 import { parseH2load } from '../../../scripts/bench/h2load.js';
 import { largePredict, smallPredict } from '../../../scripts/bench/grpc-messages.js';
 import { latencyRatios } from '../../../scripts/bench/latency-section.js';
+import { slowBursts } from '../../../scripts/bench/stats.js';
 import type { FixedRateTarget } from '../../../scripts/bench/report.js';
 
 const H2LOAD_REPORT = `starting benchmark...
@@ -72,4 +73,27 @@ test('gRPC bodies: one length-prefixed PredictRequest for half_plus_two; the lar
   const x = codec.decode(large?.[0]?.payload ?? Buffer.alloc(0)).inputs?.['x'];
   assert.equal(x?.tensor_content?.length, 1024);
   assert.equal(x?.tensor_shape?.dim?.[0]?.size, '256');
+});
+
+test('the slowest 1% in bursts: one stall is one burst holding all of them; a tail spread over the run is many small ones', () => {
+  const interval = 0.5; // 2,000 req/s
+  const due = (i: number): number => i * interval;
+  // 10,000 requests at 1 ms; a 300 ms stall from 3 s: the 600 requests due in it wait up to 300 ms.
+  const stalled = new Float64Array(10_000).fill(1);
+  for (let i = 6_000; i < 6_600; i++) stalled[i] = 300 - (i - 6_000) * interval;
+  const stall = slowBursts(stalled, due);
+  assert.equal(stall.count, 100);
+  assert.equal(stall.bursts.length, 1);
+  assert.deepEqual(stall.bursts[0], { atS: 3, spanMs: 49.5, count: 100, maxMs: 300 });
+  assert.equal(stall.largestShare, 1);
+  // One slow request in every hundred, evenly: 100 bursts of one, five reported, the largest 1%.
+  const spread = new Float64Array(10_000).fill(1);
+  for (let i = 50; i < 10_000; i += 100) spread[i] = 5;
+  const even = slowBursts(spread, due);
+  assert.equal(even.bursts.length, 5);
+  assert.ok(even.bursts.every((b) => b.count === 1 && b.maxMs === 5 && b.spanMs === 0));
+  assert.equal(even.largestShare, 0.01);
+  // Fewer than 100 requests: the single slowest.
+  assert.equal(slowBursts(Float64Array.from([1, 9, 2]), due).count, 1);
+  assert.equal(slowBursts(Float64Array.from([1, 9, 2]), due).bursts[0]?.maxMs, 9);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { RE2Set } from 're2js';
 import { compileRuleRegex, type RuleRegex } from '../../../gateway/src/policy/rule-regex.js';
 import { POLICY_REGEX_INSTRUCTIONS, RULE_VALUE_MAX_LENGTH } from '../../../gateway/src/policy/schema.js';
 
@@ -92,4 +93,49 @@ test('one pattern is compiled once: every rule and snapshot using it shares the 
   assert.equal(regexOf('^shared-[0-9]+$'), regexOf('^shared-[0-9]+$'));
   const refused = compileRuleRegex('(?=x)');
   assert.equal(compileRuleRegex('(?=x)'), refused);
+});
+
+test('an anchored literal prefix is found where every match needs it, and nowhere else', () => {
+  const cases: ReadonlyArray<readonly [pattern: string, prefix: string | null, whole?: boolean]> = [
+    ['^beta-app/', 'beta-app/', true],
+    ['^beta-app/.*', 'beta-app/', false],
+    ['^beta-(a|b)', null], // an alternation anywhere: no prefix is assumed
+    ['^beta-[ab]$', 'beta-', false],
+    ['^abc$', 'abc', false],
+    ['^ab?', 'a', false], // the quantified b is not required
+    ['^ab*c', 'a', false],
+    ['^ab+', 'a', false],
+    ['^a{2}', null],
+    ['^\\.well', null],
+    ['^a\\.b', 'a', false],
+    ['^(?i)beta', null],
+    ['(?i)^beta', null],
+    ['beta', null],
+    ['^', null],
+    ['^a|b', null],
+    ['^ünï/', 'ünï/', true],
+  ];
+  for (const [pattern, prefix, whole] of cases) {
+    const found = regexOf(pattern).prefix;
+    assert.deepEqual(found, prefix === null ? null : { text: prefix, whole }, pattern);
+  }
+});
+
+test('the prefix check never changes an answer: the same as RE2 alone on generated anchored patterns and values', () => {
+  // The alphabet makes prefixes that match, almost match and differ by case; the pattern parts
+  // include every metacharacter that ends or qualifies a literal run.
+  const piece = fc.constantFrom('a', 'b', 'A', '-', '/', '.', '.*', '?', '*', '+', '{1,2}', '$', '[ab]', '(a)', '\\.', '\\d', '|', ' ');
+  const pattern = fc.array(piece, { minLength: 0, maxLength: 6 }).map((parts) => `^${parts.join('')}`);
+  const value = fc.stringMatching(/^[abA\-/. 0-9]{0,8}$/);
+  fc.assert(
+    fc.property(pattern, fc.array(value, { minLength: 1, maxLength: 8 }), (source, values) => {
+      const compiled = compileRuleRegex(source);
+      if (!compiled.ok) return;
+      const plain = new RE2Set(RE2Set.UNANCHORED);
+      plain.add(source);
+      plain.compile();
+      for (const v of values) assert.equal(compiled.regex.test(v), plain.match(v).length > 0, `${source} on ${JSON.stringify(v)}`);
+    }),
+    { seed: 16, numRuns: 400 },
+  );
 });
