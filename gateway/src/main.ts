@@ -1,7 +1,10 @@
 #!/usr/bin/env -S node --max-semi-space-size=8
 /** canary-gateway's executable (package.json `bin`, the Docker image's entry point). */
 import { runCli } from './cli.js';
+import { collectStartupGarbage } from './runtime/heap.js';
 
+// After the imports (they compile schemas), before anything runs: see collectStartupGarbage.
+collectStartupGarbage();
 runCli(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {

@@ -8,11 +8,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixedRateRounds } from './fixed-rate.js';
-import { REALISTIC_RULES } from './gateway-config.js';
+import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
 import { measureLoadgen, type Target } from './measure.js';
 import { startNginx } from './nginx.js';
 import type { FixedRateSummary, LatencyAtRate } from './report.js';
-import { backendTarget, backendUrls, checkTarget, progress, startGateway, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
+import { backendTarget, backendUrls, checkTarget, progress, startGateway, startGatewayWith, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
 import { findExecutable, processTree } from './system.js';
 
 /** a / b when b is a positive figure; a ratio to a non-positive difference means nothing. */
@@ -26,6 +26,8 @@ export function latencyRatios(f: FixedRateSummary): LatencyAtRate {
     gatewayVsFloorP99: ratio(gw?.addedP99Ms, by('floor')?.addedP99Ms),
     gatewayVsNginxP99: ratio(gw?.addedP99Ms, by('nginx')?.addedP99Ms),
     gatewayVsFloorCpu: ratio(gw?.cpuUsPerRequest, by('floor')?.cpuUsPerRequest),
+    gatewayVsBaselineP99: ratio(gw?.addedP99Ms, by('baseline')?.addedP99Ms),
+    gatewayVsBaselineCpu: ratio(gw?.cpuUsPerRequest, by('baseline')?.cpuUsPerRequest),
   };
 }
 
@@ -39,7 +41,11 @@ export async function latencySection(rt: Runtime): Promise<LatencyAtRate[]> {
     running.push({ child: nginx.child, target: { key: 'nginx', label: 'nginx (1 worker)', url: nginx.url, pids: processTree(nginx.child.pid ?? 0), gateway: false } });
     running.push(await startNodeProxy(rt, 'proxy-node-floor', 'floor', 'Node floor (node:http + undici)'));
     // Key 'gateway': the ratios above look it up by that name.
-    running.push(await startGateway(rt, 'gateway', 'canary-gateway', { replicas: backendUrls(rt, 2), headerRules: REALISTIC_RULES }));
+    const variant = { replicas: backendUrls(rt, 2), headerRules: REALISTIC_RULES };
+    running.push(await startGateway(rt, 'gateway', 'canary-gateway', variant));
+    // Another build beside this one (--baseline): before/after figures from the same rounds.
+    const baseline = rt.options.baselineMain;
+    if (baseline !== undefined) running.push(await startGatewayWith(rt, 'baseline', 'canary-gateway, baseline build', gatewayConfig(variant), baseline));
     const targets: Target[] = [backendTarget(rt), ...running.map((r) => r.target)];
     for (const target of targets) await checkTarget(rt, target);
     // Fresh processes: a warm-up at the highest rate first, so the JIT has compiled the hot path

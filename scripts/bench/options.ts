@@ -1,4 +1,6 @@
 /** npm run bench's command line: the sections, the run lengths, the rates. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const SECTIONS = ['throughput', 'latency', 'grpc', 'replicas', 'rules', 'memory', 'control-plane'] as const;
@@ -30,6 +32,9 @@ Options (defaults in brackets):
   --replicas N            replicas per pool of the many-replica figure [200]
   --subset N              subsetSize of the many-replica figure's subset run [10]
   --rules N               header rules of the many-rule figure [1000]
+  --baseline DIR          another build of the gateway (a checkout with its dist/ built, e.g. a git
+                          worktree of an earlier commit) run beside this one in the latency section,
+                          its CPU per request and added p99 given as this build's ratio to it
   --out DIR               results directory [bench-results]
   -h, --help
 `;
@@ -53,9 +58,18 @@ export interface Options {
   readonly subset: number;
   readonly rules: number;
   readonly out: string;
+  /** The gateway entry point of another build (--baseline), or undefined. */
+  readonly baselineMain: string | undefined;
 }
 
 export class UsageError extends Error {}
+
+/** The built gateway entry point of the checkout at `dir`. */
+function baselineMain(dir: string): string {
+  const main = resolve(dir, 'dist', 'gateway', 'src', 'main.js');
+  if (!existsSync(main)) throw new UsageError(`--baseline ${dir}: no ${main} (build that checkout first: npm run build)`);
+  return main;
+}
 
 export function readOptions(argv: readonly string[]): Options | 'help' {
   const { values } = parseArgs({
@@ -79,6 +93,7 @@ export function readOptions(argv: readonly string[]): Options | 'help' {
       subset: { type: 'string', default: '10' },
       rules: { type: 'string', default: '1000' },
       out: { type: 'string', default: 'bench-results' },
+      baseline: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -115,5 +130,6 @@ export function readOptions(argv: readonly string[]): Options | 'help' {
     subset: int('subset', values.subset, 1, 5000),
     rules: int('rules', values.rules, 2, 10_000),
     out: values.out,
+    baselineMain: values.baseline === undefined ? undefined : baselineMain(values.baseline),
   };
 }

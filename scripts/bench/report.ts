@@ -65,6 +65,9 @@ export interface LatencyAtRate extends FixedRateSummary {
   readonly gatewayVsNginxP99: number | undefined;
   /** The gateway's CPU per request over the floor's. */
   readonly gatewayVsFloorCpu: number | undefined;
+  /** This build against another one run beside it (--baseline); undefined without one. */
+  readonly gatewayVsBaselineP99: number | undefined;
+  readonly gatewayVsBaselineCpu: number | undefined;
 }
 
 export interface GrpcRound {
@@ -254,6 +257,9 @@ function latencyTables(rates: readonly LatencyAtRate[]): string[] {
       `Gateway's added p99: **${fmtRatio(r.gatewayVsFloorP99) || 'n/a'}** the Node floor's, **${fmtRatio(r.gatewayVsNginxP99) || 'n/a'}** nginx's; CPU per request **${fmtRatio(r.gatewayVsFloorCpu) || 'n/a'}** the floor's.`,
       '',
     );
+    if (r.targets.some((t) => t.key === 'baseline')) {
+      out.push(`This build against the baseline build: added p99 **${fmtRatio(r.gatewayVsBaselineP99) || 'n/a'}**, CPU per request **${fmtRatio(r.gatewayVsBaselineCpu) || 'n/a'}**.`, '');
+    }
   }
   return out;
 }

@@ -92,7 +92,7 @@ export function startGateway(rt: Runtime, name: string, label: string, variant: 
   return startGatewayWith(rt, name, label, gatewayConfig(variant));
 }
 
-export async function startGatewayWith(rt: Runtime, name: string, label: string, config: Record<string, unknown>): Promise<GatewayRunning> {
+export async function startGatewayWith(rt: Runtime, name: string, label: string, config: Record<string, unknown>, main = GATEWAY_MAIN): Promise<GatewayRunning> {
   const file = join(rt.dir, `${name}.json`);
   writeFileSync(file, JSON.stringify(config, null, 1));
   const env = childEnv({
@@ -101,7 +101,7 @@ export async function startGatewayWith(rt: Runtime, name: string, label: string,
     GATEWAY_STORE: 'memory',
     NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${EXIT_WITH_PARENT}`.trim(),
   });
-  const { child, match } = await spawnNode(GATEWAY_MAIN, ['--config', file], /REST on [\d.]+:(\d+), admin API on \S+, gRPC on [\d.]+:(\d+)/, {
+  const { child, match } = await spawnNode(main, ['--config', file], /REST on [\d.]+:(\d+), admin API on \S+, gRPC on [\d.]+:(\d+)/, {
     env,
     ipc: true,
     timeoutMs: 60_000,

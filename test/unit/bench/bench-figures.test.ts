@@ -59,6 +59,10 @@ test('latency ratios: the gateway against the floor and nginx; n/a where the div
   const noisy = latencyRatios({ ...base, targets: [target('direct', undefined, undefined), target('nginx', -0.1, 12), target('floor', 0, 36), target('gateway', 0.5, 40)] });
   assert.equal(noisy.gatewayVsFloorP99, undefined);
   assert.equal(noisy.gatewayVsNginxP99, undefined);
+  assert.equal(r.gatewayVsBaselineCpu, undefined, 'no baseline build ran');
+  const ab = latencyRatios({ ...base, targets: [target('direct', undefined, undefined), target('floor', 0.4, 36), target('gateway', 0.5, 40), target('baseline', 0.4, 50)] });
+  assert.equal(ab.gatewayVsBaselineP99, 1.25);
+  assert.equal(ab.gatewayVsBaselineCpu, 0.8);
 });
 
 test('gRPC bodies: one length-prefixed PredictRequest for half_plus_two; the large one carries its bytes in tensor_content', () => {
