@@ -15,6 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { runCli } from '../../gateway/src/cli.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
 import { printStarted, startGateway, waitForSignal } from '../../gateway/src/run.js';
+import { collectStartupGarbage } from '../../gateway/src/runtime/heap.js';
 import { startSimulator, type SimulatorHandle } from '../../simulator/src/server.js';
 import { loadRateFromEnv, startLoad, type Load } from './load.js';
 
@@ -122,6 +123,8 @@ export async function runDemo(): Promise<number> {
   }
 }
 
+// As the gateway's own entry point does: after the imports, before anything runs.
+collectStartupGarbage();
 const argv = process.argv.slice(2);
 const configured = argv.length > 0 || (process.env['GATEWAY_CONFIG'] ?? '') !== '';
 (configured ? runCli(argv) : runDemo()).then(

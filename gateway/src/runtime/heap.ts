@@ -42,8 +42,8 @@ export function applyHeapGrowth(percent: number): void {
  * object built from `{}` or from a literal with computed keys gets a map of its own. Code that runs
  * then keeps megamorphic feedback for good: Node's process.nextTick (its TickObject is such a
  * literal, made about 9 times per request) went to V8's runtime on every call (README,
- * Performance: 1.4% of the process's samples in V8's runtime, 4% more CPU per request). Young collections do not clear transitions,
- * and under steady load a full one may not come for minutes.
+ * Performance). Young collections do not clear transitions, and under steady load a full one may
+ * not come for minutes. Every entry point calls this (the gateway's and the demo's).
  */
 export function collectStartupGarbage(): void {
   v8.setFlagsFromString('--expose-gc');

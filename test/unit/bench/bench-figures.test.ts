@@ -11,6 +11,8 @@ import { parseH2load } from '../../../scripts/bench/h2load.js';
 import { largePredict, smallPredict } from '../../../scripts/bench/grpc-messages.js';
 import { latencyRatios } from '../../../scripts/bench/latency-section.js';
 import { slowBursts } from '../../../scripts/bench/stats.js';
+import { readOptions, UsageError } from '../../../scripts/bench/options.js';
+import { fileURLToPath } from 'node:url';
 import type { FixedRateTarget } from '../../../scripts/bench/report.js';
 
 const H2LOAD_REPORT = `starting benchmark...
@@ -100,4 +102,15 @@ test('the slowest 1% in bursts: one stall is one burst holding all of them; a ta
   // Fewer than 100 requests: the single slowest.
   assert.equal(slowBursts(Float64Array.from([1, 9, 2]), due).count, 1);
   assert.equal(slowBursts(Float64Array.from([1, 9, 2]), due).bursts[0]?.maxMs, 9);
+});
+
+test('--baseline: the built entry point of another checkout; a directory without one is a usage error', () => {
+  // This test runs from dist/test/unit/bench: the checkout is four levels up.
+  const checkout = fileURLToPath(new URL('../../../../', import.meta.url));
+  const options = readOptions(['--baseline', checkout]);
+  assert.ok(options !== 'help');
+  assert.equal(options.baselineMain, fileURLToPath(new URL('../../../gateway/src/main.js', import.meta.url)));
+  assert.throws(() => readOptions(['--baseline', fileURLToPath(new URL('./', import.meta.url))]), UsageError);
+  const plain = readOptions([]);
+  assert.ok(plain !== 'help' && plain.baselineMain === undefined);
 });
