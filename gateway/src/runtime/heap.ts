@@ -48,7 +48,7 @@ export function applyHeapGrowth(percent: number): void {
 export function collectStartupGarbage(): void {
   v8.setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  // Later contexts need no gc of their own.
-  v8.setFlagsFromString('--no-expose-gc');
+  // Later contexts need no gc of their own, unless the operator asked for it.
+  if (!process.execArgv.includes('--expose-gc')) v8.setFlagsFromString('--no-expose-gc');
   gc();
 }
