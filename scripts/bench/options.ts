@@ -65,7 +65,7 @@ export interface Options {
 export class UsageError extends Error {}
 
 /** The built gateway entry point of the checkout at `dir`. */
-function baselineMain(dir: string): string {
+export function baselineMain(dir: string): string {
   const main = resolve(dir, 'dist', 'gateway', 'src', 'main.js');
   if (!existsSync(main)) throw new UsageError(`--baseline ${dir}: no ${main} (build that checkout first: npm run build)`);
   return main;

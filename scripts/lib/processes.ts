@@ -20,11 +20,14 @@ export interface SpawnOptions {
   readonly ipc?: boolean;
   /** Flags for node itself, before the script. */
   readonly nodeArgs?: readonly string[];
+  /** A command node runs under (e.g. valgrind and its flags); the child's pid is then the wrapper's. */
+  readonly wrapper?: readonly string[];
 }
 
 /** Runs `node script args`; resolves once a stdout line matches `announce`. */
 export async function spawnNode(script: string, args: readonly string[], announce: RegExp, options: SpawnOptions = {}): Promise<Announced> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), script, ...args], {
+  const [command, ...wrapperArgs] = [...(options.wrapper ?? []), process.execPath];
+  const child = spawn(command as string, [...wrapperArgs, ...(options.nodeArgs ?? []), script, ...args], {
     env: options.env ?? process.env,
     stdio: options.ipc ? ['ignore', 'pipe', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   });

@@ -10,6 +10,7 @@
  * memory budget, with no replica of the shadow version free, or with a body that streamed through
  * (not kept in memory, so there is nothing to copy), it is dropped and counted.
  */
+import { performance } from 'node:perf_hooks';
 import type { Admission } from './admission.js';
 import { randomBucket } from './cohort.js';
 import type { VersionPool } from './pool.js';

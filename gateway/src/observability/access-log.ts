@@ -4,6 +4,7 @@
  * status that maps to one) or were cut; `all` logs a `sampleRate` share of them. Every line carries
  * the request id (as the replicas see it) and the protocol.
  */
+import { performance } from 'node:perf_hooks';
 import type { AccessLogSettings } from '../config/load.js';
 import type { Protocol } from '../dataplane/stats.js';
 import type { Logger } from './logger.js';

@@ -11,6 +11,7 @@ import { parseH2load } from '../../../scripts/bench/h2load.js';
 import { largePredict, smallPredict } from '../../../scripts/bench/grpc-messages.js';
 import { latencyRatios } from '../../../scripts/bench/latency-section.js';
 import { slowBursts } from '../../../scripts/bench/stats.js';
+import { callgrindTotal, instructionFigures, pauseCostPerSecond } from '../../../scripts/bench/callgrind.js';
 import { readOptions, UsageError } from '../../../scripts/bench/options.js';
 import { fileURLToPath } from 'node:url';
 import type { FixedRateTarget } from '../../../scripts/bench/report.js';
@@ -113,4 +114,26 @@ test('--baseline: the built entry point of another checkout; a directory without
   assert.throws(() => readOptions(['--baseline', fileURLToPath(new URL('./', import.meta.url))]), UsageError);
   const plain = readOptions([]);
   assert.ok(plain !== 'help' && plain.baselineMain === undefined);
+});
+
+test('bench:instructions: a dump\'s total; periodic work (what pauses cost beyond the floor\'s) taken out of the per-request figure', () => {
+  const dump = ['# callgrind format', 'version: 1', 'events: Ir', 'summary: 1218005086', '', 'fn=(1) main', '0 5', 'totals: 1218005091', ''].join('\n');
+  assert.equal(callgrindTotal(dump), 1218005091);
+  assert.equal(callgrindTotal('events: Ir\nsummary: 42\n'), 42);
+  assert.throws(() => callgrindTotal('events: Ir\n'), /not a callgrind output file/);
+  // Back to back, 1,500 requests took 10 s and 400M; with pauses, 25 s and 460M: 4M per second of
+  // pauses. The floor's pauses cost 2M a second, so the other 2M are this process's periodic work.
+  const steady = { instructions: 400e6, seconds: 10 };
+  const stretched = { instructions: 460e6, seconds: 25 };
+  assert.equal(pauseCostPerSecond(steady, stretched), 4e6);
+  const f = instructionFigures(1500, steady, stretched, 2e6);
+  assert.equal(f.periodicPerSecond, 2e6);
+  assert.ok(Math.abs(f.perRequest - 400e6 / 1500) < 1e-6);
+  assert.ok(Math.abs(f.perRequestNet - 380e6 / 1500) < 1e-6);
+  // The floor against itself: no periodic work, the figure as counted.
+  assert.equal(instructionFigures(1500, steady, stretched, 4e6).perRequestNet, 400e6 / 1500);
+  // Pauses that cost less than the floor's mean no periodic work, not a negative amount.
+  assert.equal(instructionFigures(10, { instructions: 100, seconds: 1 }, { instructions: 90, seconds: 2 }, 0).perRequestNet, 10);
+  assert.throws(() => instructionFigures(0, steady, stretched, 0), /no requests/);
+  assert.throws(() => pauseCostPerSecond(stretched, steady), /not longer/);
 });

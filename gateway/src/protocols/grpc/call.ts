@@ -10,6 +10,8 @@
  * the client. Routing, retries, the breaker and the stats are the REST exchange's (dataplane/), and
  * so is the accounting of each attempt (VersionPool.conclude), once.
  */
+// The module's binding, not the global `performance`: that one is a lazy getter, called on every use.
+import { performance } from 'node:perf_hooks';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { ProxySettings } from '../../config/load.js';
 import {

@@ -9,6 +9,7 @@
  * split; cookie rules do not apply), and sent on with the chosen version written into it. What the
  * gateway answers itself is TF Serving's answer, code and message, as Trailers-Only.
  */
+import { performance } from 'node:perf_hooks';
 import { constants, createSecureServer, createServer, type Http2SecureServer, type Http2Server, type IncomingHttpHeaders, type SecureServerOptions, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';

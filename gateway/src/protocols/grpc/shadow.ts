@@ -5,6 +5,7 @@
  * and none of it is recorded in the shadow pool's breakers, ejection or stats. Bounded by the
  * proxy deadline, which it also sends as grpc-timeout.
  */
+import { performance } from 'node:perf_hooks';
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { ShadowPair } from '../../dataplane/shadow.js';
 import { decodeGrpcMessage } from './status.js';

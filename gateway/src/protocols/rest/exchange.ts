@@ -20,6 +20,8 @@
  * onComplete/onError interface natively, while the newer controller interface is wrapped and its
  * headers parsed into an object on every response.
  */
+// The module's binding, not the global `performance`: that one is a lazy getter, called on every use.
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -38,7 +40,7 @@ import {
   VersionNotLoadedError,
 } from '../../dataplane/attempt-errors.js';
 import { REFUSED, UNGUARDED } from '../../dataplane/breaker.js';
-import { connectionTokens, isHopByHop } from './hop-by-hop.js';
+import { connectionTokens, isHopByHop, nameIs } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
@@ -68,6 +70,8 @@ export interface ExchangeInput {
   readonly settings: ProxySettings;
   /** performance.now() when the request arrived: the deadline counts from there, body read included. */
   readonly arrivedAt: number;
+  /** Whether the access log follows this request: the version that answered is then kept on the response. */
+  readonly keepVersion: boolean;
 }
 
 /**
@@ -163,12 +167,14 @@ export class Exchange {
   #attempts = 0;
   readonly #arrivedAt: number;
   readonly #deadlineAt: number;
+  readonly #keepVersion: boolean;
   /** The status line sent to the client (0 before). */
   #sentStatus = 0;
   #timer: NodeJS.Timeout | undefined;
   /** The timer watches the attempt's time to first byte (else only the deadline). */
   #timingAttempt = false;
   #responded = false;
+  #started = false;
   #finished = false;
   /** Where the planned retry goes. */
   #next: Route | undefined;
@@ -187,6 +193,7 @@ export class Exchange {
     this.#pool = input.decision.pool;
     this.#arrivedAt = input.arrivedAt;
     this.#deadlineAt = input.arrivedAt + input.settings.deadlineMs;
+    this.#keepVersion = input.keepVersion;
   }
 
   /** The request's copy: the answer relayed to the client is kept for the comparison (before start()). */
@@ -198,10 +205,7 @@ export class Exchange {
   start(body: Body, bodyLength: number | undefined): void {
     this.#body = body;
     this.#headers = upstreamHeaders(this.#req, this.#requestId, bodyLength);
-    // 'close' fires once: `on` spares the wrapper and the removal that `once` costs per request.
-    this.#res.on('close', () => {
-      if (!this.#finished) this.#fail(new ClientGoneError('client closed the connection'));
-    });
+    this.#started = true;
     if (performance.now() >= this.#deadlineAt - 1) {
       // The body took the whole deadline to arrive: no replica was involved.
       this.#fail(new DeadlineError('deadline exceeded', true));
@@ -218,6 +222,14 @@ export class Exchange {
     }
     this.#pool = route.pool;
     this.#send(route);
+  }
+
+  /**
+   * The client's connection closed (the response's one 'close' listener, set by the handler): an
+   * exchange under way gives up. Before start() the body reader sees the close itself.
+   */
+  clientClosed(): void {
+    if (this.#started && !this.#finished) this.#fail(new ClientGoneError('client closed the connection'));
   }
 
   isCurrent(attempt: Attempt): boolean {
@@ -269,7 +281,8 @@ export class Exchange {
     this.#timingAttempt = false;
     this.#responded = true;
     this.#sentStatus = statusCode;
-    (this.#res as ServedResponse)[SERVED_VERSION] = pool.versionText;
+    // Only for the access log: the property changes every response's map.
+    if (this.#keepVersion) (this.#res as ServedResponse)[SERVED_VERSION] = pool.versionText;
     const headers = responseHeaders(rawHeaders, pool.versionText, this.#requestId);
     try {
       // The replica's own reason phrase: libevent's table differs from Node's (429 "Client Error").
@@ -522,21 +535,21 @@ function upstreamHeaders(req: IncomingMessage, requestId: string, bodyLength: nu
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     if (isHopByHop(name)) {
-      if (name.length === 10 && name.toLowerCase() === 'connection') dropped = connectionTokens(value, dropped);
+      if (nameIs(name, 'connection')) dropped = connectionTokens(value, dropped);
       continue;
     }
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === 'host') continue;
+        if (nameIs(name, 'host')) continue;
         break;
       case 12:
-        if (name.toLowerCase() === 'x-request-id') continue;
+        if (nameIs(name, 'x-request-id')) continue;
         break;
       case 14:
-        if (name.toLowerCase() === 'content-length') continue;
+        if (nameIs(name, 'content-length')) continue;
         break;
       case 15:
-        if (name.toLowerCase() === 'x-forwarded-for') {
+        if (nameIs(name, 'x-forwarded-for')) {
           forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
           continue;
         }
@@ -566,10 +579,10 @@ function responseHeaders(raw: Buffer[], version: string, requestId: string): str
     const name = (raw[i] as Buffer).toString('latin1');
     const value = (raw[i + 1] as Buffer).toString('latin1');
     if (isHopByHop(name)) {
-      if (name.length === 10 && name.toLowerCase() === 'connection') dropped = connectionTokens(value, dropped);
+      if (nameIs(name, 'connection')) dropped = connectionTokens(value, dropped);
       continue;
     }
-    if ((name.length === 15 && name.toLowerCase() === 'x-model-version') || (name.length === 12 && name.toLowerCase() === 'x-request-id')) {
+    if (nameIs(name, 'x-model-version') || nameIs(name, 'x-request-id')) {
       continue;
     }
     out.push(name, value);

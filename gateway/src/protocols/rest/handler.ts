@@ -4,6 +4,8 @@
  * requests read and check the JSON body first, because TF Serving parses it before it looks the
  * model up (bad JSON to an unknown model is a 400, not a 404).
  */
+// The module's binding, not the global `performance`: that one is a lazy getter, called on every use.
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessLogSettings, ProxySettings } from '../../config/load.js';
 import type { Logger } from 'pino';
@@ -72,13 +74,19 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     const arrivedAt = performance.now();
     // Draining: the client reconnects, and its next request goes to another instance.
     if (lifecycle.draining) res.shouldKeepAlive = false;
-    if (access !== undefined) access(req, res, requestId);
+    const logged = access !== undefined && access(req, res, requestId);
     const hold = admission.enter();
     if (hold === undefined) {
       replyError(res, 503, fullMessage(admission), requestId, true);
       return;
     }
-    res.on('close', hold.leave);
+    let underway: Exchange | undefined;
+    // One listener for everything the request holds (a second makes Node keep an array and copy
+    // it on every emit).
+    res.on('close', () => {
+      hold.leave();
+      underway?.clientClosed();
+    });
     const method = req.method ?? 'GET';
     // What libevent does before TF Serving's code sees the request: method filter, strict URI parse.
     if (!ALLOWED_METHODS.has(method)) {
@@ -144,7 +152,9 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       requestId,
       settings,
       arrivedAt,
+      keepVersion: logged,
     });
+    underway = exchange;
     const operation = target.operation;
     // Only inference is copied; a model without a shadow costs this one check.
     const shadowed = model.shadow !== null && operation !== 'status' && operation !== 'metadata' ? operation : undefined;
@@ -237,12 +247,12 @@ function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome | PrefixOutc
   }
 }
 
-/** The REST side of the access log: a line when the response closes. */
-function accessLogger(settings: AccessLogSettings, log: Logger): ((req: IncomingMessage, res: ServerResponse, requestId: string) => void) | undefined {
+/** The REST side of the access log: a line when the response closes, for the requests it follows (true). */
+function accessLogger(settings: AccessLogSettings, log: Logger): ((req: IncomingMessage, res: ServerResponse, requestId: string) => boolean) | undefined {
   const access = createAccessLog(settings, log);
   if (access === undefined) return undefined;
   return (req, res, requestId) => {
-    if (!access.follow()) return;
+    if (!access.follow()) return false;
     const started = performance.now();
     res.once('close', () => {
       const status = res.headersSent ? res.statusCode : 0;
@@ -258,5 +268,6 @@ function accessLogger(settings: AccessLogSettings, log: Logger): ((req: Incoming
       };
       access.write(line, status >= 500 || !res.writableFinished);
     });
+    return true;
   };
 }

@@ -16,15 +16,31 @@ const HOP_BY_HOP = new Set([
   'expect',
 ]);
 
-/** Lengths of the names above: most headers are rejected by this test alone, without lowercasing. */
-const LENGTHS = new Set([...HOP_BY_HOP].map((h) => h.length));
-
-export function isHopByHop(name: string): boolean {
-  return LENGTHS.has(name.length) && HOP_BY_HOP.has(name.toLowerCase());
+/**
+ * Whether `name` is `lower` in any case. `lower` is lowercase ASCII; node:http has already checked
+ * that a header name is a token. Compared in place: header names are new strings on every request,
+ * and lowercasing each one (or hashing it into a Set) cost more than the rest of the header loop.
+ */
+export function nameIs(name: string, lower: string): boolean {
+  if (name.length !== lower.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const l = lower.charCodeAt(i);
+    if (c !== l && !(c >= 65 && c <= 90 && c + 32 === l)) return false;
+  }
+  return true;
 }
 
-/** The Connection values that name no header: nearly every message carries one of them alone. */
-const PLAIN = new Set(['keep-alive', 'close']);
+/** The names above by length: most headers are rejected by their length alone. */
+const BY_LENGTH: (string[] | undefined)[] = [];
+for (const h of HOP_BY_HOP) (BY_LENGTH[h.length] ??= []).push(h);
+
+export function isHopByHop(name: string): boolean {
+  const candidates = BY_LENGTH[name.length];
+  if (candidates === undefined) return false;
+  for (const h of candidates) if (nameIs(name, h)) return true;
+  return false;
+}
 
 /**
  * Extra names a Connection header lists ("Connection: close, x-foo" makes x-foo hop-by-hop), added
@@ -32,7 +48,8 @@ const PLAIN = new Set(['keep-alive', 'close']);
  * made only when there is a name to add (per request, on the hot path: `keep-alive` allocates nothing).
  */
 export function connectionTokens(value: string, into?: Set<string>): Set<string> | undefined {
-  if (value.length <= 10 && PLAIN.has(value.toLowerCase())) return into;
+  // The values that name no header: nearly every message carries one of them alone.
+  if (nameIs(value, 'keep-alive') || nameIs(value, 'close')) return into;
   let out = into;
   for (const token of value.split(',')) {
     const t = token.trim().toLowerCase();

@@ -5,6 +5,7 @@
  * shadow pool's breakers, ejection or stats: a shadow must not steer live traffic (the shadow is
  * often the canary). It is bounded by the proxy deadline.
  */
+import { performance } from 'node:perf_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ShadowPair } from '../../dataplane/shadow.js';

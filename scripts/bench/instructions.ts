@@ -1,0 +1,176 @@
+#!/usr/bin/env node
+/**
+ * Instructions per proxied REST request on the event-loop thread, the gateway against the Node
+ * floor (proxy-node-floor.ts), each run under valgrind's callgrind in front of the bench's backend.
+ * CPU time per request on a shared 2-core machine moves by up to 20% from one process to the next
+ * (README, Performance); an instruction count repeats to within about 1%, so a change of a few
+ * percent shows in one run. Only the main thread is counted: V8 compiles optimized code on other
+ * threads, and under valgrind that compilation is still going on after thousands of requests (at
+ * full speed it is a few percent of the process's CPU).
+ *
+ * Each process: requests one at a time on one connection (so each request has the event loop to
+ * itself, as at the bench's fixed rates): a warm-up, then three windows of the same number of
+ * requests, each between a zeroing and a dump of callgrind's counters (callgrind_control). The
+ * first finishes the warm-up; the second pauses between requests, so it lasts longer than the
+ * third, which runs them back to back and gives the figure. What a second of pauses costs the
+ * gateway more than it costs the floor is its periodic work (health checks, ticks), taken out of
+ * the per-request figure: under valgrind a request takes about 50 times as long as at full speed,
+ * and so carries 50 times the periodic work.
+ *
+ *   npm run bench:instructions [-- --warmup 3000 --requests 1500 --baseline DIR]
+ *
+ * --baseline DIR: also another build's gateway (a checkout with its dist/ built, as for
+ * `npm run bench -- --baseline`), reported as this build's ratio to it.
+ *
+ * Needs valgrind (Debian: valgrind). About 4 minutes.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
+import { Pool } from 'undici';
+import { spawnNode, stopChild } from '../lib/processes.js';
+import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
+import { baselineMain } from './options.js';
+import { callgrindTotal, instructionFigures, pauseCostPerSecond, type InstructionFigures, type Window } from './callgrind.js';
+import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
+import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
+
+const run = promisify(execFile);
+const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
+/** The CPU target of issue 16, as the latency section checks it in CPU time. */
+const TARGET_RATIO = 1.15;
+
+/** `count` predict requests through `url`, `connections` at a time, each answer read whole, each client pausing `pauseMs` after each. */
+async function load(url: string, count: number, connections: number, pauseMs = 0): Promise<void> {
+  const pool = new Pool(url, { connections });
+  let next = 0;
+  const client = async (): Promise<void> => {
+    while (next < count) {
+      next++;
+      if (pauseMs > 0 && next > 1) await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      const res = await pool.request({ method: 'POST', path: PREDICT_PATH, body: PREDICT_BODY, headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT } });
+      await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} from ${url}`);
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, client));
+  await pool.close();
+}
+
+/**
+ * Sends callgrind a command. Callgrind reads it when the process next runs, so one request wakes
+ * an idle process; callgrind_control returns once the command is done.
+ */
+async function control(pid: number, flag: '-z' | '-d', url: string): Promise<void> {
+  const done = run('callgrind_control', [flag, String(pid)], { timeout: 60_000 });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await load(url, 1, 1);
+  await done;
+}
+
+interface Measured {
+  readonly steady: Window;
+  readonly stretched: Window;
+}
+
+/** One window: `count` requests on one connection between a zeroing and a dump; what it counted and took. */
+async function window(pid: number, url: string, out: string, part: number, count: number, pauseMs: number): Promise<Window> {
+  await control(pid, '-z', url);
+  const started = performance.now();
+  await load(url, count, 1, pauseMs);
+  const seconds = (performance.now() - started) / 1000;
+  await control(pid, '-d', url);
+  // Dumps are numbered from 1; `-01` is the main thread (--separate-threads).
+  const instructions = callgrindTotal(readFileSync(`${out}.${part}-01`, 'utf8'));
+  process.stderr.write(`bench:instructions:   ${count} requests, ${pauseMs.toFixed(1)} ms apart: ${instructions.toLocaleString('en-US')} instructions in ${seconds.toFixed(1)} s\n`);
+  return { instructions, seconds };
+}
+
+async function measure(child: ChildProcess, out: string, url: string, o: { warmup: number; requests: number }): Promise<Measured> {
+  const pid = child.pid as number;
+  await load(url, o.warmup, 1);
+  // A first window finishes the warm-up: V8 still tiers code and settles feedback well past the
+  // warm-up's requests (this window cost 20-50% more than the next ones in both processes).
+  const warming = await window(pid, url, out, 1, o.requests, 0);
+  // Pauses as long as a request took: the stretched window lasts about twice the steady one.
+  const stretched = await window(pid, url, out, 2, o.requests, (warming.seconds * 1000) / o.requests);
+  const steady = await window(pid, url, out, 3, o.requests, 0);
+  return { steady, stretched };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      warmup: { type: 'string', default: '3000' },
+      requests: { type: 'string', default: '1500' },
+      baseline: { type: 'string' },
+    },
+  });
+  const o = { warmup: Number(values.warmup), requests: Number(values.requests) };
+  for (const [name, v] of Object.entries(o)) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a whole number of at least 1`);
+  }
+  const baseline = values.baseline === undefined ? undefined : baselineMain(values.baseline);
+  await run('valgrind', ['--version']).catch(() => {
+    throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
+  const children: ChildProcess[] = [];
+  const callgrind = (name: string): string[] => ['valgrind', '-q', '--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, name)}`];
+  try {
+    const backend = await spawnNode(script('backend'), ['--ports', '1'], /listening on \S+ ports (\d+)/, { ipc: true });
+    children.push(backend.child);
+    const upstream = `http://127.0.0.1:${backend.match[1]}`;
+    const config = join(dir, 'gateway.json');
+    writeFileSync(config, JSON.stringify(gatewayConfig({ replicas: [upstream], headerRules: REALISTIC_RULES })));
+    const env = { ...process.env, LOG_LEVEL: 'warn', GATEWAY_STORE: 'memory', ADMIN_TOKEN: 'bench-instructions-token-0123456789' };
+    const results: Array<[string, Measured]> = [];
+    const processes: Array<[string, string, string]> = [
+      ['Node floor', 'floor', script('proxy-node-floor')],
+      ['gateway', 'gateway', GATEWAY_MAIN],
+      ...(baseline === undefined ? [] : [['gateway, baseline build', 'baseline', baseline] as [string, string, string]]),
+    ];
+    for (const [name, file, main] of processes) {
+      process.stderr.write(`bench:instructions: ${name} under callgrind (${o.warmup} warm-up, ${o.requests} measured three times)\n`);
+      const started =
+        file === 'floor'
+          ? await spawnNode(main, ['--upstream', upstream], /listening on http:\/\/(\S+)/, { ipc: true, wrapper: callgrind(file), timeoutMs: 300_000 })
+          : await spawnNode(main, ['--config', config], /REST on ([\d.]+:\d+)/, { env, ipc: true, nodeArgs: GATEWAY_NODE_FLAGS, wrapper: callgrind(file), timeoutMs: 600_000 });
+      children.push(started.child);
+      results.push([name, await measure(started.child, join(dir, file), `http://${started.match[1]}`, o)]);
+      await stopChild(started.child, 60_000);
+    }
+    const floorRun = (results[0] as [string, Measured])[1];
+    const floorPause = pauseCostPerSecond(floorRun.steady, floorRun.stretched);
+    const figures = results.map(([name, m]): [string, InstructionFigures] => [name, instructionFigures(o.requests, m.steady, m.stretched, floorPause)]);
+    const floor = (figures[0] as [string, InstructionFigures])[1];
+    const k = (n: number): string => `${(n / 1000).toFixed(1)}k`;
+    const lines = [
+      `### Instructions per proxied REST request, event-loop thread (callgrind; requests one at a time: ${o.warmup} of warm-up, then windows of ${o.requests})`,
+      '',
+      '| process | per request | periodic work per second, beyond the floor\'s | per request, periodic work taken out | ÷ floor |',
+      '|---|---:|---:|---:|---:|',
+      ...figures.map(([name, f]) => `| ${name} | ${k(f.perRequest)} | ${k(f.periodicPerSecond)} | ${k(f.perRequestNet)} | ${(f.perRequestNet / floor.perRequestNet).toFixed(3)}x |`),
+      '',
+    ];
+    const gateway = (figures[1] as [string, InstructionFigures])[1];
+    const ratio = gateway.perRequestNet / floor.perRequestNet;
+    lines.push(`Gateway ÷ floor, periodic work taken out: ${ratio.toFixed(3)}x (the CPU target is ${TARGET_RATIO}x: ${ratio <= TARGET_RATIO ? 'met' : 'missed'} in instructions).`, '');
+    const before = figures[2]?.[1];
+    if (before !== undefined) lines.push(`This build ÷ the baseline build: ${(gateway.perRequestNet / before.perRequestNet).toFixed(3)}x per request, periodic work taken out.`, '');
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    await Promise.all(children.map((c) => stopChild(c, 60_000)));
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench:instructions: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
