@@ -24,7 +24,7 @@ import { decide, decideUnpinned } from '../../dataplane/decide.js';
 import { Exchange, SERVED_VERSION, tooLargeMessage, type ServedResponse } from './exchange.js';
 import { replyEmpty, replyError, replyPage } from './local-reply.js';
 import { fullMessage, type Admission, type Hold } from '../../dataplane/admission.js';
-import { readBody, readBodyPrefix, type BodyOutcome, type PrefixOutcome } from './request-body.js';
+import { readBody, readBodyPrefix, type BodyOutcome } from './request-body.js';
 import { RequestIds } from '../../dataplane/request-id.js';
 import type { Shadows } from '../../dataplane/shadow.js';
 import type { SnapshotHolder } from '../../dataplane/snapshot.js';
@@ -218,7 +218,7 @@ function answerLocally(
   // the event loop for seconds. A bigger body gets TF's answer for a syntax error in that head,
   // else the lookup's answer (README: where the contract leaves room).
   readBodyPrefix(req, hold, settings.maxBodyBytes, LOCAL_CHECK_BYTES, (outcome) => {
-    if (outcome.kind === 'too-large' || outcome.kind === 'aborted' || outcome.kind === 'over-budget') {
+    if (outcome.kind === 'too-large' || outcome.kind === 'over-budget') {
       replyBodyProblem(res, outcome, requestId, hold.admission);
       return;
     }
@@ -237,14 +237,9 @@ function answerLocally(
 export const LOCAL_CHECK_BYTES = 64 * 1024;
 const EMPTY = new Uint8Array(0);
 
-function replyBodyProblem(res: ServerResponse, outcome: BodyOutcome | PrefixOutcome, requestId: string, admission: Admission): void {
-  if (outcome.kind === 'too-large') {
-    replyError(res, 413, tooLargeMessage(outcome.limit), requestId, true);
-  } else if (outcome.kind === 'over-budget') {
-    replyError(res, 503, fullMessage(admission), requestId, true);
-  } else {
-    res.destroy();
-  }
+function replyBodyProblem(res: ServerResponse, outcome: Extract<BodyOutcome, { kind: 'too-large' | 'over-budget' }>, requestId: string, admission: Admission): void {
+  if (outcome.kind === 'too-large') replyError(res, 413, tooLargeMessage(outcome.limit), requestId, true);
+  else replyError(res, 503, fullMessage(admission), requestId, true);
 }
 
 /** The REST side of the access log: a line when the response closes, for the requests it follows (true). */

@@ -20,11 +20,9 @@ export type BodyOutcome =
   | { readonly kind: 'buffer'; readonly body: Buffer }
   | { readonly kind: 'stream'; readonly body: Readable; readonly length: number | undefined }
   | { readonly kind: 'too-large'; readonly limit: number }
-  | { readonly kind: 'over-budget' }
-  | { readonly kind: 'aborted' };
+  | { readonly kind: 'over-budget' };
 
 const NONE = { kind: 'none' } as const;
-const ABORTED = { kind: 'aborted' } as const;
 const OVER_BUDGET = { kind: 'over-budget' } as const;
 
 /**
@@ -42,12 +40,13 @@ function framing(req: IncomingMessage, maxBodyBytes: number): number | typeof NO
 
 /**
  * Hands the body's chunks to `onChunk` until it returns an outcome (the reading stops there, the
- * request paused), the body ends (`onEnd`'s outcome) or the client goes away. The listeners stay
- * once the body has ended (the request is done with, and its emitter with it): removing four
- * listeners per request cost more than the rest of reading a small body. No 'error' listener: an
- * IncomingMessage emits 'error' only to listeners, and 'close' follows it either way.
+ * request paused) or the body ends (`onEnd`'s outcome). If the client goes away first, `done` is
+ * never called: the response's 'close' gives back what the request held, and nothing is left to
+ * answer. The listeners stay once the body has ended (the request is done with, and its emitter
+ * with it): removing them cost more than the rest of reading a small body. No 'error' listener: an
+ * IncomingMessage emits 'error' only to listeners.
  */
-function consume<T>(req: IncomingMessage, onChunk: (chunk: Buffer) => T | undefined, onEnd: () => T, done: (outcome: T | typeof ABORTED) => void): void {
+function consume<T>(req: IncomingMessage, onChunk: (chunk: Buffer) => T | undefined, onEnd: () => T, done: (outcome: T) => void): void {
   let settled = false;
   const onData = (chunk: Buffer): void => {
     if (settled) return;
@@ -64,11 +63,6 @@ function consume<T>(req: IncomingMessage, onChunk: (chunk: Buffer) => T | undefi
     if (settled) return;
     settled = true;
     done(onEnd());
-  });
-  req.on('close', () => {
-    if (settled) return;
-    settled = true;
-    done(ABORTED);
   });
 }
 
@@ -114,8 +108,7 @@ export type PrefixOutcome =
   | { readonly kind: 'none' }
   | { readonly kind: 'prefix'; readonly head: Buffer; readonly complete: boolean }
   | { readonly kind: 'too-large'; readonly limit: number }
-  | { readonly kind: 'over-budget' }
-  | { readonly kind: 'aborted' };
+  | { readonly kind: 'over-budget' };
 
 /**
  * Reads a whole body the gateway answers itself, keeping only its first `keep` bytes (what it
