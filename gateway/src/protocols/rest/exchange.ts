@@ -226,7 +226,8 @@ export class Exchange {
 
   /**
    * The client's connection closed (the response's one 'close' listener, set by the handler): an
-   * exchange under way gives up. Before start() the body reader sees the close itself.
+   * exchange under way gives up. Before start() nothing is under way: the body is never finished,
+   * so start() is never called.
    */
   clientClosed(): void {
     if (this.#started && !this.#finished) this.#fail(new ClientGoneError('client closed the connection'));
