@@ -23,7 +23,7 @@ import { latencySection } from './latency-section.js';
 import { measureWrk, type WrkMeasurement } from './measure.js';
 import { startNginx } from './nginx.js';
 import { HELP, readOptions, type Options } from './options.js';
-import { fmtInt, fmtMs, fmtRatio, markdown, throughputSvg, type BenchReport, type FixedRateTarget, type MemorySummary, type PairSummary, type TargetCheck, type TargetSummary } from './report.js';
+import { fmtInt, fmtMs, fmtRatio, markdown, TARGET_CPU_VS_FLOOR, throughputSvg, type BenchReport, type FixedRateTarget, type MemorySummary, type PairSummary, type TargetCheck, type TargetSummary } from './report.js';
 import { controlPlaneMarkdown, controlPlaneSection } from './control-plane.js';
 import {
   alternate,
@@ -52,7 +52,6 @@ const TARGET_ADDED_P99_MS = 1;
 /** The latency section's targets, checked at this rate (or the first one measured). */
 const TARGET_LATENCY_RATE = 2000;
 const TARGET_P99_VS_FLOOR = 1.25;
-const TARGET_CPU_VS_FLOOR = 1.15;
 const TARGET_GRPC_VS_NGINX = 0.5;
 const TARGET_GRPC_VS_GRPC_JS = 2;
 const TARGET_REPLICAS_RATIO = 0.9;

@@ -174,6 +174,9 @@ export interface BenchReport {
   readonly notes: readonly string[];
 }
 
+/** Issue 16's CPU target: the gateway's CPU per request at most this times the Node floor's. */
+export const TARGET_CPU_VS_FLOOR = 1.15;
+
 export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 export const fmtMs = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 export const fmtRatio = (n: number | undefined): string => (n === undefined || !Number.isFinite(n) ? '' : `${n.toFixed(2)}x`);
