@@ -27,7 +27,7 @@ export interface SliceFigures {
   /** Wall clock of a slice: what a request waited behind it, preemption by other programs included. */
   readonly maxMs: number;
   readonly p99Ms: number;
-  /** CPU time the process used during a slice: its cost, whatever else the machine did. */
+  /** CPU time used during a slice (ProbeFigures.cpuClock says whose): its cost, whatever else the machine did. */
   readonly maxCpuMs: number;
   readonly p99CpuMs: number;
   /** Slices that used more than 1 ms of CPU, and of those, the ones a garbage collection pause overlapped. */
@@ -36,6 +36,8 @@ export interface SliceFigures {
 }
 
 export interface ProbeFigures {
+  /** Whose CPU time the slices were timed with: the event loop's thread's time on a CPU (Linux), or the whole process's CPU time. */
+  readonly cpuClock: 'thread' | 'process';
   /** perf_hooks monitorEventLoopDelay (resolution 1 ms), ms. */
   readonly loopDelay: { readonly maxMs: number; readonly p99Ms: number; readonly p999Ms: number; readonly meanMs: number };
   /** Per periodic pass: its slices over the measurement. */
@@ -161,6 +163,13 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
 
 const worst = (runs: readonly ControlPlaneRun[], pick: (r: ControlPlaneRun) => number): number => Math.max(...runs.map(pick));
 
+function clockOf(runs: readonly ControlPlaneRun[]): string {
+  const kinds = new Set(runs.map((r) => r.figures.cpuClock));
+  if (kinds.size === 1 && kinds.has('thread')) return "the time the event loop's own thread was on a CPU meanwhile (wall clock minus its waits for a CPU, from Linux /proc/thread-self/schedstat; other threads and programs left out)";
+  if (kinds.size === 1) return "the CPU time the process used meanwhile (every thread's; this system has no per-thread clock)";
+  return "the CPU time of the event loop's thread, or of the process where that clock was missing";
+}
+
 /** The section's tables, in the bench report's markdown. */
 export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
   const modes = (['before', 'after'] as const).map((mode) => ({ mode, runs: s.runs.filter((r) => r.mode === mode) })).filter((m) => m.runs.length > 0);
@@ -169,7 +178,7 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
   const lines = [
     `### Control plane: event-loop blocking (${s.models} models with a canary, 2 pools of ${s.replicas} replicas, ${s.sessions} event-stream sessions; ${s.runs.length} runs of ${s.durationS} s)`,
     '',
-    `Worst over the runs. Event-loop delay: perf_hooks monitorEventLoopDelay at 1 ms resolution, whose idle reading is its own 1 ms period (blocking = max - 1 ms); it counts whatever held the loop, the machine's other programs preempting it included. The passes' slices are timed from inside: wall clock and the CPU time the process used meanwhile (their own cost; target: none over ${TARGET_BLOCKING_MS} ms).`,
+    `Worst over the runs. Event-loop delay: perf_hooks monitorEventLoopDelay at 1 ms resolution, whose idle reading is its own 1 ms period (blocking = max - 1 ms); it counts whatever held the loop, the machine's other programs preempting it included. The passes' slices are timed from inside: wall clock and ${clockOf(s.runs)} (their own cost; target: none over ${TARGET_BLOCKING_MS} ms).`,
     '',
     '| | event-loop delay max ms | p99 ms | p99.9 ms | GC pauses | GC max ms | GC pauses over 1 ms |',
     '|---|---:|---:|---:|---:|---:|---:|',

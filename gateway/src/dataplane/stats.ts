@@ -3,7 +3,10 @@
  * for each of the last N seconds. The hot path only increments counters of the current second
  * (no allocation, no clock reads beyond the latency itself); a once-a-second tick, outside the hot
  * path, closes the second into the ring. Percentiles come from log-linear buckets (8 per power of
- * two, so within about 6% of the true value), merged over the window on demand.
+ * two, so within about 6% of the true value), merged over the window on demand:
+ * only the buckets a second used (a range noted when it closes), since the controller merges
+ * several windows per model four times a second and a second's latencies fill a few dozen of
+ * the 232 buckets.
  */
 
 /** Buckets 0..15 hold 0..15 µs exactly; then 8 buckets per power of two, up to 2^31 µs. */
@@ -86,6 +89,9 @@ export class PoolStats {
   readonly #diverted: Uint32Array;
   readonly #retries: Uint32Array;
   readonly #latency: Uint32Array;
+  /** Per closed second: its first used latency bucket and one past its last (equal when none). */
+  readonly #usedFrom: Uint8Array;
+  readonly #usedTo: Uint8Array;
   /** Index of the second being filled. */
   #head = 0;
   /** Complete seconds in the ring. */
@@ -106,6 +112,8 @@ export class PoolStats {
     this.#diverted = new Uint32Array(this.#capacity);
     this.#retries = new Uint32Array(this.#capacity);
     this.#latency = new Uint32Array(this.#capacity * LATENCY_BUCKETS);
+    this.#usedFrom = new Uint8Array(this.#capacity);
+    this.#usedTo = new Uint8Array(this.#capacity);
   }
 
   /** One attempt at a replica of this pool (or a request the pool could not take). */
@@ -157,6 +165,7 @@ export class PoolStats {
 
   /** Closes the current second. Called once a second by the stats clock. */
   tick(): void {
+    this.#noteUsedBuckets(this.#head);
     const next = (this.#head + 1) % this.#capacity;
     this.#requests[next] = 0;
     this.#errors[next] = 0;
@@ -166,6 +175,24 @@ export class PoolStats {
     this.#head = next;
     this.closedSeconds++;
     if (this.#filled < this.#capacity - 1) this.#filled++;
+  }
+
+  #noteUsedBuckets(slot: number): void {
+    let from = 0;
+    let to = 0;
+    if (this.#requests[slot] !== 0) {
+      const base = slot * LATENCY_BUCKETS;
+      from = LATENCY_BUCKETS;
+      for (let b = 0; b < LATENCY_BUCKETS; b++) {
+        if (this.#latency[base + b] !== 0) {
+          if (from === LATENCY_BUCKETS) from = b;
+          to = b + 1;
+        }
+      }
+      if (from === LATENCY_BUCKETS) from = 0;
+    }
+    this.#usedFrom[slot] = from;
+    this.#usedTo[slot] = to;
   }
 
   /**
@@ -178,18 +205,26 @@ export class PoolStats {
     let errors = 0;
     let diverted = 0;
     let retries = 0;
-    const merged = new Uint32Array(LATENCY_BUCKETS);
+    const merged = scratch;
+    let lowest = LATENCY_BUCKETS;
+    let highest = 0;
     for (let k = includeCurrent ? 0 : 1; k <= n; k++) {
       const slot = (this.#head - k + this.#capacity) % this.#capacity;
       requests += this.#requests[slot]!;
       errors += this.#errors[slot]!;
       diverted += this.#diverted[slot]!;
       retries += this.#retries[slot]!;
+      if (this.#requests[slot] === 0) continue;
+      // The second being filled has no range noted yet: all of it.
+      const from = k === 0 ? 0 : this.#usedFrom[slot]!;
+      const to = k === 0 ? LATENCY_BUCKETS : this.#usedTo[slot]!;
       const base = slot * LATENCY_BUCKETS;
-      for (let b = 0; b < LATENCY_BUCKETS; b++) merged[b]! += this.#latency[base + b]!;
+      for (let b = from; b < to; b++) merged[b]! += this.#latency[base + b]!;
+      if (from < lowest) lowest = from;
+      if (to > highest) highest = to;
     }
     const seconds = includeCurrent ? n + 1 : n;
-    return {
+    const stats: WindowStats = {
       seconds,
       requests,
       errors,
@@ -197,18 +232,23 @@ export class PoolStats {
       retries,
       rps: n === 0 ? 0 : requests / seconds,
       errorRate: requests === 0 ? 0 : errors / requests,
-      p50Ms: atRank(merged, Math.ceil(0.5 * requests)),
-      p99Ms: atRank(merged, Math.ceil(0.99 * requests)),
-      p99ExceptSlowestMs: atRank(merged, requests < 2 ? requests : Math.min(Math.ceil(0.99 * requests), requests - 1)),
+      p50Ms: atRank(merged, lowest, highest, Math.ceil(0.5 * requests)),
+      p99Ms: atRank(merged, lowest, highest, Math.ceil(0.99 * requests)),
+      p99ExceptSlowestMs: atRank(merged, lowest, highest, requests < 2 ? requests : Math.min(Math.ceil(0.99 * requests), requests - 1)),
     };
+    if (lowest < highest) merged.fill(0, lowest, highest);
+    return stats;
   }
 }
 
+/** The merge's buckets, shared: a window is merged and read in one synchronous call, and left zeroed. */
+const scratch = new Uint32Array(LATENCY_BUCKETS);
+
 /** The value of the rank-th fastest sample (1-based); null without samples. */
-function atRank(histogram: Uint32Array, rank: number): number | null {
+function atRank(histogram: Uint32Array, from: number, to: number, rank: number): number | null {
   if (rank < 1) return null;
   let seen = 0;
-  for (let b = 0; b < histogram.length; b++) {
+  for (let b = from; b < to; b++) {
     seen += histogram[b]!;
     if (seen >= rank) return Math.round(bucketMidMs(b) * 1000) / 1000;
   }

@@ -15,17 +15,31 @@ export const SLICE_BUDGET = 32;
 
 /**
  * One finished slice of a pass: its name, the units and the items it handled, how long it ran
- * (wall clock) and the CPU time the process used meanwhile (what it cost, whatever else the
+ * (wall clock) and the CPU time it used by the observer's clock (what it cost, whatever else the
  * machine was doing).
  */
 export type SliceObserver = (work: string, units: number, items: number, ms: number, cpuMs: number) => void;
 
+/** CPU time so far, in milliseconds. */
+export type CpuClock = () => number;
+
+/** The whole process's CPU time: V8's helper threads and libuv's pool count too. */
+export const processCpuMs: CpuClock = () => {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+};
+
 let observer: SliceObserver | undefined;
+let cpuClock: CpuClock = processCpuMs;
 let unbounded = false;
 
-/** Installs (or removes, with undefined) the one observer of every slice (tests, the bench). */
-export function observeSlices(next: SliceObserver | undefined): void {
+/**
+ * Installs (or removes, with undefined) the one observer of every slice (tests, the bench), and
+ * the CPU clock its slices are timed with.
+ */
+export function observeSlices(next: SliceObserver | undefined, clock: CpuClock = processCpuMs): void {
   observer = next;
+  cpuClock = clock;
 }
 
 /**
@@ -59,16 +73,15 @@ export async function inSlices<T>(pass: SlicedPass<T>, items: Iterable<T>, each:
   let count = 0;
   // The clocks are read only while someone observes.
   let began = 0;
-  let cpu: NodeJS.CpuUsage | undefined;
+  let cpu: number | undefined;
   const startClock = (): void => {
     if (observer === undefined) return;
     began = performance.now();
-    cpu = process.cpuUsage();
+    cpu = cpuClock();
   };
   const report = (): void => {
     if (observer === undefined || cpu === undefined) return;
-    const spent = process.cpuUsage(cpu);
-    observer(pass.work, used, count, performance.now() - began, (spent.user + spent.system) / 1000);
+    observer(pass.work, used, count, performance.now() - began, cpuClock() - cpu);
   };
   startClock();
   for (const item of items) {
@@ -86,6 +99,21 @@ export async function inSlices<T>(pass: SlicedPass<T>, items: Iterable<T>, each:
     count++;
   }
   if (count > 0) report();
+}
+
+/**
+ * A step of a pass that cannot be cut (a frame that must reach every client whole), run at once
+ * and shown to the observer as a slice of its own, so that what it costs is measured with the rest.
+ */
+export function wholeStep(work: string, run: () => void): void {
+  if (observer === undefined) {
+    run();
+    return;
+  }
+  const began = performance.now();
+  const cpu = cpuClock();
+  run();
+  observer(work, 1, 1, performance.now() - began, cpuClock() - cpu);
 }
 
 /**

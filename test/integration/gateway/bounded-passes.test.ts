@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MODELS_PER_SLICE } from '../../../gateway/src/controlplane/canary-controller.js';
-import { STREAM_UNITS_PER_SLICE } from '../../../gateway/src/controlplane/admin/stream.js';
+import { FRAME_CHARS_PER_SLICE, STREAM_UNITS_PER_SLICE } from '../../../gateway/src/controlplane/admin/stream.js';
 import { HealthChecker } from '../../../gateway/src/controlplane/health.js';
 import { CLOCK_UNITS_PER_SLICE } from '../../../gateway/src/controlplane/stats-clock.js';
 import { DEFAULT_HEALTH_CHECK, DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
@@ -30,6 +30,8 @@ interface Slice {
 const slices = new Map<string, Slice[]>();
 /** Set by a test: an event to send while the next snapshot is half built. */
 let duringSnapshot: (() => void) | undefined;
+/** Set by a test: an event to send while the next stats frame is half written. */
+let duringFrame: (() => void) | undefined;
 let replicas: StatusReplicas;
 let gw: TestGateway;
 const streams: EventStream[] = [];
@@ -39,6 +41,11 @@ before(async () => {
     if (work === 'event-stream snapshot' && duringSnapshot !== undefined) {
       const send = duringSnapshot;
       duringSnapshot = undefined;
+      send();
+    }
+    if (work === 'event-stream stats frame' && duringFrame !== undefined) {
+      const send = duringFrame;
+      duringFrame = undefined;
       send();
     }
     let list = slices.get(work);
@@ -102,6 +109,27 @@ test('the event stream builds its stats tick and each snapshot in bounded slices
     assert.deepEqual(big?.versions.map((v) => v.replicas.length), [BIG, 2], 'the large pool whole, though built over several slices');
     const bigView = (snapshot as unknown as { models: Array<{ name: string; pools: Array<{ replicas: unknown[] }> }> }).models.find((m) => m.name === 'big');
     assert.deepEqual(bigView?.pools.map((p) => p.replicas.length), [BIG, 2]);
+  }
+});
+
+test("the event stream writes its stats frame to every client over several turns, a bounded number of characters per turn", () => {
+  const list = check('event-stream stats frame', FRAME_CHARS_PER_SLICE);
+  // Each tick's frame (101 models, a pool of 200 replicas) is over 100 KB: several slices per frame.
+  const frames = (streams[0] as EventStream).events.filter((e) => e.event === 'stats').length;
+  assert.ok(frames >= 2 && list.length >= 2 * frames, `${list.length} frame slices for ${frames} frames`);
+});
+
+test('an event sent while a stats frame is being written reaches every client after the whole frame', async () => {
+  const counts = streams.map((s) => s.events.length);
+  duringFrame = () => gw.gateway.events.emit('store', { available: true, detail: 'sent mid-frame' });
+  for (const [i, s] of streams.entries()) {
+    const marker = await s.waitFor((e) => e.event === 'store' && (e.data as { detail: string }).detail === 'sent mid-frame', 10_000, 'the event sent mid-frame');
+    assert.equal(duringFrame, undefined, 'it was sent during a frame');
+    // The frame it was sent during came whole, before it.
+    const since = s.events.slice(counts[i], s.events.indexOf(marker));
+    const stats = since.filter((e) => e.event === 'stats');
+    assert.ok(stats.length >= 1, 'the stats frame precedes the event');
+    for (const e of stats) assert.equal((e.data as { models: unknown[] }).models.length, MODELS + 1);
   }
 });
 

@@ -73,3 +73,16 @@ test('a periodic pass never runs twice at once', async () => {
   assert.equal(most, 1);
   assert.equal(runs, 2);
 });
+
+test("slices are timed with the observer's CPU clock", async () => {
+  const cpu: number[] = [];
+  let now = 0;
+  // A clock that moves 5 ms each time it is read: each slice reads it twice.
+  observeSlices((_work, _units, _items, _ms, cpuMs) => cpu.push(cpuMs), () => (now += 5));
+  try {
+    await inSlices({ work: 'clocked', budget: 1 }, [1, 2, 3], () => {});
+    assert.deepEqual(cpu, [5, 5, 5]);
+  } finally {
+    observeSlices(undefined);
+  }
+});

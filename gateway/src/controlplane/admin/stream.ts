@@ -18,7 +18,7 @@ import type { ReplicaEvent, RollbackEvent, VersionsChange } from '../events.js';
 import { ErrorBody, HISTORY_TICKS, type HistorySample, type StatsEvent, type StreamEventMap } from './api-schemas.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
-import { inSlices } from '../../runtime/slices.js';
+import { inSlices, wholeStep } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseDataLine } from './sse.js';
@@ -41,6 +41,11 @@ const REPLICA_STEP = 8;
 const HISTORY_SAMPLES_PER_STEP = Math.ceil(HISTORY_TICKS / 2);
 /** Characters of a snapshot written per event-loop turn (each write converts its text to bytes). */
 const WRITE_CHARS_PER_SLICE = 32 * 1024;
+/**
+ * Characters of a stats frame written per turn: fewer, since each goes to every client (with ten
+ * sessions, 32 KiB a turn held the loop for 4 ms of wall clock at p99 on a 2-core machine; 8 KiB, 1 ms).
+ */
+export const FRAME_CHARS_PER_SLICE = 8 * 1024;
 
 /** A piece of a sliced pass: its weight in units and what it does. */
 interface Step {
@@ -61,27 +66,17 @@ function* replicaSteps(replicas: readonly Replica[], out: string[]): Generator<S
   }
 }
 
-/** An object's JSON text with one more field: an array of JSON texts (each already serialized). */
-function withArray(json: string, field: string, items: readonly string[]): string {
-  return `${opened(json, field)}${items.join(',')}]}`;
-}
-
 /** A model's part of an event being built: its own fields, and per pool its fields and replicas. */
 interface ModelPiece {
   head: string;
   readonly pools: Array<{ json: string; readonly replicas: string[] }>;
 }
 
-/** The models' JSON texts, comma-separated and joined. */
-function assemble(pieces: readonly ModelPiece[], poolsField: string): string {
-  return pieces.map((m) => withArray(m.head, poolsField, m.pools.map((p) => withArray(p.json, 'replicas', p.replicas)))).join(',');
-}
-
 /** Replica views per fragment of a written snapshot: a pool of hundreds is written over several turns. */
-const REPLICAS_PER_FRAGMENT = 64;
+const REPLICAS_PER_FRAGMENT = 16;
 
 /**
- * The same text as assemble's, cut into fragments to be written one by one: each model's and each
+ * The models' JSON texts, comma-separated, cut into fragments to be written one by one: each model's and each
  * pool's own fields, and a pool's replicas REPLICAS_PER_FRAGMENT at a time, so no single write
  * holds a model with hundreds of replicas whole.
  */
@@ -97,6 +92,25 @@ function* fragments(pieces: readonly ModelPiece[], poolsField: string): Generato
     }
     yield ']}';
   }
+}
+
+/**
+ * The texts joined into pieces of about `chars` characters: fragments are often a few dozen
+ * characters, and each write is a chunk (and a system call) for every client.
+ */
+function* batched(texts: Iterable<string>, chars: number): Generator<string> {
+  let parts: string[] = [];
+  let length = 0;
+  for (const text of texts) {
+    parts.push(text);
+    length += text.length;
+    if (length >= chars) {
+      yield parts.join('');
+      parts = [];
+      length = 0;
+    }
+  }
+  if (parts.length > 0) yield parts.join('');
 }
 
 /** An object's JSON text, reopened to take one more field, an array, whose items follow. */
@@ -116,29 +130,42 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   const pending = new Map<ServerResponse, { frames: Buffer[]; bytes: number }>();
   let closed = false;
 
+  /**
+   * A stats frame being written over several turns: the frames broadcast meanwhile wait in
+   * `deferred` and follow it, since a frame's parts must not be split by another's.
+   */
+  let framing: { readonly deferred: Buffer[]; readonly done: Promise<void> } | undefined;
+
   /** One frame to every client; encoded once, however many clients there are. */
   const broadcastJson = (event: keyof StreamEventMap, json: string): void => {
     if (clients.size === 0 && pending.size === 0) return;
     // JSON is one line: the frame needs no splitting into data lines (sseFrame's work, over the
     // whole of a stats event of hundreds of kilobytes).
     const frame = Buffer.from(`${sseDataLine(event, '')}${json}\n\n`);
-    for (const res of clients) {
+    if (framing !== undefined) framing.deferred.push(frame);
+    else send(frame);
+  };
+  /**
+   * A frame, or a part of one, to `to` and into the queues of clients whose snapshot is under way;
+   * a client that cannot keep up is dropped.
+   */
+  const deliver = (chunk: Buffer, to: Iterable<ServerResponse>, queues: Iterable<[ServerResponse, { frames: Buffer[]; bytes: number }]>): void => {
+    for (const res of to) {
+      if (res.destroyed) continue;
       if (res.writableLength > MAX_BUFFERED) {
         clients.delete(res);
         res.destroy();
       } else {
-        res.write(frame);
+        res.write(chunk);
       }
     }
-    for (const [res, queue] of pending) {
-      queue.frames.push(frame);
-      queue.bytes += frame.length;
-      if (queue.bytes > MAX_BUFFERED) {
-        pending.delete(res);
-        res.destroy();
-      }
+    for (const [res, queue] of queues) {
+      queue.frames.push(chunk);
+      queue.bytes += chunk.length;
+      if (queue.bytes > MAX_BUFFERED && pending.delete(res)) res.destroy();
     }
   };
+  const send = (frame: Buffer): void => deliver(frame, clients, pending);
   const broadcast = <E extends keyof StreamEventMap>(event: E, data: StreamEventMap[E]): void => {
     if (clients.size === 0 && pending.size === 0) return;
     broadcastJson(event, JSON.stringify(data));
@@ -221,7 +248,37 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, steps(), runStep);
     if (closed) return;
     history.retain(models);
-    if (live) broadcastJson('stats', `{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[${assemble(pieces, 'versions')}]}`);
+    if (live) {
+      await writeFrame(function* () {
+        yield `${sseDataLine('stats', '')}{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[`;
+        yield* fragments(pieces, 'versions');
+        yield ']}\n\n';
+      });
+    }
+  };
+
+  /**
+   * One frame to every client, cut and written over several turns as a snapshot is (a stats frame
+   * of a hundred models is hundreds of kilobytes, converted and copied once per client). Its
+   * recipients are the clients of its first turn; clients whose snapshot is under way get it in
+   * their queue. Whatever is broadcast meanwhile follows it.
+   */
+  const writeFrame = async (texts: () => Generator<string>): Promise<void> => {
+    const recipients = [...clients];
+    const queued = [...pending];
+    if (recipients.length === 0 && queued.length === 0) return;
+    let finish = (): void => {};
+    const deferred: Buffer[] = [];
+    framing = { deferred, done: new Promise<void>((resolve) => (finish = resolve)) };
+    try {
+      await inSlices({ work: 'event-stream stats frame', budget: FRAME_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed }, batched(texts(), FRAME_CHARS_PER_SLICE / 2), (text) => {
+        deliver(Buffer.from(text), recipients, queued);
+      });
+    } finally {
+      framing = undefined;
+      finish();
+      for (const frame of deferred) send(frame);
+    }
   };
   let ticking = false;
   const onTick = (): void => {
@@ -277,20 +334,25 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     // Written as it is cut, a few pieces per turn: a snapshot of a hundred models with their
     // history is megabytes, and one write of it would convert it all in one go. Its data is one
     // line of JSON (sseDataLine), so the pieces need no framing of their own.
-    const texts = [
-      `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`,
-      ...fragments(pieces, 'pools'),
-      `],"storeAvailable":${String(ctx.store.isAvailable())},"history":{`,
-      ...histories.map((h, i) => (i === 0 ? h : `,${h}`)),
-      '}}\n\n',
-    ];
-    await inSlices({ work: 'event-stream snapshot write', budget: WRITE_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed || res.destroyed }, texts, (t) => {
+    // Cut as it is written: building every fragment first would be one long step of its own.
+    function* texts(): Generator<string> {
+      yield `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`;
+      yield* fragments(pieces, 'pools');
+      yield `],"storeAvailable":${String(ctx.store.isAvailable())},"history":{`;
+      for (const [i, h] of histories.entries()) yield i === 0 ? h : `,${h}`;
+      yield '}}\n\n';
+    }
+    await inSlices({ work: 'event-stream snapshot write', budget: WRITE_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed || res.destroyed }, batched(texts(), WRITE_CHARS_PER_SLICE / 2), (t) => {
       res.write(t);
     });
+    // A stats frame under way may already be in this client's queue in part: the rest must follow.
+    while (framing !== undefined) await framing.done;
     const queue = pending.get(res);
     pending.delete(res);
     if (closed || res.destroyed || queue === undefined) return;
-    for (const frame of queue.frames) res.write(frame);
+    wholeStep('event-stream snapshot catch-up', () => {
+      for (const frame of queue.frames) res.write(frame);
+    });
     clients.add(res);
   };
 

@@ -1,0 +1,37 @@
+/**
+ * The time the calling thread spends on a CPU, for timing work on the event loop without counting
+ * what V8's helper threads (concurrent marking, compilers) and libuv's pool did meanwhile, which
+ * `process.cpuUsage` adds in, nor the time other programs held the CPU. Node 20 has no per-thread
+ * clock (`process.threadCpuUsage` came in 23.9). Linux's /proc/thread-self/schedstat has the
+ * thread's run time, but it is brought up to date only at a scheduler tick or a switch (every few
+ * ms), too coarse for slices of a fraction of a millisecond; its second field, the time the thread
+ * waited for a CPU, is exact at every switch back in. So: wall clock minus that wait. What it still
+ * counts: the thread's own work, and any time it blocked on its own (page faults, waiting for GC
+ * helpers), which holds the event loop just the same.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+import { processCpuMs, type CpuClock } from '../../gateway/src/runtime/slices.js';
+
+const SCHEDSTAT = '/proc/thread-self/schedstat';
+
+/** Call on the thread to be timed. Where Linux's figure is not available, the process's CPU time. */
+export function threadCpuClock(): { readonly clock: CpuClock; readonly kind: 'thread' | 'process' } {
+  let fd: number;
+  try {
+    fd = openSync(SCHEDSTAT, 'r');
+  } catch {
+    return { clock: processCpuMs, kind: 'process' };
+  }
+  const buffer = Buffer.alloc(128);
+  // Kept open: a procfs file read again from offset 0 gives the figures as of that read.
+  const waitedMs = (): number => {
+    const n = readSync(fd, buffer, 0, buffer.length, 0);
+    const fields = buffer.toString('latin1', 0, n).split(' ');
+    return Number(fields[1]) / 1e6;
+  };
+  if (!Number.isFinite(waitedMs())) {
+    closeSync(fd);
+    return { clock: processCpuMs, kind: 'process' };
+  }
+  return { clock: () => performance.now() - waitedMs(), kind: 'thread' };
+}

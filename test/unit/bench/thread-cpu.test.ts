@@ -1,0 +1,51 @@
+/**
+ * The event-loop thread's clock for timing slices: it counts the thread's own work and leaves out
+ * the time other threads held the CPU it wanted.
+ */
+import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
+import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { threadCpuClock } from '../../../scripts/lib/thread-cpu.js';
+
+const spin = (ms: number): void => {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+};
+
+test('the thread clock counts work on this thread', () => {
+  const { clock, kind } = threadCpuClock();
+  assert.equal(kind, 'thread', 'Linux gives /proc/thread-self/schedstat');
+  const before = clock();
+  spin(60);
+  const spent = clock() - before;
+  assert.ok(spent >= 55 && spent < 1_000, `60 ms of spinning read as ${spent} ms`);
+});
+
+test('the thread clock leaves out the time other threads held the CPU', async () => {
+  const { clock } = threadCpuClock();
+  // Twice as many spinning threads as cores: this thread gets the CPU about half the time at most.
+  const count = Math.min(16, availableParallelism() * 2);
+  const workers: Worker[] = [];
+  const ready: Array<Promise<unknown>> = [];
+  for (let i = 0; i < count; i++) {
+    const worker = new Worker(
+      "require('node:worker_threads').parentPort.postMessage('go'); const end = performance.now() + 1500; while (performance.now() < end);",
+      { eval: true },
+    );
+    workers.push(worker);
+    ready.push(new Promise((resolve) => worker.once('message', resolve)));
+  }
+  try {
+    await Promise.all(ready);
+    const wall = performance.now();
+    const before = clock();
+    spin(400);
+    const spent = clock() - before;
+    const elapsed = performance.now() - wall;
+    assert.ok(spent < elapsed * 0.8, `${elapsed.toFixed(1)} ms of wall clock beside ${count} spinning threads read as ${spent.toFixed(1)} ms`);
+    assert.ok(spent >= 100, `this thread ran ${spent.toFixed(1)} ms`);
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+});
