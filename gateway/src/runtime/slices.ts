@@ -102,8 +102,8 @@ export async function inSlices<T>(pass: SlicedPass<T>, items: Iterable<T>, each:
 }
 
 /**
- * A step of a pass that cannot be cut (a frame that must reach every client whole), run at once
- * and shown to the observer as a slice of its own, so that what it costs is measured with the rest.
+ * A step that is not cut (a new event-stream client's catch-up), run at once and shown to the
+ * observer as a slice of its own, so that what it costs is measured with the rest.
  */
 export function wholeStep(work: string, run: () => void): void {
   if (observer === undefined) {

@@ -43,7 +43,8 @@ const HISTORY_SAMPLES_PER_STEP = Math.ceil(HISTORY_TICKS / 2);
 const WRITE_CHARS_PER_SLICE = 32 * 1024;
 /**
  * Characters of a stats frame written per turn: fewer, since each goes to every client (with ten
- * sessions, 32 KiB a turn held the loop for 4 ms of wall clock at p99 on a 2-core machine; 8 KiB, 1 ms).
+ * sessions, 32 KiB a turn held the loop for 4 ms of wall clock at p99 on a 2-core machine; 8 KiB,
+ * under 1 ms).
  */
 export const FRAME_CHARS_PER_SLICE = 8 * 1024;
 
