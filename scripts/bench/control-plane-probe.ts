@@ -19,7 +19,7 @@ import { resolveConfig } from '../../gateway/src/config/load.js';
 import { createLogger } from '../../gateway/src/observability/logger.js';
 import { observeSlices, unboundSlices } from '../../gateway/src/runtime/slices.js';
 import { threadCpuClock } from '../lib/thread-cpu.js';
-import { PROBE_TOKEN, type ProbeFigures, type SliceFigures } from './control-plane.js';
+import { MAX_COSTLY_LISTED, PROBE_TOKEN, TARGET_BLOCKING_MS, type CostlySlice, type ProbeFigures, type SliceFigures } from './control-plane.js';
 
 function config(ports: readonly number[], models: number, big: number): unknown {
   const urls = ports.map((p) => `http://127.0.0.1:${p}`);
@@ -55,19 +55,40 @@ async function main(): Promise<void> {
   const big = Math.min(Number(values.big), ports.length);
   if (ports.length === 0 || !Number.isInteger(models) || models < 1) throw new Error('--ports and --models are needed');
   unboundSlices(values.unsliced === true);
+  const round3 = (x: number): number => Math.round(x * 1000) / 1000;
   // The event loop's own thread: a slice's cost without V8's and libuv's other threads.
   const cpu = threadCpuClock();
+  // A slice reads the clock twice, at its start and its end, then reports: the switches-in count
+  // at each reading gives the switches during the slice. (Readings in any other pattern, a slice
+  // inside another, would leave it unknown.)
+  let readings = 0;
+  let switchesBefore = 0;
+  let switchesAfter = 0;
+  const clock = (): number => {
+    readings++;
+    switchesBefore = switchesAfter;
+    const ms = cpu.clock();
+    switchesAfter = cpu.switchesIn();
+    return ms;
+  };
+  let measuredFrom = performance.now();
+  const costly: Array<Omit<CostlySlice, 'gc'> & { readonly from: number; readonly to: number }> = [];
   const passes = new Map<string, { maxUnits: number; wall: number[]; cpu: number[]; costly: Array<[number, number]> }>();
   observeSlices((work, units, _items, ms, cpuMs) => {
+    const switched = cpu.kind === 'thread' && readings === 2 ? switchesAfter - switchesBefore : null;
+    readings = 0;
     let p = passes.get(work);
     if (p === undefined) passes.set(work, (p = { maxUnits: 0, wall: [], cpu: [], costly: [] }));
     p.wall.push(ms);
     p.cpu.push(cpuMs);
     if (units > p.maxUnits) p.maxUnits = units;
-    // When it ran, to be matched with the GC pauses.
-    if (cpuMs > 1) p.costly.push([performance.now() - ms, performance.now()]);
-  }, cpu.clock);
-  const round3 = (x: number): number => Math.round(x * 1000) / 1000;
+    if (cpuMs > TARGET_BLOCKING_MS) {
+      // When it ran, to be matched with the GC pauses.
+      const to = performance.now();
+      p.costly.push([to - ms, to]);
+      if (costly.length < MAX_COSTLY_LISTED) costly.push({ work, cpuMs: round3(cpuMs), wallMs: round3(ms), switchesIn: switched, atS: round3((to - measuredFrom) / 1000), from: to - ms, to });
+    }
+  }, clock);
   const p99 = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? 0;
   /** Whether a garbage collection pause overlapped [from, to]. */
   const withGc = ([from, to]: [number, number]): boolean => gcs.some((g) => g.startTime < to && g.startTime + g.duration > from);
@@ -78,7 +99,7 @@ async function main(): Promise<void> {
     p99Ms: round3(p99(p.wall)),
     maxCpuMs: round3(Math.max(...p.cpu)),
     p99CpuMs: round3(p99(p.cpu)),
-    overOneMsCpu: p.cpu.filter((x) => x > 1).length,
+    overOneMsCpu: p.cpu.filter((x) => x > TARGET_BLOCKING_MS).length,
     overOneMsCpuWithGc: p.costly.filter(withGc).length,
   });
   const gateway = await buildGateway({ config: resolveConfig(config(ports, models, big), 'control-plane bench', {}), logger: createLogger('warn') });
@@ -100,13 +121,16 @@ async function main(): Promise<void> {
     if (typeof seconds !== 'number') return;
     histogram.reset();
     passes.clear();
+    costly.length = 0;
     gcs.length = 0;
+    measuredFrom = performance.now();
     setTimeout(() => {
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
       const figures: ProbeFigures = {
         cpuClock: cpu.kind,
         loopDelay: { maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), p999Ms: ms(histogram.percentile(99.9)), meanMs: ms(histogram.mean) },
         passes: Object.fromEntries([...passes].map(([work, p]) => [work, figuresOf(p)])),
+        costly: costly.map(({ from, to, ...slice }) => ({ ...slice, gc: withGc([from, to]) })),
         gc: {
           count: gcs.length,
           maxMs: round3(Math.max(0, ...gcs.map((g) => g.duration))),

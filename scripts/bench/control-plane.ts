@@ -35,6 +35,23 @@ export interface SliceFigures {
   readonly overOneMsCpuWithGc: number;
 }
 
+/** One slice over the target on the event loop's CPU, with what was going on around it. */
+export interface CostlySlice {
+  readonly work: string;
+  readonly cpuMs: number;
+  readonly wallMs: number;
+  /**
+   * Times the event loop's thread was switched back in to a CPU during the slice (null: not known,
+   * with the process clock). 0: the slice ran through, its whole time its own work. More: it was
+   * switched out, and what its waits for a CPU do not account for is time it spent blocked.
+   */
+  readonly switchesIn: number | null;
+  /** Whether a garbage collection pause overlapped it. */
+  readonly gc: boolean;
+  /** When it ended, seconds into the measurement. */
+  readonly atS: number;
+}
+
 export interface ProbeFigures {
   /** Whose CPU time the slices were timed with: the event loop's thread's time on a CPU (Linux), or the whole process's CPU time. */
   readonly cpuClock: 'thread' | 'process';
@@ -42,12 +59,17 @@ export interface ProbeFigures {
   readonly loopDelay: { readonly maxMs: number; readonly p99Ms: number; readonly p999Ms: number; readonly meanMs: number };
   /** Per periodic pass: its slices over the measurement. */
   readonly passes: Readonly<Record<string, SliceFigures>>;
+  /** The slices over the target, in the order they ran (at most MAX_COSTLY_LISTED). */
+  readonly costly: readonly CostlySlice[];
   /** Garbage-collection pauses (perf_hooks 'gc' entries) over the measurement. */
   readonly gc: { readonly count: number; readonly maxMs: number; readonly p99Ms: number; readonly overOneMs: number };
 }
 
 /** Issue 16: nothing in the control plane blocks the event loop for more than this. */
 export const TARGET_BLOCKING_MS = 1;
+
+/** The costly slices a probe lists, per run (they are counted whatever their number). */
+export const MAX_COSTLY_LISTED = 50;
 
 export interface ControlPlaneOptions {
   readonly models: number;
@@ -203,6 +225,18 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
         `| ${work} | ${label(mode)} | ${runs.reduce((n, r) => n + (r.figures.passes[work]?.slices ?? 0), 0)} | ${f((x) => x.maxUnits)} | ${f((x) => x.p99CpuMs).toFixed(3)} | ${f((x) => x.maxCpuMs).toFixed(3)} | ${over} (${overGc})${mode === 'after' ? (over - overGc === 0 ? ' (met but for GC)' : ' (**missed**)') : ''} | ${f((x) => x.p99Ms).toFixed(3)} | ${f((x) => x.maxMs).toFixed(3)} |`,
       );
     }
+  }
+  const after = s.runs.map((r, i) => ({ run: i + 1, r })).filter(({ r }) => r.mode === 'after');
+  const costly = after.flatMap(({ run, r }) => r.figures.costly.map((c) => ({ run, c })));
+  if (costly.length > 0) {
+    lines.push(
+      '',
+      `The sliced runs' slices over ${TARGET_BLOCKING_MS} ms on the CPU, one by one. *Switched in*: how often the event loop's thread was put back on a CPU during the slice; 0 means it ran through, all of its time its own work; more means it was switched out, and the part of its time not spent waiting for a CPU was spent blocked (a lock, a page fault that slept).`,
+      '',
+      '| run | at s | pass | CPU ms | wall ms | switched in | GC pause overlapping |',
+      '|---:|---:|---|---:|---:|---:|---|',
+      ...costly.map(({ run, c }) => `| ${run} | ${c.atS.toFixed(1)} | ${c.work} | ${c.cpuMs.toFixed(3)} | ${c.wallMs.toFixed(3)} | ${c.switchesIn ?? 'n/a'} | ${c.gc ? 'yes' : 'no'} |`),
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -17,15 +17,18 @@
  * the per-request figure: under valgrind a request takes about 50 times as long as at full speed,
  * and so carries 50 times the periodic work.
  *
- *   npm run bench:instructions [-- --warmup 3000 --requests 1500 --baseline DIR]
+ *   npm run bench:instructions [-- --warmup 3000 --requests 1500 --baseline DIR --keep DIR]
  *
  * --baseline DIR: also another build's gateway (a checkout with its dist/ built, as for
  * `npm run bench -- --baseline`), reported as this build's ratio to it.
+ * --keep DIR: leaves the callgrind outputs in DIR and has each process write node's perf map
+ * (/tmp/perf-<pid>.map), to name the JIT-compiled functions in them (the counts then include the
+ * map's writing, a little).
  *
  * Needs valgrind (Debian: valgrind). About 4 minutes.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '3000' },
       requests: { type: 'string', default: '1500' },
       baseline: { type: 'string' },
+      keep: { type: 'string' },
     },
   });
   const o = { warmup: Number(values.warmup), requests: Number(values.requests) };
@@ -113,7 +117,11 @@ async function main(): Promise<void> {
   await run('valgrind', ['--version']).catch(() => {
     throw new Error('valgrind is not installed (Debian: apt-get install valgrind)');
   });
-  const dir = mkdtempSync(join(tmpdir(), 'bench-instructions-'));
+  // --keep: the callgrind outputs stay for callgrind_annotate, and each process writes node's map of
+  // its compiled functions (/tmp/perf-<pid>.map) so the addresses of JIT code can be named.
+  const dir = values.keep ?? mkdtempSync(join(tmpdir(), 'bench-instructions-'));
+  mkdirSync(dir, { recursive: true });
+  const mapArgs = values.keep === undefined ? [] : ['--perf-basic-prof-only-functions'];
   const children: ChildProcess[] = [];
   const callgrind = (name: string): string[] => ['valgrind', '-q', '--tool=callgrind', '--separate-threads=yes', '--smc-check=all-non-file', `--callgrind-out-file=${join(dir, name)}`];
   try {
@@ -133,8 +141,8 @@ async function main(): Promise<void> {
       process.stderr.write(`bench:instructions: ${name} under callgrind (${o.warmup} warm-up, ${o.requests} measured three times)\n`);
       const started =
         file === 'floor'
-          ? await spawnNode(main, ['--upstream', upstream], /listening on http:\/\/(\S+)/, { ipc: true, wrapper: callgrind(file), timeoutMs: 300_000 })
-          : await spawnNode(main, ['--config', config], /REST on ([\d.]+:\d+)/, { env, ipc: true, nodeArgs: GATEWAY_NODE_FLAGS, wrapper: callgrind(file), timeoutMs: 600_000 });
+          ? await spawnNode(main, ['--upstream', upstream], /listening on http:\/\/(\S+)/, { ipc: true, nodeArgs: mapArgs, wrapper: callgrind(file), timeoutMs: 300_000 })
+          : await spawnNode(main, ['--config', config], /REST on ([\d.]+:\d+)/, { env, ipc: true, nodeArgs: [...GATEWAY_NODE_FLAGS, ...mapArgs], wrapper: callgrind(file), timeoutMs: 600_000 });
       children.push(started.child);
       results.push([name, await measure(started.child, join(dir, file), `http://${started.match[1]}`, o)]);
       await stopChild(started.child, 60_000);
@@ -160,7 +168,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
     await Promise.all(children.map((c) => stopChild(c, 60_000)));
-    rmSync(dir, { recursive: true, force: true });
+    if (values.keep === undefined) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`bench:instructions: callgrind outputs kept in ${dir} (pids: ${children.map((c) => c.pid).join(', ')})\n`);
   }
 }
 

@@ -14,24 +14,37 @@ import { processCpuMs, type CpuClock } from '../../gateway/src/runtime/slices.js
 
 const SCHEDSTAT = '/proc/thread-self/schedstat';
 
+export interface ThreadClock {
+  readonly clock: CpuClock;
+  readonly kind: 'thread' | 'process';
+  /**
+   * How many times the thread had been switched in to a CPU, as of the clock's last reading (the
+   * third field of schedstat; 0 with the process clock). Between two readings, a switch the wait
+   * does not account for is the thread blocking on its own (a lock, a page fault that sleeps).
+   */
+  readonly switchesIn: () => number;
+}
+
 /** Call on the thread to be timed. Where Linux's figure is not available, the process's CPU time. */
-export function threadCpuClock(): { readonly clock: CpuClock; readonly kind: 'thread' | 'process' } {
+export function threadCpuClock(): ThreadClock {
   let fd: number;
   try {
     fd = openSync(SCHEDSTAT, 'r');
   } catch {
-    return { clock: processCpuMs, kind: 'process' };
+    return { clock: processCpuMs, kind: 'process', switchesIn: () => 0 };
   }
   const buffer = Buffer.alloc(128);
+  let switchesIn = 0;
   // Kept open: a procfs file read again from offset 0 gives the figures as of that read.
   const waitedMs = (): number => {
     const n = readSync(fd, buffer, 0, buffer.length, 0);
     const fields = buffer.toString('latin1', 0, n).split(' ');
+    switchesIn = Number(fields[2]);
     return Number(fields[1]) / 1e6;
   };
   if (!Number.isFinite(waitedMs())) {
     closeSync(fd);
-    return { clock: processCpuMs, kind: 'process' };
+    return { clock: processCpuMs, kind: 'process', switchesIn: () => 0 };
   }
-  return { clock: () => performance.now() - waitedMs(), kind: 'thread' };
+  return { clock: () => performance.now() - waitedMs(), kind: 'thread', switchesIn: () => switchesIn };
 }

@@ -15,6 +15,7 @@ import { callgrindTotal, instructionFigures, pauseCostPerSecond } from '../../..
 import { readOptions, UsageError } from '../../../scripts/bench/options.js';
 import { fileURLToPath } from 'node:url';
 import type { FixedRateTarget } from '../../../scripts/bench/report.js';
+import { controlPlaneMarkdown, type ProbeFigures } from '../../../scripts/bench/control-plane.js';
 
 const H2LOAD_REPORT = `starting benchmark...
 spawning thread #0: 5 total client(s). Timing-based test with 0s of warm-up time and 3s of main duration for measurements.
@@ -136,4 +137,27 @@ test('bench:instructions: a dump\'s total; periodic work (what pauses cost beyon
   assert.equal(instructionFigures(10, { instructions: 100, seconds: 1 }, { instructions: 90, seconds: 2 }, 0).perRequestNet, 10);
   assert.throws(() => instructionFigures(0, steady, stretched, 0), /no requests/);
   assert.throws(() => pauseCostPerSecond(stretched, steady), /not longer/);
+});
+
+test("control plane: the sliced runs' slices over 1 ms listed one by one, switches and GC included; the whole runs' left out", () => {
+  const passes = { controller: { slices: 10, maxUnits: 4, maxMs: 2.5, p99Ms: 0.2, maxCpuMs: 1.9, p99CpuMs: 0.1, overOneMsCpu: 1, overOneMsCpuWithGc: 0 } };
+  const figures = (costly: ProbeFigures['costly']): ProbeFigures => ({
+    cpuClock: 'thread',
+    loopDelay: { maxMs: 3, p99Ms: 1.2, p999Ms: 2, meanMs: 1 },
+    passes,
+    costly,
+    gc: { count: 1, maxMs: 1.5, p99Ms: 1.5, overOneMs: 1 },
+  });
+  const text = controlPlaneMarkdown({
+    models: 100,
+    replicas: 200,
+    sessions: 10,
+    durationS: 10,
+    runs: [
+      { mode: 'before', streamBytes: 0, figures: figures([{ work: 'stats', cpuMs: 8.4, wallMs: 9, switchesIn: 0, gc: false, atS: 1 }]) },
+      { mode: 'after', streamBytes: 0, figures: figures([{ work: 'controller', cpuMs: 1.9, wallMs: 2.5, switchesIn: 2, gc: true, atS: 4.25 }]) },
+    ],
+  });
+  assert.match(text, /\| 2 \| 4\.3 \| controller \| 1\.900 \| 2\.500 \| 2 \| yes \|/);
+  assert.doesNotMatch(text, /\| stats \| 8\.400 \|/, 'the unsliced run is not listed');
 });

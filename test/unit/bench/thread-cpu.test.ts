@@ -3,6 +3,7 @@
  * the time other threads held the CPU it wanted.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
@@ -16,10 +17,17 @@ const spin = (ms: number): void => {
 test('the thread clock counts work on this thread', () => {
   const { clock, kind } = threadCpuClock();
   assert.equal(kind, 'thread', 'Linux gives /proc/thread-self/schedstat');
+  const runMs = (): number => Number(readFileSync('/proc/thread-self/schedstat', 'latin1').split(' ')[0]) / 1e6;
   const before = clock();
+  const ranBefore = runMs();
   spin(60);
   const spent = clock() - before;
-  assert.ok(spent >= 55 && spent < 1_000, `60 ms of spinning read as ${spent} ms`);
+  // The thread's run time by Linux's own count: exact, but brought up to date only at a scheduler
+  // tick or a switch (each end may lag by a tick, 4 ms at most here). Less than 60 ms when other
+  // threads or programs held the CPU during the spin.
+  const ran = runMs() - ranBefore;
+  assert.ok(ran >= 20, `the spin ran only ${ran} ms`);
+  assert.ok(Math.abs(spent - ran) <= 10, `60 ms of spinning read as ${spent} ms; Linux counted ${ran} ms of running`);
 });
 
 test('the thread clock leaves out the time other threads held the CPU', async () => {
@@ -48,4 +56,18 @@ test('the thread clock leaves out the time other threads held the CPU', async ()
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
+});
+
+test('the thread clock counts the switches back in to a CPU: blocking switches the thread out', () => {
+  const { clock, switchesIn } = threadCpuClock();
+  clock();
+  const before = switchesIn();
+  // Blocks this thread 20 ms: it leaves the CPU and is switched back in at least once.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  clock();
+  const after = switchesIn();
+  assert.ok(after > before, `switched in ${before} times before the wait, ${after} after`);
+  // Read at the clock's readings only: no reading, no change.
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+  assert.equal(switchesIn(), after);
 });

@@ -1,7 +1,7 @@
 /** Periodic work in slices: the budget per event-loop turn, weights, the observer, overlapping passes. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { inSlices, observeSlices, PeriodicPass } from '../../../gateway/src/runtime/slices.js';
+import { inSlices, observeSlices, PeriodicPass, SLICE_TIME_MS } from '../../../gateway/src/runtime/slices.js';
 
 test('a pass handles at most its budget of units per event-loop turn', async () => {
   const slices: Array<{ units: number; items: number }> = [];
@@ -37,6 +37,27 @@ test('an item heavier than the budget is a slice of its own', async () => {
       { units: 50, items: 1 },
       { units: 4, items: 2 },
     ]);
+  } finally {
+    observeSlices(undefined);
+  }
+});
+
+test('a slice also ends once it has run SLICE_TIME_MS, whatever its budget of units', async () => {
+  const slices: number[] = [];
+  observeSlices((work, _units, items) => {
+    if (work === 'slow') slices.push(items);
+  });
+  try {
+    // Items of 0.3 ms each (code running unoptimized, say), a budget of units they never reach:
+    // each slice ends after the item that takes it past 0.5 ms, so two items at most.
+    const itemMs = SLICE_TIME_MS * 0.6;
+    await inSlices({ work: 'slow', budget: 1_000 }, Array.from({ length: 20 }, (_, i) => i), () => {
+      const end = performance.now() + itemMs;
+      while (performance.now() < end);
+    });
+    assert.equal(slices.reduce((n, items) => n + items, 0), 20);
+    assert.ok(slices.length >= 10, `20 items of ${itemMs} ms went in ${slices.length} slices`);
+    for (const items of slices) assert.ok(items <= 2, `a slice of ${items} items`);
   } finally {
     observeSlices(undefined);
   }

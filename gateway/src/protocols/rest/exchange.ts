@@ -40,6 +40,7 @@ import {
   VersionNotLoadedError,
 } from '../../dataplane/attempt-errors.js';
 import { REFUSED, UNGUARDED } from '../../dataplane/breaker.js';
+import { commonName, headerText } from './header-text.js';
 import { connectionTokens, isHopByHop, nameIs } from './hop-by-hop.js';
 import { replyError } from './local-reply.js';
 import type { VersionPool } from '../../dataplane/pool.js';
@@ -556,7 +557,7 @@ function upstreamHeaders(req: IncomingMessage, requestId: string, bodyLength: nu
         }
         break;
     }
-    out.push(name, value);
+    out.push(commonName(name), value);
   }
   // The names a client's Connection header lists are dropped from what it sent, never from what the
   // gateway adds below ("Connection: x-forwarded-for" must not hide the client's address).
@@ -577,16 +578,15 @@ function responseHeaders(raw: Buffer[], version: string, requestId: string): str
   const out: string[] = [];
   let dropped: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as Buffer).toString('latin1');
-    const value = (raw[i + 1] as Buffer).toString('latin1');
+    const name = headerText(raw[i] as Buffer);
     if (isHopByHop(name)) {
-      if (nameIs(name, 'connection')) dropped = connectionTokens(value, dropped);
+      if (nameIs(name, 'connection')) dropped = connectionTokens(headerText(raw[i + 1] as Buffer), dropped);
       continue;
     }
     if (nameIs(name, 'x-model-version') || nameIs(name, 'x-request-id')) {
       continue;
     }
-    out.push(name, value);
+    out.push(name, headerText(raw[i + 1] as Buffer));
   }
   // As upstream: a replica's Connection header cannot remove the gateway's own headers.
   const headers = dropped !== undefined && dropped.size > 0 ? withoutNames(out, dropped) : out;
