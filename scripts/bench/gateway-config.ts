@@ -16,6 +16,8 @@ export interface GatewayVariant {
   readonly headerRules: readonly HeaderRule[];
   /** Each pool's subsetSize (deterministic subsetting); absent: every replica. */
   readonly subsetSize?: number;
+  /** proxy.connectionsPerReplica; absent: the gateway's default. */
+  readonly connectionsPerReplica?: number;
 }
 
 /** A switch (`x-canary: always|never`) and a regex on user-agent that the bench's client never matches. */
@@ -48,7 +50,7 @@ function pool(variant: GatewayVariant): Record<string, unknown> {
 export function gatewayConfig(variant: GatewayVariant): Record<string, unknown> {
   return {
     // Named, so a subset is the same from run to run (it is chosen by this name's rendezvous ranking).
-    proxy: { instanceId: 'bench-gateway' },
+    proxy: { instanceId: 'bench-gateway', ...(variant.connectionsPerReplica === undefined ? {} : { connectionsPerReplica: variant.connectionsPerReplica }) },
     listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
     store: { type: 'memory' },
     models: {

@@ -8,6 +8,7 @@
 import Type, { type Static } from 'typebox';
 import { Policy } from '../policy/schema.js';
 import { Defaulted } from '../schema-defaults.js';
+import { DEFAULT_HEAP_GROWTH_PERCENT } from '../runtime/heap.js';
 
 const Port = (description: string) => Type.Integer({ minimum: 0, maximum: 65535, description });
 const Host = (description: string) => Type.String({ minLength: 1, maxLength: 255, description });
@@ -375,7 +376,7 @@ export const Runtime = Type.Object(
         description:
           'How far the heap may grow past its live objects before a full garbage collection, in percent; 0 leaves it to V8 (up to 300). Lower keeps memory down under many connections at some CPU cost.',
       }),
-      30,
+      DEFAULT_HEAP_GROWTH_PERCENT,
     ),
   },
   { additionalProperties: false },

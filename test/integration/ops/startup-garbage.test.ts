@@ -5,10 +5,18 @@
  * about 9 times per request) gets a map of its own and the code that builds it turns megamorphic.
  * Read from V8 itself (%HaveSameMap, with --allow-natives-syntax) in a child process that imports
  * the gateway as the entry points do: the precondition (the imports leave the root map full) and
- * the cure (after the collection two such literals share their map again).
+ * the cure (after the collection two such literals share their map again). And that collection
+ * sets the old generation's limit by the gateway's default growth factor, not V8's own (4x), and
+ * a configured factor holds from then on: read from V8's --trace-gc-verbose in a real gateway
+ * process, as it starts.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_HEAP_GROWTH_PERCENT, GATEWAY_NODE_FLAGS } from '../../../gateway/src/runtime/heap.js';
+import { startReplica } from '../../helpers/simulator.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,5 +49,49 @@ test("after the gateway's imports the {} root map is full, and collectStartupGar
     assert.equal(seen.gcExposed, false, 'gc() must not be left on the global object');
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const MAIN = fileURLToPath(new URL('../../../gateway/src/main.js', import.meta.url));
+
+test("the start-up collection sets the old generation's limit at the gateway's growth factor, not V8's 4x", async () => {
+  const replica = await startReplica();
+  const dir = mkdtempSync(join(tmpdir(), 'cg-startup-growth-'));
+  const config = join(dir, 'gateway.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } },
+      models: { half_plus_two: { pools: { '1': { replicas: [replica.url] } }, policy: { stable: 1 } } },
+    }),
+  );
+  // V8 prints its traces on stdout: every line up to the gateway's announcement is kept.
+  const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, '--trace-gc-verbose', MAIN, '--config', config], {
+    env: { PATH: process.env['PATH'], LOG_LEVEL: 'warn', GATEWAY_STORE: 'memory' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  try {
+    const factors: number[] = [];
+    let announced = false;
+    for await (const line of createInterface({ input: child.stdout })) {
+      const limit = /\[HeapController\] Limit: .*\(([\d.]+)\)\s*$/.exec(line);
+      if (limit !== null) factors.push(Number(limit[1]));
+      if (/canary-gateway: REST on /.test(line)) {
+        announced = true;
+        break;
+      }
+    }
+    assert.ok(announced, 'the gateway started');
+    assert.ok(factors.length > 0, 'V8 traced at least one full collection before the gateway served');
+    // The imports' own full collections run at V8's factor; the start-up one, the last before the
+    // gateway serves, at the gateway's.
+    assert.equal(factors.at(-1), 1 + DEFAULT_HEAP_GROWTH_PERCENT / 100, `growth factors of the collections before serving: ${factors.join(', ')}`);
+  } finally {
+    clearTimeout(kill);
+    child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    rmSync(dir, { recursive: true, force: true });
+    await replica.close();
   }
 });

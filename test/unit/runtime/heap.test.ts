@@ -12,7 +12,7 @@ const minimal = {
 
 test('heap growth: the configured percent becomes a V8 flag unless the operator gave node one', () => {
   assert.equal(heapGrowthFlag(30, []), '--heap-growing-percent=30');
-  assert.equal(heapGrowthFlag(0, []), undefined, '0 leaves V8 its own factor');
+  assert.equal(heapGrowthFlag(0, []), '--heap-growing-percent=0', "0 sets V8's own factor back (after the start-up collection's default)");
   assert.equal(heapGrowthFlag(30, ['--heap-growing-percent=80']), undefined);
   assert.equal(heapGrowthFlag(20, ['--max-semi-space-size=8', '--enable-source-maps']), '--heap-growing-percent=20');
 });
