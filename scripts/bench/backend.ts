@@ -79,7 +79,9 @@ async function main(): Promise<void> {
     // Longer than any proxy's idle timeout: the proxies decide when a pooled connection ends.
     server.keepAliveTimeout = 65_000;
     servers.push(server);
-    server.listen(0, values.host);
+    // A gateway given 1,000 connections per replica (the memory figure) opens hundreds at once:
+    // Node's default backlog of 511 overflowed (1,871 overflows and 636 SYN retransmits a run).
+    server.listen(0, values.host, 4096);
     await once(server, 'listening');
     ports.push((server.address() as AddressInfo).port);
   }
