@@ -20,7 +20,7 @@ import { spawnNode } from '../lib/processes.js';
 import { manyRules, REALISTIC_RULES, type GatewayVariant } from './gateway-config.js';
 import { grpcSection } from './grpc-section.js';
 import { latencySection } from './latency-section.js';
-import { measureWrk, type WrkMeasurement } from './measure.js';
+import { measureWrk, type Target, type WrkMeasurement } from './measure.js';
 import { startNginx } from './nginx.js';
 import { HELP, readOptions, type Options } from './options.js';
 import { fmtInt, fmtMs, fmtRatio, markdown, TARGET_CPU_VS_FLOOR, throughputSvg, type BenchReport, type FixedRateTarget, type MemorySummary, type PairSummary, type TargetCheck, type TargetSummary } from './report.js';
@@ -93,51 +93,68 @@ async function pairSection(rt: Runtime, section: string, what: string, baseline:
   }
 }
 
+/** RSS MiB as MB (10^6 bytes), one decimal. */
+const mb = (mib: number | undefined): number => Math.round(((mib ?? NaN) * 1024 * 1024) / 1e5) / 10;
+
+/** VmRSS of `pid` before and (sampled every 100 ms) during a wrk run of `connections` against `target`. */
+async function rssUnderWrk(rt: Runtime, target: Target, pid: number, connections: number): Promise<{ idleMB: number; peakMB: number; hwmMB: number; run: WrkMeasurement }> {
+  await checkTarget(rt, target);
+  await sleep(500);
+  const idle = memoryMiB(pid);
+  let peak = 0;
+  const sampler = setInterval(() => {
+    const m = memoryMiB(pid);
+    if (m !== undefined) peak = Math.max(peak, m.rss);
+  }, 100);
+  let run: WrkMeasurement;
+  try {
+    run = await measureWrk(rt.ctx, target, connections, rt.options.durationS);
+  } finally {
+    clearInterval(sampler);
+  }
+  return { idleMB: mb(idle?.rss), peakMB: mb(peak), hwmMB: mb(memoryMiB(pid)?.hwm), run };
+}
+
 async function memorySection(rt: Runtime): Promise<MemorySummary> {
   const connections = rt.options.memoryConnections;
   // Every connection served: with the default of 128 connections per replica, 1,000 clients over two
   // replicas are mostly answered 503 at once (load shed by design), and the figure would not be
   // the memory of 1,000 requests in flight.
   const running = await startGateway(rt, 'gateway', 'canary-gateway', { replicas: backendUrls(rt, 2), headerRules: REALISTIC_RULES, connectionsPerReplica: connections });
-  const gateway = running.target;
-  const pid = running.child.pid ?? 0;
+  let gw: Awaited<ReturnType<typeof rssUnderWrk>>;
   try {
-    await checkTarget(rt, gateway);
-    await sleep(500);
-    const idle = memoryMiB(pid);
-    let peak = 0;
-    const sampler = setInterval(() => {
-      const m = memoryMiB(pid);
-      if (m !== undefined) peak = Math.max(peak, m.rss);
-    }, 100);
-    let run: WrkMeasurement;
-    try {
-      run = await measureWrk(rt.ctx, gateway, connections, rt.options.durationS);
-    } finally {
-      clearInterval(sampler);
-    }
-    const end = memoryMiB(pid);
-    const mb = (mib: number | undefined): number => Math.round(((mib ?? NaN) * 1024 * 1024) / 1e5) / 10;
-    const errors = run.socketErrors + run.non2xx;
-    const summary: MemorySummary = {
-      connections,
-      idleMB: mb(idle?.rss),
-      peakMB: mb(peak),
-      hwmMB: mb(end?.hwm),
-      rps: run.rps,
-      p50Ms: run.p50Ms,
-      p99Ms: run.p99Ms,
-      errors,
-      cpu: run.cpu,
-    };
-    progress(
-      `[memory] ${connections} connections: peak VmRSS ${summary.peakMB} MB (idle ${summary.idleMB} MB), ${fmtInt(run.rps)} req/s, p99 ${fmtMs(run.p99Ms)} ms${errors > 0 ? `, ${errors} ERRORS` : ''}${cpuText(run.cpu, 'wrk')}`,
-    );
-    recordRun(rt, 'memory', run.cpu);
-    return summary;
+    gw = await rssUnderWrk(rt, running.target, running.child.pid ?? 0, connections);
   } finally {
     await stopAll(rt, [running]);
   }
+  // Like with like: a bare Node forwarder (node:http + undici, no routing) under the same load.
+  const floorProxy = await startNodeProxy(rt, 'proxy-node-floor', 'floor', 'Node floor (node:http + undici)');
+  let floor: Awaited<ReturnType<typeof rssUnderWrk>>;
+  try {
+    floor = await rssUnderWrk(rt, floorProxy.target, floorProxy.child.pid ?? 0, connections);
+  } finally {
+    await stopAll(rt, [floorProxy]);
+  }
+  const { run } = gw;
+  const errors = run.socketErrors + run.non2xx;
+  const summary: MemorySummary = {
+    connections,
+    idleMB: gw.idleMB,
+    peakMB: gw.peakMB,
+    hwmMB: gw.hwmMB,
+    rps: run.rps,
+    p50Ms: run.p50Ms,
+    p99Ms: run.p99Ms,
+    errors,
+    cpu: run.cpu,
+    floor: { idleMB: floor.idleMB, peakMB: floor.peakMB, errors: floor.run.socketErrors + floor.run.non2xx },
+  };
+  progress(
+    `[memory] ${connections} connections: peak VmRSS ${summary.peakMB} MB (idle ${summary.idleMB} MB), ${fmtInt(run.rps)} req/s, p99 ${fmtMs(run.p99Ms)} ms${errors > 0 ? `, ${errors} ERRORS` : ''}${cpuText(run.cpu, 'wrk')}; the Node floor: peak ${floor.peakMB} MB (idle ${floor.idleMB} MB)`,
+  );
+  recordRun(rt, 'memory', run.cpu);
+  recordRun(rt, 'memory, Node floor', floor.run.cpu);
+  return summary;
 }
 
 function checkTargets(report: Omit<BenchReport, 'targets' | 'notes'>): TargetCheck[] {
@@ -187,7 +204,7 @@ function checkTargets(report: Omit<BenchReport, 'targets' | 'notes'>): TargetChe
   const m = report.memory;
   checks.push({
     target: `gateway RSS at ${fmtInt(m?.connections ?? 1000)} connections <= ${TARGET_RSS_MB} MB`,
-    figure: m === undefined ? '' : `${m.peakMB.toFixed(1)} MB`,
+    figure: m === undefined ? '' : `${m.peakMB.toFixed(1)} MB (the Node floor ${m.floor.peakMB.toFixed(1)} MB)`,
     met: m === undefined ? undefined : m.peakMB <= TARGET_RSS_MB,
   });
   return checks;

@@ -145,6 +145,8 @@ export interface MemorySummary {
   readonly p99Ms: number;
   readonly errors: number;
   readonly cpu: CpuShares | undefined;
+  /** The Node floor (proxy-node-floor.ts) under the same wrk run: what Node itself holds per connection. */
+  readonly floor: { readonly idleMB: number; readonly peakMB: number; readonly errors: number };
 }
 
 export interface TargetCheck {
@@ -216,7 +218,7 @@ export function markdown(report: BenchReport): string {
   const m = report.memory;
   if (m !== undefined) {
     out.push(
-      `| (d) gateway resident memory at ${fmtInt(m.connections)} connections (wrk -c${m.connections}): peak VmRSS | **${m.peakMB.toFixed(1)} MB** (idle ${m.idleMB.toFixed(1)} MB, lifetime peak ${m.hwmMB.toFixed(1)} MB; ${fmtInt(m.rps)} req/s, p99 ${fmtMs(m.p99Ms)} ms, ${m.errors} errors) |`,
+      `| (d) gateway resident memory at ${fmtInt(m.connections)} connections (wrk -c${m.connections}): peak VmRSS | **${m.peakMB.toFixed(1)} MB** (idle ${m.idleMB.toFixed(1)} MB, lifetime peak ${m.hwmMB.toFixed(1)} MB; ${fmtInt(m.rps)} req/s, p99 ${fmtMs(m.p99Ms)} ms, ${m.errors} errors); the Node floor ${m.floor.peakMB.toFixed(1)} MB (idle ${m.floor.idleMB.toFixed(1)} MB, ${m.floor.errors} errors): **${fmtRatio(m.peakMB / m.floor.peakMB)}** |`,
     );
   }
   out.push(`| (e) node:cluster | ${report.cluster} |`, '');
