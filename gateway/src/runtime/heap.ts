@@ -5,8 +5,8 @@
  * collections, so its short-lived objects get promoted, and V8 lets the old generation grow to
  * as much as 4x the live set before a full collection. At 1,000 connections that was 250 MB
  * resident for 40 MB of live objects. A smaller young generation and a growth factor of 1.3 keep
- * it under 150 MB at no throughput cost measurable at 50 connections (`npm run bench`, README
- * "Performance").
+ * it near 167 MB (a bare Node forwarder: 152–163 MB) at no throughput cost measurable at 50
+ * connections (`npm run bench`, README "Performance").
  */
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -46,6 +46,7 @@ export function applyHeapGrowth(percent: number): void {
  * literal, made about 9 times per request) went to V8's runtime on every call (README,
  * Performance: 1.4% of the process's samples in V8's runtime, 4% more CPU per request). Young
  * collections do not clear transitions, and under steady load a full one may not come for minutes.
+ * Every entry point calls this (the gateway's and the demo's), right after its imports.
  *
  * The default growth factor is set first: a full collection sets the old generation's next limit
  * by the factor in force, and V8's own (4x the live objects at start-up) let the heap grow to 194 MB
