@@ -34,7 +34,7 @@ import { PREDICT_PATH } from './wrk.js';
 const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
 const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
 
-/** The generator at `rate` for `durationS` (no warm-up of its own); resolves with the requests it sent once all are answered. */
+/** The generator at `rate` for `warmupS` + `durationS`; resolves with the requests it sent in all, once every one is answered. */
 async function load(url: string, rate: number, durationS: number, warmupS: number): Promise<number> {
   const child = spawn(process.execPath, [script('loadgen'), '--url', `${url}${PREDICT_PATH}`, '--rate', String(rate), '--duration', String(durationS), '--warmup', String(warmupS), '--connections', '50'], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],

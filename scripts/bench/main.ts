@@ -96,8 +96,15 @@ async function pairSection(rt: Runtime, section: string, what: string, baseline:
 /** RSS MiB as MB (10^6 bytes), one decimal. */
 const mb = (mib: number | undefined): number => Math.round(((mib ?? NaN) * 1024 * 1024) / 1e5) / 10;
 
+interface RssRun {
+  readonly idleMB: number;
+  readonly peakMB: number;
+  readonly hwmMB: number;
+  readonly run: WrkMeasurement;
+}
+
 /** VmRSS of `pid` before and (sampled every 100 ms) during a wrk run of `connections` against `target`. */
-async function rssUnderWrk(rt: Runtime, target: Target, pid: number, connections: number): Promise<{ idleMB: number; peakMB: number; hwmMB: number; run: WrkMeasurement }> {
+async function rssUnderWrk(rt: Runtime, target: Target, pid: number, connections: number): Promise<RssRun> {
   await checkTarget(rt, target);
   await sleep(500);
   const idle = memoryMiB(pid);
@@ -121,7 +128,7 @@ async function memorySection(rt: Runtime): Promise<MemorySummary> {
   // replicas are mostly answered 503 at once (load shed by design), and the figure would not be
   // the memory of 1,000 requests in flight.
   const running = await startGateway(rt, 'gateway', 'canary-gateway', { replicas: backendUrls(rt, 2), headerRules: REALISTIC_RULES, connectionsPerReplica: connections });
-  let gw: Awaited<ReturnType<typeof rssUnderWrk>>;
+  let gw: RssRun;
   try {
     gw = await rssUnderWrk(rt, running.target, running.child.pid ?? 0, connections);
   } finally {
@@ -129,7 +136,7 @@ async function memorySection(rt: Runtime): Promise<MemorySummary> {
   }
   // Like with like: a bare Node forwarder (node:http + undici, no routing) under the same load.
   const floorProxy = await startNodeProxy(rt, 'proxy-node-floor', 'floor', 'Node floor (node:http + undici)');
-  let floor: Awaited<ReturnType<typeof rssUnderWrk>>;
+  let floor: RssRun;
   try {
     floor = await rssUnderWrk(rt, floorProxy.target, floorProxy.child.pid ?? 0, connections);
   } finally {
@@ -284,7 +291,8 @@ function estimateSeconds(o: Options): number {
   if (o.sections.has('replicas')) total += runs(2);
   if (o.sections.has('control-plane')) total += o.rounds * 2 * (o.durationS + 3 + 4);
   if (o.sections.has('rules')) total += runs(2);
-  if (o.sections.has('memory')) total += o.durationS + 3;
+  // The gateway, then the Node floor.
+  if (o.sections.has('memory')) total += 2 * (o.durationS + 3);
   return Math.round(total);
 }
 

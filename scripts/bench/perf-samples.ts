@@ -40,7 +40,7 @@ export function parsePerfScript(text: string): Sample[] {
 
 export function classify(frame: { readonly sym: string; readonly dso: string }): SampleClass {
   const { sym, dso } = frame;
-  if (dso.includes('kernel') || sym.startsWith('[k]')) return 'kernel';
+  if (dso.includes('kernel')) return 'kernel';
   if (sym.startsWith('JS:') || sym.startsWith('RegExp:') || dso.startsWith('[JIT]') || dso.startsWith('/tmp/perf-')) {
     return 'javascript';
   }

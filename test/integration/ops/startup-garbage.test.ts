@@ -6,9 +6,8 @@
  * Read from V8 itself (%HaveSameMap, with --allow-natives-syntax) in a child process that imports
  * the gateway as the entry points do: the precondition (the imports leave the root map full) and
  * the cure (after the collection two such literals share their map again). And that collection
- * sets the old generation's limit by the gateway's default growth factor, not V8's own (4x), and
- * a configured factor holds from then on: read from V8's --trace-gc-verbose in a real gateway
- * process, as it starts.
+ * sets the old generation's limit by the gateway's default growth factor, not V8's own (4x): read
+ * from V8's --trace-gc-verbose in a real gateway process, as it starts.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
