@@ -8,6 +8,7 @@
  * it near 167 MB (a bare Node forwarder: 152–163 MB) at no throughput cost measurable at 50
  * connections (`npm run bench`, README "Performance").
  */
+import { createHook } from 'node:async_hooks';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -46,7 +47,8 @@ export function applyHeapGrowth(percent: number): void {
  * literal, made about 9 times per request) went to V8's runtime on every call (README,
  * Performance: 1.4% of the process's samples in V8's runtime, 4% more CPU per request). Young
  * collections do not clear transitions, and under steady load a full one may not come for minutes.
- * Every entry point calls this (the gateway's and the demo's), right after its imports.
+ * The same literal's maps are then held (keepTickObjectMap), as a later full collection would free
+ * them. Every entry point calls this (the gateway's and the demo's), right after its imports.
  *
  * The default growth factor is set first: a full collection sets the old generation's next limit
  * by the factor in force, and V8's own (4x the live objects at start-up) let the heap grow to 194 MB
@@ -60,4 +62,36 @@ export function collectStartupGarbage(): void {
   // Later contexts need no gc of their own, unless the operator asked for it.
   if (!process.execArgv.includes('--expose-gc')) v8.setFlagsFromString('--no-expose-gc');
   gc();
+  // Only now: a TickObject made while the root map is full has a map of its own, which holding
+  // would keep nothing that later ones share.
+  keepTickObjectMap();
+}
+
+/** The one TickObject held for the life of the process (keepTickObjectMap). */
+let keptTickObject: object | undefined;
+
+/**
+ * Holds one of process.nextTick's TickObjects for good, so that the maps of its literal (two
+ * symbol keys, then `callback` and `args`) stay alive. Nothing else holds them: a TickObject lives
+ * for one turn and V8's feedback refers to maps weakly, so a full collection that finds none alive
+ * frees them and the next nextTicks build new ones. Once the feedback has seen enough of those it is
+ * megamorphic for good, and each of a request's ~9 TickObjects goes to V8's runtime
+ * (DefineKeyedOwnPropertyInLiteral, MigrateToMap). In the gateway one full collection, which its
+ * 30% heap growth brings within a second of serving, was enough: monomorphic before load,
+ * megamorphic after 2 s of it with no collection in between (README, Performance). The TickObject
+ * is caught as async_hooks hands it to `init`, the one public way to reach it; the hook is off
+ * again before this returns.
+ */
+export function keepTickObjectMap(): void {
+  if (keptTickObject !== undefined) return;
+  const hook = createHook({
+    init(_asyncId, type, _triggerAsyncId, resource) {
+      if (type === 'TickObject' && keptTickObject === undefined) keptTickObject = resource;
+    },
+  }).enable();
+  try {
+    process.nextTick(() => undefined);
+  } finally {
+    hook.disable();
+  }
 }

@@ -7,7 +7,9 @@
  * the gateway as the entry points do: the precondition (the imports leave the root map full) and
  * the cure (after the collection two such literals share their map again). And that collection
  * sets the old generation's limit by the gateway's default growth factor, not V8's own (4x): read
- * from V8's --trace-gc-verbose in a real gateway process, as it starts.
+ * from V8's --trace-gc-verbose in a real gateway process, as it starts. And it holds one of
+ * process.nextTick's TickObjects, without which full collections between bursts of nextTick leave
+ * its literal's feedback megamorphic: read from V8's own print of nextTick's feedback.
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -46,6 +48,53 @@ test("after the gateway's imports the {} root map is full, and collectStartupGar
     assert.equal(seen.full, true, 'the imports no longer fill the root map: collectStartupGarbage may be unnecessary');
     assert.equal(seen.shared, true, 'two literals with the same computed key still get maps of their own');
     assert.equal(seen.gcExposed, false, 'gc() must not be left on the global object');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The imports fill the root map, as in the entry points; then either collectStartupGarbage or a
+// bare full collection; then bursts of nextTick, each followed by a full collection, as a gateway
+// under load sees them every few seconds.
+const TICKS = `
+await import(${JSON.stringify(APP)});
+if (process.argv[2] === 'startup') {
+  const { collectStartupGarbage } = await import(${JSON.stringify(HEAP)});
+  collectStartupGarbage();
+} else {
+  gc();
+}
+for (let round = 0; round < 8; round++) {
+  for (let i = 0; i < 50; i++) await new Promise((resolve) => process.nextTick(resolve));
+  gc();
+}
+%DebugPrint(process.nextTick);
+`;
+
+/** The IC states of nextTick's TickObject literal (its computed keys' slots), from V8's print. */
+async function tickLiteralStates(probe: string, mode: 'startup' | 'bare'): Promise<string[]> {
+  // V8 sometimes cuts the print short before the feedback slots: asked again, up to three times.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--allow-natives-syntax', '--expose-gc', probe, mode], { timeout: 30_000, maxBuffer: 1 << 24 });
+    const states = [...stdout.matchAll(/slot #\d+ DefineKeyedOwnPropertyInLiteral (\w+)/g)].map((m) => m[1] as string);
+    if (states.length > 0) return states;
+  }
+  throw new Error("V8's print of process.nextTick never reached its feedback slots");
+}
+
+test("collectStartupGarbage keeps nextTick's TickObject literal monomorphic through full collections", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cg-startup-ticks-'));
+  try {
+    const probe = join(dir, 'ticks.mjs');
+    writeFileSync(probe, TICKS);
+    const bare = await tickLiteralStates(probe, 'bare');
+    assert.ok(bare.includes('MEGAMORPHIC'), `without it the literal stays ${bare.join(', ')}: Node no longer loses the TickObject's maps, keepTickObjectMap may be unnecessary`);
+    const kept = await tickLiteralStates(probe, 'startup');
+    assert.deepEqual(
+      kept.filter((state) => state !== 'MONOMORPHIC'),
+      [],
+      `the TickObject literal's slots after collectStartupGarbage: ${kept.join(', ')}`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
