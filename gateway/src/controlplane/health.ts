@@ -15,6 +15,7 @@ import { Agent, type buildConnector } from 'undici';
 import type { HealthCheckSettings } from '../config/load.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica, ReplicaHealth } from '../dataplane/replica.js';
+import { probeStatus, STATUS_BODY_LIMIT } from './status-probe.js';
 
 export interface HealthChange {
   readonly model: string;
@@ -204,27 +205,11 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
 
 async function probe(agent: Agent, target: Target): Promise<ProbeResult> {
   const { pool, replica, settings } = target;
-  try {
-    const res = await agent.request({
-      origin: replica.origin,
-      path: pool.paths.status,
-      method: 'GET',
-      headersTimeout: settings.timeoutMs,
-      bodyTimeout: settings.timeoutMs,
-      signal: AbortSignal.timeout(settings.timeoutMs),
-    });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return { ok: false, detail: `HTTP ${res.statusCode}`, answered: true };
-    const state = versionState(text, pool.versionText);
-    return state === 'AVAILABLE' ? { ok: true, detail: 'AVAILABLE', answered: true } : { ok: false, detail: `state ${state}`, answered: true };
-  } catch (err) {
-    const e = err as { code?: string; name?: string; message?: string };
-    return {
-      ok: false,
-      detail: e.name === 'TimeoutError' ? `timeout after ${settings.timeoutMs} ms` : (e.code ?? e.message ?? 'error'),
-      answered: false,
-    };
-  }
+  const answer = await probeStatus(agent, replica.origin, pool.paths.status, settings.timeoutMs);
+  if (!answer.answered) return { ok: false, detail: answer.detail, answered: false };
+  if (answer.statusCode !== 200) return { ok: false, detail: `HTTP ${answer.statusCode}`, answered: true };
+  const state = answer.body === undefined ? `unreadable (over ${STATUS_BODY_LIMIT} bytes)` : versionState(answer.body, pool.versionText);
+  return state === 'AVAILABLE' ? { ok: true, detail: 'AVAILABLE', answered: true } : { ok: false, detail: `state ${state}`, answered: true };
 }
 
 /** The state TF Serving reports for one version, or why it could not be read. */
