@@ -20,11 +20,10 @@ import { discoveryChange } from './changes.js';
 import { writePolicy, type WriterContext } from './policy-writer.js';
 import { StoreUnavailableError } from './store/types.js';
 import { PeriodicPass } from '../runtime/slices.js';
+import { probeStatus } from './status-probe.js';
 
 /** Polls in a row a version must be missing from every replica that answers before it is gone. */
 export const GONE_AFTER_POLLS = 3;
-/** Largest model status answer read: TF lists each version it knows, a few hundred bytes each. */
-const MAX_STATUS_BYTES = 256 * 1024;
 
 /** One replica's answer: each version it reports, with its state. */
 export type ReplicaVersions = ReadonlyMap<number, string>;
@@ -172,31 +171,13 @@ export class VersionDiscovery {
     return gone;
   }
 
-  /** One replica's versions, or undefined when it did not answer usably (down, timeout, 5xx, not JSON). */
+  /** One replica's versions, or undefined when it did not answer usably (down, timeout, 5xx, too large, not JSON). */
   async #read(origin: string, model: string, timeoutMs: number): Promise<ReplicaVersions | undefined> {
-    try {
-      const res = await this.#agent.request({
-        origin,
-        path: `/v1/models/${model}`,
-        method: 'GET',
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      let text = '';
-      for await (const chunk of res.body) {
-        text += (chunk as Buffer).toString('utf8');
-        if (text.length > MAX_STATUS_BYTES) {
-          res.body.destroy();
-          return undefined;
-        }
-      }
-      // TF answers 404 for a model it serves no version of: an answer, with nothing AVAILABLE.
-      if (res.statusCode === 404) return new Map();
-      return res.statusCode === 200 ? parseModelStatus(text) : undefined;
-    } catch {
-      return undefined;
-    }
+    const answer = await probeStatus(this.#agent, origin, `/v1/models/${model}`, timeoutMs);
+    if (!answer.answered || answer.body === undefined) return undefined;
+    // TF answers 404 for a model it serves no version of: an answer, with nothing AVAILABLE.
+    if (answer.statusCode === 404) return new Map();
+    return answer.statusCode === 200 ? parseModelStatus(answer.body) : undefined;
   }
 }
 
