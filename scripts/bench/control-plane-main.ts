@@ -4,7 +4,7 @@
  * gateway with many models, a large pool and open event streams, before and after slicing. Writes
  * bench-results/control-plane.{json,md} and prints the table.
  *
- *   npm run bench:control-plane [-- --models 100 --replicas 200 --sessions 10 --duration 10 --warmup 3 --rounds 1]
+ *   npm run bench:control-plane [-- --models 100 --replicas 200 --sessions 10 --duration 10 --warmup 3 --rounds 1 --semi-space MiB]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -21,6 +21,7 @@ async function main(): Promise<void> {
       duration: { type: 'string', default: '10' },
       warmup: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '1' },
+      'semi-space': { type: 'string' },
       out: { type: 'string', default: 'bench-results' },
     },
   });
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
     durationS: int('duration', values.duration, 1, 3600),
     warmupS: int('warmup', values.warmup, 0, 600),
     rounds: int('rounds', values.rounds, 1, 100),
+    ...(values['semi-space'] === undefined ? {} : { semiSpaceMiB: int('semi-space', values['semi-space'], 1, 1024) }),
     progress: (line) => void process.stderr.write(`bench: ${line}\n`),
   });
   const cpu = cpus();

@@ -79,6 +79,11 @@ export interface ControlPlaneOptions {
   readonly warmupS: number;
   /** Rounds of before and after, alternated. */
   readonly rounds: number;
+  /**
+   * The gateway's young generation (V8's --max-semi-space-size, MiB) instead of the one it runs
+   * with (GATEWAY_NODE_FLAGS): a scavenge's pause grows with it (README, Performance).
+   */
+  readonly semiSpaceMiB?: number;
   readonly progress: (line: string) => void;
   /** Told of every process started (the caller stops them all on Ctrl-C). */
   readonly track?: (child: ChildProcess) => void;
@@ -96,7 +101,23 @@ export interface ControlPlaneSummary {
   readonly replicas: number;
   readonly sessions: number;
   readonly durationS: number;
+  /** The young generation's size the gateway ran with (V8's --max-semi-space-size, MiB; undefined: V8's default). */
+  readonly semiSpaceMiB?: number | undefined;
   readonly runs: readonly ControlPlaneRun[];
+}
+
+const SEMI_SPACE_FLAG = '--max-semi-space-size=';
+
+/** The gateway's node flags, its young generation replaced when one is given. */
+function gatewayFlags(semiSpaceMiB: number | undefined): readonly string[] {
+  if (semiSpaceMiB === undefined) return GATEWAY_NODE_FLAGS;
+  return [...GATEWAY_NODE_FLAGS.filter((f) => !f.startsWith(SEMI_SPACE_FLAG)), `${SEMI_SPACE_FLAG}${semiSpaceMiB}`];
+}
+
+/** The young generation's size in `flags`; undefined: V8's default. */
+function semiSpaceOf(flags: readonly string[]): number | undefined {
+  const flag = flags.find((f) => f.startsWith(SEMI_SPACE_FLAG));
+  return flag === undefined ? undefined : Number(flag.slice(SEMI_SPACE_FLAG.length));
 }
 
 async function openSessions(admin: string, count: number): Promise<{ bytes: () => number; close: () => Promise<void> }> {
@@ -131,7 +152,7 @@ async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: '
   const { child, match } = await spawnNode(script('control-plane-probe'), args, /control-plane probe admin (\S+)/, {
     ipc: true,
     timeoutMs: 60_000,
-    nodeArgs: GATEWAY_NODE_FLAGS,
+    nodeArgs: gatewayFlags(o.semiSpaceMiB),
   });
   o.track?.(child);
   try {
@@ -180,7 +201,7 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
   } finally {
     await stopChild(backend.child, 3_000);
   }
-  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, runs };
+  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, semiSpaceMiB: semiSpaceOf(gatewayFlags(o.semiSpaceMiB)), runs };
 }
 
 const worst = (runs: readonly ControlPlaneRun[], pick: (r: ControlPlaneRun) => number): number => Math.max(...runs.map(pick));
@@ -198,7 +219,7 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
   const works = [...new Set(s.runs.flatMap((r) => Object.keys(r.figures.passes)))].sort();
   const label = (mode: 'before' | 'after'): string => (mode === 'before' ? 'before (each pass whole)' : '**after (sliced)**');
   const lines = [
-    `### Control plane: event-loop blocking (${s.models} models with a canary, 2 pools of ${s.replicas} replicas, ${s.sessions} event-stream sessions; ${s.runs.length} runs of ${s.durationS} s)`,
+    `### Control plane: event-loop blocking (${s.models} models with a canary, 2 pools of ${s.replicas} replicas, ${s.sessions} event-stream sessions; ${s.runs.length} runs of ${s.durationS} s; young generation ${s.semiSpaceMiB === undefined ? "V8's default" : `${s.semiSpaceMiB} MiB a semi-space`})`,
     '',
     `Worst over the runs. Event-loop delay: perf_hooks monitorEventLoopDelay at 1 ms resolution, whose idle reading is its own 1 ms period (blocking = max - 1 ms); it counts whatever held the loop, the machine's other programs preempting it included. The passes' slices are timed from inside: wall clock and ${clockOf(s.runs)} (their own cost; target: none over ${TARGET_BLOCKING_MS} ms).`,
     '',

@@ -153,6 +153,7 @@ test("control plane: the sliced runs' slices over 1 ms listed one by one, switch
     replicas: 200,
     sessions: 10,
     durationS: 10,
+    semiSpaceMiB: 2,
     runs: [
       { mode: 'before', streamBytes: 0, figures: figures([{ work: 'stats', cpuMs: 8.4, wallMs: 9, switchesIn: 0, gc: false, atS: 1 }]) },
       { mode: 'after', streamBytes: 0, figures: figures([{ work: 'controller', cpuMs: 1.9, wallMs: 2.5, switchesIn: 2, gc: true, atS: 4.25 }]) },
@@ -160,4 +161,5 @@ test("control plane: the sliced runs' slices over 1 ms listed one by one, switch
   });
   assert.match(text, /\| 2 \| 4\.3 \| controller \| 1\.900 \| 2\.500 \| 2 \| yes \|/);
   assert.doesNotMatch(text, /\| stats \| 8\.400 \|/, 'the unsliced run is not listed');
+  assert.match(text, /young generation 2 MiB a semi-space\)/, 'the young generation it ran with is named');
 });
