@@ -34,6 +34,12 @@ interface Target {
   failStreak: number;
   everUp: boolean;
   timer: NodeJS.Timeout | undefined;
+  /** The delay `timer` was set with: a timer of the regular period is re-armed, not replaced. */
+  timerMs: number;
+  /** Starts a check: one closure per replica, not one per check. */
+  readonly fire: () => void;
+  /** Its own period, the interval plus up to a tenth, so that replicas do not fall into step. */
+  readonly periodMs: number;
   removed: boolean;
   /** A check is under way. */
   checking: boolean;
@@ -66,8 +72,8 @@ export function spreadPhase(n: number): number {
 export interface HealthCheckerOptions {
   /** Opens the checks' connections (TLS to https replicas, as the traffic's); default: undici's own. */
   readonly connect?: buildConnector.connector;
-  /** Told of every check scheduled after another, with its delay (tests). */
-  readonly onSchedule?: (replica: Replica, delayMs: number) => void;
+  /** Told of every check scheduled after another, with its delay and the timer that will start it (tests). */
+  readonly onSchedule?: (replica: Replica, delayMs: number, timer: NodeJS.Timeout) => void;
 }
 
 /** A replica answered the check and reported its version not AVAILABLE (a timeout proves less). */
@@ -104,6 +110,9 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
       failStreak: 0,
       everUp: false,
       timer: undefined,
+      timerMs: -1,
+      fire: () => void this.#check(target),
+      periodMs: settings.intervalMs * (1 + Math.random() * 0.1),
       removed: false,
       checking: false,
       lastStartedAt: -Infinity,
@@ -150,7 +159,21 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     target.hastened = true;
     clearTimeout(target.timer);
     const wait = Math.max(0, target.lastStartedAt + target.settings.intervalMs / 4 - performance.now());
-    target.timer = setTimeout(() => void this.#check(target), wait);
+    this.#arm(target, wait);
+  }
+
+  /**
+   * The target's next check in `delayMs`. A check every two seconds per replica made each replica
+   * a timer, a closure and its context every two seconds that lived until the next: hundreds of
+   * replicas' worth of them were alive at every scavenge, copied and then promoted (README,
+   * Performance). The regular period's timer is re-armed in place instead.
+   */
+  #arm(target: Target, delayMs: number): NodeJS.Timeout {
+    if (target.timer !== undefined && target.timerMs === delayMs) return target.timer.refresh();
+    clearTimeout(target.timer);
+    target.timer = setTimeout(target.fire, delayMs);
+    target.timerMs = delayMs;
+    return target.timer;
   }
 
   async #check(target: Target): Promise<void> {
@@ -162,20 +185,26 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     target.checking = false;
     if (this.#stopped || target.removed) return;
     this.#record(target, result);
-    const { intervalMs } = target.settings;
     // After the first check, the replica's own share of the interval: replicas checked together
-    // (the first pass) fall apart evenly. Later, a little jitter so they do not fall back into step.
-    const delay = intervalMs + (target.first ? target.phase : Math.random() * 0.1) * intervalMs;
+    // (the first pass) fall apart evenly. Later, its own period, so they do not fall back into step.
+    const delay = target.first ? target.settings.intervalMs * (1 + target.phase) : target.periodMs;
     target.first = false;
-    this.#onSchedule?.(target.replica, delay);
-    target.timer = setTimeout(() => void this.#check(target), delay);
+    const timer = this.#arm(target, delay);
+    this.#onSchedule?.(target.replica, delay, timer);
   }
 
   #record(target: Target, { ok, detail, answered }: ProbeResult): void {
     const { replica, settings } = target;
     const confirmation = target.suspected && answered;
     target.suspected = false;
-    replica.lastCheck = { at: Date.now(), ok, detail };
+    // In place: a new object per check would live until the next one, through a scavenge.
+    const last = replica.lastCheck;
+    if (last === null) replica.lastCheck = { at: Date.now(), ok, detail };
+    else {
+      last.at = Date.now();
+      last.ok = ok;
+      last.detail = detail;
+    }
     const before = replica.health;
     if (ok) {
       target.okStreak++;

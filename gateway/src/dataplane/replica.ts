@@ -38,8 +38,8 @@ export class Replica {
   readonly capacity: number;
   /** A new replica is `unknown` and takes no traffic until its first good check. */
   health: ReplicaHealth = 'unknown';
-  /** Set by the health checker, for the admin API. */
-  lastCheck: { readonly at: number; readonly ok: boolean; readonly detail: string } | null = null;
+  /** Set by the health checker (updated in place), for the admin API. */
+  lastCheck: { at: number; ok: boolean; detail: string } | null = null;
   /** Failed attempts in a row (5xx, connection failures, timeouts): what ejects a replica. */
   consecutiveFailures = 0;
   /** Epoch ms the current ejection ends; 0 while not ejected. */

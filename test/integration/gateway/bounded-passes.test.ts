@@ -173,3 +173,45 @@ test('the health checks of 200 replicas are spread over the interval, not sent i
     await Promise.all(members.map((r) => r.close()));
   }
 });
+
+test("a replica's later checks re-arm one timer at its own period, and its last check is updated in place", async () => {
+  const intervalMs = 50;
+  const scheduled = new Map<Replica, Array<{ delayMs: number; timer: NodeJS.Timeout }>>();
+  const checker = new HealthChecker({
+    onSchedule: (replica, delayMs, timer) => {
+      let list = scheduled.get(replica);
+      if (list === undefined) scheduled.set(replica, (list = []));
+      list.push({ delayMs, timer });
+    },
+  });
+  const pool = new VersionPool('m', 1, [], DEFAULT_RESILIENCE);
+  const members = replicas.urls.slice(0, 3).map((url) => new Replica(url, 8500, { connections: 1, keepAliveTimeoutMs: 1000, connectTimeoutMs: 1000 }, DEFAULT_RESILIENCE.breaker));
+  pool.setReplicas(members);
+  try {
+    for (const r of members) await checker.add(pool, r, { ...DEFAULT_HEALTH_CHECK, intervalMs });
+    await checker.start();
+    const firstChecks = members.map((r) => r.lastCheck);
+    const firstAts = members.map((r) => r.lastCheck?.at ?? Infinity);
+    await waitFor(() => members.every((r) => (scheduled.get(r)?.length ?? 0) >= 5), 10_000, 'five checks of each replica scheduled');
+    const periods = new Set<number>();
+    for (const [i, r] of members.entries()) {
+      // The first check after the first pass falls at the replica's share of the interval; the later ones at its own period.
+      const later = (scheduled.get(r) ?? []).slice(1);
+      const period = (later[0] as { delayMs: number }).delayMs;
+      assert.ok(period >= intervalMs && period < intervalMs * 1.1, `period ${period}`);
+      periods.add(period);
+      for (const s of later) {
+        assert.equal(s.delayMs, period);
+        assert.equal(s.timer, (later[0] as { timer: NodeJS.Timeout }).timer, 'the same timer, re-armed');
+      }
+      assert.ok(r.lastCheck !== null && firstChecks[i] !== null);
+      assert.equal(r.lastCheck, firstChecks[i], 'the same object, updated');
+      assert.ok(r.lastCheck.at > (firstAts[i] as number), 'a later check');
+      assert.equal(r.lastCheck.ok, true);
+    }
+    assert.equal(periods.size, members.length, 'each replica has its own period');
+  } finally {
+    await checker.stop();
+    await Promise.all(members.map((r) => r.close()));
+  }
+});
