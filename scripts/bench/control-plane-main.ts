@@ -4,7 +4,10 @@
  * gateway with many models, a large pool and open event streams, before and after slicing. Writes
  * bench-results/control-plane.{json,md} and prints the table.
  *
- *   npm run bench:control-plane [-- --models 100 --replicas 200 --sessions 10 --duration 10 --warmup 3 --rounds 1 --semi-space MiB]
+ *   npm run bench:control-plane [-- --models 100 --replicas 200 --sessions 10 --duration 10 --warmup 3 --rounds 1 --semi-space MiB --survivors 0]
+ *
+ * `--survivors N` adds one more sliced run that measures, over N one-second windows, what a scavenge
+ * would copy, by allocating site (alloc-sampler.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -22,6 +25,7 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '1' },
       'semi-space': { type: 'string' },
+      survivors: { type: 'string', default: '0' },
       out: { type: 'string', default: 'bench-results' },
     },
   });
@@ -37,6 +41,7 @@ async function main(): Promise<void> {
     durationS: int('duration', values.duration, 1, 3600),
     warmupS: int('warmup', values.warmup, 0, 600),
     rounds: int('rounds', values.rounds, 1, 100),
+    survivorWindows: int('survivors', values.survivors, 0, 1000),
     ...(values['semi-space'] === undefined ? {} : { semiSpaceMiB: int('semi-space', values['semi-space'], 1, 1024) }),
     progress: (line) => void process.stderr.write(`bench: ${line}\n`),
   });

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
+import type { SurvivorReport } from './alloc-sampler.js';
 
 const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
 
@@ -84,6 +85,11 @@ export interface ControlPlaneOptions {
    * with (GATEWAY_NODE_FLAGS): a scavenge's pause grows with it (README, Performance).
    */
   readonly semiSpaceMiB?: number;
+  /**
+   * After the rounds, one more sliced run that measures what a scavenge would copy, by site, over
+   * this many windows of SURVIVOR_WINDOW_MS (alloc-sampler.ts); 0 or undefined: not measured.
+   */
+  readonly survivorWindows?: number;
   readonly progress: (line: string) => void;
   /** Told of every process started (the caller stops them all on Ctrl-C). */
   readonly track?: (child: ChildProcess) => void;
@@ -104,7 +110,13 @@ export interface ControlPlaneSummary {
   /** The young generation's size the gateway ran with (V8's --max-semi-space-size, MiB; undefined: V8's default). */
   readonly semiSpaceMiB?: number | undefined;
   readonly runs: readonly ControlPlaneRun[];
+  readonly survivors?: SurvivorReport | undefined;
 }
+
+/** A survivors window: about the time between two scavenges of the scenario with its sessions. */
+const SURVIVOR_WINDOW_MS = 1000;
+/** Survivor sites listed in the report. */
+const SURVIVOR_SITES = 15;
 
 const SEMI_SPACE_FLAG = '--max-semi-space-size=';
 
@@ -147,19 +159,52 @@ async function openSessions(admin: string, count: number): Promise<{ bytes: () =
   };
 }
 
-async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: 'before' | 'after'): Promise<ControlPlaneRun> {
+async function startProbe(o: ControlPlaneOptions, ports: readonly number[], mode: 'before' | 'after', extraNodeArgs: readonly string[] = []): Promise<{ child: ChildProcess; admin: string }> {
   const args = ['--ports', ports.join(','), '--models', String(o.models), '--big', String(o.replicas), ...(mode === 'before' ? ['--unsliced'] : [])];
   const { child, match } = await spawnNode(script('control-plane-probe'), args, /control-plane probe admin (\S+)/, {
     ipc: true,
     timeoutMs: 60_000,
-    nodeArgs: gatewayFlags(o.semiSpaceMiB),
+    nodeArgs: [...gatewayFlags(o.semiSpaceMiB), ...extraNodeArgs],
   });
   o.track?.(child);
+  return { child, admin: match[1] as string };
+}
+
+/** The sliced gateway with every session open, warmed up; then the survivors' windows (alloc-sampler.ts). */
+async function measureSurvivors(o: ControlPlaneOptions, ports: readonly number[], windows: number): Promise<SurvivorReport> {
+  const { child, admin } = await startProbe(o, ports, 'after', ['--expose-gc', '--import', script('alloc-sampler')]);
+  try {
+    const sessions = await openSessions(admin, o.sessions);
+    try {
+      await new Promise((resolve) => setTimeout(resolve, o.warmupS * 1000));
+      const answer = new Promise<{ survivors?: SurvivorReport; error?: string }>((resolve) => {
+        const on = (m: { alloc?: string; survivors?: SurvivorReport; error?: string }): void => {
+          if (m.alloc !== 'survivors') return;
+          child.off('message', on);
+          resolve(m);
+        };
+        child.on('message', on);
+        child.once('exit', (code) => resolve({ error: `the gateway exited (${String(code)})` }));
+      });
+      child.send({ alloc: 'survivors', windows, windowMs: SURVIVOR_WINDOW_MS });
+      const { survivors, error } = await answer;
+      if (survivors === undefined) throw new Error(`survivors: ${error ?? 'no answer'}`);
+      return survivors;
+    } finally {
+      await sessions.close();
+    }
+  } finally {
+    await stopChild(child, 3_000);
+  }
+}
+
+async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: 'before' | 'after'): Promise<ControlPlaneRun> {
+  const { child, admin } = await startProbe(o, ports, mode);
   try {
     // Half the sessions open before the warm-up (the stream's passes warm up with clients), the
     // other half once the measurement runs, so their snapshots are measured too.
     const early = Math.ceil(o.sessions / 2);
-    const first = await openSessions(match[1] as string, early);
+    const first = await openSessions(admin, early);
     let second: Awaited<ReturnType<typeof openSessions>> | undefined;
     try {
       // Warm-up: the first health pass settles, the JIT warms.
@@ -167,7 +212,7 @@ async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: '
       const before = first.bytes();
       const answer = once(child, 'message') as Promise<[ProbeFigures]>;
       child.send({ measure: o.durationS });
-      second = await openSessions(match[1] as string, o.sessions - early);
+      second = await openSessions(admin, o.sessions - early);
       const [figures] = await answer;
       return { mode, figures, streamBytes: first.bytes() - before + second.bytes() };
     } finally {
@@ -184,6 +229,7 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
   o.track?.(backend.child);
   const ports = (backend.match[1] as string).split(',').map(Number);
   const runs: ControlPlaneRun[] = [];
+  let survivors: SurvivorReport | undefined;
   try {
     for (let round = 0; round < o.rounds; round++) {
       // Alternated: neither mode always runs first.
@@ -198,10 +244,14 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
         runs.push(run);
       }
     }
+    if ((o.survivorWindows ?? 0) > 0) {
+      survivors = await measureSurvivors(o, ports, o.survivorWindows as number);
+      o.progress(`[control-plane] survivors: ${Math.round(survivors.totalBytes / 1024)} KiB per ${SURVIVOR_WINDOW_MS} ms window, mean of ${survivors.windows}`);
+    }
   } finally {
     await stopChild(backend.child, 3_000);
   }
-  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, semiSpaceMiB: semiSpaceOf(gatewayFlags(o.semiSpaceMiB)), runs };
+  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, semiSpaceMiB: semiSpaceOf(gatewayFlags(o.semiSpaceMiB)), runs, survivors };
 }
 
 const worst = (runs: readonly ControlPlaneRun[], pick: (r: ControlPlaneRun) => number): number => Math.max(...runs.map(pick));
@@ -257,6 +307,17 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
       '| run | at s | pass | CPU ms | wall ms | switched in | GC pause overlapping |',
       '|---:|---:|---|---:|---:|---:|---|',
       ...costly.map(({ run, c }) => `| ${run} | ${c.atS.toFixed(1)} | ${c.work} | ${c.cpuMs.toFixed(3)} | ${c.wallMs.toFixed(3)} | ${c.switchesIn ?? 'n/a'} | ${c.gc ? 'yes' : 'no'} |`),
+    );
+  }
+  if (s.survivors !== undefined) {
+    const v = s.survivors;
+    lines.push(
+      '',
+      `What a scavenge at a random moment would copy, by allocating site (the sliced gateway, one more run; \`--survivors\`): V8's sampling heap profiler over ${v.windowMs} ms, then one young collection forced, then only the samples that survived it; mean of ${v.windows} windows, each at a random point of the second. Made in the window and still alive: **${(v.totalBytes / 1024).toFixed(1)} KiB** per window.`,
+      '',
+      '| site | KiB per window |',
+      '|---|---:|',
+      ...v.sites.slice(0, SURVIVOR_SITES).map((x) => `| \`${x.site}\` | ${(x.bytes / 1024).toFixed(1)} |`),
     );
   }
   return `${lines.join('\n')}\n`;
