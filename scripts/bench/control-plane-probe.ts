@@ -133,6 +133,7 @@ async function main(): Promise<void> {
         costly: costly.map(({ from, to, ...slice }) => ({ ...slice, gc: withGc([from, to]) })),
         gc: {
           count: gcs.length,
+          totalMs: round3(gcs.reduce((n, g) => n + g.duration, 0)),
           maxMs: round3(Math.max(0, ...gcs.map((g) => g.duration))),
           p99Ms: round3(p99(gcs.map((g) => g.duration))),
           overOneMs: gcs.filter((g) => g.duration > 1).length,

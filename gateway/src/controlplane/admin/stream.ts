@@ -18,6 +18,7 @@ import type { ReplicaEvent, RollbackEvent, VersionsChange } from '../events.js';
 import { ErrorBody, HISTORY_TICKS, type HistorySample, type StatsEvent, type StreamEventMap } from './api-schemas.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
+import type { CompiledModel } from '../../dataplane/snapshot.js';
 import { inSlices, wholeStep } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
 import { StatsHistory } from './history.js';
@@ -119,6 +120,130 @@ function opened(json: string, field: string): string {
   return `${json.slice(0, -1)}${json === '{}' ? '' : ','}${JSON.stringify(field)}:[`;
 }
 
+/*
+ * The passes' generators are declared here, at module level, and take what they read and fill as
+ * arguments. V8 gives every generator function object its own initial map, made in the old
+ * generation on the first call, and that map points back at the function and so at the context it
+ * closes over. A generator declared inside a pass made a new function per pass, and its map kept
+ * the pass's context, and all it built, alive through every young collection until the next full
+ * one: each stats frame's strings were copied and promoted (README, Performance: what a scavenge
+ * copies).
+ */
+
+/** What a stats pass reads and fills. */
+interface StatsPass {
+  readonly ctx: AdminContext;
+  readonly history: StatsHistory;
+  readonly at: string;
+  /** Whether a client reads the event: without one, only the history is recorded. */
+  readonly live: boolean;
+  readonly pieces: ModelPiece[];
+}
+
+/**
+ * A stats pass's steps: a model's numbers a step (into the history, and for clients into `pieces`),
+ * then its replicas REPLICA_STEP a step.
+ */
+function* statsSteps(models: Iterable<CompiledModel>, p: StatsPass): Generator<Step> {
+  const { ctx, history, at, live, pieces } = p;
+  for (const m of models) {
+    const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
+    const piece: ModelPiece = { head: '', pools: pools.map(() => ({ json: '', replicas: [] })) };
+    yield {
+      weight: MODEL_UNITS,
+      run: () => {
+        const versions = pools.map((pool) => ({
+          pool,
+          role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
+          stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
+        }));
+        const shadow = shadowView(m, ctx);
+        const results = shadow?.results ?? null;
+        history.add(m.name, {
+          at,
+          versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
+          ...(results === null ? {} : { shadow: { version: results.version, agreementRate: results.agreementRate } }),
+        });
+        if (!live) return;
+        const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent, shadow };
+        piece.head = JSON.stringify(head);
+        versions.forEach(({ pool, role, stats }, i) => {
+          const version: Omit<StatsEvent['models'][number]['versions'][number], 'replicas'> = {
+            version: pool.version,
+            role,
+            healthyReplicas: pool.healthyCount,
+            availableReplicas: pool.availableCount,
+            draining: pool.draining,
+            ...stats,
+            requestsByProtocol: requestsByProtocol(pool.stats),
+          };
+          (piece.pools[i] as ModelPiece['pools'][number]).json = JSON.stringify(version);
+        });
+        pieces.push(piece);
+      },
+    };
+    if (!live) continue;
+    for (let i = 0; i < pools.length; i++) yield* replicaSteps((pools[i] as VersionPool).replicas, (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+  }
+}
+
+/** A stats event's frame (StatsEvent), from its pass's pieces. */
+function* statsFrame(at: string, pieces: readonly ModelPiece[]): Generator<string> {
+  yield `${sseDataLine('stats', '')}{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[`;
+  yield* fragments(pieces, 'versions');
+  yield ']}\n\n';
+}
+
+/** What a client's snapshot reads and fills. */
+interface SnapshotBuild {
+  readonly ctx: AdminContext;
+  readonly history: StatsHistory;
+  readonly pieces: ModelPiece[];
+  /** Each model's history, as the text of a member of the snapshot's `history` object. */
+  readonly histories: string[];
+}
+
+/** A snapshot's steps: a model's view a step, its history in halves, its replicas REPLICA_STEP a step. */
+function* snapshotSteps(b: SnapshotBuild): Generator<Step> {
+  const { ctx, history, pieces, histories } = b;
+  for (const m of ctx.snapshots.current.models.values()) {
+    const piece: ModelPiece = { head: '', pools: [] };
+    let replicas: Array<readonly Replica[]> = [];
+    let samples: readonly HistorySample[] = [];
+    yield {
+      weight: MODEL_UNITS,
+      run: () => {
+        const parts = modelViewParts(m, ctx.pools, ctx);
+        piece.head = JSON.stringify(parts.head);
+        for (const { view } of parts.pools) piece.pools.push({ json: JSON.stringify(view), replicas: [] });
+        replicas = parts.pools.map(({ pool }) => pool.replicas);
+        pieces.push(piece);
+        // Taken with the view, so the history ends at the tick the view shows.
+        samples = history.of(m.name);
+      },
+    };
+    if (samples.length > 0) {
+      // Serialized in halves: two minutes of a model's charts weigh more than a slice.
+      const texts: string[] = [];
+      for (let from = 0; from < samples.length; from += HISTORY_SAMPLES_PER_STEP) {
+        const chunk = samples.slice(from, from + HISTORY_SAMPLES_PER_STEP);
+        yield { weight: HISTORY_UNITS / 2, run: () => void texts.push(JSON.stringify(chunk).slice(1, -1)) };
+      }
+      yield { weight: 1, run: () => void histories.push(`${JSON.stringify(m.name)}:[${texts.join(',')}]`) };
+    }
+    for (let i = 0; i < replicas.length; i++) yield* replicaSteps(replicas[i] as readonly Replica[], (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+  }
+}
+
+/** A snapshot's frame (SnapshotEvent), from what its steps built. */
+function* snapshotTexts(b: SnapshotBuild): Generator<string> {
+  yield `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`;
+  yield* fragments(b.pieces, 'pools');
+  yield `],"storeAvailable":${String(b.ctx.store.isAvailable())},"history":{`;
+  for (const [i, h] of b.histories.entries()) yield i === 0 ? h : `,${h}`;
+  yield '}}\n\n';
+}
+
 const runStep = (step: Step): void => step.run();
 const stepWeight = (step: Step): number => step.weight;
 
@@ -205,57 +330,10 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     const live = clients.size > 0 || pending.size > 0;
     const models = ctx.snapshots.current.models;
     const pieces: ModelPiece[] = [];
-    function* steps(): Generator<Step> {
-      for (const m of models.values()) {
-        const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
-        const piece: ModelPiece = { head: '', pools: pools.map(() => ({ json: '', replicas: [] })) };
-        yield {
-          weight: MODEL_UNITS,
-          run: () => {
-            const versions = pools.map((pool) => ({
-              pool,
-              role: pool === m.stable ? ('stable' as const) : pool === m.canary ? ('canary' as const) : ('idle' as const),
-              stats: statsView(pool.stats.window(STATS_WINDOW_SECONDS)),
-            }));
-            const shadow = shadowView(m, ctx);
-            const results = shadow?.results ?? null;
-            history.add(m.name, {
-              at,
-              versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
-              ...(results === null ? {} : { shadow: { version: results.version, agreementRate: results.agreementRate } }),
-            });
-            if (!live) return;
-            const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent, shadow };
-            piece.head = JSON.stringify(head);
-            versions.forEach(({ pool, role, stats }, i) => {
-              const version: Omit<StatsEvent['models'][number]['versions'][number], 'replicas'> = {
-                version: pool.version,
-                role,
-                healthyReplicas: pool.healthyCount,
-                availableReplicas: pool.availableCount,
-                draining: pool.draining,
-                ...stats,
-                requestsByProtocol: requestsByProtocol(pool.stats),
-              };
-              (piece.pools[i] as ModelPiece['pools'][number]).json = JSON.stringify(version);
-            });
-            pieces.push(piece);
-          },
-        };
-        if (!live) continue;
-        for (let i = 0; i < pools.length; i++) yield* replicaSteps((pools[i] as VersionPool).replicas, (piece.pools[i] as ModelPiece['pools'][number]).replicas);
-      }
-    }
-    await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, steps(), runStep);
+    await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, statsSteps(models.values(), { ctx, history, at, live, pieces }), runStep);
     if (closed) return;
     history.retain(models);
-    if (live) {
-      await writeFrame(function* () {
-        yield `${sseDataLine('stats', '')}{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[`;
-        yield* fragments(pieces, 'versions');
-        yield ']}\n\n';
-      });
-    }
+    if (live) await writeFrame(statsFrame(at, pieces));
   };
 
   /**
@@ -264,7 +342,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
    * recipients are the clients of its first turn; clients whose snapshot is under way get it in
    * their queue. Whatever is broadcast meanwhile follows it.
    */
-  const writeFrame = async (texts: () => Generator<string>): Promise<void> => {
+  const writeFrame = async (texts: Iterable<string>): Promise<void> => {
     const recipients = [...clients];
     const queued = [...pending];
     if (recipients.length === 0 && queued.length === 0) return;
@@ -272,7 +350,7 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     const deferred: Buffer[] = [];
     framing = { deferred, done: new Promise<void>((resolve) => (finish = resolve)) };
     try {
-      await inSlices({ work: 'event-stream stats frame', budget: FRAME_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed }, batched(texts(), FRAME_CHARS_PER_SLICE / 2), (text) => {
+      await inSlices({ work: 'event-stream stats frame', budget: FRAME_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed }, batched(texts, FRAME_CHARS_PER_SLICE / 2), (text) => {
         deliver(Buffer.from(text), recipients, queued);
       });
     } finally {
@@ -299,51 +377,14 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
    */
   const open = async (res: ServerResponse): Promise<void> => {
     pending.set(res, { frames: [], bytes: 0 });
-    const pieces: ModelPiece[] = [];
-    const histories: string[] = [];
-    function* steps(): Generator<Step> {
-      for (const m of ctx.snapshots.current.models.values()) {
-        const piece: ModelPiece = { head: '', pools: [] };
-        let replicas: Array<readonly Replica[]> = [];
-        let samples: readonly HistorySample[] = [];
-        yield {
-          weight: MODEL_UNITS,
-          run: () => {
-            const parts = modelViewParts(m, ctx.pools, ctx);
-            piece.head = JSON.stringify(parts.head);
-            for (const { view } of parts.pools) piece.pools.push({ json: JSON.stringify(view), replicas: [] });
-            replicas = parts.pools.map(({ pool }) => pool.replicas);
-            pieces.push(piece);
-            // Taken with the view, so the history ends at the tick the view shows.
-            samples = history.of(m.name);
-          },
-        };
-        if (samples.length > 0) {
-          // Serialized in halves: two minutes of a model's charts weigh more than a slice.
-          const texts: string[] = [];
-          for (let from = 0; from < samples.length; from += HISTORY_SAMPLES_PER_STEP) {
-            const chunk = samples.slice(from, from + HISTORY_SAMPLES_PER_STEP);
-            yield { weight: HISTORY_UNITS / 2, run: () => void texts.push(JSON.stringify(chunk).slice(1, -1)) };
-          }
-          yield { weight: 1, run: () => void histories.push(`${JSON.stringify(m.name)}:[${texts.join(',')}]`) };
-        }
-        for (let i = 0; i < replicas.length; i++) yield* replicaSteps(replicas[i] as readonly Replica[], (piece.pools[i] as ModelPiece['pools'][number]).replicas);
-      }
-    }
-    await inSlices({ work: 'event-stream snapshot', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed || res.destroyed }, steps(), runStep);
+    const build: SnapshotBuild = { ctx, history, pieces: [], histories: [] };
+    await inSlices({ work: 'event-stream snapshot', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed || res.destroyed }, snapshotSteps(build), runStep);
     if (closed || res.destroyed) return;
     // Written as it is cut, a few pieces per turn: a snapshot of a hundred models with their
     // history is megabytes, and one write of it would convert it all in one go. Its data is one
     // line of JSON (sseDataLine), so the pieces need no framing of their own.
     // Cut as it is written: building every fragment first would be one long step of its own.
-    function* texts(): Generator<string> {
-      yield `retry: 2000\n${sseDataLine('snapshot', '')}{"models":[`;
-      yield* fragments(pieces, 'pools');
-      yield `],"storeAvailable":${String(ctx.store.isAvailable())},"history":{`;
-      for (const [i, h] of histories.entries()) yield i === 0 ? h : `,${h}`;
-      yield '}}\n\n';
-    }
-    await inSlices({ work: 'event-stream snapshot write', budget: WRITE_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed || res.destroyed }, batched(texts(), WRITE_CHARS_PER_SLICE / 2), (t) => {
+    await inSlices({ work: 'event-stream snapshot write', budget: WRITE_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed || res.destroyed }, batched(snapshotTexts(build), WRITE_CHARS_PER_SLICE / 2), (t) => {
       res.write(t);
     });
     // A stats frame under way may already be in this client's queue in part: the rest must follow.
