@@ -122,12 +122,11 @@ function opened(json: string, field: string): string {
 
 /*
  * The passes' generators are declared here, at module level, and take what they read and fill as
- * arguments. V8 gives every generator function object its own initial map, made in the old
- * generation on the first call, and that map points back at the function and so at the context it
- * closes over. A generator declared inside a pass made a new function per pass, and its map kept
- * the pass's context, and all it built, alive through every young collection until the next full
- * one: each stats frame's strings were copied and promoted (README, Performance: what a scavenge
- * copies).
+ * arguments. Declared inside a pass, a generator was a new function object per pass, and V8 kept
+ * that pass's context, and all it built, alive through every young collection until the next full
+ * one: each stats frame's strings were copied and promoted. (V8 gives such a function its own
+ * initial map, in the old generation, pointing back at the function; a function declared inside
+ * and called with `new` does the same. README, Performance: what a scavenge copies.)
  */
 
 /** What a stats pass reads and fills. */
