@@ -37,7 +37,10 @@ function helpers(client: TestClient) {
 
 test('Redis killed under load: no request fails, writes get 503, both resync when it returns', async () => {
   const redis = await startRedis();
-  const cluster = await startCluster({ redisUrl: redis.url, keyPrefix: 'outage:', resyncIntervalMs: 300 });
+  // No automatic rollback: its judgement starts on the first second after the percent changes,
+  // and two requests slowed by a busy machine in it (139 ms in one CI run) rolled the canary back
+  // to 0% before the outage, which is not what this test is about.
+  const cluster = await startCluster({ redisUrl: redis.url, keyPrefix: 'outage:', resyncIntervalMs: 300, resilience: { analysis: { enabled: false } } });
   const client = new TestClient(32);
   const { view, storeUp, setPercent } = helpers(client);
   const [a, b] = cluster.gateways as [TestGateway, TestGateway];
