@@ -66,4 +66,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GATEWAY_ADMIN_PORT||9901)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node is PID 1 and gets SIGTERM itself (graceful drain). The node flag is the one in
 # gateway/src/runtime/heap.ts (GATEWAY_NODE_FLAGS): a smaller young generation, for memory.
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/gateway/src/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "dist/gateway/src/main.js"]

@@ -1,6 +1,7 @@
 /** npm run bench's command line: the sections, the run lengths, the rates. */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 export const SECTIONS = ['throughput', 'latency', 'grpc', 'replicas', 'rules', 'memory', 'control-plane'] as const;
@@ -34,7 +35,8 @@ Options (defaults in brackets):
   --rules N               header rules of the many-rule figure [1000]
   --baseline DIR          another build of the gateway (a checkout with its dist/ built, e.g. a git
                           worktree of an earlier commit) run beside this one in the latency section,
-                          its CPU per request and added p99 given as this build's ratio to it
+                          with that build's own node flags, its CPU per request and added p99 given
+                          as this build's ratio to it
   --out DIR               results directory [bench-results]
   -h, --help
 `;
@@ -69,6 +71,17 @@ export function baselineMain(dir: string): string {
   const main = resolve(dir, 'dist', 'gateway', 'src', 'main.js');
   if (!existsSync(main)) throw new UsageError(`--baseline ${dir}: no ${main} (build that checkout first: npm run build)`);
   return main;
+}
+
+/**
+ * The node flags a build's launchers pass (its own GATEWAY_NODE_FLAGS, read from beside `main`), so
+ * that a baseline build runs as it would be started, not with this build's flags.
+ */
+export async function nodeFlagsOf(main: string): Promise<readonly string[]> {
+  const heap = resolve(dirname(main), 'runtime', 'heap.js');
+  if (!existsSync(heap)) throw new UsageError(`${main}: no ${heap} beside it`);
+  const mod = (await import(pathToFileURL(heap).href)) as { GATEWAY_NODE_FLAGS?: readonly string[] };
+  return mod.GATEWAY_NODE_FLAGS ?? [];
 }
 
 export function readOptions(argv: readonly string[]): Options | 'help' {

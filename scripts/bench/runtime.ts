@@ -13,7 +13,7 @@ import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { gatewayConfig, type GatewayVariant } from './gateway-config.js';
 import { measureWrk, type CpuShares, type MeasureContext, type Target, type WrkMeasurement } from './measure.js';
-import type { Options } from './options.js';
+import { nodeFlagsOf, type Options } from './options.js';
 import { fmtInt, fmtMs, type RoundFigures, type TargetSummary } from './report.js';
 import { median, round3, spreadPct } from './stats.js';
 import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
@@ -105,7 +105,7 @@ export async function startGatewayWith(rt: Runtime, name: string, label: string,
     env,
     ipc: true,
     timeoutMs: 60_000,
-    nodeArgs: GATEWAY_NODE_FLAGS,
+    nodeArgs: main === GATEWAY_MAIN ? GATEWAY_NODE_FLAGS : await nodeFlagsOf(main),
   });
   rt.children.track(child);
   forwardOutput(child, name);
