@@ -36,7 +36,6 @@ import { parseArgs, promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Pool } from 'undici';
 import { spawnNode, stopChild } from '../lib/processes.js';
-import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { baselineMain, nodeFlagsOf } from './options.js';
 import { callgrindTotal, instructionFigures, pauseCostPerSecond, type InstructionFigures, type Window } from './callgrind.js';
 import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
@@ -142,7 +141,7 @@ async function main(): Promise<void> {
       const started =
         file === 'floor'
           ? await spawnNode(main, ['--upstream', upstream], /listening on http:\/\/(\S+)/, { ipc: true, nodeArgs: mapArgs, wrapper: callgrind(file), timeoutMs: 300_000 })
-          : await spawnNode(main, ['--config', config], /REST on ([\d.]+:\d+)/, { env, ipc: true, nodeArgs: [...(main === GATEWAY_MAIN ? GATEWAY_NODE_FLAGS : await nodeFlagsOf(main)), ...mapArgs], wrapper: callgrind(file), timeoutMs: 600_000 });
+          : await spawnNode(main, ['--config', config], /REST on ([\d.]+:\d+)/, { env, ipc: true, nodeArgs: [...(await nodeFlagsOf(main)), ...mapArgs], wrapper: callgrind(file), timeoutMs: 600_000 });
       children.push(started.child);
       results.push([name, await measure(started.child, join(dir, file), `http://${started.match[1]}`, o)]);
       await stopChild(started.child, 60_000);

@@ -75,7 +75,7 @@ export function baselineMain(dir: string): string {
 
 /**
  * The node flags a build's launchers pass (its own GATEWAY_NODE_FLAGS, read from beside `main`), so
- * that a baseline build runs as it would be started, not with this build's flags.
+ * that this build and a baseline build each run as they would be started.
  */
 export async function nodeFlagsOf(main: string): Promise<readonly string[]> {
   const heap = resolve(dirname(main), 'runtime', 'heap.js');

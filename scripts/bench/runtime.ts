@@ -10,7 +10,6 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request, type Agent } from 'undici';
 import { spawnNode, stopChild } from '../lib/processes.js';
-import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { gatewayConfig, type GatewayVariant } from './gateway-config.js';
 import { measureWrk, type CpuShares, type MeasureContext, type Target, type WrkMeasurement } from './measure.js';
 import { nodeFlagsOf, type Options } from './options.js';
@@ -105,7 +104,7 @@ export async function startGatewayWith(rt: Runtime, name: string, label: string,
     env,
     ipc: true,
     timeoutMs: 60_000,
-    nodeArgs: main === GATEWAY_MAIN ? GATEWAY_NODE_FLAGS : await nodeFlagsOf(main),
+    nodeArgs: await nodeFlagsOf(main),
   });
   rt.children.track(child);
   forwardOutput(child, name);
