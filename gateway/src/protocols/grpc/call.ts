@@ -30,6 +30,7 @@ import type { Replica } from '../../dataplane/replica.js';
 import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
 import type { ShadowPair } from '../../dataplane/shadow.js';
 import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
+import { releaseWhenClosed } from './release.js';
 import { decodeGrpcMessage, grpcOutcome } from './status.js';
 import type { GrpcUpstream } from './upstream.js';
 import { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } from './upstream.js';
@@ -156,6 +157,7 @@ export class GrpcCall {
       return;
     }
     attempt.stream = upstream;
+    releaseWhenClosed(upstream);
     upstream.on('response', (headers) => this.#onResponse(attempt, headers));
     upstream.on('data', (chunk: Buffer) => this.#onData(attempt, chunk));
     // Trailers can arrive while the message is still buffered: acted on at the end of the data.

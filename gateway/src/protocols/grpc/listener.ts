@@ -28,6 +28,7 @@ import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js
 import type { Shadows } from '../../dataplane/shadow.js';
 import { sendGrpcShadow } from './shadow.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
+import { releaseWhenClosed } from './release.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
 import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
 import { statusCodeName } from '../../tfserving/protos.js';
@@ -154,7 +155,7 @@ class GrpcHandler {
   }
 
   #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
-    stream.on('error', () => undefined);
+    releaseWhenClosed(stream);
     // As grpc C++'s HTTP server filter: the method, then te; the content-type is not looked at.
     if (headers[':method'] !== 'POST') {
       answer(stream, GRPC_STATUS.UNKNOWN, 'Bad method header', requestId);

@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { ShadowPair } from '../../dataplane/shadow.js';
+import { releaseWhenClosed } from './release.js';
 import { decodeGrpcMessage } from './status.js';
 import { NGHTTP2_CANCEL, type GrpcUpstream } from './upstream.js';
 import { formatTimeout, GRPC_STATUS } from './wire.js';
@@ -64,6 +65,7 @@ export function sendGrpcShadow(pair: ShadowPair, path: string, body: () => Buffe
     return;
   }
   let trailers: IncomingHttpHeaders | undefined;
+  releaseWhenClosed(stream);
   stream.on('response', (headers) => {
     if (headers[':status'] !== 200) finish(`HTTP ${String(headers[':status'])}`);
     // Trailers-Only: the status is in the headers.
