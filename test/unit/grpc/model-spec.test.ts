@@ -46,6 +46,13 @@ test('rewrite: the chosen version replaces a label or another version; everythin
   const rewritten = withVersion(bytes, false, 300);
   assert.deepEqual(readModelSpec(rewritten, false).spec, { name: 'm', version: 300, versionLabel: undefined, signatureName: 'sig' });
   assert.ok(rewritten.includes(payload) && rewritten.includes(str(3, 'y')), 'the payload fields travel unchanged');
+  // Byte for byte: the new spec first (name, version 300 = AC 02, signature), the other fields in their order.
+  assert.deepEqual(rewritten, Buffer.concat([msg(1, str(1, 'm'), msg(2, hex('08 AC 02')), str(3, 'sig')), payload, str(3, 'y')]));
+  // A spec split around a payload field: its parts merged into one, the payload kept between what surrounded it.
+  const split = Buffer.concat([str(5, 'a'), msg(1, str(1, 'm')), payload, msg(1, str(4, 'canary')), str(3, 'y')]);
+  assert.deepEqual(withVersion(split, false, 2), Buffer.concat([msg(1, str(1, 'm'), version(2)), str(5, 'a'), payload, str(3, 'y')]));
+  // No spec: the message as it was.
+  assert.deepEqual(withVersion(payload, false, 2), payload);
   // Large versions (int64 in TF; up to 2^53 here).
   assert.equal(readModelSpec(withVersion(bytes, false, 2 ** 40 + 5), false).spec?.version, 2 ** 40 + 5);
 });
@@ -61,6 +68,9 @@ test('MultiInference: the first task routes; every task is rewritten; task model
   assert.deepEqual(tasks.taskModels, ['a', 'b']);
   assert.equal(tasks.spec?.version, 9);
   assert.ok(rewritten.includes(msg(2, str(1, 'input'))));
+  // Byte for byte: each task's spec replaced in place, the task's other fields and the input kept.
+  const expected = (name: string) => msg(1, msg(1, str(1, name), version(9)), hex('10 01'));
+  assert.deepEqual(rewritten, Buffer.concat([expected('a'), expected('b'), msg(2, str(1, 'input'))]));
 });
 
 test('malformed bytes are refused, not guessed at', () => {

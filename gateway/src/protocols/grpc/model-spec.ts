@@ -31,63 +31,80 @@ const WIRE_FIXED32 = 5;
 
 /** A field's position in a buffer: where its value starts and ends (for bytes: the payload). */
 interface Field {
-  readonly number: number;
-  readonly wire: number;
+  number: number;
+  wire: number;
   /** Start of the whole field (its tag). */
-  readonly start: number;
-  readonly valueStart: number;
-  readonly end: number;
+  start: number;
+  valueStart: number;
+  end: number;
 }
 
-/** Reads a varint at `pos`; values past 2^53 come back as NaN (no version or length is that big). */
-function readVarint(buf: Uint8Array, pos: number): [number, number] {
+const newField = (): Field => ({ number: 0, wire: 0, start: 0, valueStart: 0, end: 0 });
+
+/** Where the varint readVarint read last ended: no array per varint on the call path. */
+let varintEnd = 0;
+
+/** Reads a varint at `pos` (its end in `varintEnd`); values past 2^53 come back as NaN (no version or length is that big). */
+function readVarint(buf: Uint8Array, pos: number): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
     if (pos >= buf.length) throw new MalformedMessageError('truncated varint');
     const byte = buf[pos++] as number;
     value += (byte & 0x7f) * scale;
-    if ((byte & 0x80) === 0) return [value > Number.MAX_SAFE_INTEGER ? Number.NaN : value, pos];
+    if ((byte & 0x80) === 0) {
+      varintEnd = pos;
+      return value > Number.MAX_SAFE_INTEGER ? Number.NaN : value;
+    }
     scale *= 128;
   }
   throw new MalformedMessageError('varint longer than 10 bytes');
 }
 
-/** Every top-level field of a message, in order. */
-function* fields(buf: Uint8Array, start = 0, end = buf.length): Generator<Field> {
-  let pos = start;
-  while (pos < end) {
-    const fieldStart = pos;
-    const [tag, afterTag] = readVarint(buf, pos);
-    const number = Math.floor(tag / 8);
-    const wire = tag % 8;
-    if (!(number >= 1)) throw new MalformedMessageError('field number 0');
-    pos = afterTag;
-    let valueStart = pos;
-    switch (wire) {
-      case WIRE_VARINT:
-        pos = readVarint(buf, pos)[1];
-        break;
-      case WIRE_FIXED64:
-        pos += 8;
-        break;
-      case WIRE_FIXED32:
-        pos += 4;
-        break;
-      case WIRE_BYTES: {
-        const [length, afterLength] = readVarint(buf, pos);
-        if (!Number.isFinite(length)) throw new MalformedMessageError('length out of range');
-        valueStart = afterLength;
-        pos = afterLength + length;
-        break;
-      }
-      default:
-        // Groups (3, 4) are long deprecated and TF's protos have none; 6 and 7 do not exist.
-        throw new MalformedMessageError(`wire type ${wire}`);
+/** Reads the field starting at `pos` (before `end`) into `f`. */
+function readField(buf: Uint8Array, pos: number, end: number, f: Field): void {
+  f.start = pos;
+  const tag = readVarint(buf, pos);
+  f.number = Math.floor(tag / 8);
+  f.wire = tag % 8;
+  if (!(f.number >= 1)) throw new MalformedMessageError('field number 0');
+  pos = varintEnd;
+  f.valueStart = pos;
+  switch (f.wire) {
+    case WIRE_VARINT:
+      readVarint(buf, pos);
+      pos = varintEnd;
+      break;
+    case WIRE_FIXED64:
+      pos += 8;
+      break;
+    case WIRE_FIXED32:
+      pos += 4;
+      break;
+    case WIRE_BYTES: {
+      const length = readVarint(buf, pos);
+      if (!Number.isFinite(length)) throw new MalformedMessageError('length out of range');
+      f.valueStart = varintEnd;
+      pos = varintEnd + length;
+      break;
     }
-    if (pos > end) throw new MalformedMessageError('field runs past the end of its message');
-    yield { number, wire, start: fieldStart, valueStart, end: pos };
+    default:
+      // Groups (3, 4) are long deprecated and TF's protos have none; 6 and 7 do not exist.
+      throw new MalformedMessageError(`wire type ${f.wire}`);
   }
+  if (pos > end) throw new MalformedMessageError('field runs past the end of its message');
+  f.end = pos;
+}
+
+/** The length-delimited occurrences of field 1 between `start` and `end` (a ModelSpec's parts, or MultiInference's tasks). */
+function field1s(buf: Uint8Array, start: number, end: number): Field[] {
+  const found: Field[] = [];
+  const f = newField();
+  for (let pos = start; pos < end; pos = f.end) {
+    readField(buf, pos, end, f);
+    if (f.number === 1 && f.wire === WIRE_BYTES) found.push({ ...f });
+  }
+  return found;
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: false });
@@ -98,8 +115,11 @@ function parseModelSpec(buf: Uint8Array, parts: readonly Field[]): ModelSpec {
   let version: number | undefined;
   let versionLabel: string | undefined;
   let signatureName: string | undefined;
+  const f = newField();
+  const g = newField();
   for (const part of parts) {
-    for (const f of fields(buf, part.valueStart, part.end)) {
+    for (let pos = part.valueStart; pos < part.end; pos = f.end) {
+      readField(buf, pos, part.end, f);
       if (f.number === 1 && f.wire === WIRE_BYTES) name = decoder.decode(buf.subarray(f.valueStart, f.end));
       else if (f.number === 3 && f.wire === WIRE_BYTES) signatureName = decoder.decode(buf.subarray(f.valueStart, f.end));
       else if (f.number === 4 && f.wire === WIRE_BYTES) {
@@ -108,8 +128,9 @@ function parseModelSpec(buf: Uint8Array, parts: readonly Field[]): ModelSpec {
       } else if (f.number === 2 && f.wire === WIRE_BYTES) {
         // Int64Value: merged into the one set before; an empty one is the value 0.
         let value = version ?? 0;
-        for (const g of fields(buf, f.valueStart, f.end)) {
-          if (g.number === 1 && g.wire === WIRE_VARINT) value = readVarint(buf, g.valueStart)[0];
+        for (let at = f.valueStart; at < f.end; at = g.end) {
+          readField(buf, at, f.end, g);
+          if (g.number === 1 && g.wire === WIRE_VARINT) value = readVarint(buf, g.valueStart);
         }
         if (Number.isNaN(value)) throw new MalformedMessageError('version out of range');
         version = value;
@@ -118,6 +139,14 @@ function parseModelSpec(buf: Uint8Array, parts: readonly Field[]): ModelSpec {
     }
   }
   return { name, version, versionLabel, signatureName };
+}
+
+const NO_SPEC: ModelSpec = { name: '', version: undefined, versionLabel: undefined, signatureName: undefined };
+
+/** The ModelSpec made of the field-1 parts between `start` and `end` (undefined: none). */
+function specIn(message: Uint8Array, start: number, end: number): { spec: ModelSpec; parts: Field[] } | undefined {
+  const parts = field1s(message, start, end);
+  return parts.length === 0 ? undefined : { spec: parseModelSpec(message, parts), parts };
 }
 
 /** Where a request's ModelSpec(s) sit: field 1, or each task's field 1 for MultiInference. */
@@ -129,54 +158,67 @@ export interface SpecLocation {
 }
 
 export function readModelSpec(message: Uint8Array, multiInference: boolean): SpecLocation {
-  if (!multiInference) {
-    const parts = [...fields(message)].filter((f) => f.number === 1 && f.wire === WIRE_BYTES);
-    return { spec: parts.length === 0 ? undefined : parseModelSpec(message, parts), taskModels: [] };
-  }
-  const specs: ModelSpec[] = [];
-  for (const task of fields(message)) {
-    if (task.number !== 1 || task.wire !== WIRE_BYTES) continue;
-    const parts = [...fields(message, task.valueStart, task.end)].filter((f) => f.number === 1 && f.wire === WIRE_BYTES);
-    specs.push(parts.length === 0 ? { name: '', version: undefined, versionLabel: undefined, signatureName: undefined } : parseModelSpec(message, parts));
-  }
+  if (!multiInference) return { spec: specIn(message, 0, message.length)?.spec, taskModels: [] };
+  const specs = field1s(message, 0, message.length).map((task) => specIn(message, task.valueStart, task.end)?.spec ?? NO_SPEC);
   return { spec: specs[0], taskModels: specs.map((s) => s.name) };
 }
 
-function varintBytes(value: number): number[] {
-  const out: number[] = [];
+function varintLength(value: number): number {
+  let length = 1;
+  for (let v = value; v >= 0x80; v = Math.floor(v / 128)) length++;
+  return length;
+}
+
+function writeVarint(out: Buffer, pos: number, value: number): number {
   let v = value;
   while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
+    out[pos++] = (v % 128) | 0x80;
     v = Math.floor(v / 128);
   }
-  out.push(v);
-  return out;
+  out[pos++] = v;
+  return pos;
 }
 
-/** Field `number` as a length-delimited field holding `payload`. */
-function bytesField(number: number, payload: Uint8Array): Buffer {
-  const head = [...varintBytes(number * 8 + WIRE_BYTES), ...varintBytes(payload.length)];
-  return Buffer.concat([Buffer.from(head), payload]);
+/** Length of a length-delimited field whose payload is `payload` bytes long. */
+const bytesFieldLength = (number: number, payload: number): number => varintLength(number * 8 + WIRE_BYTES) + varintLength(payload) + payload;
+
+function writeBytesHead(out: Buffer, pos: number, number: number, payload: number): number {
+  return writeVarint(out, writeVarint(out, pos, number * 8 + WIRE_BYTES), payload);
 }
 
-const encoder = new TextEncoder();
-
-/** A ModelSpec naming `version` (no label), with the request's name and signature. */
-function encodeModelSpec(spec: ModelSpec, version: number): Buffer {
-  const parts = [bytesField(1, encoder.encode(spec.name))];
-  parts.push(bytesField(2, Buffer.from([0x08, ...varintBytes(version)])));
-  if (spec.signatureName !== undefined) parts.push(bytesField(3, encoder.encode(spec.signatureName)));
-  return Buffer.concat(parts);
-}
-
-/** `message` with its field-1 occurrences replaced by `replacement` (one field, placed first). */
-function replaceField1(message: Uint8Array, start: number, end: number, replacement: Buffer): Buffer {
-  const kept: Uint8Array[] = [replacement];
-  for (const f of fields(message, start, end)) {
-    if (f.number === 1 && f.wire === WIRE_BYTES) continue;
-    kept.push(message.subarray(f.start, f.end));
+/**
+ * The message between `start` and `end` with its ModelSpec (the field-1 `parts`, merged into
+ * `spec`) replaced by one naming `version` (no label; the name and signature kept), placed first;
+ * every other field follows as it was, byte for byte. Written into one buffer.
+ */
+function rewritten(message: Uint8Array, start: number, end: number, spec: ModelSpec, parts: readonly Field[], version: number): Buffer {
+  const nameBytes = Buffer.byteLength(spec.name);
+  const signatureBytes = spec.signatureName === undefined ? 0 : Buffer.byteLength(spec.signatureName);
+  const versionValue = 1 + varintLength(version); // Int64Value { value = 1 (varint) }
+  const specLength =
+    bytesFieldLength(1, nameBytes) + bytesFieldLength(2, versionValue) + (spec.signatureName === undefined ? 0 : bytesFieldLength(3, signatureBytes));
+  let kept = end - start;
+  for (const part of parts) kept -= part.end - part.start;
+  const out = Buffer.allocUnsafe(bytesFieldLength(1, specLength) + kept);
+  let pos = writeBytesHead(out, 0, 1, specLength);
+  pos = writeBytesHead(out, pos, 1, nameBytes);
+  pos += out.write(spec.name, pos);
+  pos = writeBytesHead(out, pos, 2, versionValue);
+  out[pos++] = 0x08;
+  pos = writeVarint(out, pos, version);
+  if (spec.signatureName !== undefined) {
+    pos = writeBytesHead(out, pos, 3, signatureBytes);
+    pos += out.write(spec.signatureName, pos);
   }
-  return Buffer.concat(kept);
+  // The other fields: what lies between (and around) the spec's parts.
+  let from = start;
+  for (const part of parts) {
+    out.set(message.subarray(from, part.start), pos);
+    pos += part.start - from;
+    from = part.end;
+  }
+  out.set(message.subarray(from, end), pos);
+  return out;
 }
 
 /**
@@ -185,20 +227,22 @@ function replaceField1(message: Uint8Array, start: number, end: number, replacem
  */
 export function withVersion(message: Uint8Array, multiInference: boolean, version: number): Buffer {
   if (!multiInference) {
-    const { spec } = readModelSpec(message, false);
-    if (spec === undefined) return Buffer.from(message);
-    return replaceField1(message, 0, message.length, bytesField(1, encodeModelSpec(spec, version)));
+    const found = specIn(message, 0, message.length);
+    return found === undefined ? Buffer.from(message) : rewritten(message, 0, message.length, found.spec, found.parts, version);
   }
   const out: Uint8Array[] = [];
-  for (const f of fields(message)) {
+  const f = newField();
+  for (let pos = 0; pos < message.length; pos = f.end) {
+    readField(message, pos, message.length, f);
     if (f.number !== 1 || f.wire !== WIRE_BYTES) {
       out.push(message.subarray(f.start, f.end));
       continue;
     }
-    const parts = [...fields(message, f.valueStart, f.end)].filter((g) => g.number === 1 && g.wire === WIRE_BYTES);
-    const spec = parts.length === 0 ? undefined : parseModelSpec(message, parts);
-    const task = spec === undefined ? message.subarray(f.valueStart, f.end) : replaceField1(message, f.valueStart, f.end, bytesField(1, encodeModelSpec(spec, version)));
-    out.push(bytesField(1, task));
+    const found = specIn(message, f.valueStart, f.end);
+    const task = found === undefined ? message.subarray(f.valueStart, f.end) : rewritten(message, f.valueStart, f.end, found.spec, found.parts, version);
+    const head = Buffer.allocUnsafe(bytesFieldLength(1, task.length) - task.length);
+    writeBytesHead(head, 0, 1, task.length);
+    out.push(head, task);
   }
   return Buffer.concat(out);
 }
