@@ -65,8 +65,7 @@ test('closed gRPC streams, to the client and to the replica, hold no listener of
   assert.equal(upstream.length, 4, 'four calls went to a replica (the unknown model did not)');
   const all = [...served, ...upstream];
   await waitFor(() => all.every((s) => s.closed && s.destroyed), 5_000, 'every stream closed');
-  // Released on the turn after 'close'.
-  await new Promise((resolve) => setImmediate(resolve));
+  // 'close' is emitted on a tick after the stream is destroyed.
   await new Promise((resolve) => setImmediate(resolve));
   for (const [i, stream] of all.entries()) {
     const side: string = i < served.length ? `client's stream ${i}` : `replica stream ${i - served.length}`;

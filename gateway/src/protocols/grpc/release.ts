@@ -11,19 +11,25 @@
  * promoted per scavenge and a mark-compact every 250-500 ms (README, Performance). Dropping the
  * listeners once the stream is closed leaves Node's own objects in that state, and none of ours.
  */
+import { EventEmitter } from 'node:events';
 import type { Http2Stream } from 'node:http2';
 
 function ignore(): void {}
 
-/** Listeners are dropped on the turn after 'close', once every 'close' listener has run. */
-function onClosed(this: Http2Stream): void {
-  setImmediate(release, this);
-}
+// EventEmitter's own: Readable's override would queue a tick per stream to update its reading state.
+const { removeAllListeners } = EventEmitter.prototype;
 
-function release(stream: Http2Stream): void {
-  stream.removeAllListeners();
+/**
+ * Drops every listener as 'close' is emitted: the listeners after this one still run (emit calls
+ * those it had when it began), and nothing is emitted after 'close'.
+ */
+function onClosed(this: Http2Stream): void {
+  // node:http2's own 'removeListener' bookkeeping goes first (it flags the native stream, gone by
+  // now): with it there, removing the rest would emit 'removeListener' once per listener.
+  removeAllListeners.call(this, 'removeListener');
+  removeAllListeners.call(this);
   // A late error (none is expected after 'close') must not become an uncaught exception.
-  stream.on('error', ignore);
+  this.on('error', ignore);
 }
 
 /** Ignores the stream's errors (callers learn of them by 'close' and their own listeners) and releases it once closed. */
