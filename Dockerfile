@@ -64,6 +64,7 @@ EXPOSE 8501 8500 9901
 # default) or 0.0.0.0. Slim images have no curl: Node's fetch does it.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.GATEWAY_ADMIN_PORT||9901)+'/healthz',{signal:AbortSignal.timeout(2500)}).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# Exec form: node is PID 1 and gets SIGTERM itself (graceful drain). The node flag is the one in
-# gateway/src/runtime/heap.ts (GATEWAY_NODE_FLAGS): a smaller young generation, for memory.
+# Exec form: node is PID 1 and gets SIGTERM itself (graceful drain). The node flags are
+# gateway/src/runtime/heap.ts's GATEWAY_NODE_FLAGS: a smaller young generation, for memory, and no
+# allocation-site pretenuring, for shorter scavenges.
 ENTRYPOINT ["node", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "dist/gateway/src/main.js"]
