@@ -1,6 +1,6 @@
 /**
  * The gRPC section: unary Predict through the gateway, nginx grpc_pass (1 worker, h2c both sides),
- * a @grpc/grpc-js pass-through proxy and direct, all in front of one simulator's gRPC port.
+ * a @grpc/grpc-js pass-through proxy, the gRPC Node floor (proxy-grpc-floor.ts) and direct, all in front of one simulator's gRPC port.
  * Calls/s with h2load, targets alternated over rounds, medians; then the latency each adds over
  * direct at a fixed rate (the open-loop generator over node:http2); then an 8 MiB Predict's round
  * trip through the gateway and direct.
@@ -10,13 +10,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnNode } from '../lib/processes.js';
 import { fixedRateRounds } from './fixed-rate.js';
-import { REALISTIC_RULES } from './gateway-config.js';
+import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
 import { closeSession, connect, grpcCall } from './grpc-call.js';
 import { largePredict, outputCount, PREDICT_METHOD, smallPredict, writeBody } from './grpc-messages.js';
 import { measureH2load, type MeasureContext, type Target } from './measure.js';
 import { startNginx } from './nginx.js';
-import { fmtInt, fmtMs, type GrpcRound, type GrpcSummary, type GrpcThroughputTarget, type LargeMessageTarget } from './report.js';
-import { cpuText, medianCpu, progress, recordRun, sleep, startGateway, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
+import { fmtInt, fmtMs, GRPC_FLOOR_KEY, type GrpcRound, type GrpcSummary, type GrpcThroughputTarget, type LargeMessageTarget } from './report.js';
+import { cpuText, medianCpu, progress, recordRun, sleep, startGateway, startGatewayWith, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
 import { median, round3, spreadPct } from './stats.js';
 import { findExecutable, processTree } from './system.js';
 import { request } from 'undici';
@@ -96,7 +96,8 @@ async function throughputRounds(rt: Runtime, ctx: MeasureContext, h2load: string
   });
   const nginx = summaries.find((t) => t.key === 'nginx')?.rps ?? NaN;
   const grpcJs = summaries.find((t) => t.key === 'grpc-js')?.rps ?? NaN;
-  return summaries.map((t) => ({ ...t, vsNginx: t.rps / nginx, vsGrpcJs: t.rps / grpcJs }));
+  const floor = summaries.find((t) => t.key === GRPC_FLOOR_KEY)?.rps ?? NaN;
+  return summaries.map((t) => ({ ...t, vsNginx: t.rps / nginx, vsGrpcJs: t.rps / grpcJs, vsFloor: t.rps / floor }));
 }
 
 /** `calls` round trips of the large message, one at a time on one connection, after one untimed. */
@@ -169,9 +170,17 @@ export async function grpcSection(rt: Runtime): Promise<GrpcSummary> {
     const nginx = await startNginx(findExecutable('nginx') as string, nginxDir, grpcPort, rt.ctx.track, 'grpc');
     running.push({ child: nginx.child, target: { key: 'nginx', label: 'nginx grpc_pass (1 worker)', url: nginx.url, pids: processTree(nginx.child.pid ?? 0), gateway: false } });
     running.push(await startNodeProxy(rt, 'proxy-grpc-js', 'grpc-js', '@grpc/grpc-js proxy', `127.0.0.1:${grpcPort}`));
-    const gw = await startGateway(rt, 'gateway-grpc', 'canary-gateway', { replicas: [{ url: sim.match[1] as string, grpcPort }], headerRules: REALISTIC_RULES });
+    running.push(await startNodeProxy(rt, 'proxy-grpc-floor', GRPC_FLOOR_KEY, 'Node floor (node:http2, no routing)', `127.0.0.1:${grpcPort}`));
+    const variant = { replicas: [{ url: sim.match[1] as string, grpcPort }], headerRules: REALISTIC_RULES };
+    const gw = await startGateway(rt, 'gateway-grpc', 'canary-gateway', variant);
     const gateway: Target = { ...gw.target, key: 'gateway', url: `http://127.0.0.1:${gw.grpcPort}` };
     running.push({ child: gw.child, target: gateway });
+    // Another build beside this one (--baseline): before/after figures from the same rounds.
+    const baselineMain = o.baselineMain;
+    if (baselineMain !== undefined) {
+      const b = await startGatewayWith(rt, 'baseline-grpc', 'canary-gateway, baseline build', gatewayConfig(variant), baselineMain);
+      running.push({ child: b.child, target: { ...b.target, key: 'baseline', url: `http://127.0.0.1:${b.grpcPort}` } });
+    }
 
     const small = smallPredict();
     const bodyFile = writeBody(rt.dir, 'predict.grpc', small);

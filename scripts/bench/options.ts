@@ -11,7 +11,7 @@ export const HELP = `Usage: npm run bench [-- options]
 
 Measures throughput through: direct to the backend, nginx (1 worker), fastify + @fastify/reply-from,
 http-proxy-3 and the gateway; latency added at fixed rates next to nginx and a bare Node forwarder;
-gRPC calls/s through the gateway, nginx grpc_pass and a grpc-js proxy; then the further figures.
+gRPC calls/s through the gateway, nginx grpc_pass, a grpc-js proxy and the gRPC Node floor; then the further figures.
 Needs nginx, wrk (throughput, replicas, rules, memory) and h2load (grpc):
 apt-get install nginx wrk nghttp2-client. Progress on stderr, tables on stdout and in bench-results/.
 
@@ -36,7 +36,7 @@ Options (defaults in brackets):
   --baseline DIR          another build of the gateway (a checkout with its dist/ built, e.g. a git
                           worktree of an earlier commit) run beside this one in the latency section,
                           with that build's own node flags, its CPU per request and added p99 given
-                          as this build's ratio to it
+                          as this build's ratio to it; in the gRPC section, one more target
   --out DIR               results directory [bench-results]
   -h, --help
 `;

@@ -92,6 +92,8 @@ export interface GrpcThroughputTarget {
   readonly cpu: CpuShares | undefined;
   readonly vsNginx: number | undefined;
   readonly vsGrpcJs: number | undefined;
+  /** Calls/s over the gRPC Node floor's (proxy-grpc-floor.ts). */
+  readonly vsFloor: number | undefined;
   readonly rounds: readonly GrpcRound[];
 }
 
@@ -178,6 +180,9 @@ export interface BenchReport {
 
 /** Issue 16's CPU target: the gateway's CPU per request at most this times the Node floor's. */
 export const TARGET_CPU_VS_FLOOR = 1.15;
+
+/** The gRPC Node floor's key among the gRPC section's targets. */
+export const GRPC_FLOOR_KEY = 'grpc-floor';
 
 export const fmtInt = (n: number): string => Math.round(n).toLocaleString('en-US');
 export const fmtMs = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
@@ -275,18 +280,18 @@ function grpcTables(g: GrpcSummary): string[] {
   return [
     `## gRPC: unary ${g.method}, ${fmtInt(g.requestBytes)}-byte request body, h2load ${g.clients} connections x ${g.streams} streams; median of ${r} rounds, targets alternated`,
     '',
-    '| target | calls/s | mean ms | vs nginx grpc_pass | vs grpc-js proxy | rounds calls/s (spread) | CPU % target / backend / h2load | failed / not answered by the simulator |',
-    '|---|---:|---:|---:|---:|---|---|---:|',
+    '| target | calls/s | mean ms | vs nginx grpc_pass | vs grpc-js proxy | vs Node floor | rounds calls/s (spread) | CPU % target / backend / h2load | failed / not answered by the simulator |',
+    '|---|---:|---:|---:|---:|---:|---|---|---:|',
     ...g.throughput.map(
       (t) =>
-        `| ${t.label} | ${fmtInt(t.rps)} | ${fmtMs(t.meanMs)} | ${fmtRatio(t.vsNginx)} | ${fmtRatio(t.vsGrpcJs)} | ${t.rounds.map((x) => fmtInt(x.rps)).join(', ')} (${t.spreadPct.toFixed(0)}%) | ${fmtCpu(t.cpu)} | ${t.failed} / ${t.unanswered} |`,
+        `| ${t.label} | ${fmtInt(t.rps)} | ${fmtMs(t.meanMs)} | ${fmtRatio(t.vsNginx)} | ${fmtRatio(t.vsGrpcJs)} | ${fmtRatio(t.vsFloor)} | ${t.rounds.map((x) => fmtInt(x.rps)).join(', ')} (${t.spreadPct.toFixed(0)}%) | ${fmtCpu(t.cpu)} | ${t.failed} / ${t.unanswered} |`,
     ),
     '',
     "h2load judges answers by HTTP status; a gRPC error is an HTTP 200 with grpc-status in its trailers. So every target answered one checked call (grpc-status 0, the PredictResponse decoded) before it was measured, and each run's calls are set against those the simulator answered OK meanwhile (its counters): the last column's second figure is calls h2load counted that the simulator did not answer (the target's own errors), beyond the calls in flight at the end. The open-loop figures below read grpc-status on every call.",
     '',
     `### gRPC latency added at ${fmtInt(g.fixedRate.rate)} calls/s: open loop over node:http2, ${g.fixedRate.connections} connections; median of ${g.fixedRate.rounds} rounds`,
     '',
-    ...fixedRateTable(g.fixedRate, 'call', undefined),
+    ...fixedRateTable(g.fixedRate, 'call', GRPC_FLOOR_KEY),
     `### ${(l.requestBytes / 2 ** 20).toFixed(0)} MiB Predict round trip (request ${fmtInt(l.requestBytes)} bytes, answer ${fmtInt(l.responseBytes)} bytes), one call at a time`,
     '',
     '| target | median ms | max ms | calls |',
