@@ -79,6 +79,8 @@ export interface RawAnswer {
   readonly trailers: http2.IncomingHttpHeaders | null;
   /** The RST_STREAM code when the server reset the stream. */
   readonly rstCode: number;
+  /** Response header names that came as HPACK literals never indexed (node:http2's sensitiveHeaders). */
+  readonly neverIndexed?: readonly string[];
 }
 
 /** One request over node:http2 with exactly the headers given (plus :method POST unless set). */
@@ -92,11 +94,13 @@ export function rawCall(address: string, path: string, body: Buffer, headers: ht
     }, timeoutMs);
     const stream = session.request({ ':method': 'POST', ':path': path, ...headers }, { endStream: false });
     let responseHeaders: http2.IncomingHttpHeaders = {};
+    let neverIndexed: readonly string[] = [];
     let headersEndStream = false;
     let trailers: http2.IncomingHttpHeaders | null = null;
     const chunks: Buffer[] = [];
     stream.on('response', (h, flags) => {
       responseHeaders = plain(h);
+      neverIndexed = (h as Record<symbol, string[] | undefined>)[http2.sensitiveHeaders] ?? [];
       headersEndStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     });
     stream.on('trailers', (t) => {
@@ -108,7 +112,7 @@ export function rawCall(address: string, path: string, body: Buffer, headers: ht
       clearTimeout(timer);
       const rstCode = stream.rstCode ?? 0;
       session.close();
-      resolve({ headers: responseHeaders, headersEndStream, data: Buffer.concat(chunks), trailers, rstCode });
+      resolve({ headers: responseHeaders, headersEndStream, data: Buffer.concat(chunks), trailers, rstCode, neverIndexed });
     });
     stream.end(body);
   });

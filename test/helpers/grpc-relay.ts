@@ -17,6 +17,8 @@ export interface GrpcRelay {
   goAway(): void;
   /** Connections accepted so far. */
   readonly sessions: number;
+  /** Per stream received, the header names that came as HPACK literals never indexed (node:http2's sensitiveHeaders). */
+  readonly neverIndexed: string[][];
   close(): Promise<void>;
 }
 
@@ -38,6 +40,7 @@ export async function startGrpcRelay(target: string): Promise<GrpcRelay> {
   const counts = { relayed: 0, refused: 0 };
   let refusing = false;
   let accepted = 0;
+  const neverIndexed: string[][] = [];
   server.on('session', (session) => {
     accepted++;
     open.add(session);
@@ -45,6 +48,7 @@ export async function startGrpcRelay(target: string): Promise<GrpcRelay> {
     session.on('error', () => undefined);
   });
   server.on('stream', (stream, headers) => {
+    neverIndexed.push([...((headers as Record<symbol, string[] | undefined>)[http2.sensitiveHeaders] ?? [])]);
     stream.on('error', () => undefined);
     if (refusing) {
       counts.refused++;
@@ -76,6 +80,7 @@ export async function startGrpcRelay(target: string): Promise<GrpcRelay> {
     goAway: () => {
       for (const session of open) session.close();
     },
+    neverIndexed,
     get sessions() {
       return accepted;
     },

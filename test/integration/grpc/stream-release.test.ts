@@ -4,7 +4,8 @@
  * close over would be copied by every scavenge and promoted. After calls that end every way a call
  * ends (answered by a replica, answered by the gateway itself, cancelled by the client while the
  * replica still works on it), both sides' streams, the client's to the gateway and the gateway's
- * to the replica, hold no listener but one that ignores errors.
+ * to the replica, hold no listener but one that ignores errors; and while open, each had one
+ * 'close' and one 'error' listener, not one per concern.
  */
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
@@ -18,6 +19,14 @@ const HUNG = 'hung_model';
 const input = { inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '1' }] }, float_val: [1] } } };
 const EVENTS = ['data', 'end', 'close', 'response', 'headers', 'trailers', 'wantTrailers', 'drain', 'finish', 'aborted', 'timeout'] as const;
 
+/** Listeners added to each stream before it closed, by event (what the gateway's and node:http2's code registered). */
+const added = new Map<http2.Http2Stream, string[]>();
+function countAdded(stream: http2.Http2Stream): void {
+  const names: string[] = [];
+  added.set(stream, names);
+  stream.on('newListener', (event: string | symbol) => names.push(String(event)));
+}
+
 /** What is left listening on a stream, by event. */
 function listening(stream: http2.Http2Stream): Record<string, number> {
   const left: Record<string, number> = {};
@@ -25,7 +34,7 @@ function listening(stream: http2.Http2Stream): Record<string, number> {
   return left;
 }
 
-test('closed gRPC streams, to the client and to the replica, hold no listener of the call', async (t) => {
+test('closed gRPC streams, to the client and to the replica, hold no listener of the call, and had one close and one error listener', async (t) => {
   const sim = await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', grpcPort: 0 });
   const hung = await startSimulator({ model: HUNG, versions: [1], behaviour: 'half_plus_two', grpcPort: 0, faults: { hang: true } });
   const gw = await startTestGateway({
@@ -44,11 +53,18 @@ test('closed gRPC streams, to the client and to the replica, hold no listener of
   const upstream: http2.ClientHttp2Stream[] = [];
   proto.request = function (this: unknown, ...args: unknown[]) {
     const stream = request.apply(this, args);
-    if ((args[0] as Record<string, unknown>)['x-request-id'] !== undefined) upstream.push(stream);
+    if ((args[0] as Record<string, unknown>)['x-request-id'] !== undefined) {
+      upstream.push(stream);
+      countAdded(stream);
+    }
     return stream;
   };
   const served: http2.ServerHttp2Stream[] = [];
-  gw.gateway.grpc.server.on('stream', (stream: http2.ServerHttp2Stream) => served.push(stream));
+  // First, so the gateway's own listeners are counted.
+  gw.gateway.grpc.server.prependListener('stream', (stream: http2.ServerHttp2Stream) => {
+    served.push(stream);
+    countAdded(stream);
+  });
   t.after(async () => {
     proto.request = request;
     client.close();
@@ -71,5 +87,11 @@ test('closed gRPC streams, to the client and to the replica, hold no listener of
     const side: string = i < served.length ? `client's stream ${i}` : `replica stream ${i - served.length}`;
     assert.deepEqual(listening(stream), {}, `${side} still has listeners`);
     assert.equal(stream.listenerCount('error'), 1, `${side}: one listener ignores late errors`);
+    // One listener each for the stream's life: every listener added to a node:http2 stream costs
+    // an emit of 'newListener', and a `once` also a removal (README, Performance).
+    const registered = added.get(stream) ?? [];
+    for (const event of ['close', 'error']) {
+      assert.equal(registered.filter((e) => e === event).length, 1, `${side}: one '${event}' listener added, not ${JSON.stringify(registered)}`);
+    }
   }
 });

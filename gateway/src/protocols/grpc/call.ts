@@ -30,11 +30,11 @@ import type { Replica } from '../../dataplane/replica.js';
 import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
 import type { ShadowPair } from '../../dataplane/shadow.js';
 import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
-import { releaseWhenClosed } from './release.js';
+import { release } from './release.js';
 import { decodeGrpcMessage, grpcOutcome } from './status.js';
 import type { GrpcUpstream } from './upstream.js';
 import { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } from './upstream.js';
-import { formatTimeout, GRPC_STATUS } from './wire.js';
+import { formatTimeout, GRPC_STATUS, perCallUnindexed } from './wire.js';
 
 export interface GrpcCallInput {
   readonly stream: ServerHttp2Stream;
@@ -115,11 +115,6 @@ export class GrpcCall {
       this.#fail(new ClientGoneError('client cancelled the call'));
       return;
     }
-    // 'close' fires once: `on` spares what `once` costs per call.
-    stream.on('close', () => {
-      // The client cancelled (RST_STREAM) or went away: the replica is told at once.
-      if (!this.#finished) this.#fail(new ClientGoneError('client cancelled the call'));
-    });
     if (performance.now() >= this.#in.deadlineAt) {
       this.#fail(new DeadlineError('deadline exceeded'));
       return;
@@ -132,6 +127,11 @@ export class GrpcCall {
       return;
     }
     this.#send(route);
+  }
+
+  /** The client's stream closed (its listener calls this): a call not finished was cancelled (RST_STREAM) or its client went away, and the replica is told at once. */
+  clientClosed(): void {
+    if (!this.#finished) this.#fail(new ClientGoneError('client cancelled the call'));
   }
 
   #send(route: Route): void {
@@ -157,14 +157,18 @@ export class GrpcCall {
       return;
     }
     attempt.stream = upstream;
-    releaseWhenClosed(upstream);
+    // No listener beyond these six (each costs node:http2 an emit of 'newListener'): 'error' also
+    // keeps an error from being thrown, and 'close' releases the stream (release.ts).
     upstream.on('response', (headers) => this.#onResponse(attempt, headers));
     upstream.on('data', (chunk: Buffer) => this.#onData(attempt, chunk));
     // Trailers can arrive while the message is still buffered: acted on at the end of the data.
     upstream.on('trailers', (trailers) => (attempt.trailers = trailers));
     upstream.on('end', () => this.#onEnd(attempt));
     upstream.on('error', (err: Error) => this.#onBroken(attempt, fromTransport(err)));
-    upstream.on('close', () => this.#onClose(attempt));
+    upstream.on('close', () => {
+      this.#onClose(attempt);
+      release(upstream);
+    });
     upstream.end(this.#in.bodyFor(route.pool));
   }
 
@@ -180,7 +184,7 @@ export class GrpcCall {
     out['te'] = 'trailers';
     out['x-request-id'] = this.#in.requestId;
     out['grpc-timeout'] = formatTimeout(this.#in.deadlineAt - performance.now());
-    return out;
+    return perCallUnindexed(out);
   }
 
   #onResponse(attempt: GrpcAttempt, headers: HeaderMap): void {
@@ -257,14 +261,15 @@ export class GrpcCall {
     out['x-request-id'] = this.#in.requestId;
     const client = this.#in.stream;
     if (client.destroyed || client.headersSent) return;
-    client.respond(out, endStream ? { endStream: true } : { waitForTrailers: true });
+    client.respond(perCallUnindexed(out), endStream ? { endStream: true } : { waitForTrailers: true });
   }
 
   /** Ends the client's stream with `trailers` (node sends them once the data is written). */
   #sendTrailers(trailers: OutgoingHttpHeaders): void {
     const client = this.#in.stream;
     if (client.destroyed) return;
-    client.once('wantTrailers', () => client.sendTrailers(trailers));
+    // Emitted once: `on` spares the removal `once` costs (the listener goes when the stream closes).
+    client.on('wantTrailers', () => client.sendTrailers(trailers));
     client.end();
   }
 

@@ -16,7 +16,7 @@ import { gunzip } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { AccessLogSettings, ProxySettings } from '../../config/load.js';
 import { createAccessLog, elapsedMs, type AccessLog } from '../../observability/access-log.js';
-import { fullMessage, type Admission } from '../../dataplane/admission.js';
+import { fullMessage, type Admission, type Hold } from '../../dataplane/admission.js';
 import { decide, decideUnpinned } from '../../dataplane/decide.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { Replica } from '../../dataplane/replica.js';
@@ -28,11 +28,11 @@ import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js
 import type { Shadows } from '../../dataplane/shadow.js';
 import { sendGrpcShadow } from './shadow.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
-import { releaseWhenClosed } from './release.js';
+import { ignoreError, release } from './release.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
 import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
 import { statusCodeName } from '../../tfserving/protos.js';
-import { FramingError, GRPC_STATUS, unaryMessage } from './wire.js';
+import { FramingError, GRPC_STATUS, perCallUnindexed, unaryMessage } from './wire.js';
 
 const inflate = promisify(gunzip);
 const { NGHTTP2_NO_ERROR } = constants;
@@ -155,7 +155,12 @@ class GrpcHandler {
   }
 
   #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
-    releaseWhenClosed(stream);
+    // One 'error' and one 'close' listener for the stream's whole life: every listener added to a
+    // node:http2 stream costs an emit of 'newListener', and every `once` a removal that emits
+    // 'removeListener' (README, Performance).
+    const client = new ClientStream(stream);
+    stream.on('error', ignoreError);
+    stream.on('close', () => client.closed());
     // As grpc C++'s HTTP server filter: the method, then te; the content-type is not looked at.
     if (headers[':method'] !== 'POST') {
       answer(stream, GRPC_STATUS.UNKNOWN, 'Bad method header', requestId);
@@ -184,7 +189,7 @@ class GrpcHandler {
       answer(stream, GRPC_STATUS.UNAVAILABLE, fullMessage(this.#o.admission), requestId);
       return;
     }
-    stream.once('close', hold.leave);
+    client.hold = hold;
     const arrivedAt = performance.now();
     const { settings } = this.#o;
     const timeoutHeader = headers['grpc-timeout'];
@@ -198,6 +203,7 @@ class GrpcHandler {
       done = true;
       answer(stream, GRPC_STATUS.DEADLINE_EXCEEDED, 'Deadline Exceeded', requestId);
     }, Math.max(0, deadlineAt - arrivedAt));
+    client.readTimer = readTimer;
     let declared = -1;
     stream.on('data', (chunk: Buffer) => {
       if (done) return;
@@ -218,21 +224,21 @@ class GrpcHandler {
       }
       chunks.push(chunk);
     });
-    stream.once('end', () => {
+    // Emitted once: `on`, not `once` (see above).
+    stream.on('end', () => {
       if (done) return;
       done = true;
       clearTimeout(readTimer);
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      void this.#route(stream, headers, operation, body, requestId, arrivedAt, deadlineAt).catch((err: unknown) => {
+      void this.#route(client, headers, operation, body, requestId, arrivedAt, deadlineAt).catch((err: unknown) => {
         this.#o.log.error({ err, requestId, path }, 'gRPC handler failed');
         answer(stream, GRPC_STATUS.INTERNAL, 'Internal error in the gateway', requestId);
       });
     });
-    stream.once('close', () => clearTimeout(readTimer));
   }
 
   async #route(
-    stream: ServerHttp2Stream,
+    client: ClientStream,
     headers: IncomingHttpHeaders,
     operation: Operation,
     body: Buffer,
@@ -240,6 +246,7 @@ class GrpcHandler {
     arrivedAt: number,
     deadlineAt: number,
   ): Promise<void> {
+    const { stream } = client;
     let message;
     try {
       message = unaryMessage(body);
@@ -326,6 +333,7 @@ class GrpcHandler {
       record: this.#o.record,
       pair,
     });
+    client.call = call;
     // Not at once: node:http2 hands a socket read's frames to JS one by one, and 'end' (a tick)
     // comes before the frames after the last DATA frame are read, a RST_STREAM among them. After
     // the read (setImmediate), a call its client already reset is seen as such and costs no
@@ -367,6 +375,25 @@ class GrpcHandler {
   }
 }
 
+/** What ends with the client's stream: its admission hold, the deadline of its read, its call once made; then the stream lets go of them. */
+class ClientStream {
+  readonly stream: ServerHttp2Stream;
+  hold: Hold | undefined;
+  readTimer: NodeJS.Timeout | undefined;
+  call: GrpcCall | undefined;
+
+  constructor(stream: ServerHttp2Stream) {
+    this.stream = stream;
+  }
+
+  closed(): void {
+    this.hold?.leave();
+    clearTimeout(this.readTimer);
+    this.call?.clientClosed();
+    release(this.stream);
+  }
+}
+
 /** TF Serving's answers to a ModelSpec it cannot use, before any model lookup. */
 function localAnswer(operation: Operation, spec: ModelSpec | undefined, taskModels: readonly string[]): { code: TfErrorCode; message: string } | undefined {
   if (spec === undefined) return { code: 'INVALID_ARGUMENT', message: operation === 'status' ? 'Missing ModelSpec' : 'ModelSpec has no name specified.' };
@@ -386,7 +413,7 @@ function unknownModel(operation: Operation, model: string, version: string | und
 /** A status of the gateway's own, as TF Serving sends errors: Trailers-Only. */
 function answer(stream: ServerHttp2Stream, code: number, message: string, requestId: string): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond({ ...trailersOnlyHeaders(statusCodeName(code) ?? 'UNKNOWN', tfGrpcMessage(message)), 'x-request-id': requestId }, { endStream: true });
+  stream.respond(perCallUnindexed({ ...trailersOnlyHeaders(statusCodeName(code) ?? 'UNKNOWN', tfGrpcMessage(message)), 'x-request-id': requestId }), { endStream: true });
   if (stream.readableEnded) return;
   // Answered before the client ended its side (a message too large, a deadline, the gateway full):
   // RST_STREAM NO_ERROR after the answer tells it to stop sending (RFC 9113 section 8.1, as grpc

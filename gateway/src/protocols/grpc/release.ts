@@ -14,26 +14,22 @@
 import { EventEmitter } from 'node:events';
 import type { Http2Stream } from 'node:http2';
 
-function ignore(): void {}
+/** An 'error' listener that ignores: callers learn of the error by 'close' and their own listeners. */
+export function ignoreError(): void {}
 
 // EventEmitter's own: Readable's override would queue a tick per stream to update its reading state.
 const { removeAllListeners } = EventEmitter.prototype;
 
 /**
- * Drops every listener as 'close' is emitted: the listeners after this one still run (emit calls
- * those it had when it began), and nothing is emitted after 'close'.
+ * Drops every listener of a stream whose 'close' is being emitted (called from a 'close'
+ * listener): the listeners after the caller still run (emit calls those it had when it began), and
+ * nothing is emitted after 'close'.
  */
-function onClosed(this: Http2Stream): void {
+export function release(stream: Http2Stream): void {
   // node:http2's own 'removeListener' bookkeeping goes first (it flags the native stream, gone by
   // now): with it there, removing the rest would emit 'removeListener' once per listener.
-  removeAllListeners.call(this, 'removeListener');
-  removeAllListeners.call(this);
+  removeAllListeners.call(stream, 'removeListener');
+  removeAllListeners.call(stream);
   // A late error (none is expected after 'close') must not become an uncaught exception.
-  this.on('error', ignore);
-}
-
-/** Ignores the stream's errors (callers learn of them by 'close' and their own listeners) and releases it once closed. */
-export function releaseWhenClosed(stream: Http2Stream): void {
-  stream.on('error', ignore);
-  stream.on('close', onClosed);
+  stream.on('error', ignoreError);
 }

@@ -8,10 +8,10 @@
 import { performance } from 'node:perf_hooks';
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import type { ShadowPair } from '../../dataplane/shadow.js';
-import { releaseWhenClosed } from './release.js';
+import { release } from './release.js';
 import { decodeGrpcMessage } from './status.js';
 import { NGHTTP2_CANCEL, type GrpcUpstream } from './upstream.js';
-import { formatTimeout, GRPC_STATUS } from './wire.js';
+import { formatTimeout, GRPC_STATUS, perCallUnindexed } from './wire.js';
 
 /** `body`: the framed message naming the shadow's version (built here, so a failure to build it ends the copy too). */
 export function sendGrpcShadow(pair: ShadowPair, path: string, body: () => Buffer, upstream: GrpcUpstream, deadlineMs: number): void {
@@ -50,14 +50,14 @@ export function sendGrpcShadow(pair: ShadowPair, path: string, body: () => Buffe
   try {
     message = body();
     stream = upstream.session().request(
-      {
+      perCallUnindexed({
         ':method': 'POST',
         ':path': path,
         'content-type': 'application/grpc',
         te: 'trailers',
         'x-request-id': pair.requestId,
         'grpc-timeout': formatTimeout(deadlineMs),
-      },
+      }),
       { endStream: false },
     );
   } catch (err) {
@@ -65,7 +65,7 @@ export function sendGrpcShadow(pair: ShadowPair, path: string, body: () => Buffe
     return;
   }
   let trailers: IncomingHttpHeaders | undefined;
-  releaseWhenClosed(stream);
+  const sent = stream;
   stream.on('response', (headers) => {
     if (headers[':status'] !== 200) finish(`HTTP ${String(headers[':status'])}`);
     // Trailers-Only: the status is in the headers.
@@ -84,6 +84,10 @@ export function sendGrpcShadow(pair: ShadowPair, path: string, body: () => Buffe
   stream.on('trailers', (headers) => (trailers = headers));
   stream.on('end', () => (trailers === undefined ? finish('the replica ended the stream without a status') : settle(trailers)));
   stream.on('error', (err: Error) => finish(err.message || err.name));
-  stream.on('close', () => finish('the replica closed the stream without a status'));
+  // 'error' keeps an error from being thrown; 'close' releases the stream (release.ts).
+  stream.on('close', () => {
+    finish('the replica closed the stream without a status');
+    release(sent);
+  });
   stream.end(message);
 }

@@ -1,8 +1,9 @@
 /**
  * What the gateway's gRPC side needs beyond the wire facts it shares with the simulator
- * (tfserving/grpc-wire.ts): status numbers by name, a unary call's one message, and a deadline
- * sent on as `grpc-timeout`.
+ * (tfserving/grpc-wire.ts): status numbers by name, a unary call's one message, a deadline
+ * sent on as `grpc-timeout`, and the headers whose values are never worth indexing.
  */
+import { sensitiveHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { TfErrorCode } from '../../tfserving/errors.js';
 import { readMessages, type GrpcMessage } from '../../tfserving/grpc-wire.js';
 import { grpcStatusCode, type StatusCodeName } from '../../tfserving/protos.js';
@@ -32,4 +33,20 @@ export function unaryMessage(body: Buffer): GrpcMessage {
 export function formatTimeout(ms: number): string {
   const whole = Math.max(1, Math.ceil(ms));
   return whole <= 99_999_999 ? `${whole}m` : `${Math.min(99_999_999, Math.ceil(whole / 1000))}S`;
+}
+
+/**
+ * Headers whose value is new on every call (a request id, the time left): sent as literals never
+ * indexed (RFC 7541, 6.2.3). Indexed, as nghttp2 does by default, each call added its values to the
+ * HPACK tables of both ends and evicted entries that repeat (content-type, user-agent...), which
+ * then went as literals too: encoding a call's headers cost 2.4 times the instructions it costs now
+ * (README, Performance).
+ */
+const PER_CALL_HEADERS: readonly string[] = ['x-request-id', 'grpc-timeout'];
+
+/** `headers`, marked so node:http2 sends the per-call ones as never-indexed literals. */
+export function perCallUnindexed(headers: OutgoingHttpHeaders): OutgoingHttpHeaders {
+  // node:http2's documented per-object list; its type is a plain symbol, which index types refuse.
+  (headers as Record<symbol, readonly string[]>)[sensitiveHeaders] = PER_CALL_HEADERS;
+  return headers;
 }
