@@ -135,6 +135,8 @@ class GrpcHandler {
   readonly #o: GrpcListenerOptions;
   readonly #ids = new RequestIds();
   readonly #access: AccessLog | undefined;
+  /** Calls to start after this turn's socket reads (#startSoon). */
+  #toStart: Array<() => void> = [];
   readonly health: HealthService;
 
   constructor(options: GrpcListenerOptions) {
@@ -149,8 +151,7 @@ class GrpcHandler {
     try {
       this.#handle(stream, headers, requestId);
     } catch (err) {
-      this.#o.log.error({ err, requestId, path: headers[':path'] }, 'gRPC handler failed');
-      answer(stream, GRPC_STATUS.INTERNAL, 'Internal error in the gateway', requestId);
+      this.#failed(stream, err, requestId, headers[':path']);
     }
   }
 
@@ -230,22 +231,26 @@ class GrpcHandler {
       done = true;
       clearTimeout(readTimer);
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
-      void this.#route(client, headers, operation, body, requestId, arrivedAt, deadlineAt).catch((err: unknown) => {
-        this.#o.log.error({ err, requestId, path }, 'gRPC handler failed');
-        answer(stream, GRPC_STATUS.INTERNAL, 'Internal error in the gateway', requestId);
-      });
+      try {
+        this.#route(client, headers, operation, body, requestId, arrivedAt, deadlineAt);
+      } catch (err) {
+        this.#failed(stream, err, requestId, path);
+      }
     });
   }
 
-  async #route(
-    client: ClientStream,
-    headers: IncomingHttpHeaders,
-    operation: Operation,
-    body: Buffer,
-    requestId: string,
-    arrivedAt: number,
-    deadlineAt: number,
-  ): Promise<void> {
+  /** A bug in the gateway's handling of a call: logged, and the call answered INTERNAL. */
+  #failed(stream: ServerHttp2Stream, err: unknown, requestId: string, path: string | undefined): void {
+    this.#o.log.error({ err, requestId, path }, 'gRPC handler failed');
+    answer(stream, GRPC_STATUS.INTERNAL, 'Internal error in the gateway', requestId);
+  }
+
+  /**
+   * The call's message: framing checked, inflated if compressed (only to read the ModelSpec), then
+   * routed. Not an async function: only a compressed message waits (for the inflate), and a
+   * promise per call is garbage for all the others.
+   */
+  #route(client: ClientStream, headers: IncomingHttpHeaders, operation: Operation, body: Buffer, requestId: string, arrivedAt: number, deadlineAt: number): void {
     const { stream } = client;
     let message;
     try {
@@ -255,21 +260,35 @@ class GrpcHandler {
       answer(stream, GRPC_STATUS.INTERNAL, err.message, requestId);
       return;
     }
-    let payload = message.payload;
-    if (message.compressed) {
-      const encoding = headers['grpc-encoding'];
-      if (encoding !== 'gzip') {
-        answer(stream, GRPC_STATUS.UNIMPLEMENTED, `Compression algorithm "${String(encoding ?? 'identity')}" is not supported`, requestId);
-        return;
-      }
-      try {
-        // Inflated only to read the ModelSpec; bounded as the message itself is.
-        payload = await inflate(payload, { maxOutputLength: this.#o.settings.maxBodyBytes });
-      } catch {
-        answer(stream, GRPC_STATUS.INTERNAL, 'Failed to decompress the request message', requestId);
-        return;
-      }
+    if (!message.compressed) {
+      this.#routeMessage(client, headers, operation, body, message.payload, requestId, arrivedAt, deadlineAt);
+      return;
     }
+    const encoding = headers['grpc-encoding'];
+    if (encoding !== 'gzip') {
+      answer(stream, GRPC_STATUS.UNIMPLEMENTED, `Compression algorithm "${String(encoding ?? 'identity')}" is not supported`, requestId);
+      return;
+    }
+    // Inflated only to read the ModelSpec; bounded as the message itself is.
+    inflate(message.payload, { maxOutputLength: this.#o.settings.maxBodyBytes })
+      .then(
+        (payload) => this.#routeMessage(client, headers, operation, body, payload, requestId, arrivedAt, deadlineAt),
+        () => answer(stream, GRPC_STATUS.INTERNAL, 'Failed to decompress the request message', requestId),
+      )
+      .catch((err: unknown) => this.#failed(stream, err, requestId, headers[':path']));
+  }
+
+  #routeMessage(
+    client: ClientStream,
+    headers: IncomingHttpHeaders,
+    operation: Operation,
+    body: Buffer,
+    payload: Buffer,
+    requestId: string,
+    arrivedAt: number,
+    deadlineAt: number,
+  ): void {
+    const { stream } = client;
     let spec: ModelSpec | undefined;
     let taskModels: readonly string[];
     try {
@@ -338,9 +357,11 @@ class GrpcHandler {
     // comes before the frames after the last DATA frame are read, a RST_STREAM among them. After
     // the read (setImmediate), a call its client already reset is seen as such and costs no
     // replica anything (HTTP/2 rapid reset: HEADERS, DATA, RST_STREAM, thousands at once).
-    setImmediate(() => {
+    this.#startSoon(() => {
       try {
         call.start();
+      } catch (err) {
+        this.#failed(stream, err, requestId, headers[':path']);
       } finally {
         // After the live call is on its way: the copy never goes ahead of it. Sent even if start()
         // failed (a bug): the copy's answer is what gives its budget back. A call its client reset
@@ -350,6 +371,24 @@ class GrpcHandler {
       }
     });
   }
+
+  /** Starts `start` once the socket reads of this turn are processed: one setImmediate for every call ready in the turn, not one each. */
+  #startSoon(start: () => void): void {
+    if (this.#toStart.push(start) === 1) setImmediate(this.#startAll);
+  }
+
+  readonly #startAll = (): void => {
+    const starts = this.#toStart;
+    this.#toStart = [];
+    for (const start of starts) {
+      // Each answers its own failures; this only keeps one bug from leaving the others unstarted.
+      try {
+        start();
+      } catch (err) {
+        this.#o.log.error({ err }, 'gRPC call failed to start');
+      }
+    }
+  };
 
   /** The gRPC side of the access log: what was sent (status, served version) read off the stream when it closes. */
   #logOnClose(access: AccessLog, stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
