@@ -9,7 +9,6 @@
  *   npm run bench:alloc [-- --seconds 8 --connections 8]
  */
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'undici';
@@ -21,9 +20,7 @@ import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
-const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
+import { GATEWAY_MAIN, script } from './runtime.js';
 
 /** Requests through `url` from `connections` clients for `seconds`; returns how many completed. */
 async function load(url: string, connections: number, seconds: number): Promise<number> {

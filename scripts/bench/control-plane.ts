@@ -11,13 +11,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import type { SurvivorReport } from './alloc-sampler.js';
-
-const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
+import { script } from './runtime.js';
 
 /** The viewer token of the probe's gateway (the event stream's sessions). */
 export const PROBE_TOKEN = 'bench-control-plane-token-0123456789';

@@ -22,7 +22,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
@@ -30,9 +29,7 @@ import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
 import { TARGET_CPU_VS_FLOOR } from './report.js';
 import { largestGains, parsePerfScript, SAMPLE_CLASSES, summarize, type Sample, type SampleSummary } from './perf-samples.js';
 import { PREDICT_PATH } from './wrk.js';
-
-const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
-const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
+import { GATEWAY_MAIN, script } from './runtime.js';
 
 /** The generator at `rate` for `warmupS` + `durationS`; resolves with the requests it sent in all, once every one is answered. */
 async function load(url: string, rate: number, durationS: number, warmupS: number): Promise<number> {
