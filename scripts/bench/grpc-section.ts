@@ -7,7 +7,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { spawnNode } from '../lib/processes.js';
 import { fixedRateRounds } from './fixed-rate.js';
 import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
@@ -16,12 +15,11 @@ import { largePredict, outputCount, PREDICT_METHOD, smallPredict, writeBody } fr
 import { measureH2load, type MeasureContext, type Target } from './measure.js';
 import { startNginx } from './nginx.js';
 import { fmtInt, fmtMs, GRPC_FLOOR_KEY, type GrpcRound, type GrpcSummary, type GrpcThroughputTarget, type LargeMessageTarget } from './report.js';
-import { cpuText, medianCpu, progress, recordRun, sleep, startGateway, startGatewayWith, startNodeProxy, stopAll, type Running, type Runtime } from './runtime.js';
+import { cpuText, medianCpu, progress, recordRun, sleep, startGateway, startGatewayWith, startNodeProxy, SIMULATOR, stopAll, type Running, type Runtime } from './runtime.js';
 import { median, round3, spreadPct } from './stats.js';
 import { findExecutable, processTree } from './system.js';
 import { request } from 'undici';
 
-const SIMULATOR = fileURLToPath(new URL('../../simulator/src/main.js', import.meta.url));
 const LARGE_BYTES = 8 * 1024 * 1024;
 const SMALL_OUTPUTS = 3;
 

@@ -33,7 +33,6 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { Pool } from 'undici';
@@ -44,23 +43,20 @@ import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
 import { TARGET_CPU_VS_FLOOR } from './report.js';
 import { closeSession, connect, grpcCall } from './grpc-call.js';
 import { PREDICT_METHOD, smallPredict } from './grpc-messages.js';
-import { GATEWAY_MAIN, script } from './runtime.js';
+import { GATEWAY_MAIN, script, SIMULATOR, sleep } from './runtime.js';
 import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
 
 const run = promisify(execFile);
-const SIMULATOR = fileURLToPath(new URL('../../simulator/src/main.js', import.meta.url));
 const SMALL_PREDICT = smallPredict();
 
 /** Sends `count` calls through `url`, one at a time on one connection, each answer read whole, `pauseMs` between them. */
 type Load = (url: string, count: number, pauseMs?: number) => Promise<void>;
 
-const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** REST: predict requests. */
 const restLoad: Load = async (url, count, pauseMs = 0) => {
   const pool = new Pool(url, { connections: 1 });
   for (let i = 0; i < count; i++) {
-    if (pauseMs > 0 && i > 0) await pause(pauseMs);
+    if (pauseMs > 0 && i > 0) await sleep(pauseMs);
     const res = await pool.request({ method: 'POST', path: PREDICT_PATH, body: PREDICT_BODY, headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT } });
     await res.body.text();
     if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} from ${url}`);
@@ -73,7 +69,7 @@ const grpcLoad: Load = async (url, count, pauseMs = 0) => {
   const session = await connect(url);
   try {
     for (let i = 0; i < count; i++) {
-      if (pauseMs > 0 && i > 0) await pause(pauseMs);
+      if (pauseMs > 0 && i > 0) await sleep(pauseMs);
       const answer = await grpcCall(session, PREDICT_METHOD, SMALL_PREDICT, 60_000);
       if (answer.status !== '0') throw new Error(`grpc-status ${String(answer.status)} from ${url}: ${answer.message ?? ''}`);
     }
@@ -88,7 +84,7 @@ const grpcLoad: Load = async (url, count, pauseMs = 0) => {
  */
 async function control(pid: number, flag: '-z' | '-d', url: string, load: Load): Promise<void> {
   const done = run('callgrind_control', [flag, String(pid)], { timeout: 60_000 });
-  await pause(300);
+  await sleep(300);
   await load(url, 1);
   await done;
 }
@@ -131,7 +127,7 @@ async function ready(url: string, load: Load): Promise<void> {
       return;
     } catch (err) {
       if (attempt >= 120) throw err;
-      await pause(500);
+      await sleep(500);
     }
   }
 }

@@ -18,6 +18,7 @@ import { median, round3, spreadPct } from './stats.js';
 import { PREDICT_BODY, PREDICT_PATH, USER_AGENT } from './wrk.js';
 
 export const GATEWAY_MAIN = fileURLToPath(new URL('../../gateway/src/main.js', import.meta.url));
+export const SIMULATOR = fileURLToPath(new URL('../../simulator/src/main.js', import.meta.url));
 export const script = (name: string): string => fileURLToPath(new URL(`./${name}.js`, import.meta.url));
 export const EXIT_WITH_PARENT = pathToFileURL(script('exit-with-parent')).href;
 export const ADMIN_TOKEN = 'bench-operator-token-0123456789';
