@@ -23,15 +23,15 @@ export interface GatewayProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** `document` is the configuration without listeners. */
-export async function spawnGateway(document: Record<string, unknown>): Promise<GatewayProcess> {
+/** `document` is the configuration without listeners; `nodeArgs` go to node after the gateway's own flags. */
+export async function spawnGateway(document: Record<string, unknown>, nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
   const workDir = mkdtempSync(join(tmpdir(), 'cg-gateway-'));
   const file = join(workDir, 'gateway.json');
   writeFileSync(file, JSON.stringify({ ...document, listeners: { rest: { host: '127.0.0.1', port: 0 }, grpc: { host: '127.0.0.1', port: 0 }, admin: { host: '127.0.0.1', port: 0 } } }));
   try {
     const { child, match } = await spawnNode(MAIN, ['--config', file], /REST on [\d.]+:(\d+), admin API on [\d.]+:(\d+)/, {
       env: { PATH: process.env['PATH'], LOG_LEVEL: 'warn', GATEWAY_STORE: 'memory' },
-      nodeArgs: GATEWAY_NODE_FLAGS,
+      nodeArgs: [...GATEWAY_NODE_FLAGS, ...nodeArgs],
     });
     const kill = (): void => void child.kill('SIGKILL');
     process.once('exit', kill);

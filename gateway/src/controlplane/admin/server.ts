@@ -16,6 +16,7 @@ import { identityOf, TokenRegistry } from './auth.js';
 import type { AdminContext } from './context.js';
 import { AuditList, ErrorBody, Session, StreamEvents } from './api-schemas.js';
 import { AdminError } from './errors.js';
+import { lazySerializers } from './lazy-serializers.js';
 import { modelRoutes } from './model-routes.js';
 import { opsRoutes, type OpsOptions } from './ops-routes.js';
 import { streamRoutes } from './stream.js';
@@ -51,6 +52,7 @@ export async function buildAdminApi(options: AdminOptions) {
     bodyLimit: 4 * 1024 * 1024,
     forceCloseConnections: true,
     https: options.https ?? null,
+    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   const tokens = new TokenRegistry(options.tokens);
 
