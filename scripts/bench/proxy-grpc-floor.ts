@@ -4,9 +4,9 @@
  * no ModelSpec, no retries, no timers, no stats, doing its I/O the way the gateway does (the
  * message read whole and sent as one buffer on one of two sessions, round robin; the client's
  * metadata passed on; the answer's headers held until its message, the message relayed, the
- * trailers sent once it is written). What any Node gRPC proxy pays node:http2 for the two streams
- * of a call, so the gRPC section can tell the gateway's own cost from the stack's, as the REST
- * floor (proxy-node-floor.ts) does for REST.
+ * trailers sent once it is written; no Date header, as the gateway and grpc C++ send none). What
+ * any Node gRPC proxy pays node:http2 for the two streams of a call, so the gRPC section can tell
+ * the gateway's own cost from the stack's, as the REST floor (proxy-node-floor.ts) does for REST.
  *
  *   node dist/scripts/bench/proxy-grpc-floor.js --upstream 127.0.0.1:PORT
  *
@@ -16,6 +16,7 @@ import { connect, constants, createServer, type ClientHttp2Session, type Incomin
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { RESPOND_AND_END, RESPOND_WITH_TRAILERS } from '../../gateway/src/tfserving/grpc-wire.js';
 
 const { values } = parseArgs({ options: { upstream: { type: 'string' }, port: { type: 'string', default: '0' } } });
 if (values.upstream === undefined) {
@@ -65,7 +66,7 @@ function fail(client: ServerHttp2Stream): void {
     client.close(constants.NGHTTP2_CANCEL);
     return;
   }
-  client.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'upstream failed' }, { endStream: true });
+  client.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '14', 'grpc-message': 'upstream failed' }, RESPOND_AND_END);
 }
 
 function forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, body: Buffer): void {
@@ -76,7 +77,7 @@ function forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, body: 
   upstream.on('response', (h) => (held = h));
   upstream.on('data', (chunk: Buffer) => {
     if (client.destroyed) return;
-    if (!client.headersSent) client.respond({ ...relayable(held ?? {}), ':status': 200 }, { waitForTrailers: true });
+    if (!client.headersSent) client.respond({ ...relayable(held ?? {}), ':status': 200 }, RESPOND_WITH_TRAILERS);
     client.write(chunk);
   });
   upstream.on('trailers', (t) => (trailers = t));
@@ -84,7 +85,7 @@ function forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, body: 
     if (client.destroyed) return;
     if (trailers === undefined) {
       // Trailers-Only (an error without a message): the whole answer is in the headers.
-      if (held?.['grpc-status'] !== undefined && !client.headersSent) client.respond({ ...relayable(held), ':status': 200 }, { endStream: true });
+      if (held?.['grpc-status'] !== undefined && !client.headersSent) client.respond({ ...relayable(held), ':status': 200 }, RESPOND_AND_END);
       else fail(client);
       return;
     }

@@ -6,6 +6,7 @@
  */
 import http2, { type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { RESPOND_AND_END, RESPOND_WITH_TRAILERS } from '../../gateway/src/tfserving/grpc-wire.js';
 
 export interface GrpcRelay {
   readonly port: number;
@@ -61,8 +62,7 @@ export async function startGrpcRelay(target: string): Promise<GrpcRelay> {
     let trailers: OutgoingHttpHeaders = {};
     call.on('response', (response, flags) => {
       const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
-      if (endStream) stream.respond(forwardable(response), { endStream: true });
-      else stream.respond(forwardable(response), { waitForTrailers: true });
+      stream.respond(forwardable(response), endStream ? RESPOND_AND_END : RESPOND_WITH_TRAILERS);
     });
     call.on('trailers', (t) => (trailers = forwardable(t)));
     stream.on('wantTrailers', () => stream.sendTrailers(trailers));

@@ -3,9 +3,20 @@
  * percent-encoded grpc-message, grpc-timeout, the Trailers-Only error headers, and TF's own cut of
  * long error messages (ToGRPCStatus in model_servers/grpc_status_util.cc).
  */
+import type { ServerStreamResponseOptions } from 'node:http2';
 import { grpcStatusCode, type StatusCodeName } from './protos.js';
 
 export const GRPC_CONTENT_TYPE = 'application/grpc';
+
+/*
+ * node:http2 respond() options for a gRPC answer. grpc C++ sends no Date header, and node adds one
+ * unless `sendDate` is false, an option its types leave out. Node copies the options it is given,
+ * so one object each serves every answer.
+ */
+/** An answer whose messages and trailers follow. */
+export const RESPOND_WITH_TRAILERS = { sendDate: false, waitForTrailers: true } as ServerStreamResponseOptions;
+/** An answer that ends with its headers (Trailers-Only). */
+export const RESPOND_AND_END = { sendDate: false, endStream: true } as ServerStreamResponseOptions;
 
 /** Length-prefixed message: compressed flag (1 byte), length (4 bytes big-endian), payload. */
 export const MESSAGE_PREFIX_BYTES = 5;

@@ -11,15 +11,13 @@
  */
 import http2, { type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { gunzipSync, inflateSync } from 'node:zlib';
-import { GRPC_CONTENT_TYPE, MESSAGE_PREFIX_BYTES, frameMessage, parseGrpcTimeout, readMessages, tfGrpcMessage, trailersOnlyHeaders } from '../../../gateway/src/tfserving/grpc-wire.js';
+import { GRPC_CONTENT_TYPE, MESSAGE_PREFIX_BYTES, RESPOND_AND_END, RESPOND_WITH_TRAILERS, frameMessage, parseGrpcTimeout, readMessages, tfGrpcMessage, trailersOnlyHeaders } from '../../../gateway/src/tfserving/grpc-wire.js';
 import type { StatusCodeName } from '../../../gateway/src/tfserving/protos.js';
 import type { Replica } from '../replica.js';
 import { grpcMethods, type GrpcCall, type GrpcMethod } from './services.js';
 
 /** HTTP/2 flow-control windows: Node's 64 KiB default makes large tensors crawl. */
 const WINDOW_BYTES = 16 * 1024 * 1024;
-// grpc C++ sends no Date header; Node adds one unless told not to (an option its types omit).
-const NO_DATE = { sendDate: false } as http2.ServerStreamResponseOptions;
 /** The compressions grpc C++ accepts by default. */
 const ACCEPT_ENCODING = 'identity,deflate,gzip';
 
@@ -181,7 +179,7 @@ export class GrpcPort {
     }
     if (stream.destroyed || stream.headersSent) return;
     this.replica.countGrpcStatus('OK');
-    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING }, { ...NO_DATE, waitForTrailers: true });
+    stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'grpc-accept-encoding': ACCEPT_ENCODING }, RESPOND_WITH_TRAILERS);
     stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(frameMessage(result.value));
   }
@@ -194,7 +192,7 @@ export class GrpcPort {
   private fail(stream: ServerHttp2Stream, code: StatusCodeName, message: Uint8Array): void {
     if (stream.destroyed || stream.headersSent) return;
     this.replica.countGrpcStatus(code);
-    stream.respond(trailersOnlyHeaders(code, message), { ...NO_DATE, endStream: true });
+    stream.respond(trailersOnlyHeaders(code, message), RESPOND_AND_END);
     stream.resume();
   }
 }

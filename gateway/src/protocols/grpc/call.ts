@@ -30,6 +30,7 @@ import type { Replica } from '../../dataplane/replica.js';
 import { busyMessage, firstRoute, isRoute, noReplicaMessage, retryRoute, type Route } from '../../dataplane/routing.js';
 import type { ShadowPair } from '../../dataplane/shadow.js';
 import type { CompiledModel, Decision } from '../../dataplane/snapshot.js';
+import { RESPOND_AND_END, RESPOND_WITH_TRAILERS } from '../../tfserving/grpc-wire.js';
 import { release } from './release.js';
 import { decodeGrpcMessage, grpcOutcome } from './status.js';
 import type { GrpcUpstream } from './upstream.js';
@@ -261,7 +262,7 @@ export class GrpcCall {
     out['x-request-id'] = this.#in.requestId;
     const client = this.#in.stream;
     if (client.destroyed || client.headersSent) return;
-    client.respond(perCallUnindexed(out), endStream ? { endStream: true } : { waitForTrailers: true });
+    client.respond(perCallUnindexed(out), endStream ? RESPOND_AND_END : RESPOND_WITH_TRAILERS);
   }
 
   /** Ends the client's stream with `trailers` (node sends them once the data is written). */

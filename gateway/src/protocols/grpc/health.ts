@@ -5,7 +5,7 @@
  * streams cannot multiply timers or per-second work.
  */
 import type { Http2Session, ServerHttp2Stream } from 'node:http2';
-import { frameMessage, GRPC_CONTENT_TYPE } from '../../tfserving/grpc-wire.js';
+import { frameMessage, GRPC_CONTENT_TYPE, RESPOND_WITH_TRAILERS } from '../../tfserving/grpc-wire.js';
 import { GRPC_STATUS } from './wire.js';
 
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check';
@@ -43,7 +43,7 @@ export class HealthService {
         refuse(GRPC_STATUS.RESOURCE_EXHAUSTED, TOO_MANY_WATCHES);
         return;
       }
-      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'x-request-id': requestId }, { waitForTrailers: true });
+      stream.respond({ ':status': 200, 'content-type': GRPC_CONTENT_TYPE, 'x-request-id': requestId }, RESPOND_WITH_TRAILERS);
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC_STATUS.OK) }));
       const ready = this.#ready();
       stream.write(ready ? SERVING : NOT_SERVING);

@@ -30,7 +30,7 @@ import { sendGrpcShadow } from './shadow.js';
 import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
 import { ignoreError, release } from './release.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
-import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
+import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, RESPOND_AND_END, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
 import { statusCodeName } from '../../tfserving/protos.js';
 import { FramingError, GRPC_STATUS, perCallUnindexed, unaryMessage } from './wire.js';
 
@@ -452,7 +452,7 @@ function unknownModel(operation: Operation, model: string, version: string | und
 /** A status of the gateway's own, as TF Serving sends errors: Trailers-Only. */
 function answer(stream: ServerHttp2Stream, code: number, message: string, requestId: string): void {
   if (stream.destroyed || stream.headersSent) return;
-  stream.respond(perCallUnindexed({ ...trailersOnlyHeaders(statusCodeName(code) ?? 'UNKNOWN', tfGrpcMessage(message)), 'x-request-id': requestId }), { endStream: true });
+  stream.respond(perCallUnindexed({ ...trailersOnlyHeaders(statusCodeName(code) ?? 'UNKNOWN', tfGrpcMessage(message)), 'x-request-id': requestId }), RESPOND_AND_END);
   if (stream.readableEnded) return;
   // Answered before the client ended its side (a message too large, a deadline, the gateway full):
   // RST_STREAM NO_ERROR after the answer tells it to stop sending (RFC 9113 section 8.1, as grpc
