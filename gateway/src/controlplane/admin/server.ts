@@ -54,7 +54,7 @@ export async function buildAdminApi(options: AdminOptions) {
     schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Requests are checked by the gateway's one Ajv (validation.ts), with its options and errors:
-  // fastify's own would be a second instance, compiling the policy schema a second time (2.6 MB of
+  // fastify's own would be a second instance, compiling the policy schema a second time (2.5 MB of
   // heap at idle, README "Performance": memory).
   app.setValidatorCompiler(({ schema }) => compileSchema(schema));
   const tokens = new TokenRegistry(options.tokens);
