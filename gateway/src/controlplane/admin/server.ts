@@ -16,7 +16,6 @@ import { identityOf, TokenRegistry } from './auth.js';
 import type { AdminContext } from './context.js';
 import { AuditList, ErrorBody, Session, StreamEvents } from './api-schemas.js';
 import { AdminError } from './errors.js';
-import { lazySerializers } from './lazy-serializers.js';
 import { modelRoutes } from './model-routes.js';
 import { opsRoutes, type OpsOptions } from './ops-routes.js';
 import { streamRoutes } from './stream.js';
@@ -51,7 +50,13 @@ export async function buildAdminApi(options: AdminOptions) {
     bodyLimit: 4 * 1024 * 1024,
     forceCloseConnections: true,
     https: options.https ?? null,
-    schemaController: { compilersFactory: { buildSerializer: lazySerializers } },
+    // Answers are written with JSON.stringify, not fast-json-stringify: fastify compiled a serializer
+    // per route and status (24, ~85 KB of generated source each, held for good), each with an Ajv
+    // of its own that compiles a validator for every union of the response schema at the first
+    // answer: 70-160 ms of the event loop once per route. The handlers build their answers from the
+    // views, field by field; test/integration/admin/answers-conform.test.ts holds them to the
+    // schemas (README, Performance: memory).
+    schemaController: { compilersFactory: { buildSerializer: () => () => JSON.stringify } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Requests are checked by the gateway's one Ajv (validation.ts), with its options and errors:
   // fastify's own would be a second instance, compiling the policy schema a second time (2.5 MB of

@@ -5,6 +5,7 @@
  * shapes are in api-schemas.ts.
  */
 import type { PolicyDocument } from '../../policy/schema.js';
+import { onlyListed } from '../../schema-defaults.js';
 import type { RolloutProgress, StoredPolicy } from '../../policy/stored.js';
 import { inShadowStage } from '../changes.js';
 import type { PoolRegistry } from '../../dataplane/pool-registry.js';
@@ -14,6 +15,7 @@ import { breakerState } from '../../dataplane/breaker.js';
 import type { Replica } from '../../dataplane/replica.js';
 import type { VersionPool } from '../../dataplane/pool.js';
 import type { AuditEntry as StoredAuditEntry } from '../store/types.js';
+import { AuditEntry as AuditEntrySchema } from './api-schemas.js';
 import type { AuditEntry, ModelState, ModelView, PolicyView, PoolView, ReplicaView, RequestsByProtocol, RolloutView, ShadowView, StatsView, VersionsView } from './api-schemas.js';
 import type { Shadows } from '../../dataplane/shadow.js';
 import type { ShadowAnalysis } from '../../analysis/shadow-analysis.js';
@@ -150,8 +152,9 @@ export function policyView(policy: PolicyDocument): PolicyView {
  * validated again (an older gateway's may lack fields added since, which the schema allows), so
  * they are not copied field by field; only the store's type calls them complete and read-only.
  */
+/** An entry as stored, without what its schema does not list (an older gateway's fields). */
 export function auditView(entry: StoredAuditEntry): AuditEntry {
-  return entry as unknown as AuditEntry;
+  return onlyListed(AuditEntrySchema, entry);
 }
 
 /** A rollout with the step's percentage and the plan's length; null when none runs (or no plan is left to run). */
