@@ -6,7 +6,9 @@
 import http2 from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { PROTO_FILES, PROTOS_DIR } from '../../gateway/src/tfserving/protos.js';
+import { frameMessage } from '../../gateway/src/tfserving/grpc-wire.js';
+import { messageCodec, PROTO_FILES, PROTOS_DIR } from '../../gateway/src/tfserving/protos.js';
+import { waitFor } from './gateway.js';
 
 const packageDefinition = protoLoader.loadSync([...PROTO_FILES], {
   includeDirs: [PROTOS_DIR],
@@ -121,4 +123,31 @@ export function rawCall(address: string, path: string, body: Buffer, headers: ht
 /** Headers as a plain object: without Node's sensitive-headers symbol, so they compare with deepEqual. */
 function plain(headers: http2.IncomingHttpHeaders): http2.IncomingHttpHeaders {
   return Object.fromEntries(Object.entries(headers)) as http2.IncomingHttpHeaders;
+}
+
+export const PREDICT_PATH = '/tensorflow.serving.PredictionService/Predict';
+const predictCodec = messageCodec<object>('tensorflow.serving.PredictRequest');
+
+/** A framed PredictRequest of x = [1] for `model`, the body of a raw Predict call. */
+export function framedPredict(model: string): Buffer {
+  return frameMessage(Buffer.from(predictCodec.encode({ model_spec: { name: model }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '1' }] }, float_val: [1] } } })));
+}
+
+/** The call's grpc-status: from the trailers, or from the headers of a Trailers-Only answer. */
+export function grpcStatusOf(answer: RawAnswer): unknown {
+  return answer.trailers?.['grpc-status'] ?? answer.headers['grpc-status'];
+}
+
+/** Raw Predict calls for `model` until one is answered OK (a new gateway's replicas are not healthy yet); that answer. */
+export async function firstOkPredict(address: string, model: string, headers: http2.OutgoingHttpHeaders, timeoutMs = 10_000): Promise<RawAnswer> {
+  let answered: RawAnswer | undefined;
+  await waitFor(
+    async () => {
+      answered = await rawCall(address, PREDICT_PATH, framedPredict(model), headers);
+      return grpcStatusOf(answered) === '0';
+    },
+    timeoutMs,
+    'a Predict answered OK',
+  );
+  return answered as RawAnswer;
 }

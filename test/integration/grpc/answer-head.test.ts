@@ -9,19 +9,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startSimulator } from '../../../simulator/src/server.js';
 import { frameMessage } from '../../../gateway/src/tfserving/grpc-wire.js';
-import { messageCodec } from '../../../gateway/src/tfserving/protos.js';
-import { startTestGateway, waitFor } from '../../helpers/gateway.js';
-import { rawCall, type RawAnswer } from '../../helpers/grpc-client.js';
+import { startTestGateway } from '../../helpers/gateway.js';
+import { firstOkPredict, framedPredict, grpcStatusOf, PREDICT_PATH, rawCall, type RawAnswer } from '../../helpers/grpc-client.js';
 import { MODEL, replicaEntry } from '../../helpers/stack.js';
 
-const PREDICT = '/tensorflow.serving.PredictionService/Predict';
 const HEALTH = '/grpc.health.v1.Health/Check';
-const codec = messageCodec<object>('tensorflow.serving.PredictRequest');
-const predict = (model: string): Buffer =>
-  frameMessage(Buffer.from(codec.encode({ model_spec: { name: model }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '1' }] }, float_val: [1] } } })));
 const HEADERS = { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '5S' } as const;
 
-const status = (a: RawAnswer): unknown => a.trailers?.['grpc-status'] ?? a.headers['grpc-status'];
 const names = (a: RawAnswer): string[] => Object.keys(a.headers).sort();
 
 test("a gRPC answer's head is the replica's and the gateway's two headers, with no Date", async (t) => {
@@ -34,28 +28,20 @@ test("a gRPC answer's head is the replica's and the gateway's two headers, with 
     await sim.close();
   });
 
-  let via: RawAnswer | undefined;
-  await waitFor(
-    async () => {
-      via = await rawCall(gw.grpc, PREDICT, predict(MODEL), HEADERS);
-      return status(via) === '0';
-    },
-    10_000,
-    'a Predict answered by the replica',
-  );
-  const direct = await rawCall(sim.grpcAddress as string, PREDICT, predict(MODEL), HEADERS);
-  assert.equal(status(direct), '0');
+  const via = await firstOkPredict(gw.grpc, MODEL, HEADERS);
+  const direct = await rawCall(sim.grpcAddress as string, PREDICT_PATH, framedPredict(MODEL), HEADERS);
+  assert.equal(grpcStatusOf(direct), '0');
   assert.equal(direct.headers['date'], undefined, 'the simulated replica sends no Date, as grpc C++');
-  assert.deepEqual(names(via as RawAnswer), [...names(direct), 'x-model-version', 'x-request-id'].sort());
+  assert.deepEqual(names(via), [...names(direct), 'x-model-version', 'x-request-id'].sort());
 
-  // The replica's own error (Trailers-Only), relayed whole.
-  const unknownDirect = await rawCall(sim.grpcAddress as string, PREDICT, predict('no_such_model'), HEADERS);
-  const own = await rawCall(gw.grpc, PREDICT, predict('no_such_model'), HEADERS);
+  // An unknown model: the gateway answers itself (Trailers-Only), with the head a replica sends.
+  const unknownDirect = await rawCall(sim.grpcAddress as string, PREDICT_PATH, framedPredict('no_such_model'), HEADERS);
+  const own = await rawCall(gw.grpc, PREDICT_PATH, framedPredict('no_such_model'), HEADERS);
   assert.equal(own.headers['grpc-status'], '5');
   assert.equal(unknownDirect.headers['grpc-status'], '5');
   assert.deepEqual(names(own), [...names(unknownDirect), 'x-request-id'].sort(), "the gateway's own NOT_FOUND: the replica's head and x-request-id");
 
   const health = await rawCall(gw.grpc, HEALTH, frameMessage(new Uint8Array(0)), HEADERS);
-  assert.equal(status(health), '0');
+  assert.equal(grpcStatusOf(health), '0');
   assert.equal(health.headers['date'], undefined, 'the health service sends no Date');
 });

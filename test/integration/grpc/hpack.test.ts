@@ -8,20 +8,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startSimulator } from '../../../simulator/src/server.js';
-import { frameMessage } from '../../../gateway/src/tfserving/grpc-wire.js';
-import { messageCodec } from '../../../gateway/src/tfserving/protos.js';
-import { startTestGateway, waitFor } from '../../helpers/gateway.js';
-import { rawCall, type RawAnswer } from '../../helpers/grpc-client.js';
+import { startTestGateway } from '../../helpers/gateway.js';
+import { firstOkPredict, framedPredict, PREDICT_PATH, rawCall } from '../../helpers/grpc-client.js';
 import { startGrpcRelay } from '../../helpers/grpc-relay.js';
 import { MODEL } from '../../helpers/stack.js';
 
-const PREDICT = '/tensorflow.serving.PredictionService/Predict';
-const codec = messageCodec<object>('tensorflow.serving.PredictRequest');
-const predict = (model: string): Buffer =>
-  frameMessage(Buffer.from(codec.encode({ model_spec: { name: model }, inputs: { x: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '1' }] }, float_val: [1] } } })));
 const HEADERS = { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '5S', 'user-agent': 'hpack-test' } as const;
-
-const status = (a: RawAnswer): unknown => a.trailers?.['grpc-status'] ?? a.headers['grpc-status'];
 
 test('per-call header values are sent never indexed, to the replica and to the client', async (t) => {
   const sim = await startSimulator({ model: MODEL, versions: [1], behaviour: 'half_plus_two', grpcPort: 0 });
@@ -35,23 +27,14 @@ test('per-call header values are sent never indexed, to the replica and to the c
     await sim.close();
   });
 
-  let answered: RawAnswer | undefined;
-  await waitFor(
-    async () => {
-      answered = await rawCall(gw.grpc, PREDICT, predict(MODEL), HEADERS);
-      return status(answered) === '0';
-    },
-    10_000,
-    'a Predict answered by the replica',
-  );
-  const replied = answered as RawAnswer;
+  const replied = await firstOkPredict(gw.grpc, MODEL, HEADERS);
   assert.equal(replied.headers['x-model-version'], '1');
   assert.deepEqual([...(replied.neverIndexed ?? [])].sort(), ['x-request-id'], 'the client gets the request id never indexed, the rest as usual');
   const sent = relay.neverIndexed.at(-1) ?? [];
   assert.deepEqual([...sent].sort(), ['grpc-timeout', 'x-request-id'], 'the replica gets the request id and the time left never indexed');
 
   // An answer of the gateway's own (Trailers-Only) carries the request id the same way.
-  const own = await rawCall(gw.grpc, PREDICT, predict('no_such_model'), HEADERS);
+  const own = await rawCall(gw.grpc, PREDICT_PATH, framedPredict('no_such_model'), HEADERS);
   assert.equal(own.headers['grpc-status'], '5');
   assert.ok(own.headers['x-request-id'] !== undefined);
   assert.deepEqual([...(own.neverIndexed ?? [])], ['x-request-id']);
