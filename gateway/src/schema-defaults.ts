@@ -41,7 +41,8 @@ export function fillDefaults<T extends TSchema>(schema: T, value: Static<T>): Fi
 /**
  * A copy of `value` with only the fields `schema` lists, the value given left as it was: for what
  * is read back from storage and answered, which a gateway of another version may have written with
- * fields this one does not know (TypeBox's Value.Clean on a copy).
+ * fields this one does not know (TypeBox's Value.Clean on a copy). Inside a union, only the
+ * variant the value matches is cleaned; a value matching none is left whole.
  */
 export function onlyListed<T extends TSchema>(schema: T, value: unknown): Static<T> {
   return Value.Clean(schema, Value.Clone(value)) as Static<T>;

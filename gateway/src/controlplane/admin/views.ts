@@ -148,11 +148,11 @@ export function policyView(policy: PolicyDocument): PolicyView {
 }
 
 /**
- * An audit entry as the API shows it: as stored. Its policies are the JSON written then, not
- * validated again (an older gateway's may lack fields added since, which the schema allows), so
- * they are not copied field by field; only the store's type calls them complete and read-only.
+ * An audit entry as the API shows it: as stored, less what its schema does not list. Its policies
+ * are the JSON written then, not validated again (an older gateway's may lack fields added since,
+ * which the schema allows, or hold fields dropped since, which the answer leaves out: the admin API
+ * writes answers with JSON.stringify, not a serializer that filters).
  */
-/** An entry as stored, without what its schema does not list (an older gateway's fields). */
 export function auditView(entry: StoredAuditEntry): AuditEntry {
   return onlyListed(AuditEntrySchema, entry);
 }
