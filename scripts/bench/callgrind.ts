@@ -11,9 +11,40 @@ export function callgrindTotal(text: string): number {
   return Number(match[1]);
 }
 
-/** One window of requests: what callgrind counted over it and how long it took (under valgrind). */
+/** V8's entry to every scavenge and every atomic pause of a full collection. */
+const COLLECT_GARBAGE = 'v8::internal::Heap::CollectGarbage(';
+
+/**
+ * The instructions of a dump spent in garbage collection: every call to V8's Heap::CollectGarbage,
+ * callees included (its calls' inclusive costs). Whether a window of 1,000 requests holds two
+ * scavenges or six, or a full collection's pause, moves a per-request figure by up to 15% from one
+ * process to the next; without them it repeats to within 1%, so a change of a few thousand
+ * instructions per request shows. (Incremental marking's steps outside that pause are left in.)
+ */
+export function callgrindGcInstructions(text: string): number {
+  // Names are written once with their id ("cfn=(12) name"), then by id alone.
+  const names = new Map<string, string>();
+  const lines = text.split('\n');
+  let gc = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    const named = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (named === null) continue;
+    const [, id, name] = named as unknown as [string, string, string | undefined];
+    if (name !== undefined) names.set(id, name);
+    if (!line.startsWith('cfn=') || !(names.get(id) ?? '').startsWith(COLLECT_GARBAGE)) continue;
+    // A call: "calls=<count> <target>", then "<position> <inclusive cost>".
+    if (!(lines[i + 1] ?? '').startsWith('calls=')) continue;
+    gc += Number((lines[i + 2] ?? '').trim().split(/\s+/)[1] ?? 0);
+    i += 2;
+  }
+  return gc;
+}
+
+/** One window of requests: what callgrind counted over it, how much of it was garbage collection, and how long it took (under valgrind). */
 export interface Window {
   readonly instructions: number;
+  readonly gcInstructions: number;
   readonly seconds: number;
 }
 
@@ -27,6 +58,10 @@ export interface InstructionFigures {
    * long, so the periodic work per request is that many times what it is at full speed.
    */
   readonly perRequestNet: number;
+  /** The same without garbage collection (its instructions, and its share of the periodic work's, taken out). */
+  readonly perRequestNetWithoutGc: number;
+  /** Garbage collection per request in the back-to-back window. */
+  readonly gcPerRequest: number;
 }
 
 /**
@@ -41,12 +76,32 @@ export function pauseCostPerSecond(steady: Window, stretched: Window): number {
   return (stretched.instructions - steady.instructions) / (stretched.seconds - steady.seconds);
 }
 
-export function instructionFigures(requests: number, steady: Window, stretched: Window, floorPauseCost: number): InstructionFigures {
+export function instructionFigures(requests: number, steady: Window, stretched: Window, floorPauseCost: PauseCost): InstructionFigures {
   if (requests <= 0) throw new Error('no requests measured');
-  const periodicPerSecond = Math.max(0, pauseCostPerSecond(steady, stretched) - floorPauseCost);
+  const periodicPerSecond = Math.max(0, pauseCostPerSecond(steady, stretched) - floorPauseCost.all);
+  const withoutGc = (w: Window): Window => ({ instructions: w.instructions - w.gcInstructions, gcInstructions: 0, seconds: w.seconds });
+  const periodicWithoutGc = Math.max(0, pauseCostPerSecond(withoutGc(steady), withoutGc(stretched)) - floorPauseCost.withoutGc);
   return {
     perRequest: steady.instructions / requests,
     periodicPerSecond,
     perRequestNet: Math.max(0, steady.instructions - periodicPerSecond * steady.seconds) / requests,
+    perRequestNetWithoutGc: Math.max(0, steady.instructions - steady.gcInstructions - periodicWithoutGc * steady.seconds) / requests,
+    gcPerRequest: steady.gcInstructions / requests,
+  };
+}
+
+/** What a second of pauses cost the floor, with and without garbage collection. */
+export interface PauseCost {
+  readonly all: number;
+  readonly withoutGc: number;
+}
+
+export function floorPauseCost(steady: Window, stretched: Window): PauseCost {
+  return {
+    all: pauseCostPerSecond(steady, stretched),
+    withoutGc: pauseCostPerSecond(
+      { instructions: steady.instructions - steady.gcInstructions, gcInstructions: 0, seconds: steady.seconds },
+      { instructions: stretched.instructions - stretched.gcInstructions, gcInstructions: 0, seconds: stretched.seconds },
+    ),
   };
 }

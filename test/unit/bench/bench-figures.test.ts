@@ -11,7 +11,7 @@ import { parseH2load } from '../../../scripts/bench/h2load.js';
 import { largePredict, smallPredict } from '../../../scripts/bench/grpc-messages.js';
 import { latencyRatios } from '../../../scripts/bench/latency-section.js';
 import { slowBursts } from '../../../scripts/bench/stats.js';
-import { callgrindTotal, instructionFigures, pauseCostPerSecond } from '../../../scripts/bench/callgrind.js';
+import { callgrindGcInstructions, callgrindTotal, floorPauseCost, instructionFigures, pauseCostPerSecond } from '../../../scripts/bench/callgrind.js';
 import { readOptions, UsageError } from '../../../scripts/bench/options.js';
 import { fileURLToPath } from 'node:url';
 import type { FixedRateTarget } from '../../../scripts/bench/report.js';
@@ -124,19 +124,55 @@ test('bench:instructions: a dump\'s total; periodic work (what pauses cost beyon
   assert.throws(() => callgrindTotal('events: Ir\n'), /not a callgrind output file/);
   // Back to back, 1,500 requests took 10 s and 400M; with pauses, 25 s and 460M: 4M per second of
   // pauses. The floor's pauses cost 2M a second, so the other 2M are this process's periodic work.
-  const steady = { instructions: 400e6, seconds: 10 };
-  const stretched = { instructions: 460e6, seconds: 25 };
+  const steady = { instructions: 400e6, gcInstructions: 0, seconds: 10 };
+  const stretched = { instructions: 460e6, gcInstructions: 0, seconds: 25 };
   assert.equal(pauseCostPerSecond(steady, stretched), 4e6);
-  const f = instructionFigures(1500, steady, stretched, 2e6);
+  const floorOf = (all: number, withoutGc = all) => ({ all, withoutGc });
+  const f = instructionFigures(1500, steady, stretched, floorOf(2e6));
   assert.equal(f.periodicPerSecond, 2e6);
   assert.ok(Math.abs(f.perRequest - 400e6 / 1500) < 1e-6);
   assert.ok(Math.abs(f.perRequestNet - 380e6 / 1500) < 1e-6);
   // The floor against itself: no periodic work, the figure as counted.
-  assert.equal(instructionFigures(1500, steady, stretched, 4e6).perRequestNet, 400e6 / 1500);
+  assert.equal(instructionFigures(1500, steady, stretched, floorPauseCost(steady, stretched)).perRequestNet, 400e6 / 1500);
   // Pauses that cost less than the floor's mean no periodic work, not a negative amount.
-  assert.equal(instructionFigures(10, { instructions: 100, seconds: 1 }, { instructions: 90, seconds: 2 }, 0).perRequestNet, 10);
-  assert.throws(() => instructionFigures(0, steady, stretched, 0), /no requests/);
+  assert.equal(instructionFigures(10, { instructions: 100, gcInstructions: 0, seconds: 1 }, { instructions: 90, gcInstructions: 0, seconds: 2 }, floorOf(0)).perRequestNet, 10);
+  assert.throws(() => instructionFigures(0, steady, stretched, floorOf(0)), /no requests/);
   assert.throws(() => pauseCostPerSecond(stretched, steady), /not longer/);
+});
+
+test('bench:instructions: garbage collection counted apart, from the calls into Heap::CollectGarbage, callees included', () => {
+  const collect = 'v8::internal::Heap::CollectGarbage(v8::internal::AllocationSpace, v8::internal::GarbageCollectionReason, v8::GCCallbackFlags)';
+  // Two callers, the name written in full the first time and by id after; a call to another function between them.
+  const dump = [
+    'events: Ir',
+    'summary: 1000',
+    'fn=(1) v8::internal::Heap::AllocateRawWithRetryOrFailSlowPath(int)',
+    '0 7',
+    `cfn=(2) ${collect}`,
+    'calls=2 0',
+    '0 300',
+    'cfn=(3) malloc',
+    'calls=9 0',
+    '+2 50',
+    'fn=(4) Builtins_AllocateInYoungGeneration',
+    `cfn=(2)`,
+    'calls=1 0',
+    '* 120',
+    'fn=(2)',
+    '0 420',
+    '',
+  ].join('\n');
+  assert.equal(callgrindGcInstructions(dump), 420);
+  assert.equal(callgrindGcInstructions('events: Ir\nsummary: 5\nfn=(1) main\n0 5\n'), 0);
+  // A window whose GC fell differently: the figure without it sees through that, and through the
+  // GC of the periodic work (the stretched window's) too.
+  const floor = floorPauseCost({ instructions: 400e6, gcInstructions: 20e6, seconds: 10 }, { instructions: 470e6, gcInstructions: 45e6, seconds: 25 });
+  assert.equal(floor.all, 70e6 / 15);
+  assert.equal(floor.withoutGc, 3e6);
+  const g = instructionFigures(1000, { instructions: 520e6, gcInstructions: 60e6, seconds: 10 }, { instructions: 600e6, gcInstructions: 80e6, seconds: 25 }, floor);
+  assert.equal(g.gcPerRequest, 60e3);
+  // Without GC: 460M in 10 s; pauses cost (520M - 460M) / 15 s = 4M a second, 1M beyond the floor's: 450M over 1,000 requests.
+  assert.ok(Math.abs(g.perRequestNetWithoutGc - 450e3) < 1e-6);
 });
 
 test("control plane: the sliced runs' slices over 1 ms listed one by one, switches and GC included; the whole runs' left out", () => {

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MalformedMessageError, readModelSpec, withVersion } from '../../../gateway/src/protocols/grpc/model-spec.js';
+import { MalformedMessageError, readModelSpec, RequestSpec, withVersion } from '../../../gateway/src/protocols/grpc/model-spec.js';
+import { frameMessage } from '../../../gateway/src/tfserving/grpc-wire.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/[^0-9a-f]/gi, ''), 'hex');
 const str = (field: number, value: string): Buffer => {
@@ -71,6 +72,27 @@ test('MultiInference: the first task routes; every task is rewritten; task model
   // Byte for byte: each task's spec replaced in place, the task's other fields and the input kept.
   const expected = (name: string) => msg(1, msg(1, str(1, name), version(9)), hex('10 01'));
   assert.deepEqual(rewritten, Buffer.concat([expected('a'), expected('b'), msg(2, str(1, 'input'))]));
+});
+
+test('read inside a framed body, once: the spec from past the prefix, the message written again framed, for each version asked', () => {
+  const payload = msg(2, str(1, 'x'), msg(2, hex('08 01')));
+  const message = Buffer.concat([payload, msg(1, str(1, 'm'), str(4, 'canary'), str(3, 'sig')), str(3, 'y')]);
+  const body = frameMessage(message);
+  const read = new RequestSpec(body, false, 5);
+  assert.deepEqual(read.spec, { name: 'm', version: undefined, versionLabel: 'canary', signatureName: 'sig' });
+  // The prefix is not part of the message: the rewrite is what withVersion writes of the message alone.
+  assert.deepEqual(read.withVersion(300), withVersion(message, false, 300));
+  assert.deepEqual(read.framedWithVersion(300), frameMessage(withVersion(message, false, 300)));
+  assert.deepEqual(read.framedWithVersion(7), frameMessage(withVersion(message, false, 7)));
+  // Without a spec the message goes as it was, framed anew; MultiInference the same way.
+  assert.deepEqual(new RequestSpec(frameMessage(payload), false, 5).framedWithVersion(2), frameMessage(payload));
+  const task = (name: string) => msg(1, msg(1, str(1, name), str(4, 'stable')), hex('10 01'));
+  const multi = Buffer.concat([task('a'), task('b')]);
+  const framed = new RequestSpec(frameMessage(multi), true, 5);
+  assert.deepEqual(framed.taskModels, ['a', 'b']);
+  assert.deepEqual(framed.framedWithVersion(9), frameMessage(withVersion(multi, true, 9)));
+  // The body itself is left as it was.
+  assert.deepEqual(body, frameMessage(message));
 });
 
 test('malformed bytes are refused, not guessed at', () => {

@@ -27,12 +27,12 @@ import { GrpcCall } from './call.js';
 import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, HealthService } from './health.js';
 import type { Shadows } from '../../dataplane/shadow.js';
 import { sendGrpcShadow } from './shadow.js';
-import { MalformedMessageError, readModelSpec, withVersion, type ModelSpec } from './model-spec.js';
+import { MalformedMessageError, RequestSpec, type ModelSpec } from './model-spec.js';
 import { ignoreError, release } from './release.js';
 import { STREAM_WINDOW_BYTES, type GrpcUpstream } from './upstream.js';
-import { frameMessage, MESSAGE_PREFIX_BYTES, parseGrpcTimeout, RESPOND_AND_END, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
+import { MESSAGE_PREFIX_BYTES, parseGrpcTimeout, RESPOND_AND_END, tfGrpcMessage, trailersOnlyHeaders } from '../../tfserving/grpc-wire.js';
 import { statusCodeName } from '../../tfserving/protos.js';
-import { FramingError, GRPC_STATUS, perCallUnindexed, unaryMessage } from './wire.js';
+import { FramingError, GRPC_STATUS, perCallUnindexed, unaryCompressed } from './wire.js';
 
 const inflate = promisify(gunzip);
 const { NGHTTP2_NO_ERROR } = constants;
@@ -92,27 +92,39 @@ export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServe
   const server = tls === undefined ? createServer(http2Options) : createSecureServer({ ...http2Options, ...tls, ALPNProtocols: ['h2'] });
   const handler = new GrpcHandler(options);
   const sessions = new Set<ServerHttp2Session>();
-  server.on('stream', (stream, headers) => handler.handle(stream, headers));
   server.on('session', (session) => {
     sessions.add(session);
-    session.on('close', () => sessions.delete(session));
     session.on('error', () => undefined);
     session.once('connect', () => session.setLocalWindowSize(STREAM_WINDOW_BYTES * 4));
-    // A connection with no byte either way for a whole deadline has no call in flight (every call
-    // ends by its deadline, with an answer): it is closed (GOAWAY, graceful), and if it is still
-    // there one more deadline later, destroyed. Without this, a connection nghttp2 has ended with a
-    // GOAWAY for a protocol error (a bad frame, broken HPACK) stays open as long as the client keeps
-    // it: node:http2 neither closes the socket nor tells the server. A health Watch is silent until
-    // the status changes: its connection is told GOAWAY but not cut.
+    // A connection on which no call was opened for a whole deadline has no call in flight that is
+    // not already past its deadline (every call ends by its deadline, with an answer): it is closed
+    // (GOAWAY, graceful), and if it is still there one more deadline later, destroyed. Without
+    // this, a connection nghttp2 has ended with a GOAWAY for a protocol error (a bad frame, broken
+    // HPACK) stays open as long as the client keeps it: node:http2 neither closes the socket nor
+    // tells the server. A health Watch is silent until the status changes: its connection is told
+    // GOAWAY but not cut. (Not node:http2's session timeout: it re-arms its timer on every frame
+    // read or written, about a dozen times per call; README, Performance.)
     const idleMs = options.settings.deadlineMs;
-    session.setTimeout(idleMs, function idle() {
-      if (session.closed) {
-        if (handler.health.watchesOn(session) === 0) session.destroy();
-        else session.setTimeout(idleMs, idle);
-        return;
-      }
-      session.close();
-      if (!session.destroyed) session.setTimeout(idleMs, idle);
+    let opened = false;
+    const idle = setTimeout(() => {
+      if (session.destroyed) return;
+      if (opened) opened = false;
+      else if (session.closed) {
+        if (handler.health.watchesOn(session) === 0) {
+          session.destroy();
+          return;
+        }
+      } else session.close();
+      if (!session.destroyed) idle.refresh();
+    }, idleMs).unref();
+    session.on('close', () => {
+      sessions.delete(session);
+      clearTimeout(idle);
+    });
+    // On the session rather than the server: the flag above is this connection's.
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      opened = true;
+      handler.handle(stream, headers);
     });
   });
   return {
@@ -137,6 +149,9 @@ class GrpcHandler {
   readonly #access: AccessLog | undefined;
   /** Calls to start after this turn's socket reads (#startSoon). */
   #toStart: Array<() => void> = [];
+  /** Streams handled this turn: those still reading their message at its end get a read deadline. */
+  readonly #unread: ClientStream[] = [];
+  #turnEndDue = false;
   readonly health: HealthService;
 
   constructor(options: GrpcListenerOptions) {
@@ -199,27 +214,26 @@ class GrpcHandler {
     const limit = settings.maxBodyBytes;
     const chunks: Buffer[] = [];
     let size = 0;
-    let done = false;
-    const readTimer = setTimeout(() => {
-      done = true;
-      answer(stream, GRPC_STATUS.DEADLINE_EXCEEDED, 'Deadline Exceeded', requestId);
-    }, Math.max(0, deadlineAt - arrivedAt));
-    client.readTimer = readTimer;
+    // The read's deadline is armed at the end of the turn, and only if the message is still coming
+    // then: a unary call's message nearly always arrives with its headers, in the same socket read,
+    // and a timer set and cleared for each of those was garbage and timer-list work for nothing.
+    client.requestId = requestId;
+    client.readDeadlineAt = deadlineAt;
+    this.#unread.push(client);
+    this.#atEndOfTurn();
     let declared = -1;
     stream.on('data', (chunk: Buffer) => {
-      if (done) return;
+      if (!client.reading) return;
       size += chunk.length;
       // Refused as soon as the message's prefix says it is too long, as grpc does.
       if (declared < 0 && size >= MESSAGE_PREFIX_BYTES) declared = (chunks.length === 0 ? chunk : Buffer.concat([...chunks, chunk])).readUInt32BE(1);
       if (declared > limit || size > limit + MESSAGE_PREFIX_BYTES) {
-        done = true;
-        clearTimeout(readTimer);
+        client.readDone();
         answer(stream, GRPC_STATUS.RESOURCE_EXHAUSTED, `Received message larger than max (${Math.max(declared, size - MESSAGE_PREFIX_BYTES)} vs. ${limit})`, requestId);
         return;
       }
       if (!hold.reserve(chunk.length)) {
-        done = true;
-        clearTimeout(readTimer);
+        client.readDone();
         answer(stream, GRPC_STATUS.UNAVAILABLE, fullMessage(this.#o.admission), requestId);
         return;
       }
@@ -227,9 +241,8 @@ class GrpcHandler {
     });
     // Emitted once: `on`, not `once` (see above).
     stream.on('end', () => {
-      if (done) return;
-      done = true;
-      clearTimeout(readTimer);
+      if (!client.reading) return;
+      client.readDone();
       const body = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
       try {
         this.#route(client, headers, operation, body, requestId, arrivedAt, deadlineAt);
@@ -252,16 +265,16 @@ class GrpcHandler {
    */
   #route(client: ClientStream, headers: IncomingHttpHeaders, operation: Operation, body: Buffer, requestId: string, arrivedAt: number, deadlineAt: number): void {
     const { stream } = client;
-    let message;
+    let compressed;
     try {
-      message = unaryMessage(body);
+      compressed = unaryCompressed(body);
     } catch (err) {
       if (!(err instanceof FramingError)) throw err;
       answer(stream, GRPC_STATUS.INTERNAL, err.message, requestId);
       return;
     }
-    if (!message.compressed) {
-      this.#routeMessage(client, headers, operation, body, message.payload, requestId, arrivedAt, deadlineAt);
+    if (!compressed) {
+      this.#routeMessage(client, headers, operation, body, body, MESSAGE_PREFIX_BYTES, requestId, arrivedAt, deadlineAt);
       return;
     }
     const encoding = headers['grpc-encoding'];
@@ -270,35 +283,37 @@ class GrpcHandler {
       return;
     }
     // Inflated only to read the ModelSpec; bounded as the message itself is.
-    inflate(message.payload, { maxOutputLength: this.#o.settings.maxBodyBytes })
+    inflate(body.subarray(MESSAGE_PREFIX_BYTES), { maxOutputLength: this.#o.settings.maxBodyBytes })
       .then(
-        (payload) => this.#routeMessage(client, headers, operation, body, payload, requestId, arrivedAt, deadlineAt),
+        (payload) => this.#routeMessage(client, headers, operation, body, payload, 0, requestId, arrivedAt, deadlineAt),
         () => answer(stream, GRPC_STATUS.INTERNAL, 'Failed to decompress the request message', requestId),
       )
       .catch((err: unknown) => this.#failed(stream, err, requestId, headers[':path']));
   }
 
+  /** `payload` from `payloadStart` on is the request message, uncompressed (`body` itself, past its prefix, unless it was inflated). */
   #routeMessage(
     client: ClientStream,
     headers: IncomingHttpHeaders,
     operation: Operation,
     body: Buffer,
     payload: Buffer,
+    payloadStart: number,
     requestId: string,
     arrivedAt: number,
     deadlineAt: number,
   ): void {
     const { stream } = client;
-    let spec: ModelSpec | undefined;
-    let taskModels: readonly string[];
+    let read: RequestSpec;
     try {
-      ({ spec, taskModels } = readModelSpec(payload, operation === 'multiinference'));
+      read = new RequestSpec(payload, operation === 'multiinference', payloadStart);
     } catch (err) {
       if (!(err instanceof MalformedMessageError)) throw err;
       // What a gRPC C++ server answers a request it cannot parse.
       answer(stream, GRPC_STATUS.INTERNAL, '', requestId);
       return;
     }
+    const { spec, taskModels } = read;
     const local = localAnswer(operation, spec, taskModels);
     if (local !== undefined) {
       answer(stream, GRPC_STATUS[local.code], local.message, requestId);
@@ -328,11 +343,16 @@ class GrpcHandler {
     // The replica serves exactly the version of its pool (a retry on stable gets stable's); a
     // status request without a version lists them all, as sent.
     const asSent = operation === 'status' && version === undefined;
-    let rewritten: { version: number; body: Buffer } | undefined;
+    // Written once per version the call is sent to (a retry on stable is the other one).
+    let rewrittenFor = -1;
+    let rewritten = body;
     const bodyFor = (pool: VersionPool): Buffer => {
       if (asSent) return body;
-      if (rewritten?.version !== pool.version) rewritten = { version: pool.version, body: frameMessage(withVersion(payload, operation === 'multiinference', pool.version)) };
-      return rewritten.body;
+      if (rewrittenFor !== pool.version) {
+        rewritten = read.framedWithVersion(pool.version);
+        rewrittenFor = pool.version;
+      }
+      return rewritten;
     };
     // Only inference is copied (MultiInference aside: its tasks name models of their own).
     const shadowed = model.shadow !== null && (operation === 'predict' || operation === 'classify' || operation === 'regress') ? operation : undefined;
@@ -374,11 +394,26 @@ class GrpcHandler {
 
   /** Starts `start` once the socket reads of this turn are processed: one setImmediate for every call ready in the turn, not one each. */
   #startSoon(start: () => void): void {
-    if (this.#toStart.push(start) === 1) setImmediate(this.#startAll);
+    this.#toStart.push(start);
+    this.#atEndOfTurn();
   }
 
-  readonly #startAll = (): void => {
+  #atEndOfTurn(): void {
+    if (this.#turnEndDue) return;
+    this.#turnEndDue = true;
+    setImmediate(this.#turnEnd);
+  }
+
+  readonly #turnEnd = (): void => {
+    this.#turnEndDue = false;
+    const unread = this.#unread;
+    if (unread.length > 0) {
+      const now = performance.now();
+      for (const client of unread) client.armReadDeadline(now);
+      unread.length = 0;
+    }
     const starts = this.#toStart;
+    if (starts.length === 0) return;
     this.#toStart = [];
     for (const start of starts) {
       // Each answers its own failures; this only keeps one bug from leaving the others unstarted.
@@ -418,6 +453,10 @@ class GrpcHandler {
 class ClientStream {
   readonly stream: ServerHttp2Stream;
   hold: Hold | undefined;
+  /** The message is still being read (no end, no refusal, no deadline yet). */
+  reading = true;
+  readDeadlineAt = 0;
+  requestId = '';
   readTimer: NodeJS.Timeout | undefined;
   call: GrpcCall | undefined;
 
@@ -425,12 +464,28 @@ class ClientStream {
     this.stream = stream;
   }
 
+  /** At the end of the turn it was handled in: a message not read whole by then has until the call's deadline. */
+  armReadDeadline(now: number): void {
+    if (this.reading && !this.stream.destroyed) this.readTimer = setTimeout(onReadDeadline, Math.max(0, this.readDeadlineAt - now), this);
+  }
+
+  readDone(): void {
+    this.reading = false;
+    clearTimeout(this.readTimer);
+  }
+
   closed(): void {
     this.hold?.leave();
-    clearTimeout(this.readTimer);
+    this.readDone();
     this.call?.clientClosed();
     release(this.stream);
   }
+}
+
+function onReadDeadline(client: ClientStream): void {
+  if (!client.reading) return;
+  client.reading = false;
+  answer(client.stream, GRPC_STATUS.DEADLINE_EXCEEDED, 'Deadline Exceeded', client.requestId);
 }
 
 /** TF Serving's answers to a ModelSpec it cannot use, before any model lookup. */

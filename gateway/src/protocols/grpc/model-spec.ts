@@ -14,6 +14,8 @@
  * The work is bounded by the message's size, with no recursion beyond the ModelSpec's own levels.
  */
 
+import { MESSAGE_PREFIX_BYTES } from '../../tfserving/grpc-wire.js';
+
 export interface ModelSpec {
   readonly name: string;
   /** The version asked for, if `version` (not a label) was the last of the oneof set. */
@@ -107,10 +109,11 @@ function field1s(buf: Uint8Array, start: number, end: number): Field[] {
   return found;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: false });
+/** A string field's value (no view of the bytes made for it: a call's parse allocates only what it keeps). */
+const text = (buf: Buffer, f: Field): string => buf.toString('utf8', f.valueStart, f.end);
 
 /** A ModelSpec from its (possibly several, merged) serialized parts. */
-function parseModelSpec(buf: Uint8Array, parts: readonly Field[]): ModelSpec {
+function parseModelSpec(buf: Buffer, parts: readonly Field[]): ModelSpec {
   let name = '';
   let version: number | undefined;
   let versionLabel: string | undefined;
@@ -120,10 +123,10 @@ function parseModelSpec(buf: Uint8Array, parts: readonly Field[]): ModelSpec {
   for (const part of parts) {
     for (let pos = part.valueStart; pos < part.end; pos = f.end) {
       readField(buf, pos, part.end, f);
-      if (f.number === 1 && f.wire === WIRE_BYTES) name = decoder.decode(buf.subarray(f.valueStart, f.end));
-      else if (f.number === 3 && f.wire === WIRE_BYTES) signatureName = decoder.decode(buf.subarray(f.valueStart, f.end));
+      if (f.number === 1 && f.wire === WIRE_BYTES) name = text(buf, f);
+      else if (f.number === 3 && f.wire === WIRE_BYTES) signatureName = text(buf, f);
       else if (f.number === 4 && f.wire === WIRE_BYTES) {
-        versionLabel = decoder.decode(buf.subarray(f.valueStart, f.end));
+        versionLabel = text(buf, f);
         version = undefined;
       } else if (f.number === 2 && f.wire === WIRE_BYTES) {
         // Int64Value: merged into the one set before; an empty one is the value 0.
@@ -142,12 +145,7 @@ function parseModelSpec(buf: Uint8Array, parts: readonly Field[]): ModelSpec {
 }
 
 const NO_SPEC: ModelSpec = { name: '', version: undefined, versionLabel: undefined, signatureName: undefined };
-
-/** The ModelSpec made of the field-1 parts between `start` and `end` (undefined: none). */
-function specIn(message: Uint8Array, start: number, end: number): { spec: ModelSpec; parts: Field[] } | undefined {
-  const parts = field1s(message, start, end);
-  return parts.length === 0 ? undefined : { spec: parseModelSpec(message, parts), parts };
-}
+const NO_TASKS: readonly string[] = Object.freeze([]);
 
 /** Where a request's ModelSpec(s) sit: field 1, or each task's field 1 for MultiInference. */
 export interface SpecLocation {
@@ -157,10 +155,76 @@ export interface SpecLocation {
   readonly taskModels: readonly string[];
 }
 
-export function readModelSpec(message: Uint8Array, multiInference: boolean): SpecLocation {
-  if (!multiInference) return { spec: specIn(message, 0, message.length)?.spec, taskModels: [] };
-  const specs = field1s(message, 0, message.length).map((task) => specIn(message, task.valueStart, task.end)?.spec ?? NO_SPEC);
-  return { spec: specs[0], taskModels: specs.map((s) => s.name) };
+/**
+ * A request message (the bytes of `message` from `start` to its end) read once: its ModelSpec, and
+ * the message written again naming a version, from what the read found (not parsed a second time).
+ */
+export class RequestSpec implements SpecLocation {
+  readonly spec: ModelSpec | undefined;
+  readonly taskModels: readonly string[];
+  readonly #message: Buffer;
+  readonly #start: number;
+  readonly #multiInference: boolean;
+  /** Not MultiInference: the field-1 parts the spec was merged from. */
+  readonly #parts: readonly Field[];
+
+  constructor(message: Buffer, multiInference: boolean, start = 0) {
+    this.#message = message;
+    this.#start = start;
+    this.#multiInference = multiInference;
+    if (!multiInference) {
+      this.#parts = field1s(message, start, message.length);
+      this.spec = this.#parts.length === 0 ? undefined : parseModelSpec(message, this.#parts);
+      this.taskModels = NO_TASKS;
+      return;
+    }
+    this.#parts = [];
+    const specs = field1s(message, start, message.length).map((task) => specIn(message, task.valueStart, task.end)?.spec ?? NO_SPEC);
+    this.spec = specs[0];
+    this.taskModels = specs.map((s) => s.name);
+  }
+
+  /** The message naming `version` (labels dropped); for MultiInference, every task's spec. */
+  withVersion(version: number): Buffer {
+    return this.#write(version, 0);
+  }
+
+  /** The same, framed as one uncompressed gRPC message: written into one buffer, prefix first. */
+  framedWithVersion(version: number): Buffer {
+    const out = this.#write(version, MESSAGE_PREFIX_BYTES);
+    out[0] = 0;
+    out.writeUInt32BE(out.length - MESSAGE_PREFIX_BYTES, 1);
+    return out;
+  }
+
+  /** The rewritten message at `offset` of a buffer of its own (the bytes before `offset` left for the caller). */
+  #write(version: number, offset: number): Buffer {
+    const message = this.#message;
+    const end = message.length;
+    if (this.#multiInference) {
+      const body = multiWithVersion(message, this.#start, end, version);
+      if (offset === 0) return body;
+      const out = Buffer.allocUnsafe(offset + body.length);
+      body.copy(out, offset);
+      return out;
+    }
+    if (this.spec === undefined) {
+      const out = Buffer.allocUnsafe(offset + end - this.#start);
+      message.copy(out, offset, this.#start, end);
+      return out;
+    }
+    return rewritten(message, this.#start, end, this.spec, this.#parts, version, offset);
+  }
+}
+
+/** The ModelSpec made of the field-1 parts between `start` and `end` (undefined: none). */
+function specIn(message: Buffer, start: number, end: number): { spec: ModelSpec; parts: Field[] } | undefined {
+  const parts = field1s(message, start, end);
+  return parts.length === 0 ? undefined : { spec: parseModelSpec(message, parts), parts };
+}
+
+export function readModelSpec(message: Buffer, multiInference: boolean): SpecLocation {
+  return new RequestSpec(message, multiInference);
 }
 
 function varintLength(value: number): number {
@@ -189,9 +253,9 @@ function writeBytesHead(out: Buffer, pos: number, number: number, payload: numbe
 /**
  * The message between `start` and `end` with its ModelSpec (the field-1 `parts`, merged into
  * `spec`) replaced by one naming `version` (no label; the name and signature kept), placed first;
- * every other field follows as it was, byte for byte. Written into one buffer.
+ * every other field follows as it was, byte for byte. Written into one buffer, from `offset` on.
  */
-function rewritten(message: Uint8Array, start: number, end: number, spec: ModelSpec, parts: readonly Field[], version: number): Buffer {
+function rewritten(message: Buffer, start: number, end: number, spec: ModelSpec, parts: readonly Field[], version: number, offset: number): Buffer {
   const nameBytes = Buffer.byteLength(spec.name);
   const signatureBytes = spec.signatureName === undefined ? 0 : Buffer.byteLength(spec.signatureName);
   const versionValue = 1 + varintLength(version); // Int64Value { value = 1 (varint) }
@@ -199,8 +263,8 @@ function rewritten(message: Uint8Array, start: number, end: number, spec: ModelS
     bytesFieldLength(1, nameBytes) + bytesFieldLength(2, versionValue) + (spec.signatureName === undefined ? 0 : bytesFieldLength(3, signatureBytes));
   let kept = end - start;
   for (const part of parts) kept -= part.end - part.start;
-  const out = Buffer.allocUnsafe(bytesFieldLength(1, specLength) + kept);
-  let pos = writeBytesHead(out, 0, 1, specLength);
+  const out = Buffer.allocUnsafe(offset + bytesFieldLength(1, specLength) + kept);
+  let pos = writeBytesHead(out, offset, 1, specLength);
   pos = writeBytesHead(out, pos, 1, nameBytes);
   pos += out.write(spec.name, pos);
   pos = writeBytesHead(out, pos, 2, versionValue);
@@ -221,28 +285,29 @@ function rewritten(message: Uint8Array, start: number, end: number, spec: ModelS
   return out;
 }
 
-/**
- * The request with every ModelSpec naming `version` (labels dropped). For MultiInference each
- * task's spec is rewritten (TF requires them to name one model).
- */
-export function withVersion(message: Uint8Array, multiInference: boolean, version: number): Buffer {
-  if (!multiInference) {
-    const found = specIn(message, 0, message.length);
-    return found === undefined ? Buffer.from(message) : rewritten(message, 0, message.length, found.spec, found.parts, version);
-  }
+/** A MultiInference request between `start` and `end` with each task's spec naming `version`. */
+function multiWithVersion(message: Buffer, start: number, end: number, version: number): Buffer {
   const out: Uint8Array[] = [];
   const f = newField();
-  for (let pos = 0; pos < message.length; pos = f.end) {
-    readField(message, pos, message.length, f);
+  for (let pos = start; pos < end; pos = f.end) {
+    readField(message, pos, end, f);
     if (f.number !== 1 || f.wire !== WIRE_BYTES) {
       out.push(message.subarray(f.start, f.end));
       continue;
     }
     const found = specIn(message, f.valueStart, f.end);
-    const task = found === undefined ? message.subarray(f.valueStart, f.end) : rewritten(message, f.valueStart, f.end, found.spec, found.parts, version);
+    const task = found === undefined ? message.subarray(f.valueStart, f.end) : rewritten(message, f.valueStart, f.end, found.spec, found.parts, version, 0);
     const head = Buffer.allocUnsafe(bytesFieldLength(1, task.length) - task.length);
     writeBytesHead(head, 0, 1, task.length);
     out.push(head, task);
   }
   return Buffer.concat(out);
+}
+
+/**
+ * The request with every ModelSpec naming `version` (labels dropped). For MultiInference each
+ * task's spec is rewritten (TF requires them to name one model).
+ */
+export function withVersion(message: Buffer, multiInference: boolean, version: number): Buffer {
+  return new RequestSpec(message, multiInference).withVersion(version);
 }

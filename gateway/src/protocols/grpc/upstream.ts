@@ -26,6 +26,9 @@ export class GrpcUpstream {
   readonly origin: string;
   readonly #options: GrpcUpstreamOptions;
   readonly #slots: Array<ClientHttp2Session | undefined>;
+  /** Per slot: a call was sent on its session since the last idle sweep. */
+  readonly #used: boolean[];
+  #idleSweep: NodeJS.Timeout | undefined;
   #next = 0;
   #closed = false;
 
@@ -33,6 +36,7 @@ export class GrpcUpstream {
     this.origin = origin;
     this.#options = options;
     this.#slots = new Array<ClientHttp2Session | undefined>(Math.max(1, options.sessions)).fill(undefined);
+    this.#used = new Array<boolean>(this.#slots.length).fill(false);
   }
 
   /** A session to send the next call on (connecting one if its slot is empty). */
@@ -40,6 +44,7 @@ export class GrpcUpstream {
     if (this.#closed) throw new Error(`${this.origin}: closed`);
     const slot = this.#next;
     this.#next = (slot + 1) % this.#slots.length;
+    this.#used[slot] = true;
     const current = this.#slots[slot];
     if (current !== undefined && !current.closed && !current.destroyed) return current;
     const session = this.#connect(slot);
@@ -70,16 +75,33 @@ export class GrpcUpstream {
     });
     // Errors reach the calls on the session through their streams; here they only retire it.
     session.on('error', forget);
-    session.setTimeout(this.#options.idleTimeoutMs, () => {
-      if (!session.destroyed) session.close();
-    });
+    // Idle sessions are found by a sweep of the upstream's own, not by node:http2's session timeout,
+    // which re-arms its timer (a timer-list insert) on every frame read or written: about a dozen
+    // times per call on the two sessions a call crosses (README, Performance).
+    if (this.#idleSweep === undefined) this.#idleSweep = setTimeout(this.#sweep, this.#options.idleTimeoutMs).unref();
     // Idle sessions do not keep the process alive; calls in flight are held by their client's stream.
     session.unref();
     return session;
   }
 
+  /** Closes (gracefully: calls in flight finish) every session no call was sent on for a whole idle period. */
+  readonly #sweep = (): void => {
+    let open = false;
+    for (let slot = 0; slot < this.#slots.length; slot++) {
+      const session = this.#slots[slot];
+      if (session !== undefined && !session.destroyed && !session.closed) {
+        if (this.#used[slot]) open = true;
+        else session.close();
+      }
+      this.#used[slot] = false;
+    }
+    if (open && !this.#closed) this.#idleSweep?.refresh();
+    else this.#idleSweep = undefined;
+  };
+
   close(): Promise<void> {
     this.#closed = true;
+    clearTimeout(this.#idleSweep);
     const sessions = this.#slots.filter((s): s is ClientHttp2Session => s !== undefined && !s.destroyed);
     this.#slots.fill(undefined);
     return Promise.all(

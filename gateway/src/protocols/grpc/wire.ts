@@ -1,11 +1,11 @@
 /**
  * What the gateway's gRPC side needs beyond the wire facts it shares with the simulator
- * (tfserving/grpc-wire.ts): status numbers by name, a unary call's one message, a deadline
+ * (tfserving/grpc-wire.ts): status numbers by name, a unary call's one message checked, a deadline
  * sent on as `grpc-timeout`, and the headers whose values are never worth indexing.
  */
 import { sensitiveHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { TfErrorCode } from '../../tfserving/errors.js';
-import { readMessages, type GrpcMessage } from '../../tfserving/grpc-wire.js';
+import { MESSAGE_PREFIX_BYTES, readMessages } from '../../tfserving/grpc-wire.js';
 import { grpcStatusCode, type StatusCodeName } from '../../tfserving/protos.js';
 
 const NAMES: readonly StatusCodeName[] = [
@@ -21,12 +21,15 @@ export const GRPC_STATUS: Readonly<Record<'OK' | TfErrorCode, number>> = Object.
 
 export class FramingError extends Error {}
 
-/** The one message of a unary call's body (all its DATA frames put together). */
-export function unaryMessage(body: Buffer): GrpcMessage {
+/**
+ * Checks that a unary call's body (all its DATA frames put together) is one whole message, and says
+ * whether it is compressed; the message is the body from MESSAGE_PREFIX_BYTES on (no view of it made).
+ */
+export function unaryCompressed(body: Buffer): boolean {
+  if (body.length >= MESSAGE_PREFIX_BYTES && body.readUInt32BE(1) === body.length - MESSAGE_PREFIX_BYTES) return body[0] !== 0;
   const messages = readMessages(body);
   if (messages === null) throw new FramingError('truncated request message');
-  if (messages.length !== 1) throw new FramingError(messages.length === 0 ? 'no request message' : 'more than one request message in a unary call');
-  return messages[0] as GrpcMessage;
+  throw new FramingError(messages.length === 0 ? 'no request message' : 'more than one request message in a unary call');
 }
 
 /** Milliseconds left as a `grpc-timeout` value (whole milliseconds, at least 1; at most 8 digits). */
