@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MalformedMessageError, readModelSpec, RequestSpec, withVersion } from '../../../gateway/src/protocols/grpc/model-spec.js';
+import { MalformedMessageError, RequestSpec } from '../../../gateway/src/protocols/grpc/model-spec.js';
 import { frameMessage } from '../../../gateway/src/tfserving/grpc-wire.js';
 
 const hex = (text: string): Buffer => Buffer.from(text.replace(/[^0-9a-f]/gi, ''), 'hex');
@@ -19,6 +19,8 @@ const msg = (field: number, ...parts: Buffer[]): Buffer => {
   return Buffer.concat([Buffer.from([(field << 3) | 2, body.length]), body]);
 };
 const version = (v: number): Buffer => msg(2, Buffer.from([0x08, v]));
+const readModelSpec = (bytes: Buffer, multiInference: boolean): RequestSpec => new RequestSpec(bytes, multiInference);
+const withVersion = (bytes: Buffer, multiInference: boolean, v: number): Buffer => new RequestSpec(bytes, multiInference).withVersion(v);
 
 test('the contract example: name half_plus_two, version 123', () => {
   const bytes = Buffer.concat([hex('0A 13 0A 0D'), Buffer.from('half_plus_two'), hex('12 02 08 7B')]);

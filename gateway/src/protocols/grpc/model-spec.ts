@@ -147,20 +147,14 @@ function parseModelSpec(buf: Buffer, parts: readonly Field[]): ModelSpec {
 const NO_SPEC: ModelSpec = { name: '', version: undefined, versionLabel: undefined, signatureName: undefined };
 const NO_TASKS: readonly string[] = Object.freeze([]);
 
-/** Where a request's ModelSpec(s) sit: field 1, or each task's field 1 for MultiInference. */
-export interface SpecLocation {
-  /** The spec the request is routed by (TF Serving uses the first task's). */
-  readonly spec: ModelSpec | undefined;
-  /** MultiInference: every task's model name, for TF's same-model check. */
-  readonly taskModels: readonly string[];
-}
-
 /**
  * A request message (the bytes of `message` from `start` to its end) read once: its ModelSpec, and
  * the message written again naming a version, from what the read found (not parsed a second time).
  */
-export class RequestSpec implements SpecLocation {
+export class RequestSpec {
+  /** The spec the request is routed by (MultiInference: the first task's, as TF Serving does). */
   readonly spec: ModelSpec | undefined;
+  /** MultiInference: every task's model name, for TF's same-model check. */
   readonly taskModels: readonly string[];
   readonly #message: Buffer;
   readonly #start: number;
@@ -221,10 +215,6 @@ export class RequestSpec implements SpecLocation {
 function specIn(message: Buffer, start: number, end: number): { spec: ModelSpec; parts: Field[] } | undefined {
   const parts = field1s(message, start, end);
   return parts.length === 0 ? undefined : { spec: parseModelSpec(message, parts), parts };
-}
-
-export function readModelSpec(message: Buffer, multiInference: boolean): SpecLocation {
-  return new RequestSpec(message, multiInference);
 }
 
 function varintLength(value: number): number {
@@ -302,12 +292,4 @@ function multiWithVersion(message: Buffer, start: number, end: number, version: 
     out.push(head, task);
   }
   return Buffer.concat(out);
-}
-
-/**
- * The request with every ModelSpec naming `version` (labels dropped). For MultiInference each
- * task's spec is rewritten (TF requires them to name one model).
- */
-export function withVersion(message: Buffer, multiInference: boolean, version: number): Buffer {
-  return new RequestSpec(message, multiInference).withVersion(version);
 }
