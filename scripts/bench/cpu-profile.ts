@@ -18,7 +18,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -27,6 +27,7 @@ import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import { gatewayConfig, REALISTIC_RULES } from './gateway-config.js';
 import { TARGET_CPU_VS_FLOOR } from './report.js';
+import { PerfMap } from './perf-map.js';
 import { largestGains, parsePerfScript, SAMPLE_CLASSES, summarize, type Sample, type SampleSummary } from './perf-samples.js';
 import { PREDICT_PATH } from './wrk.js';
 import { GATEWAY_MAIN, script } from './runtime.js';
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
       const text = execFileSync('perf', ['script', '-i', out, '-F', 'ip,sym,dso'], { maxBuffer: 1 << 30, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
       if (values.keep !== undefined) writeFileSync(join(dir, `${t.key}-${pass}.script.txt`), text);
       const into = collected.get(t.key) as Collected;
-      const samples = parsePerfScript(text);
+      const samples = parsePerfScript(text, new PerfMap(readFileSync(`/tmp/perf-${t.child.pid as number}.map`, 'utf8')));
       for (const sample of samples) into.samples.push(sample);
       into.requests += requests;
       into.passes.push(summarize(samples, o.hz, requests).usPerRequest.total);

@@ -43,7 +43,7 @@ export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise
       await sleep(250);
       const run = await measureLoadgen(plan.ctx, target, { ...plan.run, rate });
       progress(
-        `[${section}] round ${round + 1}/${rounds} ${target.label} at ${fmtInt(rate)} ${unit}: p50 ${fmtMs(run.latencyMs.p50)}, p99 ${fmtMs(run.latencyMs.p99)}, p99.9 ${fmtMs(run.latencyMs.p999)} ms from the due time (generator late by p99 ${fmtMs(run.sendLagMs.p99)} ms; ${burstText(run.slowest)})${run.targetCpuUsPerRequest === undefined || target.key === 'direct' ? '' : `, ${run.targetCpuUsPerRequest} µs CPU per call`}${run.failed > 0 ? `, ${run.failed} FAILED (${Object.entries(run.failures).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}${cpuText(run.cpu, 'generator')}`,
+        `[${section}] round ${round + 1}/${rounds} ${target.label} at ${fmtInt(rate)} ${unit}: p50 ${fmtMs(run.latencyMs.p50)}, p99 ${fmtMs(run.latencyMs.p99)}, p99.9 ${fmtMs(run.latencyMs.p999)} ms from the due time (generator late by p99 ${fmtMs(run.sendLagMs.p99)} ms; ${burstText(run.slowest)})${run.targetCpuUsPerRequest === undefined || target.key === 'direct' ? '' : `, ${run.targetCpuUsPerRequest} µs CPU per call (main thread ${run.targetMainThreadCpuUsPerRequest ?? 'n/a'})`}${run.failed > 0 ? `, ${run.failed} FAILED (${Object.entries(run.failures).map(([what, n]) => `${what}: ${n}`).join(', ')})` : ''}${cpuText(run.cpu, 'generator')}`,
       );
       recordRun(rt, `${section} at ${fmtInt(rate)} ${unit}, round ${round + 1}, ${target.label}`, run.cpu);
       if (run.achievedRate < rate * 0.98) rt.notes.push(`${section}, ${target.label}: only ${fmtInt(run.achievedRate)} of ${fmtInt(rate)} ${unit} completed; the target (or the generator) fell behind.`);
@@ -55,7 +55,10 @@ export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise
   const figures = targets.map((target, index): FixedRateTarget => {
     const list = runs.get(target.key) ?? [];
     const isDirect = index === 0;
-    const cpu = list.map((r) => r.targetCpuUsPerRequest).filter((c): c is number => c !== undefined);
+    const cpuOf = (pick: (r: LoadgenMeasurement) => number | undefined): number | undefined => {
+      const cpu = list.map(pick).filter((c): c is number => c !== undefined);
+      return isDirect || cpu.length === 0 ? undefined : Math.round(median(cpu) * 10) / 10;
+    };
     return {
       key: target.key,
       label: target.label,
@@ -65,7 +68,8 @@ export async function fixedRateRounds(rt: Runtime, plan: FixedRatePlan): Promise
       addedP50Ms: isDirect ? undefined : added(list, direct, (r) => r.latencyMs.p50),
       addedP99Ms: isDirect ? undefined : added(list, direct, (r) => r.latencyMs.p99),
       addedP999Ms: isDirect ? undefined : added(list, direct, (r) => r.latencyMs.p999),
-      cpuUsPerRequest: isDirect || cpu.length === 0 ? undefined : Math.round(median(cpu) * 10) / 10,
+      cpuUsPerRequest: cpuOf((r) => r.targetCpuUsPerRequest),
+      mainThreadCpuUsPerRequest: cpuOf((r) => r.targetMainThreadCpuUsPerRequest),
       serviceP99Ms: round3(median(list.map((r) => r.serviceMs.p99))),
       sendLagP99Ms: round3(median(list.map((r) => r.sendLagMs.p99))),
       achievedRate: median(list.map((r) => r.achievedRate)),

@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { spawnNode } from '../lib/processes.js';
 import type { LoadgenResult } from './stats.js';
-import { cpuSeconds, machineBusySeconds, processTree } from './system.js';
+import { cpuSeconds, machineBusySeconds, mainThreadCpuSeconds, processTree } from './system.js';
 import { runH2load, type H2loadResult, type H2loadRun } from './h2load.js';
 import { PREDICT_PATH, runWrk, type WrkResult } from './wrk.js';
 
@@ -135,6 +135,8 @@ export interface LoadgenMeasurement extends LoadgenResult {
    * answer, per measured request, microseconds; undefined if the generator did not say when.
    */
   readonly targetCpuUsPerRequest: number | undefined;
+  /** The same, of the processes' main threads only (a Node process's event loop). */
+  readonly targetMainThreadCpuUsPerRequest: number | undefined;
 }
 
 export interface LoadgenRun {
@@ -165,9 +167,12 @@ export async function measureLoadgen(ctx: MeasureContext, target: Target, run: L
   ctx.track(child);
   const window = cpuWindow(target, ctx.backendPid, run.warmupS * 1000 + 300, (run.warmupS + run.durationS) * 1000 - 200);
   window.begin(child.pid ?? 0);
-  const targetCpu = (): number => target.pids.reduce((n, pid) => n + cpuSeconds(pid), 0);
-  let windowStart: number | undefined;
-  let windowEnd: number | undefined;
+  const targetCpu = (): readonly [number, number] => [
+    target.pids.reduce((n, pid) => n + cpuSeconds(pid), 0),
+    target.pids.reduce((n, pid) => n + mainThreadCpuSeconds(pid), 0),
+  ];
+  let windowStart: readonly [number, number] | undefined;
+  let windowEnd: readonly [number, number] | undefined;
   try {
     const line = await new Promise<string>((resolve, reject) => {
       const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -180,9 +185,9 @@ export async function measureLoadgen(ctx: MeasureContext, target: Target, run: L
       child.once('close', (code) => reject(new Error(`the load generator exited (code ${String(code)}) without a result`)));
     });
     const result = JSON.parse(line) as LoadgenResult;
-    const targetCpuUsPerRequest =
-      windowStart === undefined || windowEnd === undefined || result.requests === 0 ? undefined : Math.round(((windowEnd - windowStart) / result.requests) * 1e7) / 10;
-    return { ...result, cpu: window.result(), targetCpuUsPerRequest };
+    const perRequest = (which: 0 | 1): number | undefined =>
+      windowStart === undefined || windowEnd === undefined || result.requests === 0 ? undefined : Math.round(((windowEnd[which] - windowStart[which]) / result.requests) * 1e7) / 10;
+    return { ...result, cpu: window.result(), targetCpuUsPerRequest: perRequest(0), targetMainThreadCpuUsPerRequest: perRequest(1) };
   } finally {
     window.cancel();
   }

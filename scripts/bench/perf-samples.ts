@@ -6,6 +6,7 @@
  * the floor's (megamorphic property lookups, whose stub cache a larger program shares with more
  * shapes).
  */
+import type { PerfMap } from './perf-map.js';
 
 /** One sample: its frames from the leaf outwards, each a symbol and the object it is in. */
 export interface Sample {
@@ -18,10 +19,14 @@ export type SampleClass = 'kernel' | 'javascript' | 'megamorphic IC' | 'other IC
 export const SAMPLE_CLASSES: readonly SampleClass[] = ['kernel', 'javascript', 'megamorphic IC', 'other IC and builtins', 'GC', 'node and V8 C++', 'libc and others'];
 
 // `perf script` frame lines: address, symbol (may hold spaces and "+0x.." offsets), "(dso)".
-const FRAME = /^\s*[0-9a-f]+\s+(.*?)\s+\(([^()]*)\)\s*$/;
+const FRAME = /^\s*([0-9a-f]+)\s+(.*?)\s+\(([^()]*)\)\s*$/;
 
-/** The samples of `perf script -F ip,sym,dso` output (callchains on: frames, then a blank line). */
-export function parsePerfScript(text: string): Sample[] {
+/**
+ * The samples of `perf script -F ip,sym,dso` output (callchains on: frames, then a blank line).
+ * `jit`: the process's perf map, read here rather than by perf so that an address whose code was
+ * replaced names the later function (perf-map.ts).
+ */
+export function parsePerfScript(text: string, jit?: PerfMap): Sample[] {
   const samples: Sample[] = [];
   let frames: { sym: string; dso: string }[] = [];
   for (const line of text.split('\n')) {
@@ -32,7 +37,9 @@ export function parsePerfScript(text: string): Sample[] {
     }
     const m = FRAME.exec(line);
     if (m === null) continue;
-    frames.push({ sym: (m[1] as string).replace(/\+0x[0-9a-f]+$/, ''), dso: m[2] as string });
+    const dso = m[3] as string;
+    const sym = jit !== undefined && dso.startsWith('/tmp/perf-') ? (jit.lookup(Number.parseInt(m[1] as string, 16)) ?? '[unknown]') : (m[2] as string).replace(/\+0x[0-9a-f]+$/, '');
+    frames.push({ sym, dso });
   }
   if (frames.length > 0) samples.push({ frames });
   return samples;

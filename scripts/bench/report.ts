@@ -40,6 +40,8 @@ export interface FixedRateTarget {
   readonly addedP999Ms: number | undefined;
   /** CPU time of the target's processes per measured request, µs (median of the rounds); undefined for direct. */
   readonly cpuUsPerRequest: number | undefined;
+  /** Of cpuUsPerRequest, the main threads' (a Node process's event loop; the rest is V8's and libuv's helper threads). */
+  readonly mainThreadCpuUsPerRequest: number | undefined;
   /** p99 from the actual send, without the generator's own lateness. */
   readonly serviceP99Ms: number;
   readonly sendLagP99Ms: number;
@@ -239,14 +241,18 @@ const fmtUs = (n: number | undefined): string => (n === undefined ? '' : n.toFix
 
 /** One table of a fixed rate: each target's percentiles, what it adds over direct, its CPU per call. */
 function fixedRateTable(f: FixedRateSummary, unit: string, floorKey: string | undefined): string[] {
-  const floorCpu = f.targets.find((t) => t.key === floorKey)?.cpuUsPerRequest;
+  const floor = f.targets.find((t) => t.key === floorKey);
+  const vsFloor = (t: FixedRateTarget, pick: (t: FixedRateTarget) => number | undefined): string => {
+    const mine = pick(t);
+    const theirs = floor === undefined ? undefined : pick(floor);
+    return `${fmtUs(mine)}${mine !== undefined && theirs !== undefined && t.key !== floorKey ? ` (${fmtRatio(mine / theirs)})` : ''}`;
+  };
   return [
-    `| target | p50 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | CPU µs per ${unit}${floorKey === undefined ? '' : ' (vs floor)'} | completed ${unit}s/s | failed |`,
-    '|---|---:|---:|---:|---|---:|---:|---:|',
+    `| target | p50 ms | p99 ms | p99.9 ms | added p50 / p99 / p99.9 ms | CPU µs per ${unit}${floorKey === undefined ? '' : ' (vs floor)'} | of which the main thread${floorKey === undefined ? '' : ' (vs floor)'} | completed ${unit}s/s | failed |`,
+    '|---|---:|---:|---:|---|---:|---:|---:|---:|',
     ...f.targets.map((t) => {
       const added = t.addedP99Ms === undefined ? '' : `${fmtAdded(t.addedP50Ms)} / **${fmtAdded(t.addedP99Ms)}** / ${fmtAdded(t.addedP999Ms)}`;
-      const vsFloor = floorCpu !== undefined && t.cpuUsPerRequest !== undefined && t.key !== floorKey ? ` (${fmtRatio(t.cpuUsPerRequest / floorCpu)})` : '';
-      return `| ${t.label} | ${fmtMs(t.p50Ms)} | ${fmtMs(t.p99Ms)} | ${fmtMs(t.p999Ms)} | ${added} | ${fmtUs(t.cpuUsPerRequest)}${vsFloor} | ${fmtInt(t.achievedRate)} | ${t.failed} |`;
+      return `| ${t.label} | ${fmtMs(t.p50Ms)} | ${fmtMs(t.p99Ms)} | ${fmtMs(t.p999Ms)} | ${added} | ${vsFloor(t, (x) => x.cpuUsPerRequest)} | ${vsFloor(t, (x) => x.mainThreadCpuUsPerRequest)} | ${fmtInt(t.achievedRate)} | ${t.failed} |`;
     }),
     '',
   ];
@@ -258,7 +264,7 @@ function latencyTables(rates: readonly LatencyAtRate[]): string[] {
   const out = [
     `## Latency added at fixed rates: open loop, ${first.connections} connections, POST predict; median of ${first.rounds} rounds, targets alternated`,
     '',
-    "Percentiles from each request's due time (a stall counts against every request due during it). Added: per round, the target's percentile minus direct's in the same round; the median of those. CPU: the proxy process's CPU time (/proc/<pid>/stat, user + system; nginx: master and worker) from the first measured request's send to the last one's answer, over the number of measured requests.",
+    "Percentiles from each request's due time (a stall counts against every request due during it). Added: per round, the target's percentile minus direct's in the same round; the median of those. CPU: the proxy process's CPU time (/proc/<pid>/stat, user + system; nginx: master and worker) from the first measured request's send to the last one's answer, over the number of measured requests; of which the main thread: the same for the main thread alone (/proc/<pid>/task/<pid>/stat; a Node process's event loop, the rest being V8's and libuv's helper threads).",
     '',
   ];
   for (const r of rates) {

@@ -64,9 +64,9 @@ const CLOCK_TICKS = ((): number => {
 })();
 
 /** Stat fields after the `(comm)`, which may itself hold spaces and parentheses. */
-function statFields(pid: number): string[] | undefined {
+function statFields(pid: number, tid?: number): string[] | undefined {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     return text.slice(text.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
@@ -78,6 +78,17 @@ export function cpuSeconds(pid: number): number {
   const fields = statFields(pid);
   if (fields === undefined) return 0;
   // After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds of the process's main thread alone (its thread id is the pid): for Node, the event
+ * loop; the rest of cpuSeconds is V8's helpers (concurrent marking, parallel scavenging, compiling)
+ * and libuv's pool.
+ */
+export function mainThreadCpuSeconds(pid: number): number {
+  const fields = statFields(pid, pid);
+  if (fields === undefined) return 0;
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 

@@ -46,6 +46,7 @@ const target = (key: string, addedP99Ms: number | undefined, cpuUsPerRequest: nu
   addedP99Ms,
   addedP999Ms: addedP99Ms,
   cpuUsPerRequest,
+  mainThreadCpuUsPerRequest: cpuUsPerRequest === undefined ? undefined : cpuUsPerRequest * 0.9,
   serviceP99Ms: 2,
   sendLagP99Ms: 0,
   achievedRate: 2000,
