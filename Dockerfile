@@ -67,4 +67,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 # Exec form: node is PID 1 and gets SIGTERM itself (graceful drain). The node flags are
 # gateway/src/runtime/heap.ts's GATEWAY_NODE_FLAGS: a smaller young generation, for memory, and no
 # allocation-site pretenuring, for shorter scavenges.
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--no-allocation-site-pretenuring", "dist/gateway/src/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--min-semi-space-size=8", "--no-allocation-site-pretenuring", "dist/gateway/src/main.js"]

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=8 --no-allocation-site-pretenuring
+#!/usr/bin/env -S node --max-semi-space-size=8 --min-semi-space-size=8 --no-allocation-site-pretenuring
 /** canary-gateway's executable (package.json `bin`, the Docker image's entry point). */
 import { runCli } from './cli.js';
 import { collectStartupGarbage } from './runtime/heap.js';

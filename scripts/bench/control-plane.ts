@@ -127,11 +127,13 @@ const SURVIVOR_WINDOW_MS = 1000;
 const SURVIVOR_SITES = 15;
 
 const SEMI_SPACE_FLAG = '--max-semi-space-size=';
+const MIN_SEMI_SPACE_FLAG = '--min-semi-space-size=';
 
-/** The gateway's node flags, its young generation replaced when one is given. */
+/** The gateway's node flags, its young generation replaced when one is given (its maximum and the minimum it is held at). */
 function gatewayFlags(semiSpaceMiB: number | undefined): readonly string[] {
   if (semiSpaceMiB === undefined) return GATEWAY_NODE_FLAGS;
-  return [...GATEWAY_NODE_FLAGS.filter((f) => !f.startsWith(SEMI_SPACE_FLAG)), `${SEMI_SPACE_FLAG}${semiSpaceMiB}`];
+  const kept = GATEWAY_NODE_FLAGS.filter((f) => !f.startsWith(SEMI_SPACE_FLAG) && !f.startsWith(MIN_SEMI_SPACE_FLAG));
+  return [...kept, `${SEMI_SPACE_FLAG}${semiSpaceMiB}`, `${MIN_SEMI_SPACE_FLAG}${semiSpaceMiB}`];
 }
 
 /** The young generation's size in `flags`; undefined: V8's default. */
