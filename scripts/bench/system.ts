@@ -75,10 +75,7 @@ function statFields(pid: number, tid?: number): string[] | undefined {
 
 /** CPU seconds (user + system, every thread) the process has used so far; 0 once it is gone. */
 export function cpuSeconds(pid: number): number {
-  const fields = statFields(pid);
-  if (fields === undefined) return 0;
-  // After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  return statCpuSeconds(statFields(pid));
 }
 
 /**
@@ -87,8 +84,12 @@ export function cpuSeconds(pid: number): number {
  * and libuv's pool.
  */
 export function mainThreadCpuSeconds(pid: number): number {
-  const fields = statFields(pid, pid);
+  return statCpuSeconds(statFields(pid, pid));
+}
+
+function statCpuSeconds(fields: readonly string[] | undefined): number {
   if (fields === undefined) return 0;
+  // After the comm: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime.
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
