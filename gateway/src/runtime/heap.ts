@@ -21,9 +21,10 @@ import { runInNewContext } from 'node:vm';
  * until the next full collection they keep every young object they point to alive through each
  * scavenge (README, Performance: about 2x the bytes promoted and half again the pause). The young
  * generation is held at its full 8 MiB: left to V8, it shrinks to 1 MiB a semi-space whenever the
- * gateway idles, and when traffic comes back scavenges run four times as often for seconds,
- * each promoting the requests in flight, so that the next full collection comes sooner and stalls
- * the loop 10-20 ms at 5,000 req/s (README, Performance: *After an idle spell*).
+ * gateway idles, and when traffic comes back there are twice the scavenges over the first ten
+ * seconds (one every 20 ms instead of 75 at first), each promoting the requests in flight, so the
+ * next full collection comes sooner and stalls the loop 10-20 ms at 5,000 req/s (README,
+ * Performance: *After an idle spell*).
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8', '--min-semi-space-size=8', '--no-allocation-site-pretenuring'];
 
