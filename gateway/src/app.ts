@@ -4,7 +4,7 @@
  * `listen` runs the first health pass (so no replica takes traffic before it proved AVAILABLE) and
  * then listens. Tests build gateways with this and port 0.
  */
-import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerOptions } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -32,6 +32,7 @@ import { Shadows } from './dataplane/shadow.js';
 import { ShadowAnalysis } from './analysis/shadow-analysis.js';
 import { endLingering } from './protocols/rest/local-reply.js';
 import { createRestHandler } from './protocols/rest/handler.js';
+import { ClientResponse, type RestServer } from './protocols/rest/client-response.js';
 import { createGrpcServer, httpStatusOfGrpc, type GrpcServer } from './protocols/grpc/listener.js';
 import { GrpcUpstream } from './protocols/grpc/upstream.js';
 import { SnapshotHolder } from './dataplane/snapshot.js';
@@ -68,7 +69,7 @@ export interface Gateway {
   /** The admin tokens in force; when none was configured, one generated operator token. */
   readonly adminTokens: readonly AdminTokenSpec[];
   readonly adminTokenGenerated: boolean;
-  readonly rest: Server;
+  readonly rest: RestServer;
   readonly grpc: GrpcServer;
   readonly admin: AdminApi;
   readonly snapshots: SnapshotHolder;
@@ -219,21 +220,23 @@ export async function buildGateway(options: GatewayOptions): Promise<Gateway> {
     // libevent serves an HTTP/1.1 request without Host; node would answer a bare 400 of its own.
     requireHostHeader: false,
     keepAliveTimeout: 65_000,
-  } satisfies ServerOptions;
+    // What a request holds is given back when its response closes (client-response.ts).
+    ServerResponse: ClientResponse,
+  } satisfies ServerOptions<typeof IncomingMessage, typeof ClientResponse>;
   const certificates: TlsReloader[] = replicaTls.reloader === undefined ? [] : [replicaTls.reloader];
-  let rest: Server;
+  let rest: RestServer;
   if (restTls === undefined) {
     rest = createServer(restOptions, handleRest);
   } else {
     // A client that never finishes its handshake is held no longer than one that never sends its headers.
-    const https = createHttpsServer({ ...restOptions, ...restTls.serverOptions, handshakeTimeout: restOptions.headersTimeout }, handleRest);
+    const https = createHttpsServer<typeof IncomingMessage, typeof ClientResponse>({ ...restOptions, ...restTls.serverOptions, ServerResponse: ClientResponse, handshakeTimeout: restOptions.headersTimeout }, handleRest);
     certificates.push(restTls.reloading(https));
     rest = https;
   }
   rest.on('clientError', answerUnparsable);
   // A client that asks before sending its body is told 413 before it sends a byte of one over the
   // limit; node would otherwise say 100 Continue to everything.
-  rest.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+  rest.on('checkContinue', (req: IncomingMessage, res: ClientResponse) => {
     if (!(Number(req.headers['content-length']) > config.proxy.maxBodyBytes)) res.writeContinue();
     handleRest(req, res);
   });

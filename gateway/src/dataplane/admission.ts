@@ -65,14 +65,14 @@ export class Hold {
     return true;
   }
 
-  /** The request ended: everything it held goes back (once). A bound function, to be a listener as is. */
-  readonly leave = (): void => {
+  /** The request ended: everything it held goes back (once). */
+  leave(): void {
     if (this.#left) return;
     this.#left = true;
     this.admission.requests--;
     this.admission.bytes -= this.#bytes;
     this.#bytes = 0;
-  };
+  }
 }
 
 /** The answer past a limit (503, in TF Serving's error shape): which limit, so an operator can tell. */

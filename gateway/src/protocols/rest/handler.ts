@@ -29,8 +29,9 @@ import { RequestIds } from '../../dataplane/request-id.js';
 import type { Shadows } from '../../dataplane/shadow.js';
 import type { SnapshotHolder } from '../../dataplane/snapshot.js';
 import { sendRestShadow } from './shadow.js';
+import type { ClientResponse } from './client-response.js';
 
-export type RestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+export type RestHandler = (req: IncomingMessage, res: ClientResponse) => void;
 
 interface LocalError {
   readonly status: number;
@@ -70,7 +71,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
     }
   };
 
-  function handle(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+  function handle(req: IncomingMessage, res: ClientResponse, requestId: string): void {
     const arrivedAt = performance.now();
     // Draining: the client reconnects, and its next request goes to another instance.
     if (lifecycle.draining) res.shouldKeepAlive = false;
@@ -80,13 +81,8 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       replyError(res, 503, fullMessage(admission), requestId, true);
       return;
     }
-    let underway: Exchange | undefined;
-    // One listener for everything the request holds (a second makes Node keep an array and copy
-    // it on every emit).
-    res.on('close', () => {
-      hold.leave();
-      underway?.clientClosed();
-    });
+    res.hold = hold;
+    res.watchClose();
     const method = req.method ?? 'GET';
     // What libevent does before TF Serving's code sees the request: method filter, strict URI parse.
     if (!ALLOWED_METHODS.has(method)) {
@@ -154,7 +150,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       arrivedAt,
       keepVersion: logged,
     });
-    underway = exchange;
+    res.exchange = exchange;
     const operation = target.operation;
     // Only inference is copied; a model without a shadow costs this one check.
     const shadowed = model.shadow !== null && operation !== 'status' && operation !== 'metadata' ? operation : undefined;

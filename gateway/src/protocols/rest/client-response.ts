@@ -1,0 +1,46 @@
+/**
+ * The REST listener's response class (node:http's `ServerResponse` option). What a request holds
+ * (its admission share, the exchange under way) must be given back when its response closes,
+ * whether it finished or the client went away. A `'close'` listener per request cost a closure,
+ * its context and an `addListener` on the response's listener map; here the two are fields, and
+ * the close is caught where node emits it.
+ */
+import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
+
+/** A request's share of the admission limits (admission.ts's Hold). */
+export interface Releasable {
+  leave(): void;
+}
+
+/** An exchange with a replica, told when its client's connection closed (exchange.ts). */
+export interface ClientWatcher {
+  clientClosed(): void;
+}
+
+export class ClientResponse extends ServerResponse<IncomingMessage> {
+  /** Given back when the response closes; null once given back, or when nothing was taken. */
+  hold: Releasable | null = null;
+  /** Told when the response closes; set once the request is on its way to a replica. */
+  exchange: ClientWatcher | null = null;
+
+  /** Listens for the response's close: one listener, made once, for every request. */
+  watchClose(): void {
+    this.on('close', closeRequest);
+  }
+
+  release(): void {
+    const hold = this.hold;
+    if (hold !== null) {
+      this.hold = null;
+      hold.leave();
+    }
+    this.exchange?.clientClosed();
+  }
+}
+
+function closeRequest(this: ClientResponse): void {
+  this.release();
+}
+
+/** The REST listener, with ClientResponse as its responses' class. */
+export type RestServer = Server<typeof IncomingMessage, typeof ClientResponse>;
