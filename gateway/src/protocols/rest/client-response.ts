@@ -1,9 +1,9 @@
 /**
  * The REST listener's response class (node:http's `ServerResponse` option). What a request holds
  * (its admission share, the exchange under way) must be given back when its response closes,
- * whether it finished or the client went away. A `'close'` listener per request cost a closure,
- * its context and an `addListener` on the response's listener map; here the two are fields, and
- * the close is caught where node emits it.
+ * whether it finished or the client went away. A `'close'` listener per request cost a closure and
+ * its context; here the two are fields of the response, and every response's close listener is
+ * the same module-level function.
  */
 import { ServerResponse, type IncomingMessage, type Server } from 'node:http';
 
