@@ -18,28 +18,21 @@ export interface ClientWatcher {
 }
 
 export class ClientResponse extends ServerResponse<IncomingMessage> {
-  /** Given back when the response closes; null once given back, or when nothing was taken. */
+  /** Given back when the response closes (Hold.leave gives back once, whatever calls it). */
   hold: Releasable | null = null;
   /** Told when the response closes; set once the request is on its way to a replica. */
   exchange: ClientWatcher | null = null;
 
-  /** Listens for the response's close: one listener, made once, for every request. */
-  watchClose(): void {
+  /** Holds `hold` until the response closes: one listener, made once, for every request. */
+  holdUntilClose(hold: Releasable): void {
+    this.hold = hold;
     this.on('close', closeRequest);
-  }
-
-  release(): void {
-    const hold = this.hold;
-    if (hold !== null) {
-      this.hold = null;
-      hold.leave();
-    }
-    this.exchange?.clientClosed();
   }
 }
 
 function closeRequest(this: ClientResponse): void {
-  this.release();
+  this.hold?.leave();
+  this.exchange?.clientClosed();
 }
 
 /** The REST listener, with ClientResponse as its responses' class. */

@@ -81,8 +81,7 @@ export function createRestHandler(options: RestHandlerOptions): RestHandler {
       replyError(res, 503, fullMessage(admission), requestId, true);
       return;
     }
-    res.hold = hold;
-    res.watchClose();
+    res.holdUntilClose(hold);
     const method = req.method ?? 'GET';
     // What libevent does before TF Serving's code sees the request: method filter, strict URI parse.
     if (!ALLOWED_METHODS.has(method)) {
