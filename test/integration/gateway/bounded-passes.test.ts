@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { MODELS_PER_SLICE } from '../../../gateway/src/controlplane/canary-controller.js';
-import { FRAME_CHARS_PER_SLICE, STREAM_UNITS_PER_SLICE } from '../../../gateway/src/controlplane/admin/stream.js';
+import { FRAME_BYTES_PER_SLICE, STREAM_UNITS_PER_SLICE } from '../../../gateway/src/controlplane/admin/stream.js';
 import { HealthChecker } from '../../../gateway/src/controlplane/health.js';
 import { CLOCK_UNITS_PER_SLICE } from '../../../gateway/src/controlplane/stats-clock.js';
 import { DEFAULT_HEALTH_CHECK, DEFAULT_RESILIENCE } from '../../../gateway/src/config/load.js';
@@ -18,6 +18,7 @@ import { observeSlices } from '../../../gateway/src/runtime/slices.js';
 import { startTestGateway, TEST_TOKEN, waitFor, type TestGateway } from '../../helpers/gateway.js';
 import { openEventStream, type EventStream } from '../../helpers/sse.js';
 import { startStatusReplicas, type StatusReplicas } from '../../helpers/status-replicas.js';
+import { streamSchemaViolations } from '../../helpers/stream-schemas.js';
 
 const MODELS = 100;
 const BIG = 200;
@@ -60,7 +61,8 @@ before(async () => {
     const b = replicas.urls[(2 * m + 1) % BIG] as string;
     models[`m${m}`] = { pools: { '1': { replicas: [a, b] }, '2': { replicas: [b] } }, policy };
   }
-  models['big'] = { pools: { '1': { replicas: replicas.urls }, '2': { replicas: replicas.urls.slice(0, 2) } }, policy };
+  // Its third pool stays empty (a name that never resolves): a pool with no replicas in every event.
+  models['big'] = { pools: { '1': { replicas: replicas.urls }, '2': { replicas: replicas.urls.slice(0, 2) }, '3': { replicas: ['http://unresolvable.invalid:8501'] } }, policy };
   gw = await startTestGateway({ models, healthCheck: { intervalMs: 500 } });
   for (let i = 0; i < STREAMS; i++) streams.push(await openEventStream(`${gw.admin}/api/events`, TEST_TOKEN));
   // Two stats ticks seen by every stream: every pass has run at least once with clients.
@@ -106,14 +108,16 @@ test('the event stream builds its stats tick and each snapshot in bounded slices
     const stats = s.events.find((e) => e.event === 'stats')?.data as { models: Array<{ name: string; versions: Array<{ replicas: unknown[] }> }> } | undefined;
     assert.equal(stats?.models.length, MODELS + 1);
     const big = stats?.models.find((m) => m.name === 'big');
-    assert.deepEqual(big?.versions.map((v) => v.replicas.length), [BIG, 2], 'the large pool whole, though built over several slices');
+    assert.deepEqual(big?.versions.map((v) => v.replicas.length), [BIG, 2, 0], 'the large pool whole, though built over several slices');
     const bigView = (snapshot as unknown as { models: Array<{ name: string; pools: Array<{ replicas: unknown[] }> }> }).models.find((m) => m.name === 'big');
-    assert.deepEqual(bigView?.pools.map((p) => p.replicas.length), [BIG, 2]);
+    assert.deepEqual(bigView?.pools.map((p) => p.replicas.length), [BIG, 2, 0]);
+    // Every event as its schema says (the stats frame is written as it is built, part by part).
+    assert.deepEqual(streamSchemaViolations(s.events), []);
   }
 });
 
 test("the event stream writes its stats frame to every client over several turns, a bounded number of characters per turn", () => {
-  const list = check('event-stream stats frame', FRAME_CHARS_PER_SLICE);
+  const list = check('event-stream stats frame', FRAME_BYTES_PER_SLICE);
   // Each tick's frame (101 models, a pool of 200 replicas) is over 100 KB: several slices per frame.
   const frames = (streams[0] as EventStream).events.filter((e) => e.event === 'stats').length;
   assert.ok(frames >= 2 && list.length >= 2 * frames, `${list.length} frame slices for ${frames} frames`);

@@ -2,12 +2,15 @@
  * What the event stream's stats pass builds for its clients (each replica's view as JSON, the
  * frame's pieces) dies young: after the pass, two young collections forced in a row leave the old
  * generation about as it was, where a pass whose generator kept its context (one declared inside
- * the pass, README, Performance: what a scavenge copies) had every frame's strings promoted.
+ * the pass, README, Performance: what a scavenge copies) had every frame's strings promoted. And
+ * while the pass runs, the frame built so far is bytes outside the heap, not strings a young
+ * collection would copy.
  * In process, with `gc` exposed at run time; the stream's reader drops what it reads.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+import { observeSlices } from '../../../gateway/src/runtime/slices.js';
 import { runInNewContext } from 'node:vm';
 import { request } from 'undici';
 import { startTestGateway, TEST_TOKEN, waitFor, type TestGateway } from '../../helpers/gateway.js';
@@ -21,6 +24,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
 
 const oldSpaceUsed = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space')?.space_used_size ?? 0;
+const newSpaceUsed = (): number => getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_used_size ?? 0;
 
 let replicas: StatusReplicas;
 let gw: TestGateway;
@@ -69,4 +73,32 @@ test("a stats pass's strings do not outlive it through young collections", async
   // 1,600 replicas' views: a frame of hundreds of kilobytes, whose strings are about as many bytes again in the heap.
   assert.ok(frame > 200_000, `a stats frame of ${frame} bytes`);
   assert.ok(median(growth) < frame / 4, `the old generation grew ${median(growth)} bytes a round (rounds: ${growth.join(', ')}), against frames of ${frame} bytes`);
+});
+
+test('a young collection in the middle of a stats pass finds little of the frame alive', async (t) => {
+  // 1,600 replicas' views at 8 a step: a pass takes about 200 slices of 16 units. One young
+  // collection after 100 of them leaves in the young generation what survived it: with the frame
+  // kept as strings until written, the half of it built so far.
+  const survived: number[] = [];
+  let slicesThisPass = 0;
+  observeSlices((work) => {
+    if (work !== 'event-stream stats') return;
+    if (++slicesThisPass !== 100 || survived.length >= 5) return;
+    gc({ type: 'minor' });
+    survived.push(newSpaceUsed());
+  });
+  try {
+    const read = bytes;
+    for (let round = 0; round < 7 && survived.length < 5; round++) {
+      slicesThisPass = 0;
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+    }
+    const frame = (bytes - read) / 7;
+    const median = [...survived].sort((a, b) => a - b)[Math.floor(survived.length / 2)] as number;
+    t.diagnostic(`young generation after a collection mid-pass: ${survived.join(', ')} bytes; stats frames of about ${Math.round(frame)} bytes`);
+    assert.ok(survived.length >= 3, `${survived.length} collections mid-pass`);
+    assert.ok(median < frame / 4, `${median} bytes survived a young collection mid-pass (${survived.join(', ')}), against frames of ${Math.round(frame)} bytes`);
+  } finally {
+    observeSlices(undefined);
+  }
 });

@@ -21,6 +21,7 @@ import type { Replica } from '../../dataplane/replica.js';
 import type { CompiledModel } from '../../dataplane/snapshot.js';
 import { inSlices, wholeStep } from '../../runtime/slices.js';
 import type { AdminContext } from './context.js';
+import { FrameBytes } from './frame-bytes.js';
 import { StatsHistory } from './history.js';
 import { SSE_KEEP_ALIVE, sseDataLine } from './sse.js';
 import { modelState, modelViewParts, policyView, replicaView, requestsByProtocol, rolloutView, shadowView, STATS_WINDOW_SECONDS, statsView, versionsView } from './views.js';
@@ -43,11 +44,11 @@ const HISTORY_SAMPLES_PER_STEP = Math.ceil(HISTORY_TICKS / 2);
 /** Characters of a snapshot written per event-loop turn (each write converts its text to bytes). */
 const WRITE_CHARS_PER_SLICE = 32 * 1024;
 /**
- * Characters of a stats frame written per turn: fewer, since each goes to every client (with ten
+ * Bytes of a stats frame written per turn: fewer, since each goes to every client (with ten
  * sessions, 32 KiB a turn held the loop for 4 ms of wall clock at p99 on a 2-core machine; 8 KiB,
  * under 1 ms).
  */
-export const FRAME_CHARS_PER_SLICE = 8 * 1024;
+export const FRAME_BYTES_PER_SLICE = 8 * 1024;
 
 /** A piece of a sliced pass: its weight in units and what it does. */
 interface Step {
@@ -134,20 +135,24 @@ interface StatsPass {
   readonly ctx: AdminContext;
   readonly history: StatsHistory;
   readonly at: string;
-  /** Whether a client reads the event: without one, only the history is recorded. */
-  readonly live: boolean;
-  readonly pieces: ModelPiece[];
+  /** Where the event's frame is written as it is built; undefined: no client reads it, only the history is recorded. */
+  readonly frame: FrameBytes | undefined;
 }
 
+const COMMA = 0x2c;
+
 /**
- * A stats pass's steps: a model's numbers a step (into the history, and for clients into `pieces`),
- * then its replicas REPLICA_STEP a step.
+ * A stats pass's steps: a model's numbers a step (into the history, and for clients into the
+ * frame), then its replicas REPLICA_STEP a step. Each step writes its part of the event's JSON
+ * (StatsEvent's shape) to the frame as soon as it is made, in the frame's order.
  */
 function* statsSteps(models: Iterable<CompiledModel>, p: StatsPass): Generator<Step> {
-  const { ctx, history, at, live, pieces } = p;
+  const { ctx, history, at, frame } = p;
+  let written = 0;
   for (const m of models) {
     const pools = [...(ctx.pools.pools(m.name)?.values() ?? [])];
-    const piece: ModelPiece = { head: '', pools: pools.map(() => ({ json: '', replicas: [] })) };
+    // The pools' own fields, from the model's step, each opened where its replicas begin.
+    const poolTexts: string[] = [];
     yield {
       weight: MODEL_UNITS,
       run: () => {
@@ -163,10 +168,11 @@ function* statsSteps(models: Iterable<CompiledModel>, p: StatsPass): Generator<S
           versions: versions.map(({ pool, role, stats }) => ({ version: pool.version, role, rps: stats.rps, errorRate: stats.errorRate, p50Ms: stats.p50Ms, p99Ms: stats.p99Ms })),
           ...(results === null ? {} : { shadow: { version: results.version, agreementRate: results.agreementRate } }),
         });
-        if (!live) return;
+        if (frame === undefined) return;
         const head: Omit<StatsEvent['models'][number], 'versions'> = { name: m.name, revision: m.revision, state: modelState(m), percent: m.policy.percent, shadow };
-        piece.head = JSON.stringify(head);
-        versions.forEach(({ pool, role, stats }, i) => {
+        if (written++ > 0) frame.ascii(COMMA);
+        frame.text(opened(JSON.stringify(head), 'versions'));
+        for (const { pool, role, stats } of versions) {
           const version: Omit<StatsEvent['models'][number]['versions'][number], 'replicas'> = {
             version: pool.version,
             role,
@@ -176,21 +182,50 @@ function* statsSteps(models: Iterable<CompiledModel>, p: StatsPass): Generator<S
             ...stats,
             requestsByProtocol: requestsByProtocol(pool.stats),
           };
-          (piece.pools[i] as ModelPiece['pools'][number]).json = JSON.stringify(version);
-        });
-        pieces.push(piece);
+          poolTexts.push(JSON.stringify(version));
+        }
+        if (pools.length === 0) frame.text(']}');
       },
     };
-    if (!live) continue;
-    for (let i = 0; i < pools.length; i++) yield* replicaSteps((pools[i] as VersionPool).replicas, (piece.pools[i] as ModelPiece['pools'][number]).replicas);
+    if (frame === undefined) continue;
+    for (let i = 0; i < pools.length; i++) yield* frameReplicaSteps((pools[i] as VersionPool).replicas, frame, i, poolTexts, i === pools.length - 1);
   }
 }
 
-/** A stats event's frame (StatsEvent), from its pass's pieces. */
-function* statsFrame(at: string, pieces: readonly ModelPiece[]): Generator<string> {
-  yield `${sseDataLine('stats', '')}{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[`;
-  yield* fragments(pieces, 'versions');
-  yield ']}\n\n';
+/**
+ * A pool's part of a stats frame: its own fields opened (the `i`-th of its model's, from
+ * `poolTexts`), its replicas' views REPLICA_STEP a step, then its close (and its model's, after the last pool).
+ */
+function* frameReplicaSteps(replicas: readonly Replica[], frame: FrameBytes, i: number, poolTexts: readonly string[], last: boolean): Generator<Step> {
+  const open = (): void => {
+    if (i > 0) frame.ascii(COMMA);
+    frame.text(opened(poolTexts[i] as string, 'replicas'));
+  };
+  const close = (): void => frame.text(last ? ']}]}' : ']}');
+  if (replicas.length === 0) {
+    yield {
+      weight: 1,
+      run: () => {
+        open();
+        close();
+      },
+    };
+    return;
+  }
+  for (let from = 0; from < replicas.length; from += REPLICA_STEP) {
+    const to = Math.min(from + REPLICA_STEP, replicas.length);
+    yield {
+      weight: to - from,
+      run: () => {
+        if (from === 0) open();
+        for (let k = from; k < to; k++) {
+          if (k > 0) frame.ascii(COMMA);
+          frame.text(JSON.stringify(replicaView(replicas[k] as Replica)));
+        }
+        if (to === replicas.length) close();
+      },
+    };
+  }
 }
 
 /** What a client's snapshot reads and fills. */
@@ -317,31 +352,38 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
   const onRollback = (event: RollbackEvent): void => broadcast('rollback', { ...event, at: new Date().toISOString() });
   const onStore = (status: { available: boolean; detail: string }): void => broadcast('store', { ...status, at: new Date().toISOString() });
   const history = new StatsHistory(HISTORY_TICKS);
+  /** The size of the last stats frame: the next one's buffer starts at about that. */
+  let lastFrameBytes = 0;
 
   /**
    * Every tick is recorded, with or without clients, so a page opened later has its history; the
    * per-replica part is built only for clients, the history keeps the charts' numbers alone. In
    * slices: a model's numbers a step, its replicas REPLICA_STEP a step, each part serialized as it
-   * is built; the event is the parts joined (StatsEvent's shape).
+   * is built and written at once to the frame's bytes, in the event's order (StatsEvent's shape);
+   * then the frame goes to the clients.
    */
   const statsPass = async (): Promise<void> => {
     const at = new Date().toISOString();
     const live = clients.size > 0 || pending.size > 0;
     const models = ctx.snapshots.current.models;
-    const pieces: ModelPiece[] = [];
-    await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, statsSteps(models.values(), { ctx, history, at, live, pieces }), runStep);
+    const frame = live ? new FrameBytes(lastFrameBytes + 4096) : undefined;
+    frame?.text(`${sseDataLine('stats', '')}{"at":${JSON.stringify(at)},"windowSeconds":${STATS_WINDOW_SECONDS},"models":[`);
+    await inSlices({ work: 'event-stream stats', budget: STREAM_UNITS_PER_SLICE, weight: stepWeight, stopped: () => closed }, statsSteps(models.values(), { ctx, history, at, frame }), runStep);
     if (closed) return;
     history.retain(models);
-    if (live) await writeFrame(statsFrame(at, pieces));
+    if (frame === undefined) return;
+    frame.text(']}\n\n');
+    lastFrameBytes = frame.length;
+    await writeFrame(frame.pieces(FRAME_BYTES_PER_SLICE / 2));
   };
 
   /**
-   * One frame to every client, cut and written over several turns as a snapshot is (a stats frame
-   * of a hundred models is hundreds of kilobytes, converted and copied once per client). Its
-   * recipients are the clients of its first turn; clients whose snapshot is under way get it in
-   * their queue. Whatever is broadcast meanwhile follows it.
+   * One frame to every client, written over several turns as a snapshot is (a stats frame of a
+   * hundred models is hundreds of kilobytes, copied once per client). Its recipients are the
+   * clients of its first turn; clients whose snapshot is under way get it in their queue. Whatever
+   * is broadcast meanwhile follows it.
    */
-  const writeFrame = async (texts: Iterable<string>): Promise<void> => {
+  const writeFrame = async (pieces: Iterable<Buffer>): Promise<void> => {
     const recipients = [...clients];
     const queued = [...pending];
     if (recipients.length === 0 && queued.length === 0) return;
@@ -349,8 +391,8 @@ export const streamRoutes: FastifyPluginAsyncTypebox<{ ctx: AdminContext }> = as
     const deferred: Buffer[] = [];
     framing = { deferred, done: new Promise<void>((resolve) => (finish = resolve)) };
     try {
-      await inSlices({ work: 'event-stream stats frame', budget: FRAME_CHARS_PER_SLICE, weight: (t: string) => t.length, stopped: () => closed }, batched(texts, FRAME_CHARS_PER_SLICE / 2), (text) => {
-        deliver(Buffer.from(text), recipients, queued);
+      await inSlices({ work: 'event-stream stats frame', budget: FRAME_BYTES_PER_SLICE, weight: (piece: Buffer) => piece.length, stopped: () => closed }, pieces, (piece) => {
+        deliver(piece, recipients, queued);
       });
     } finally {
       framing = undefined;
