@@ -76,14 +76,14 @@ test("a stats pass's strings do not outlive it through young collections", async
 });
 
 test('a young collection in the middle of a stats pass finds little of the frame alive', async (t) => {
-  // 1,600 replicas' views at 8 a step: a pass takes about 200 slices of 16 units. One young
-  // collection after 100 of them leaves in the young generation what survived it: with the frame
-  // kept as strings until written, the half of it built so far.
+  // 1,600 replicas' views at 8 a step: a pass takes at least 100 slices of 16 units. One young
+  // collection at the 60th leaves in the young generation what survived it: with the frame kept
+  // as strings until written, the three-fifths of it built so far.
   const survived: number[] = [];
   let slicesThisPass = 0;
   observeSlices((work) => {
     if (work !== 'event-stream stats') return;
-    if (++slicesThisPass !== 100 || survived.length >= 5) return;
+    if (++slicesThisPass !== 60 || survived.length >= 5) return;
     gc({ type: 'minor' });
     survived.push(newSpaceUsed());
   });
@@ -97,7 +97,7 @@ test('a young collection in the middle of a stats pass finds little of the frame
     const median = [...survived].sort((a, b) => a - b)[Math.floor(survived.length / 2)] as number;
     t.diagnostic(`young generation after a collection mid-pass: ${survived.join(', ')} bytes; stats frames of about ${Math.round(frame)} bytes`);
     assert.ok(survived.length >= 3, `${survived.length} collections mid-pass`);
-    assert.ok(median < frame / 4, `${median} bytes survived a young collection mid-pass (${survived.join(', ')}), against frames of ${Math.round(frame)} bytes`);
+    assert.ok(median < frame / 3, `${median} bytes survived a young collection mid-pass (${survived.join(', ')}), against frames of ${Math.round(frame)} bytes`);
   } finally {
     observeSlices(undefined);
   }
