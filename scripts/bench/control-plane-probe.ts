@@ -14,6 +14,7 @@
  */
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import { GCProfiler, type HeapSpaceStatistics } from 'node:v8';
 import { buildGateway } from '../../gateway/src/app.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
 import { createLogger } from '../../gateway/src/observability/logger.js';
@@ -38,6 +39,24 @@ function config(ports: readonly number[], models: number, big: number): unknown 
     admin: { tokens: [{ name: 'bench', token: PROBE_TOKEN, role: 'viewer' }] },
     store: { type: 'memory' },
     models: document,
+  };
+}
+
+type GcStatistics = NonNullable<ReturnType<GCProfiler['stop']>>['statistics'][number];
+
+const usedIn = (spaces: readonly HeapSpaceStatistics[], names: readonly string[]): number =>
+  spaces.reduce((n, space) => (names.includes(space.spaceName) ? n + space.spaceUsedSize : n), 0);
+const OLD_SPACES = ['old_space', 'large_object_space'];
+const YOUNG_SPACES = ['new_space', 'new_large_object_space'];
+
+/** What the young collections left young and moved old, median KiB (see ProbeFigures). */
+function scavengeFigures(scavenges: readonly GcStatistics[]): ProbeFigures['gc']['scavenge'] {
+  if (scavenges.length === 0) return null;
+  const median = (xs: number[]): number => Math.round(([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number) / 1024);
+  return {
+    count: scavenges.length,
+    survivedKiB: median(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, YOUNG_SPACES))),
+    promotedKiB: median(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, OLD_SPACES) - usedIn(g.beforeGC.heapSpaceStatistics, OLD_SPACES))),
   };
 }
 
@@ -124,7 +143,10 @@ async function main(): Promise<void> {
     costly.length = 0;
     gcs.length = 0;
     measuredFrom = performance.now();
+    const profiler = new GCProfiler();
+    profiler.start();
     setTimeout(() => {
+      const scavenges = (profiler.stop()?.statistics ?? []).filter((g) => g.gcType === 'Scavenge');
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
       const figures: ProbeFigures = {
         cpuClock: cpu.kind,
@@ -137,6 +159,7 @@ async function main(): Promise<void> {
           maxMs: round3(Math.max(0, ...gcs.map((g) => g.duration))),
           p99Ms: round3(p99(gcs.map((g) => g.duration))),
           overOneMs: gcs.filter((g) => g.duration > 1).length,
+          scavenge: scavengeFigures(scavenges),
         },
       };
       process.send?.(figures);

@@ -68,6 +68,12 @@ export interface ProbeFigures {
     readonly maxMs: number;
     readonly p99Ms: number;
     readonly overOneMs: number;
+    /**
+     * Per young collection (V8's GCProfiler: the heap's spaces before and after each): what it left
+     * in the young generation (what it copied there) and what it moved to the old generation, median
+     * KiB over the run's scavenges; null without any. A scavenge's pause follows these.
+     */
+    readonly scavenge: { readonly count: number; readonly survivedKiB: number; readonly promotedKiB: number } | null;
   };
 }
 
@@ -283,13 +289,15 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
     '',
     `Worst over the runs. Event-loop delay: perf_hooks monitorEventLoopDelay at 1 ms resolution, whose idle reading is its own 1 ms period (blocking = max - 1 ms); it counts whatever held the loop, the machine's other programs preempting it included. The passes' slices are timed from inside: wall clock and ${clockOf(s.runs)} (their own cost; target: none over ${TARGET_BLOCKING_MS} ms).`,
     '',
-    '| | event-loop delay max ms | p99 ms | p99.9 ms | GC pauses | GC mean ms | GC max ms | GC pauses over 1 ms |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| | event-loop delay max ms | p99 ms | p99.9 ms | GC pauses | GC mean ms | GC max ms | GC pauses over 1 ms | survived a scavenge, KiB (median per run) | promoted by one, KiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
+  const perRun = (runs: readonly ControlPlaneRun[], pick: (s: NonNullable<ProbeFigures['gc']['scavenge']>) => number): string =>
+    runs.map((r) => (r.figures.gc.scavenge === null ? '–' : pick(r.figures.gc.scavenge).toFixed(0))).join(', ');
   for (const { mode, runs } of modes) {
     const sum = (pick: (r: ControlPlaneRun) => number): number => runs.reduce((n, r) => n + pick(r), 0);
     lines.push(
-      `| ${label(mode)} | ${worst(runs, (r) => r.figures.loopDelay.maxMs).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p99Ms).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p999Ms).toFixed(2)} | ${sum((r) => r.figures.gc.count)} | ${meanPause(sum((r) => r.figures.gc.totalMs), sum((r) => r.figures.gc.count))} | ${worst(runs, (r) => r.figures.gc.maxMs).toFixed(2)} | ${sum((r) => r.figures.gc.overOneMs)} |`,
+      `| ${label(mode)} | ${worst(runs, (r) => r.figures.loopDelay.maxMs).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p99Ms).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p999Ms).toFixed(2)} | ${sum((r) => r.figures.gc.count)} | ${meanPause(sum((r) => r.figures.gc.totalMs), sum((r) => r.figures.gc.count))} | ${worst(runs, (r) => r.figures.gc.maxMs).toFixed(2)} | ${sum((r) => r.figures.gc.overOneMs)} | ${perRun(runs, (g) => g.survivedKiB)} | ${perRun(runs, (g) => g.promotedKiB)} |`,
     );
   }
   lines.push(

@@ -178,12 +178,12 @@ test('bench:instructions: garbage collection counted apart, from the calls into 
 
 test("control plane: the sliced runs' slices over 1 ms listed one by one, switches and GC included; the whole runs' left out", () => {
   const passes = { controller: { slices: 10, maxUnits: 4, maxMs: 2.5, p99Ms: 0.2, maxCpuMs: 1.9, p99CpuMs: 0.1, overOneMsCpu: 1, overOneMsCpuWithGc: 0 } };
-  const figures = (costly: ProbeFigures['costly']): ProbeFigures => ({
+  const figures = (costly: ProbeFigures['costly'], scavenge: ProbeFigures['gc']['scavenge'] = null): ProbeFigures => ({
     cpuClock: 'thread',
     loopDelay: { maxMs: 3, p99Ms: 1.2, p999Ms: 2, meanMs: 1 },
     passes,
     costly,
-    gc: { count: 2, totalMs: 2.5, maxMs: 1.5, p99Ms: 1.5, overOneMs: 1 },
+    gc: { count: 2, totalMs: 2.5, maxMs: 1.5, p99Ms: 1.5, overOneMs: 1, scavenge },
   });
   const text = controlPlaneMarkdown({
     models: 100,
@@ -193,19 +193,22 @@ test("control plane: the sliced runs' slices over 1 ms listed one by one, switch
     semiSpaceMiB: 2,
     runs: [
       { mode: 'before', streamBytes: 0, figures: figures([{ work: 'stats', cpuMs: 8.4, wallMs: 9, switchesIn: 0, gc: false, atS: 1 }]) },
-      { mode: 'after', streamBytes: 0, figures: figures([{ work: 'controller', cpuMs: 1.9, wallMs: 2.5, switchesIn: 2, gc: true, atS: 4.25 }]) },
+      { mode: 'after', streamBytes: 0, figures: figures([{ work: 'controller', cpuMs: 1.9, wallMs: 2.5, switchesIn: 2, gc: true, atS: 4.25 }], { count: 2, survivedKiB: 108, promotedKiB: 47 }) },
+      { mode: 'after', streamBytes: 0, figures: figures([], { count: 3, survivedKiB: 113, promotedKiB: 50 }) },
     ],
   });
   assert.match(text, /\| 2 \| 4\.3 \| controller \| 1\.900 \| 2\.500 \| 2 \| yes \|/);
   assert.doesNotMatch(text, /\| stats \| 8\.400 \|/, 'the unsliced run is not listed');
   assert.match(text, /young generation 2 MiB a semi-space\)/, 'the young generation it ran with is named');
-  // Pauses summed over the runs of a mode, then divided by their count: 2.5 ms in 2 pauses.
-  assert.match(text, /\| \*\*after \(sliced\)\*\* \| 3\.00 \| 1\.20 \| 2\.00 \| 2 \| 1\.25 \| 1\.50 \| 1 \|/);
+  // Pauses summed over the runs of a mode, then divided by their count: 5 ms in 4 pauses; what
+  // the scavenges copied, each run's median; a run without scavenges a dash.
+  assert.match(text, /\| \*\*after \(sliced\)\*\* \| 3\.00 \| 1\.20 \| 2\.00 \| 4 \| 1\.25 \| 1\.50 \| 2 \| 108, 113 \| 47, 50 \|/);
+  assert.match(text, /\| before \(each pass whole\) \| .* \| – \| – \|/);
 });
 
 test('control plane: the survivors run, when asked for, is a table of sites with their KiB per window', () => {
   const passes = { controller: { slices: 10, maxUnits: 4, maxMs: 0.5, p99Ms: 0.2, maxCpuMs: 0.4, p99CpuMs: 0.1, overOneMsCpu: 0, overOneMsCpuWithGc: 0 } };
-  const figures: ProbeFigures = { cpuClock: 'thread', loopDelay: { maxMs: 3, p99Ms: 1.2, p999Ms: 2, meanMs: 1 }, passes, costly: [], gc: { count: 1, totalMs: 1.5, maxMs: 1.5, p99Ms: 1.5, overOneMs: 1 } };
+  const figures: ProbeFigures = { cpuClock: 'thread', loopDelay: { maxMs: 3, p99Ms: 1.2, p999Ms: 2, meanMs: 1 }, passes, costly: [], gc: { count: 1, totalMs: 1.5, maxMs: 1.5, p99Ms: 1.5, overOneMs: 1, scavenge: null } };
   const base = { models: 100, replicas: 200, sessions: 10, durationS: 10, semiSpaceMiB: 8, runs: [{ mode: 'after' as const, streamBytes: 0, figures }] };
   const survivors = { windows: 10, windowMs: 1000, totalBytes: 215_040, sites: [{ site: 'processTimers node:internal/timers:504', bytes: 45_260 }, { site: 'setTimeout node_modules/undici/lib/dispatcher/client-h1.js:251', bytes: 28_262 }] };
   const text = controlPlaneMarkdown({ ...base, survivors });
