@@ -20,6 +20,7 @@ import { resolveConfig } from '../../gateway/src/config/load.js';
 import { createLogger } from '../../gateway/src/observability/logger.js';
 import { observeSlices, unboundSlices } from '../../gateway/src/runtime/slices.js';
 import { threadCpuClock } from '../lib/thread-cpu.js';
+import { median, round3 } from './stats.js';
 import { MAX_COSTLY_LISTED, PROBE_TOKEN, TARGET_BLOCKING_MS, type CostlySlice, type ProbeFigures, type SliceFigures } from './control-plane.js';
 
 function config(ports: readonly number[], models: number, big: number): unknown {
@@ -52,11 +53,11 @@ const YOUNG_SPACES = ['new_space', 'new_large_object_space'];
 /** What the young collections left young and moved old, median KiB (see ProbeFigures). */
 function scavengeFigures(scavenges: readonly GcStatistics[]): ProbeFigures['gc']['scavenge'] {
   if (scavenges.length === 0) return null;
-  const median = (xs: number[]): number => Math.round(([...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number) / 1024);
+  const medianKiB = (bytes: number[]): number => Math.round(median(bytes) / 1024);
   return {
     count: scavenges.length,
-    survivedKiB: median(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, YOUNG_SPACES))),
-    promotedKiB: median(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, OLD_SPACES) - usedIn(g.beforeGC.heapSpaceStatistics, OLD_SPACES))),
+    survivedKiB: medianKiB(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, YOUNG_SPACES))),
+    promotedKiB: medianKiB(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, OLD_SPACES) - usedIn(g.beforeGC.heapSpaceStatistics, OLD_SPACES))),
   };
 }
 
@@ -74,7 +75,6 @@ async function main(): Promise<void> {
   const big = Math.min(Number(values.big), ports.length);
   if (ports.length === 0 || !Number.isInteger(models) || models < 1) throw new Error('--ports and --models are needed');
   unboundSlices(values.unsliced === true);
-  const round3 = (x: number): number => Math.round(x * 1000) / 1000;
   // The event loop's own thread: a slice's cost without V8's and libuv's other threads.
   const cpu = threadCpuClock();
   // A slice reads the clock twice, at its start and its end, then reports: the switches-in count
