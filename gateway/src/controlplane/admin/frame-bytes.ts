@@ -5,7 +5,7 @@
  * The stats frame is a few hundred kilobytes of JSON, built over many event-loop turns. Kept as
  * strings until it was written, it was alive whenever a young collection came, and those come
  * mostly while the frame is being built (it is the control plane's largest allocation): each
- * scavenge copied it, 300–450 KB. Written here at once, each text dies as soon as it is made, and
+ * scavenge copied it, 300–560 KB. Written here at once, each text dies as soon as it is made, and
  * the scavenger never copies the bytes (README, Performance: the control plane and the event loop).
  */
 export class FrameBytes {

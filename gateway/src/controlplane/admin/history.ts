@@ -10,11 +10,12 @@
  * promoted by the next: 100 models' worth a second, a steady share of what every scavenge copied
  * (README, Performance: the control plane and the event loop).
  */
-import type { HistorySample, PoolRole } from './api-schemas.js';
+import { PoolRole, type HistorySample } from './api-schemas.js';
 
-const ROLES: readonly PoolRole[] = ['stable', 'canary', 'idle'];
+/** The roles as the schema lists them; a role is kept as its index here. */
+const ROLES: readonly PoolRole[] = PoolRole.anyOf.map((literal) => literal.const);
+const ROLE_CODES = new Map<PoolRole, number>(ROLES.map((role, code) => [role, code]));
 const ROW_FIELDS = 5;
-const ROLE_CODES: Readonly<Record<PoolRole, number>> = { stable: 0, canary: 1, idle: 2 };
 
 /*
  * A null number (a latency without requests, an agreement rate without comparisons) is kept as
@@ -65,7 +66,7 @@ class ModelRing {
       this.#rows[base + 2] = version.errorRate;
       this.#rows[base + 3] = toColumn(version.p50Ms);
       this.#rows[base + 4] = toColumn(version.p99Ms);
-      this.#roles[row] = ROLE_CODES[version.role];
+      this.#roles[row] = ROLE_CODES.get(version.role) as number;
     }
     this.#next = (tick + 1) % this.#capacity;
     this.#size = Math.min(this.#size + 1, this.#capacity);
