@@ -13,14 +13,14 @@
  */
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
-import { Agent, type buildConnector } from 'undici';
+import type { Agent, buildConnector } from 'undici';
 import type { HealthCheckSettings } from '../config/load.js';
 import type { ReplicaAddress } from '../dataplane/pool-registry.js';
 import { discoveryChange } from './changes.js';
 import { writePolicy, type WriterContext } from './policy-writer.js';
 import { StoreUnavailableError } from './store/types.js';
 import { PeriodicPass } from '../runtime/slices.js';
-import { probeStatus } from './status-probe.js';
+import { probeAgent, probeStatus } from './status-probe.js';
 
 /** Polls in a row a version must be missing from every replica that answers before it is gone. */
 export const GONE_AFTER_POLLS = 3;
@@ -100,7 +100,7 @@ export class VersionDiscovery {
   constructor(options: VersionDiscoveryOptions) {
     this.#options = options;
     const { connect } = options;
-    this.#agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, ...(connect === undefined ? {} : { connect }) });
+    this.#agent = probeAgent(connect);
   }
 
   start(): void {

@@ -11,11 +11,11 @@
  * would only cost retries. A check that times out or cannot connect is judged as usual.
  */
 import { EventEmitter } from 'node:events';
-import { Agent, type buildConnector } from 'undici';
+import type { Agent, buildConnector } from 'undici';
 import type { HealthCheckSettings } from '../config/load.js';
 import type { VersionPool } from '../dataplane/pool.js';
 import type { Replica, ReplicaHealth } from '../dataplane/replica.js';
-import { probeStatus, STATUS_BODY_LIMIT } from './status-probe.js';
+import { probeAgent, probeStatus, STATUS_BODY_LIMIT } from './status-probe.js';
 
 export interface HealthChange {
   readonly model: string;
@@ -96,7 +96,7 @@ export class HealthChecker extends EventEmitter<{ change: [HealthChange] }> {
     super();
     const { connect } = options;
     this.#onSchedule = options.onSchedule;
-    this.#agent = new Agent({ connections: 1, keepAliveTimeout: 10_000, pipelining: 1, ...(connect === undefined ? {} : { connect }) });
+    this.#agent = probeAgent(connect);
   }
 
   /** Starts checking a replica of `pool` (at once, if the checker is running). */

@@ -9,7 +9,7 @@
  * opened, where an aborted `agent.request` waits for the connection (10 s for a replica that drops
  * SYNs).
  */
-import type { Dispatcher } from 'undici';
+import { Agent, type buildConnector, type Dispatcher } from 'undici';
 
 /**
  * Largest status answer read: TF lists each version it knows, a few hundred bytes each; more is a
@@ -83,6 +83,23 @@ class StatusProbe implements Dispatcher.DispatchHandler {
     const e = err as { code?: string; message?: string };
     this.#settle({ answered: false, detail: e.code ?? e.message ?? 'error' });
   }
+}
+
+/**
+ * The probes' own connections, one per replica, so a saturated traffic pool cannot starve them.
+ * No headers or body timeout: each probe's timer bounds its whole check, and undici would make
+ * those timers anew on every check (its keep-alive timer is of another kind, so neither is
+ * refreshed in place), each living until the next check, through a scavenge.
+ */
+export function probeAgent(connect: buildConnector.connector | undefined): Agent {
+  return new Agent({
+    connections: 1,
+    keepAliveTimeout: 10_000,
+    pipelining: 1,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    ...(connect === undefined ? {} : { connect }),
+  });
 }
 
 /** GETs `path` from `origin` through `dispatcher`; never rejects. */

@@ -1,6 +1,7 @@
 /**
  * The health checks' status GET (controlplane/status-probe.ts) against real sockets: an answer, a
- * replica that accepts and never answers, one that answers without end, and one that is not there.
+ * replica that accepts and never answers, one that answers without end, and one that is not there;
+ * through the checks' own agent, whose undici timeouts are off, so the probe's timer is the only bound.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -8,8 +9,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { Agent } from 'undici';
-import { probeStatus, STATUS_BODY_LIMIT } from '../../../gateway/src/controlplane/status-probe.js';
+import { probeAgent, probeStatus, STATUS_BODY_LIMIT } from '../../../gateway/src/controlplane/status-probe.js';
 
 const PATH = '/v1/models/m/versions/1';
 
@@ -19,8 +19,8 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function withAgent(run: (agent: Agent) => Promise<void>): Promise<void> {
-  const agent = new Agent({ connections: 1, pipelining: 1 });
+async function withAgent(run: (agent: ReturnType<typeof probeAgent>) => Promise<void>): Promise<void> {
+  const agent = probeAgent(undefined);
   try {
     await run(agent);
   } finally {
