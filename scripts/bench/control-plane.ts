@@ -96,7 +96,7 @@ export interface ControlPlaneOptions {
   readonly rounds: number;
   /**
    * The gateway's young generation (V8's --max-semi-space-size, MiB) instead of the one it runs
-   * with (GATEWAY_NODE_FLAGS): a scavenge's pause grows with it (README, Performance).
+   * with (GATEWAY_NODE_FLAGS): a scavenge's pause grows with it (docs/performance.md).
    */
   readonly semiSpaceMiB?: number;
   /**

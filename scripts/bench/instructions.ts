@@ -5,7 +5,7 @@
  * with --grpc, per unary Predict call against the gRPC Node floor (proxy-grpc-floor.ts), in front
  * of the simulator's gRPC port.
  * CPU time per request on a shared 2-core machine moves by up to 20% from one process to the next
- * (README, Performance); an instruction count repeats to within about 1%, so a change of a few
+ * (docs/performance.md); an instruction count repeats to within about 1%, so a change of a few
  * percent shows in one run. Only the main thread is counted: V8 compiles optimized code on other
  * threads, and under valgrind that compilation is still going on after thousands of requests (at
  * full speed it is a few percent of the process's CPU).

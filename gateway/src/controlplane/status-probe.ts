@@ -5,7 +5,7 @@
  * `AbortSignal.timeout`, each check also cost an AbortSignal, its listener map, a WeakRef, a
  * finalization registration, a response stream and its reader: with two pools of 200 replicas and
  * no requests, the gateway allocated 10.1 MB/s that way and 6.7 MB/s this way, for about 0.7x the
- * CPU (README, Performance). A check ends at its deadline even while its connection is still being
+ * CPU (docs/performance.md). A check ends at its deadline even while its connection is still being
  * opened, where an aborted `agent.request` waits for the connection (10 s for a replica that drops
  * SYNs).
  */

@@ -6,7 +6,7 @@
  * as much as 4x the live set before a full collection. At 1,000 connections that was 250 MB
  * resident for 40 MB of live objects. A smaller young generation and a growth factor of 1.3 keep
  * it near 167 MB (a bare Node forwarder: 152–163 MB) at no throughput cost measurable at 50
- * connections (`npm run bench`, README "Performance").
+ * connections (`npm run bench`, docs/performance.md).
  */
 import { createHook } from 'node:async_hooks';
 import v8 from 'node:v8';
@@ -19,7 +19,7 @@ import { runInNewContext } from 'node:vm';
  * which at start-up (schemas compiled, first passes run) is dozens of sites that go on to make the
  * control plane's short-lived objects. Made straight in the old generation, those die there, and
  * until the next full collection they keep every young object they point to alive through each
- * scavenge (README, Performance: about 2x the bytes promoted and half again the pause). The young
+ * scavenge (docs/performance.md: about 2x the bytes promoted and half again the pause). The young
  * generation is held at its full 8 MiB: left to V8, it shrinks to 1 MiB a semi-space whenever the
  * gateway idles, and when traffic comes back there are twice the scavenges over the first ten
  * seconds (one every 20 ms instead of 75 at first), each promoting the requests in flight, so the
@@ -62,7 +62,7 @@ export function applyHeapGrowth(percent: number): void {
  *
  * The default growth factor is set first: a full collection sets the old generation's next limit
  * by the factor in force, and V8's own (4x the live objects at start-up) let the heap grow to 194 MB
- * of RSS at 1,000 connections where 30% keeps it near 165 MB (README, Performance). The
+ * of RSS at 1,000 connections where 30% keeps it near 165 MB (docs/performance.md). The
  * configuration, read later, sets its own factor for every collection after this one.
  */
 export function collectStartupGarbage(): void {
@@ -88,7 +88,7 @@ let keptTickObject: object | undefined;
  * megamorphic for good, and each of a request's ~9 TickObjects goes to V8's runtime
  * (DefineKeyedOwnPropertyInLiteral, MigrateToMap). In the gateway one full collection, which its
  * 30% heap growth brings within a second of serving, was enough: monomorphic before load,
- * megamorphic after 2 s of it with no collection in between (README, Performance). The TickObject
+ * megamorphic after 2 s of it with no collection in between (docs/performance.md). The TickObject
  * is caught as async_hooks hands it to `init`, the one public way to reach it; the hook is off
  * again before this returns.
  */

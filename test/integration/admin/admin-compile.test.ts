@@ -3,7 +3,7 @@
  * not a second instance of fastify's, and no response serializer at all: answers are written with
  * JSON.stringify (admin/server.ts; answers-conform.test.ts holds them to their schemas), where
  * fast-json-stringify kept a compiled serializer and an Ajv instance per route and status. Counted
- * as live Ajv instances with V8's queryObjects. Memory, not speed: README "Performance", *Locale
+ * as live Ajv instances with V8's queryObjects. Memory, not speed: docs/performance.md, *Locale
  * data and compiled serializers*.
  */
 import assert from 'node:assert/strict';

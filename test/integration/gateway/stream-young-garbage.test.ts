@@ -2,7 +2,7 @@
  * What the event stream's stats pass builds for its clients (each replica's view as JSON, the
  * frame's pieces) dies young: after the pass, two young collections forced in a row leave the old
  * generation about as it was, where a pass whose generator kept its context (one declared inside
- * the pass, README, Performance: what a scavenge copies) had every frame's strings promoted. And
+ * the pass, docs/performance.md: what a scavenge copies) had every frame's strings promoted. And
  * while the pass runs, the frame built so far is bytes outside the heap, not strings a young
  * collection would copy.
  * In process, with `gc` exposed at run time; the stream's reader drops what it reads.

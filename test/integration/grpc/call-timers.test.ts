@@ -6,7 +6,7 @@
  * Idle connections, the clients' and the replicas', are found by timers of the gateway's own that
  * look once a period, not by node:http2's session timeout, which re-arms its timer on every frame
  * read or written; an idle upstream session is still closed, and the next call opens another.
- * (README, Performance: each was garbage and timer-list work on every call.)
+ * (docs/performance.md: each was garbage and timer-list work on every call.)
  */
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';

@@ -88,7 +88,7 @@ test('closed gRPC streams, to the client and to the replica, hold no listener of
     assert.deepEqual(listening(stream), {}, `${side} still has listeners`);
     assert.equal(stream.listenerCount('error'), 1, `${side}: one listener ignores late errors`);
     // One listener each for the stream's life: every listener added to a node:http2 stream costs
-    // an emit of 'newListener', and a `once` also a removal (README, Performance).
+    // an emit of 'newListener', and a `once` also a removal (docs/performance.md).
     const registered = added.get(stream) ?? [];
     for (const event of ['close', 'error']) {
       assert.equal(registered.filter((e) => e === event).length, 1, `${side}: one '${event}' listener added, not ${JSON.stringify(registered)}`);

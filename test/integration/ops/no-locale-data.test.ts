@@ -1,7 +1,7 @@
 /**
  * The gateway makes no locale-aware call (Intl formatters, toLocaleString, localeCompare) while it
  * starts and serves: the first one makes ICU read its locale data, which node carries in its own
- * binary, and about 5 MB of it stays resident for the life of the process (README, Performance:
+ * binary, and about 5 MB of it stays resident for the life of the process (docs/performance.md:
  * memory at 1,000 connections). A real gateway process, with a preload that wraps every such
  * entry point and writes down who called it; the gateway then serves a prediction, admin API
  * reads, a policy change and a refused one.

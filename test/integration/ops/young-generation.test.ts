@@ -2,7 +2,7 @@
  * The gateway's young generation stays at its full size when the gateway idles (runtime/heap.ts):
  * left to V8, it shrinks to 1 MiB a semi-space after some seconds without traffic, and traffic
  * after an idle spell then pays several times the scavenges, each promoting the requests in
- * flight, and an early full collection (README, Performance: *After an idle spell*). Two real
+ * flight, and an early full collection (docs/performance.md: *After an idle spell*). Two real
  * gateway processes, read through /metrics (prom-client's heap-space gauge of the new space): one
  * with the gateway's flags, one with the minimum put back to V8's own, which must shrink (so the
  * wait saw an idle reduction happen) while the gateway's does not.

@@ -6,7 +6,7 @@
  * strings until it was written, it was alive whenever a young collection came, and those come
  * mostly while the frame is being built (it is the control plane's largest allocation): each
  * scavenge copied it, 300–560 KB. Written here at once, each text dies as soon as it is made, and
- * the scavenger never copies the bytes (README, Performance: the control plane and the event loop).
+ * the scavenger never copies the bytes (docs/performance.md: the control plane and the event loop).
  */
 export class FrameBytes {
   #buffer: Buffer;

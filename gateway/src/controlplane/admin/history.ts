@@ -8,7 +8,7 @@
  * A sample kept as objects (the sample, its versions array, an object per version with its
  * numbers boxed) lived two minutes, so every tick's were copied by one young collection and
  * promoted by the next: 100 models' worth a second, a steady share of what every scavenge copied
- * (README, Performance: the control plane and the event loop).
+ * (docs/performance.md: the control plane and the event loop).
  */
 import { PoolRole, type HistorySample } from './api-schemas.js';
 

@@ -55,12 +55,12 @@ export async function buildAdminApi(options: AdminOptions) {
     // of its own that compiles a validator for every union of the response schema at the first
     // answer: 70-160 ms of the event loop once per route. The handlers build their answers from the
     // views, field by field; test/integration/admin/answers-conform.test.ts holds them to the
-    // schemas (README, Performance: memory).
+    // schemas (docs/performance.md: memory).
     schemaController: { compilersFactory: { buildSerializer: () => () => JSON.stringify } },
   }).withTypeProvider<TypeBoxTypeProvider>();
   // Requests are checked by the gateway's one Ajv (validation.ts), with its options and errors:
   // fastify's own would be a second instance, compiling the policy schema a second time (2.5 MB of
-  // heap at idle, README "Performance": memory).
+  // heap at idle, docs/performance.md: memory).
   app.setValidatorCompiler(({ schema }) => compileSchema(schema));
   const tokens = new TokenRegistry(options.tokens);
 

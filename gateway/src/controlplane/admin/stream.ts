@@ -127,7 +127,7 @@ function opened(json: string, field: string): string {
  * that pass's context, and all it built, alive through every young collection until the next full
  * one: each stats frame's strings were copied and promoted. (V8 gives such a function its own
  * initial map, in the old generation, pointing back at the function; a function declared inside
- * and called with `new` does the same. README, Performance: what a scavenge copies.)
+ * and called with `new` does the same. docs/performance.md: what a scavenge copies.)
  */
 
 /** What a stats pass reads and fills. */

@@ -103,7 +103,7 @@ export function createGrpcServer(options: GrpcListenerOptions, tls?: SecureServe
     // HPACK) stays open as long as the client keeps it: node:http2 neither closes the socket nor
     // tells the server. A health Watch is silent until the status changes: its connection is told
     // GOAWAY but not cut. (Not node:http2's session timeout: it re-arms its timer on every frame
-    // read or written, about a dozen times per call; README, Performance.)
+    // read or written, about a dozen times per call; docs/performance.md.)
     const idleMs = options.settings.deadlineMs;
     let opened = false;
     const idle = setTimeout(() => {
@@ -173,7 +173,7 @@ class GrpcHandler {
   #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestId: string): void {
     // One 'error' and one 'close' listener for the stream's whole life: every listener added to a
     // node:http2 stream costs an emit of 'newListener', and every `once` a removal that emits
-    // 'removeListener' (README, Performance).
+    // 'removeListener' (docs/performance.md).
     const client = new ClientStream(stream);
     stream.on('error', ignoreError);
     stream.on('close', () => client.closed());

@@ -8,7 +8,7 @@
  * collector treats such a handle (a wrapper that JS has added properties to) as a root: the
  * stream and all it reaches survive every scavenge, are copied twice, promoted, and die in the
  * old generation, which a full collection then has to clear. Under gRPC load that was 1.2-1.5 MB
- * promoted per scavenge and a mark-compact every 250-500 ms (README, Performance). Dropping the
+ * promoted per scavenge and a mark-compact every 250-500 ms (docs/performance.md). Dropping the
  * listeners once the stream is closed leaves Node's own objects in that state, and none of ours.
  */
 import { EventEmitter } from 'node:events';

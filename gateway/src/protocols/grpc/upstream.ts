@@ -77,7 +77,7 @@ export class GrpcUpstream {
     session.on('error', forget);
     // Idle sessions are found by a sweep of the upstream's own, not by node:http2's session timeout,
     // which re-arms its timer (a timer-list insert) on every frame read or written: about a dozen
-    // times per call on the two sessions a call crosses (README, Performance).
+    // times per call on the two sessions a call crosses (docs/performance.md).
     if (this.#idleSweep === undefined) this.#idleSweep = setTimeout(this.#sweep, this.#options.idleTimeoutMs).unref();
     // Idle sessions do not keep the process alive; calls in flight are held by their client's stream.
     session.unref();

@@ -43,7 +43,7 @@ export function formatTimeout(ms: number): string {
  * indexed (RFC 7541, 6.2.3). Indexed, as nghttp2 does by default, each call added its values to the
  * HPACK tables of both ends and evicted entries that repeat (content-type, user-agent...), which
  * then went as literals too: encoding a call's headers cost 2.4 times the instructions it costs now
- * (README, Performance).
+ * (docs/performance.md).
  */
 const PER_CALL_HEADERS: readonly string[] = ['x-request-id', 'grpc-timeout'];
 
