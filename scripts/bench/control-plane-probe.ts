@@ -12,15 +12,15 @@
  * `{ measure: seconds }`, starts over its figures, waits that long and answers with a
  * ProbeFigures message. Exits when its parent goes away.
  */
-import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { GCProfiler, type HeapSpaceStatistics } from 'node:v8';
 import { buildGateway } from '../../gateway/src/app.js';
 import { resolveConfig } from '../../gateway/src/config/load.js';
 import { createLogger } from '../../gateway/src/observability/logger.js';
 import { observeSlices, unboundSlices } from '../../gateway/src/runtime/slices.js';
 import { threadCpuClock } from '../lib/thread-cpu.js';
-import { median, round3 } from './stats.js';
+import { GcWatch, p99 } from './gc-watch.js';
+import { round3 } from './stats.js';
 import { MAX_COSTLY_LISTED, PROBE_TOKEN, TARGET_BLOCKING_MS, type CostlySlice, type ProbeFigures, type SliceFigures } from './control-plane.js';
 
 function config(ports: readonly number[], models: number, big: number): unknown {
@@ -40,24 +40,6 @@ function config(ports: readonly number[], models: number, big: number): unknown 
     admin: { tokens: [{ name: 'bench', token: PROBE_TOKEN, role: 'viewer' }] },
     store: { type: 'memory' },
     models: document,
-  };
-}
-
-type GcStatistics = NonNullable<ReturnType<GCProfiler['stop']>>['statistics'][number];
-
-const usedIn = (spaces: readonly HeapSpaceStatistics[], names: readonly string[]): number =>
-  spaces.reduce((n, space) => (names.includes(space.spaceName) ? n + space.spaceUsedSize : n), 0);
-const OLD_SPACES = ['old_space', 'large_object_space'];
-const YOUNG_SPACES = ['new_space', 'new_large_object_space'];
-
-/** What the young collections left young and moved old, median KiB (see ProbeFigures). */
-function scavengeFigures(scavenges: readonly GcStatistics[]): ProbeFigures['gc']['scavenge'] {
-  if (scavenges.length === 0) return null;
-  const medianKiB = (bytes: number[]): number => Math.round(median(bytes) / 1024);
-  return {
-    count: scavenges.length,
-    survivedKiB: medianKiB(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, YOUNG_SPACES))),
-    promotedKiB: medianKiB(scavenges.map((g) => usedIn(g.afterGC.heapSpaceStatistics, OLD_SPACES) - usedIn(g.beforeGC.heapSpaceStatistics, OLD_SPACES))),
   };
 }
 
@@ -108,9 +90,8 @@ async function main(): Promise<void> {
       if (costly.length < MAX_COSTLY_LISTED) costly.push({ work, cpuMs: round3(cpuMs), wallMs: round3(ms), switchesIn: switched, atS: round3((to - measuredFrom) / 1000), from: to - ms, to });
     }
   }, clock);
-  const p99 = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? 0;
   /** Whether a garbage collection pause overlapped [from, to]. */
-  const withGc = ([from, to]: [number, number]): boolean => gcs.some((g) => g.startTime < to && g.startTime + g.duration > from);
+  const withGc = ([from, to]: [number, number]): boolean => gc.pauses.some((g) => g.startTime < to && g.startTime + g.duration > from);
   const figuresOf = (p: { maxUnits: number; wall: number[]; cpu: number[]; costly: Array<[number, number]> }): SliceFigures => ({
     slices: p.wall.length,
     maxUnits: p.maxUnits,
@@ -121,15 +102,12 @@ async function main(): Promise<void> {
     overOneMsCpu: p.cpu.filter((x) => x > TARGET_BLOCKING_MS).length,
     overOneMsCpuWithGc: p.costly.filter(withGc).length,
   });
+  // Garbage collection pauses, which land inside whatever slice allocated last.
+  const gc = new GcWatch();
   const gateway = await buildGateway({ config: resolveConfig(config(ports, models, big), 'control-plane bench', {}), logger: createLogger('warn') });
   const addresses = await gateway.listen();
   const histogram = monitorEventLoopDelay({ resolution: 1 });
   histogram.enable();
-  // Garbage collection pauses, which land inside whatever slice allocated last.
-  const gcs: Array<{ startTime: number; duration: number }> = [];
-  new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) gcs.push({ startTime: entry.startTime, duration: entry.duration });
-  }).observe({ entryTypes: ['gc'] });
   const stop = (): void => {
     void gateway.close().finally(() => process.exit(0));
   };
@@ -141,26 +119,16 @@ async function main(): Promise<void> {
     histogram.reset();
     passes.clear();
     costly.length = 0;
-    gcs.length = 0;
+    gc.restart();
     measuredFrom = performance.now();
-    const profiler = new GCProfiler();
-    profiler.start();
     setTimeout(() => {
-      const scavenges = (profiler.stop()?.statistics ?? []).filter((g) => g.gcType === 'Scavenge');
       const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
       const figures: ProbeFigures = {
         cpuClock: cpu.kind,
         loopDelay: { maxMs: ms(histogram.max), p99Ms: ms(histogram.percentile(99)), p999Ms: ms(histogram.percentile(99.9)), meanMs: ms(histogram.mean) },
         passes: Object.fromEntries([...passes].map(([work, p]) => [work, figuresOf(p)])),
         costly: costly.map(({ from, to, ...slice }) => ({ ...slice, gc: withGc([from, to]) })),
-        gc: {
-          count: gcs.length,
-          totalMs: round3(gcs.reduce((n, g) => n + g.duration, 0)),
-          maxMs: round3(Math.max(0, ...gcs.map((g) => g.duration))),
-          p99Ms: round3(p99(gcs.map((g) => g.duration))),
-          overOneMs: gcs.filter((g) => g.duration > 1).length,
-          scavenge: scavengeFigures(scavenges),
-        },
+        gc: gc.figures(),
       };
       process.send?.(figures);
     }, seconds * 1000);

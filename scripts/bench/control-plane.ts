@@ -15,6 +15,7 @@ import { Agent, request } from 'undici';
 import { spawnNode, stopChild } from '../lib/processes.js';
 import { GATEWAY_NODE_FLAGS } from '../../gateway/src/runtime/heap.js';
 import type { SurvivorReport } from './alloc-sampler.js';
+import type { GcFigures, ScavengeFigures } from './gc-watch.js';
 import { script } from './runtime.js';
 
 /** The viewer token of the probe's gateway (the event stream's sessions). */
@@ -60,21 +61,7 @@ export interface ProbeFigures {
   readonly passes: Readonly<Record<string, SliceFigures>>;
   /** The slices over the target, in the order they ran (at most MAX_COSTLY_LISTED). */
   readonly costly: readonly CostlySlice[];
-  /** Garbage-collection pauses (perf_hooks 'gc' entries) over the measurement. */
-  readonly gc: {
-    readonly count: number;
-    /** All pauses together: over several runs, the mean pause, which moves less with the machine than the longest. */
-    readonly totalMs: number;
-    readonly maxMs: number;
-    readonly p99Ms: number;
-    readonly overOneMs: number;
-    /**
-     * Per young collection (V8's GCProfiler: the heap's spaces before and after each): what it left
-     * in the young generation (what it copied there) and what it moved to the old generation, median
-     * KiB over the run's scavenges; null without any. A scavenge's pause follows these.
-     */
-    readonly scavenge: { readonly count: number; readonly survivedKiB: number; readonly promotedKiB: number } | null;
-  };
+  readonly gc: GcFigures;
 }
 
 /** The mean of `count` pauses that took `totalMs` together, for a table; a dash without any. */
@@ -124,6 +111,11 @@ export interface ControlPlaneSummary {
   /** The young generation's size the gateway ran with (V8's --max-semi-space-size, MiB; undefined: V8's default). */
   readonly semiSpaceMiB?: number | undefined;
   readonly runs: readonly ControlPlaneRun[];
+  /**
+   * The GC floor (gc-floor-probe.ts) after each sliced run, with that run's old generation and
+   * allocation rate: what V8 charges here for the same heap and the same collections, nothing kept.
+   */
+  readonly floors?: readonly GcFigures[] | undefined;
   readonly survivors?: SurvivorReport | undefined;
 }
 
@@ -240,11 +232,30 @@ async function measure(o: ControlPlaneOptions, ports: readonly number[], mode: '
   }
 }
 
+/** The GC floor for one sliced run: its old generation's size and its allocation rate, nothing kept. */
+async function measureFloor(o: ControlPlaneOptions, like: ScavengeFigures): Promise<GcFigures> {
+  const { child } = await spawnNode(script('gc-floor-probe'), ['--old-mib', String(like.oldMiB)], /gc floor ready/, {
+    ipc: true,
+    timeoutMs: 60_000,
+    nodeArgs: gatewayFlags(o.semiSpaceMiB),
+  });
+  o.track?.(child);
+  try {
+    const answer = once(child, 'message') as Promise<[{ gc: GcFigures }]>;
+    child.send({ measure: o.durationS, mibPerS: like.allocatedMiBPerS });
+    const [{ gc }] = await answer;
+    return gc;
+  } finally {
+    await stopChild(child, 3_000);
+  }
+}
+
 export async function controlPlaneSection(o: ControlPlaneOptions): Promise<ControlPlaneSummary> {
   const backend = await spawnNode(script('backend'), ['--ports', String(o.replicas)], /listening on \S+ ports ([\d,]+)/, { ipc: true, timeoutMs: 60_000 });
   o.track?.(backend.child);
   const ports = (backend.match[1] as string).split(',').map(Number);
   const runs: ControlPlaneRun[] = [];
+  const floors: GcFigures[] = [];
   let survivors: SurvivorReport | undefined;
   try {
     for (let round = 0; round < o.rounds; round++) {
@@ -258,6 +269,12 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
           `[control-plane] round ${round + 1}/${o.rounds} ${mode}: event-loop delay max ${f.loopDelay.maxMs} ms (p99 ${f.loopDelay.p99Ms} ms), costliest slice ${costliest === undefined ? '-' : `${costliest[1].maxCpuMs} ms CPU (${costliest[0]})`}, ${Math.round(run.streamBytes / 1024 / o.durationS)} KiB/s to the streams`,
         );
         runs.push(run);
+        const like = f.gc.scavenge;
+        if (mode === 'after' && like !== null) {
+          const floor = await measureFloor(o, like);
+          o.progress(`[control-plane] round ${round + 1}/${o.rounds} GC floor (${like.oldMiB} MiB old, ${like.allocatedMiBPerS} MiB/s): ${floor.count} pauses, mean ${meanPause(floor.totalMs, floor.count)} ms against the gateway's ${meanPause(f.gc.totalMs, f.gc.count)} ms`);
+          floors.push(floor);
+        }
       }
     }
     if ((o.survivorWindows ?? 0) > 0) {
@@ -267,7 +284,7 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
   } finally {
     await stopChild(backend.child, 3_000);
   }
-  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, semiSpaceMiB: semiSpaceOf(gatewayFlags(o.semiSpaceMiB)), runs, survivors };
+  return { models: o.models, replicas: o.replicas, sessions: o.sessions, durationS: o.durationS, semiSpaceMiB: semiSpaceOf(gatewayFlags(o.semiSpaceMiB)), runs, floors, survivors };
 }
 
 const worst = (runs: readonly ControlPlaneRun[], pick: (r: ControlPlaneRun) => number): number => Math.max(...runs.map(pick));
@@ -298,6 +315,28 @@ export function controlPlaneMarkdown(s: ControlPlaneSummary): string {
     const sum = (pick: (r: ControlPlaneRun) => number): number => runs.reduce((n, r) => n + pick(r), 0);
     lines.push(
       `| ${label(mode)} | ${worst(runs, (r) => r.figures.loopDelay.maxMs).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p99Ms).toFixed(2)} | ${worst(runs, (r) => r.figures.loopDelay.p999Ms).toFixed(2)} | ${sum((r) => r.figures.gc.count)} | ${meanPause(sum((r) => r.figures.gc.totalMs), sum((r) => r.figures.gc.count))} | ${worst(runs, (r) => r.figures.gc.maxMs).toFixed(2)} | ${sum((r) => r.figures.gc.overOneMs)} | ${perRun(runs, (g) => g.survivedKiB)} | ${perRun(runs, (g) => g.promotedKiB)} |`,
+    );
+  }
+  const floors = s.floors ?? [];
+  if (floors.length > 0) {
+    const sliced = s.runs.filter((r) => r.mode === 'after');
+    const total = (gcs: readonly GcFigures[], pick: (g: GcFigures) => number): number => gcs.reduce((n, g) => n + pick(g), 0);
+    const perFloor = (pick: (g: ScavengeFigures) => number): string => floors.map((g) => (g.scavenge === null ? '–' : pick(g.scavenge).toFixed(0))).join(', ');
+    lines.push(
+      `| GC floor (bare Node: each sliced run's old generation and allocation rate, nothing kept) | – | – | – | ${total(floors, (g) => g.count)} | ${meanPause(total(floors, (g) => g.totalMs), total(floors, (g) => g.count))} | ${Math.max(...floors.map((g) => g.maxMs)).toFixed(2)} | ${total(floors, (g) => g.overOneMs)} | ${perFloor((g) => g.survivedKiB)} | ${perFloor((g) => g.promotedKiB)} |`,
+    );
+    // Young collections only: the gateway's full collections have no counterpart in the floor.
+    const scavengeMean = (figures: ReadonlyArray<ScavengeFigures | null>): number => {
+      const known = figures.filter((g): g is ScavengeFigures => g !== null && g.count > 0);
+      const count = known.reduce((n, g) => n + g.count, 0);
+      return count === 0 ? 0 : known.reduce((n, g) => n + g.meanPauseMs * g.count, 0) / count;
+    };
+    const like = sliced.map((r) => r.figures.gc.scavenge).filter((g): g is ScavengeFigures => g !== null);
+    const gatewayMean = scavengeMean(like);
+    const floorMean = scavengeMean(floors.map((g) => g.scavenge));
+    lines.push(
+      '',
+      `The sliced gateway's scavenges against the GC floor's (gc-floor-probe.ts, after each sliced run, with its node flags, ${like.map((g) => `${g.oldMiB.toFixed(0)} MiB old at ${g.allocatedMiBPerS.toFixed(1)} MiB/s`).join('; ')}): a mean pause of ${gatewayMean.toFixed(2)} against ${floorMean.toFixed(2)} ms, **${floorMean > 0 ? `${(gatewayMean / floorMean).toFixed(2)}x` : 'n/a'}**. What the floor's cost is V8's on this machine for that heap and that many collections; the rest is what the gateway's collections copy and the roots they walk.`,
     );
   }
   lines.push(

@@ -193,8 +193,8 @@ test("control plane: the sliced runs' slices over 1 ms listed one by one, switch
     semiSpaceMiB: 2,
     runs: [
       { mode: 'before', streamBytes: 0, figures: figures([{ work: 'stats', cpuMs: 8.4, wallMs: 9, switchesIn: 0, gc: false, atS: 1 }]) },
-      { mode: 'after', streamBytes: 0, figures: figures([{ work: 'controller', cpuMs: 1.9, wallMs: 2.5, switchesIn: 2, gc: true, atS: 4.25 }], { count: 2, survivedKiB: 108, promotedKiB: 47 }) },
-      { mode: 'after', streamBytes: 0, figures: figures([], { count: 3, survivedKiB: 113, promotedKiB: 50 }) },
+      { mode: 'after', streamBytes: 0, figures: figures([{ work: 'controller', cpuMs: 1.9, wallMs: 2.5, switchesIn: 2, gc: true, atS: 4.25 }], { count: 2, survivedKiB: 108, promotedKiB: 47, allocatedMiBPerS: 9.5, oldMiB: 47.2, meanPauseMs: 1.1 }) },
+      { mode: 'after', streamBytes: 0, figures: figures([], { count: 3, survivedKiB: 113, promotedKiB: 50, allocatedMiBPerS: 8.25, oldMiB: 46.6, meanPauseMs: 1.2 }) },
     ],
   });
   assert.match(text, /\| 2 \| 4\.3 \| controller \| 1\.900 \| 2\.500 \| 2 \| yes \|/);
@@ -204,6 +204,39 @@ test("control plane: the sliced runs' slices over 1 ms listed one by one, switch
   // the scavenges copied, each run's median; a run without scavenges a dash.
   assert.match(text, /\| \*\*after \(sliced\)\*\* \| 3\.00 \| 1\.20 \| 2\.00 \| 4 \| 1\.25 \| 1\.50 \| 2 \| 108, 113 \| 47, 50 \|/);
   assert.match(text, /\| before \(each pass whole\) \| .* \| – \| – \|/);
+});
+
+test("control plane: the GC floor's row, and the sliced gateway's scavenges against the floor's", () => {
+  const passes = { controller: { slices: 10, maxUnits: 4, maxMs: 0.5, p99Ms: 0.2, maxCpuMs: 0.4, p99CpuMs: 0.1, overOneMsCpu: 0, overOneMsCpuWithGc: 0 } };
+  const gc = (count: number, totalMs: number, maxMs: number, overOneMs: number, survivedKiB: number, scavenges: number, meanPauseMs: number): ProbeFigures['gc'] => ({
+    count,
+    totalMs,
+    maxMs,
+    p99Ms: maxMs,
+    overOneMs,
+    scavenge: { count: scavenges, survivedKiB, promotedKiB: 4, allocatedMiBPerS: 9.46, oldMiB: 47.2, meanPauseMs },
+  });
+  const figures = (g: ProbeFigures['gc']): ProbeFigures => ({ cpuClock: 'thread', loopDelay: { maxMs: 3, p99Ms: 1.2, p999Ms: 2, meanMs: 1 }, passes, costly: [], gc: g });
+  const base = {
+    models: 100,
+    replicas: 200,
+    sessions: 10,
+    durationS: 10,
+    semiSpaceMiB: 8,
+    runs: [
+      { mode: 'before' as const, streamBytes: 0, figures: figures(gc(10, 40, 6, 10, 300, 9, 3)) },
+      // Full collections among the pauses (10 pauses, 8 of them scavenges): not in the ratio.
+      { mode: 'after' as const, streamBytes: 0, figures: figures(gc(10, 30, 8, 9, 110, 8, 2)) },
+      { mode: 'after' as const, streamBytes: 0, figures: figures(gc(10, 22, 3, 10, 120, 12, 1.5)) },
+    ],
+  };
+  const text = controlPlaneMarkdown({ ...base, floors: [gc(10, 11, 1.5, 4, 5, 10, 1.1), gc(10, 13, 1.8, 6, 6, 10, 1.3)] });
+  // The floor's pauses over its runs: 24 ms in 20, 1.20 ms. Scavenges weighted by their count: the
+  // gateway (8 x 2 + 12 x 1.5) / 20 = 1.70 ms, the floor 1.20 ms: 1.42x. The whole passes' run is
+  // not in the ratio.
+  assert.match(text, /\| GC floor \(bare Node: [^|]*\) \| – \| – \| – \| 20 \| 1\.20 \| 1\.80 \| 10 \| 5, 6 \| 4, 4 \|/);
+  assert.match(text, /scavenges against the GC floor's \([^)]*47 MiB old at 9\.5 MiB\/s; 47 MiB old at 9\.5 MiB\/s\): a mean pause of 1\.70 against 1\.20 ms, \*\*1\.42x\*\*/);
+  assert.doesNotMatch(controlPlaneMarkdown(base), /GC floor/, 'no floor measured, no row');
 });
 
 test('control plane: the survivors run, when asked for, is a table of sites with their KiB per window', () => {
