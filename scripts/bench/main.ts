@@ -289,7 +289,8 @@ function estimateSeconds(o: Options): number {
   if (o.sections.has('grpc')) total += runs(4) + o.latencyRounds * 4 * fixedRun + o.rounds * 2 * (o.largeCalls + 1) * 0.2 + 4;
   if (o.sections.has('replicas')) total += runs(2);
   if (o.sections.has('replicas')) total += runs(2);
-  if (o.sections.has('control-plane')) total += o.rounds * 2 * (o.durationS + 3 + 4);
+  // Before and after per round, then the GC floor after each sliced run.
+  if (o.sections.has('control-plane')) total += o.rounds * 2 * (o.durationS + 3 + 4) + o.rounds * (o.durationS + 1);
   if (o.sections.has('rules')) total += runs(2);
   // The gateway, then the Node floor.
   if (o.sections.has('memory')) total += 2 * (o.durationS + 3);
