@@ -272,7 +272,7 @@ export async function controlPlaneSection(o: ControlPlaneOptions): Promise<Contr
         const like = f.gc.scavenge;
         if (mode === 'after' && like !== null) {
           const floor = await measureFloor(o, like);
-          o.progress(`[control-plane] round ${round + 1}/${o.rounds} GC floor (${like.oldMiB} MiB old, ${like.allocatedMiBPerS} MiB/s): ${floor.count} pauses, mean ${meanPause(floor.totalMs, floor.count)} ms against the gateway's ${meanPause(f.gc.totalMs, f.gc.count)} ms`);
+          o.progress(`[control-plane] round ${round + 1}/${o.rounds} GC floor (${like.oldMiB} MiB old, ${like.allocatedMiBPerS} MiB/s): scavenges paused ${floor.scavenge?.meanPauseMs ?? '-'} ms on average against the gateway's ${like.meanPauseMs} ms`);
           floors.push(floor);
         }
       }

@@ -29,11 +29,14 @@ interface Garbage {
   readonly d: string;
 }
 
-/** The last object made: written so V8 cannot leave the allocations out, and all the floor keeps. */
-let sink: Garbage | null = null;
+/**
+ * What the floor keeps: the old generation it holds for the whole run, and the last object made
+ * (written so V8 cannot leave the allocations out).
+ */
+const kept: { old: unknown[]; last: Garbage | null } = { old: [], last: null };
 
 function allocate(count: number): void {
-  for (let i = 0; i < count; i++) sink = { a: i, b: count, c: null, d: 'x' };
+  for (let i = 0; i < count; i++) kept.last = { a: i, b: count, c: null, d: 'x' };
 }
 
 /** Each step makes the objects due by then: timers run late, and the rate is kept anyway. */
@@ -102,13 +105,13 @@ function main(): void {
   const oldMiB = Number(values['old-mib']);
   if (!Number.isFinite(oldMiB) || oldMiB < 0 || oldMiB > 4096) throw new Error('--old-mib must be a number from 0 to 4096');
   const objectBytes = bytesPerObject();
-  const held = buildOldGeneration(oldMiB, objectBytes);
+  kept.old = buildOldGeneration(oldMiB, objectBytes);
   const gc = new GcWatch();
   process.on('disconnect', () => process.exit(0));
   process.on('message', (message: { measure?: number; mibPerS?: number }) => {
     const { measure: seconds, mibPerS } = message;
     if (typeof seconds !== 'number' || typeof mibPerS !== 'number') return;
-    void allocateFor(gc, seconds, (mibPerS * MIB) / 1000 / objectBytes).then((figures) => process.send?.({ gc: figures, held: held.length, last: sink === null ? 0 : 1 }));
+    void allocateFor(gc, seconds, (mibPerS * MIB) / 1000 / objectBytes).then((figures) => process.send?.({ gc: figures }));
   });
   process.stdout.write('gc floor ready\n');
 }
